@@ -1,0 +1,132 @@
+/**
+ * Validation of an AdmissionModel: structure (zod) plus the semantic checks the solvers rely on
+ * (maximum ≥ basic, N ≥ 1, availability in [0,1], rules naming known components…). Bad models never reach a solver.
+ */
+import { z } from 'zod';
+import { AdmissionError, type ErrorDetail } from './errors';
+import type { AdmissionModel } from './types';
+
+const finite = z.number().refine(Number.isFinite, 'must be a finite number');
+const nonNegativeInt = z.number().int('must be an integer').min(0, 'must be ≥ 0');
+const level = z.union([z.literal(0), z.literal(1), z.literal(2)], { error: 'must be 0 (Low), 1 (Medium) or 2 (High)' });
+const fraction = finite.refine((v) => v >= 0 && v <= 1, 'must be within [0, 1]');
+const id = z.string().min(1, 'must be a non-empty string');
+
+const componentSchema = z
+  .object({
+    id,
+    label: z.string().optional(),
+    basic: nonNegativeInt,
+    maxVms: z.number().int('must be an integer').min(1, 'must be ≥ 1'),
+    vcpus: z.number().int('must be an integer').min(1, 'must be ≥ 1'),
+    memoryMb: finite.refine((v) => v >= 0, 'must be ≥ 0').optional(),
+    availability: fraction,
+    affinity: level,
+    antiAffinity: level,
+  })
+  .superRefine((c, ctx) => {
+    if (c.maxVms < c.basic) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['maxVms'],
+        message: `maximum VMs (${c.maxVms}) is below basic VMs (${c.basic})`,
+      });
+    }
+  });
+
+const ruleSchema = z.object({
+  kind: z.enum(['affinity', 'antiAffinity']),
+  level: z.union([z.literal(1), z.literal(2)], { error: 'must be 1 (Medium) or 2 (High); Low rules are omitted' }),
+  members: z.array(id).min(1, 'a rule needs at least one member'),
+});
+
+const serviceSchema = z
+  .object({
+    id,
+    label: z.string().optional(),
+    gain: finite,
+    extraCost: finite,
+    trust: finite,
+    risk: finite,
+    eco: finite,
+    availability: fraction,
+    federationAllowed: z.boolean(),
+    components: z.array(componentSchema).min(1, 'a service needs at least one component (N = 0)'),
+    rules: z.array(ruleSchema),
+    constraints: z.object({ eco: finite, trust: finite, risk: finite, cost: finite }),
+  })
+  .superRefine((s, ctx) => {
+    const ids = new Set<string>();
+    s.components.forEach((c, i) => {
+      if (ids.has(c.id)) ctx.addIssue({ code: 'custom', path: ['components', i, 'id'], message: `duplicate component id '${c.id}'` });
+      ids.add(c.id);
+    });
+    s.rules.forEach((r, k) => {
+      const seen = new Set<string>();
+      r.members.forEach((m, j) => {
+        if (!ids.has(m)) {
+          ctx.addIssue({ code: 'custom', path: ['rules', k, 'members', j], message: `unknown component '${m}' (service has ${[...ids].join(', ')})` });
+        }
+        if (seen.has(m)) ctx.addIssue({ code: 'custom', path: ['rules', k, 'members', j], message: `component '${m}' is listed twice` });
+        seen.add(m);
+      });
+    });
+  });
+
+const hostSchema = z.object({
+  id,
+  label: z.string().optional(),
+  cpus: nonNegativeInt,
+  usedCpus: nonNegativeInt,
+  freeMemoryMb: finite.refine((v) => v >= 0, 'must be ≥ 0').optional(),
+  eco: finite,
+  risk: finite.optional(),
+});
+
+const weight = finite.refine((v) => v >= 0, 'must be ≥ 0');
+const modelSchema = z
+  .object({
+    hosts: z.array(hostSchema),
+    services: z.array(serviceSchema),
+    weights: z.object({ cost: weight, eco: weight, risk: weight, trust: weight }),
+  })
+  .superRefine((m, ctx) => {
+    const hostIds = new Set<string>();
+    m.hosts.forEach((h, j) => {
+      if (hostIds.has(h.id)) ctx.addIssue({ code: 'custom', path: ['hosts', j, 'id'], message: `duplicate host id '${h.id}'` });
+      hostIds.add(h.id);
+    });
+    const serviceIds = new Set<string>();
+    m.services.forEach((s, a) => {
+      if (serviceIds.has(s.id)) ctx.addIssue({ code: 'custom', path: ['services', a, 'id'], message: `duplicate service id '${s.id}'` });
+      serviceIds.add(s.id);
+    });
+  });
+
+/** Formats a zod path as `services[0].components[1].maxVms`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else out += out === '' ? String(part) : `.${String(part)}`;
+  }
+  return out || '(model)';
+}
+
+/** Returns the list of problems; empty when the model is valid. */
+export function checkModel(model: unknown): ErrorDetail[] {
+  const parsed = modelSchema.safeParse(model);
+  if (parsed.success) return [];
+  return parsed.error.issues.map((issue) => ({ field: formatPath(issue.path), reason: issue.message }));
+}
+
+/** Throws AC_ERR_INVALID_MODEL naming every problem; returns the model typed when valid. */
+export function validateModel(model: unknown): AdmissionModel {
+  const details = checkModel(model);
+  if (details.length > 0) {
+    const first = details[0]!;
+    const more = details.length > 1 ? ` (and ${details.length - 1} more)` : '';
+    throw new AdmissionError('AC_ERR_INVALID_MODEL', `invalid model: ${first.field}: ${first.reason}${more}`, details);
+  }
+  return model as AdmissionModel;
+}
