@@ -1,0 +1,100 @@
+/**
+ * One admission cycle over an immutable model: validate → solve → verify independently → decide → explain.
+ * An allocation the verifier rejects, or whose objective disagrees with the solver's, is a bug, never an answer.
+ */
+import { AdmissionError } from '../model/errors';
+import type { AdmissionModel, Allocation, SolveOptions, SolveResult, SolveStatus, Solver } from '../model/types';
+import { validateModel } from '../model/validate';
+import { greedySolver } from '../solvers/greedy';
+import { decide, type ServiceDecision } from './decisions';
+import type { Verification, Violation } from './verification';
+import { verify } from './verifier';
+
+export type SolverChoice = 'greedy' | 'highs' | 'auto';
+export const SOLVER_CHOICES: readonly SolverChoice[] = ['greedy', 'highs', 'auto'];
+
+export interface AdmitOptions extends SolveOptions {
+  readonly solver?: SolverChoice;
+}
+
+export interface SolverReport {
+  readonly name: string;
+  readonly status: SolveStatus;
+  /** Solve time without process start or file reading. */
+  readonly seconds: number;
+  /** Relative gap to the best proven bound; null when no bound is known (heuristic alone). */
+  readonly gap: number | null;
+  readonly bound: number | null;
+  readonly stats?: Readonly<Record<string, number | string>>;
+}
+
+export interface AdmissionResult {
+  readonly objective: number;
+  readonly solver: SolverReport;
+  readonly services: readonly ServiceDecision[];
+  readonly allocation: Allocation;
+  readonly verification: Verification;
+}
+
+/** Solvers available in this build, by name. */
+export function solverFor(choice: SolverChoice): Solver {
+  switch (choice) {
+    case 'greedy':
+      return greedySolver;
+    case 'highs':
+    case 'auto':
+      throw new AdmissionError(
+        'AC_ERR_SOLVER_UNAVAILABLE',
+        `solver '${choice}' is not available yet: the exact solver (HiGHS) has not landed; use --solver greedy`,
+        [{ field: 'solver', reason: 'not available in this build' }],
+      );
+  }
+}
+
+function describe(v: Violation): string {
+  return `${v.constraint}${v.service ? ` [${v.service}${v.component ? `/${v.component}` : ''}]` : ''}: ${v.message}`;
+}
+
+/** Runs the verifier on a solver's answer and refuses anything it does not accept. */
+export function verifySolution(model: AdmissionModel, result: SolveResult): Verification {
+  const verification = verify(model, result.allocation);
+  if (!verification.feasible) {
+    throw new AdmissionError(
+      'AC_ERR_VERIFICATION_FAILED',
+      `solver '${result.solver}' returned an allocation the verifier rejects: ${verification.violations.slice(0, 3).map(describe).join('; ')}`,
+      verification.violations.map((v) => ({ field: v.constraint, reason: v.message })),
+    );
+  }
+  const tolerance = 1e-6 * Math.max(1, Math.abs(verification.objective));
+  if (Math.abs(verification.objective - result.objective) > tolerance) {
+    throw new AdmissionError(
+      'AC_ERR_VERIFICATION_FAILED',
+      `solver '${result.solver}' reports objective ${result.objective} but the verifier computes ${verification.objective}`,
+    );
+  }
+  return verification;
+}
+
+export async function admit(model: AdmissionModel, options: AdmitOptions = {}): Promise<AdmissionResult> {
+  validateModel(model);
+  const solver = solverFor(options.solver ?? 'greedy');
+  const result = await solver.solve(model, options);
+  if (result.status === 'error' || result.status === 'infeasible') {
+    throw new AdmissionError('AC_ERR_SOLVER_FAILED', `solver '${result.solver}' ended with status ${result.status}`);
+  }
+  const verification = verifySolution(model, result);
+  return {
+    objective: verification.objective,
+    solver: {
+      name: result.solver,
+      status: result.status,
+      seconds: result.seconds,
+      gap: result.gap,
+      bound: result.bound,
+      ...(result.stats ? { stats: result.stats } : {}),
+    },
+    services: decide(model, result.allocation, verification),
+    allocation: result.allocation,
+    verification,
+  };
+}
