@@ -6,7 +6,7 @@
 import type { AdmissionModel, Allocation, ComponentAllocation, SolveOptions, SolveResult, Solver } from '../../model/types';
 import { HostPool } from './host-pool';
 import { placeService, releaseService, type ServicePlacement } from './packing';
-import { candidateConfigs, prepareService, type FleetLimits, type ServiceConfig, type ServiceData } from './service-options';
+import { candidateConfigs, exactServiceOptimum, prepareService, type FleetLimits, type ServiceConfig, type ServiceData } from './service-options';
 
 const EPS = 1e-9;
 /** Default budget of the local search (seconds); it usually stops earlier, at a local optimum. */
@@ -25,6 +25,7 @@ class Search {
   readonly states: ServiceState[];
   readonly pool: HostPool;
   private readonly deadline: number;
+  readonly limits: FleetLimits;
   placementsTried = 0;
 
   constructor(model: AdmissionModel, deadline: number) {
@@ -35,7 +36,7 @@ class Search {
     this.deadline = deadline;
     const totals = this.pool.totals();
     const fitting = new Map<string, number>();
-    const limits: FleetLimits = {
+    const limits: FleetLimits = (this.limits = {
       totalFreeCpus: totals.cpus,
       totalFreeMemoryMb: totals.memoryMb,
       largestFreeCpus: totals.largestCpus,
@@ -47,7 +48,7 @@ class Search {
         if (n === undefined) fitting.set(key, (n = this.pool.countFitting(cpus, memoryMb)));
         return n;
       },
-    };
+    });
     this.states = data.map((sd) => {
       const { empty, candidates } = candidateConfigs(sd, limits);
       return { data: sd, empty, candidates, config: empty, placement: null };
@@ -60,6 +61,11 @@ class Search {
 
   total(): number {
     return this.states.reduce((t, s) => t + s.config.value, 0);
+  }
+
+  /** Every service holds its best candidate: no move can improve, so the search may stop. */
+  allAtBest(): boolean {
+    return this.states.every((s) => s.candidates.length === 0 || s.config === s.candidates[0]);
   }
 
   /** The best candidate of a service that fits next to everything else, placed; or null (pool unchanged). */
@@ -194,40 +200,63 @@ function startOrders(states: readonly ServiceState[]): number[][] {
   });
 }
 
-export function solveGreedy(model: AdmissionModel, options: SolveOptions = {}): SolveResult {
+/** Evaluations allowed per service when proving optimality by enumeration (exactServiceOptimum). */
+const PROOF_BUDGET_PER_SERVICE = 20_000;
+
+export interface GreedyExtras {
+  /**
+   * Also compute the capacity-free upper bound Σ_a (best value of service a alone) by enumeration, when small
+   * enough: it gives a proven gap, and status 'optimal' when the answer reaches it.
+   */
+  readonly prove?: boolean;
+}
+
+export function solveGreedy(model: AdmissionModel, options: SolveOptions = {}, extras: GreedyExtras = {}): SolveResult {
   const started = performance.now();
   const budgetMs = 1000 * (options.timeLimitSeconds ?? DEFAULT_GREEDY_TIME_LIMIT_SECONDS);
   const search = new Search(model, started + budgetMs);
 
-  let best: ReturnType<Search['snapshot']> | null = null;
+  // Multi-start ascent; the winning order is replayed (the ascent is deterministic) before local search.
   let bestValue = -Infinity;
   let bestOrder: number[] = [];
   const orders = startOrders(search.states);
-  for (const order of orders) {
-    search.reset();
+  for (const [k, order] of orders.entries()) {
+    if (k > 0) search.reset();
     search.ascend(order);
     const value = search.total();
     if (value > bestValue + 1e-7) {
       bestValue = value;
       bestOrder = order;
-      best = null; // re-run below to restore the winning state exactly
     }
+    if (search.allAtBest()) break;
   }
-  search.reset();
-  search.ascend(bestOrder);
-  best = search.snapshot();
-  const rounds = search.localSearch(bestOrder);
+  if (search.total() < bestValue - 1e-7) {
+    search.reset();
+    search.ascend(bestOrder);
+  }
+  const rounds = search.allAtBest() ? 0 : search.localSearch(bestOrder);
   const timedOut = !search.timeLeft();
-  if (search.total() < bestValue - 1e-7) search.restore(best);
-
   const allocation = search.allocation();
   const objective = search.total();
+  let bound: number | null = null;
+  if (extras.prove) {
+    bound = 0;
+    for (const s of search.states) {
+      const best = exactServiceOptimum(s.data, search.limits, PROOF_BUDGET_PER_SERVICE);
+      if (best === null) {
+        bound = null;
+        break;
+      }
+      bound += best;
+    }
+  }
+  const gap = bound === null ? null : Math.max(0, (bound - objective) / Math.max(1e-9, Math.abs(bound)));
   return {
     allocation,
     objective,
-    status: 'feasible',
-    gap: null,
-    bound: null,
+    status: gap !== null && gap <= 1e-9 ? 'optimal' : 'feasible',
+    gap,
+    bound,
     seconds: (performance.now() - started) / 1000,
     solver: 'greedy',
     stats: {

@@ -178,119 +178,137 @@ function provisionForTarget(c: ComponentData): number {
   return Math.max(0, Math.ceil(c.basic - 1 + c.availability * (c.elastic + 1) - EPS));
 }
 
+/** Scratch output of federationChoices: the point {0} when zeroOk, and the range [lo, hi] when lo ≤ hi. */
+interface FederationChoice {
+  zeroOk: boolean;
+  lo: number;
+  hi: number;
+}
+const scratch: FederationChoice = { zeroOk: false, lo: 1, hi: 0 };
+
 /**
- * The feasible federated counts of one component, given y and X, as at most two intervals
- * (a point {0} and a range), per §3.5.4–3.5.5. Returns [] when nothing is feasible.
+ * The feasible federated counts of one component, given y and X (§3.5.4–3.5.5), written into `out`.
+ * Returns false when nothing is feasible. Allocation-free: this is the heuristic's innermost loop.
  */
-function federationChoices(sd: ServiceData, c: ComponentData, accepted: boolean, x: number): [number, number][] {
+function federationChoices(sd: ServiceData, c: ComponentData, accepted: boolean, x: number, out: FederationChoice): boolean {
+  out.zeroOk = false;
+  out.lo = 1;
+  out.hi = 0;
   if (!sd.federationAllowed) {
     // cdf = y·(X − b + 1)/(E + 1) must reach av for accepted components (unless anti-affinity High).
-    if (accepted && c.antiAffinity !== 2 && x < provisionForTarget(c)) return [];
-    return [[0, 0]];
+    if (accepted && c.antiAffinity !== 2 && x < provisionForTarget(c)) return false;
+    out.zeroOk = true;
+    return true;
   }
-  const hi = c.maxVms - x; // cdf ≤ 1
   const nonNegative = Math.max(0, c.basic - 1 - x); // cdf ≥ 0 (quirk Q5)
   if (accepted) {
     let lo = nonNegative;
     if (c.antiAffinity === 2) lo = Math.max(lo, 1);
     else lo = Math.max(lo, provisionForTarget(c) - x);
-    if (c.noFederationWhenAccepted) return lo <= 0 ? [[0, 0]] : [];
-    return lo <= hi ? [[lo, hi]] : [];
+    if (c.noFederationWhenAccepted) {
+      out.zeroOk = lo <= 0;
+      return out.zeroOk;
+    }
+    if (lo <= 0) out.zeroOk = true;
+    out.lo = Math.max(lo, 1);
+    out.hi = c.maxVms - x; // cdf ≤ 1
+    return out.zeroOk || out.lo <= out.hi;
   }
-  const out: [number, number][] = [];
-  if (nonNegative === 0) out.push([0, 0]);
-  const lo = Math.max(1, nonNegative, provisionForTarget(c));
-  if (lo <= c.maxVms) out.push([lo, c.maxVms]);
-  return out;
+  out.zeroOk = nonNegative === 0;
+  out.lo = Math.max(1, nonNegative, provisionForTarget(c));
+  out.hi = c.maxVms;
+  return out.zeroOk || out.lo <= out.hi;
 }
 
-interface Evaluation {
-  value: number;
-  cost: number;
-  federated: number[];
-}
+/** Value and cost of the last successful evaluateConfig call (avoids allocating a result object). */
+export const lastEvaluation = { value: 0, cost: 0 };
+/** Set when the cost-bound search gave up (too many combinations): such a NaN is not a proof of infeasibility. */
+let costSearchGaveUp = false;
 
 /**
- * Value of a configuration with the best federated counts. Given the local counts, the objective is linear
- * in each φ_i (coefficient (C + wr·Pav·T/V)/(N·(E_i+1)) − wc·fcv_i), so an endpoint of each feasible
- * interval is optimal; the cost bound (D2) is the only coupling, handled by enumerating endpoints.
+ * Value of a configuration with the best federated counts (written into `federatedOut` when given), or NaN
+ * when infeasible. Given the local counts, the objective is linear in each φ_i (coefficient
+ * (C + wr·Pav·T/V)/(N·(E_i+1)) − wc·fcv_i), so an end of each feasible range is optimal; the cost bound (D2)
+ * is the only coupling, handled by enumerating the ends when it binds.
  */
-export function evaluateConfig(sd: ServiceData, accepted: readonly boolean[], x: readonly number[]): Evaluation | null {
+export function evaluateConfig(sd: ServiceData, accepted: readonly boolean[], x: readonly number[], federatedOut?: number[]): number {
   const comps = sd.components;
   const n = comps.length;
   let localTotal = 0;
-  for (let i = 0; i < n; i++) localTotal += x[i]!;
   let fully = true;
   let anyAccepted = false;
   for (let i = 0; i < n; i++) {
+    localTotal += x[i]!;
     if (accepted[i]) anyAccepted = true;
     else fully = false;
   }
   if (!sd.federationAllowed && !fully) {
     // X_a = 0 ⇒ nothing local and avg = 0: the value is exactly 0.
-    return localTotal === 0 ? { value: 0, cost: sd.unavailabilityPenalty, federated: new Array<number>(n).fill(0) } : null;
+    if (localTotal !== 0) return NaN;
+    if (federatedOut) federatedOut.fill(0, 0, n);
+    lastEvaluation.value = 0;
+    lastEvaluation.cost = sd.unavailabilityPenalty;
+    return 0;
   }
-  const share = localTotal / sd.maxVmsTotal;
   const perAvg = sd.availabilityValue + sd.penaltyPerLocalVm * localTotal; // coefficient of avg
-  const choices: [number, number][][] = [];
-  const federated = new Array<number>(n);
   let cdfSum = 0;
   let fedCost = 0;
   for (let i = 0; i < n; i++) {
     const c = comps[i]!;
-    const ranges = federationChoices(sd, c, accepted[i]!, x[i]!);
-    if (ranges.length === 0) return null;
-    choices.push(ranges);
+    if (!federationChoices(sd, c, accepted[i]!, x[i]!, scratch)) return NaN;
     const slope = perAvg / (n * (c.elastic + 1)) - sd.weightCost * c.fedCostPerVm;
-    let best = -1;
-    let bestGain = -Infinity;
-    for (const [lo, hi] of ranges) {
-      for (const f of lo === hi ? [lo] : [lo, hi]) {
-        const gain = slope * f;
-        if (gain > bestGain + EPS || (Math.abs(gain - bestGain) <= EPS && f < best)) {
-          bestGain = gain;
-          best = f;
-        }
-      }
-    }
-    federated[i] = best;
-    cdfSum += sd.federationAllowed ? (x[i]! + best - c.basic + 1) / (c.elastic + 1) : (x[i]! - c.basic + 1) / (c.elastic + 1);
-    fedCost += c.fedCostPerVm * best;
+    let f: number;
+    if (scratch.lo > scratch.hi) f = 0;
+    else if (slope > EPS) f = scratch.hi;
+    else f = scratch.zeroOk ? 0 : scratch.lo;
+    if (federatedOut) federatedOut[i] = f;
+    cdfSum += sd.federationAllowed ? (x[i]! + f - c.basic + 1) / (c.elastic + 1) : (x[i]! - c.basic + 1) / (c.elastic + 1);
+    fedCost += c.fedCostPerVm * f;
   }
   const avg = cdfSum / n;
-  const value = sd.availabilityValue * avg - sd.penaltyPerLocalVm * localTotal * (1 - avg) - sd.weightCost * fedCost;
   const cost = sd.unavailabilityPenalty * (1 - avg) + fedCost;
-  if (!anyAccepted || cost <= sd.costBound + 1e-7) return { value, cost, federated };
-  return bestUnderCostBound(sd, x, choices, share);
+  if (!anyAccepted || cost <= sd.costBound + 1e-7) {
+    lastEvaluation.value = perAvg * avg - sd.penaltyPerLocalVm * localTotal - sd.weightCost * fedCost;
+    lastEvaluation.cost = cost;
+    return lastEvaluation.value;
+  }
+  return bestUnderCostBound(sd, accepted, x, localTotal, federatedOut);
 }
 
-/** Rare path: the φ-optimal configuration breaks the cost bound; search the interval endpoints exhaustively. */
-function bestUnderCostBound(sd: ServiceData, x: readonly number[], choices: [number, number][][], share: number): Evaluation | null {
+/** Rare path: the φ-optimal configuration breaks the cost bound; search the range ends exhaustively. */
+function bestUnderCostBound(sd: ServiceData, accepted: readonly boolean[], x: readonly number[], localTotal: number, federatedOut?: number[]): number {
   const comps = sd.components;
   const n = comps.length;
-  const points = choices.map((ranges) => {
-    const set = new Set<number>();
-    for (const [lo, hi] of ranges) {
-      set.add(lo);
-      set.add(hi);
-    }
-    return [...set].sort((a, b) => a - b);
-  });
+  const points: number[][] = [];
   let total = 1;
-  for (const p of points) total *= p.length;
-  if (total > 4096) return null; // too many combinations: treat as infeasible (the heuristic stays safe)
-  let best: Evaluation | null = null;
+  for (let i = 0; i < n; i++) {
+    const ch: FederationChoice = { zeroOk: false, lo: 1, hi: 0 };
+    federationChoices(sd, comps[i]!, accepted[i]!, x[i]!, ch);
+    const set = new Set<number>();
+    if (ch.zeroOk) set.add(0);
+    if (ch.lo <= ch.hi) {
+      set.add(ch.lo);
+      set.add(ch.hi);
+    }
+    points.push([...set].sort((a, b) => a - b));
+    total *= set.size;
+  }
+  if (total > 4096) {
+    costSearchGaveUp = true; // too many combinations: treat as infeasible (the heuristic stays safe)
+    return NaN;
+  }
+  let best = NaN;
+  let bestCost = 0;
+  let bestPick: number[] = [];
   const pick = new Array<number>(n).fill(0);
   for (let k = 0; k < total; k++) {
     let rest = k;
+    let cdfSum = 0;
+    let fedCost = 0;
     for (let i = 0; i < n; i++) {
       const p = points[i]!;
       pick[i] = p[rest % p.length]!;
       rest = Math.floor(rest / p.length);
-    }
-    let cdfSum = 0;
-    let fedCost = 0;
-    for (let i = 0; i < n; i++) {
       const c = comps[i]!;
       cdfSum += (x[i]! + pick[i]! - c.basic + 1) / (c.elastic + 1);
       fedCost += c.fedCostPerVm * pick[i]!;
@@ -298,20 +316,32 @@ function bestUnderCostBound(sd: ServiceData, x: readonly number[], choices: [num
     const avg = cdfSum / n;
     const cost = sd.unavailabilityPenalty * (1 - avg) + fedCost;
     if (cost > sd.costBound + 1e-7) continue;
-    const value = sd.availabilityValue * avg - sd.penaltyPerLocalVm * sd.maxVmsTotal * share * (1 - avg) - sd.weightCost * fedCost;
-    if (!best || value > best.value + EPS) best = { value, cost, federated: [...pick] };
+    const value = sd.availabilityValue * avg - sd.penaltyPerLocalVm * localTotal * (1 - avg) - sd.weightCost * fedCost;
+    if (Number.isNaN(best) || value > best + EPS) {
+      best = value;
+      bestCost = cost;
+      bestPick = [...pick];
+    }
   }
+  if (Number.isNaN(best)) return NaN;
+  if (federatedOut) bestPick.forEach((f, i) => (federatedOut[i] = f));
+  lastEvaluation.value = best;
+  lastEvaluation.cost = bestCost;
   return best;
 }
 
-function makeConfig(sd: ServiceData, accepted: readonly boolean[], x: readonly number[], e: Evaluation): ServiceConfig {
+/** Freezes the current configuration (its federated counts re-derived) as a candidate. */
+function makeConfig(sd: ServiceData, accepted: readonly boolean[], x: readonly number[]): ServiceConfig | null {
+  const federatedVms = new Array<number>(x.length);
+  const value = evaluateConfig(sd, accepted, x, federatedVms);
+  if (Number.isNaN(value)) return null;
   let cpus = 0;
   let memoryMb = 0;
   sd.components.forEach((c, i) => {
     cpus += c.vcpus * x[i]!;
     memoryMb += c.memoryMb * x[i]!;
   });
-  return { accepted: [...accepted], localVms: [...x], federatedVms: e.federated, value: e.value, cpus, memoryMb };
+  return { accepted: [...accepted], localVms: [...x], federatedVms, value, cpus, memoryMb };
 }
 
 /** Acceptance patterns (y vectors) allowed by the per-service rules, TREC bounds and all-or-nothing. */
@@ -379,9 +409,8 @@ export function candidateConfigs(sd: ServiceData, limits: FleetLimits): { empty:
   const n = sd.components.length;
   const none = new Array<boolean>(n).fill(false);
   const zero = new Array<number>(n).fill(0);
-  const emptyEval = evaluateConfig(sd, none, zero);
-  if (!emptyEval) throw new Error('internal: the empty configuration must always be feasible');
-  const empty = makeConfig(sd, none, zero, emptyEval);
+  const empty = makeConfig(sd, none, zero);
+  if (!empty) throw new Error('internal: the empty configuration must always be feasible');
   const candidates: ServiceConfig[] = [];
 
   for (const y of acceptancePatterns(sd)) {
@@ -400,51 +429,104 @@ export function candidateConfigs(sd: ServiceData, limits: FleetLimits): { empty:
       cpus += lo * sd.components[i]!.vcpus;
       memoryMb += lo * sd.components[i]!.memoryMb;
     }
-    if (!ok || cpus > limits.totalFreeCpus || memoryMb > limits.totalFreeMemoryMb) continue;
     // A same-host block needs at least one VM when all its members are accepted (affinity_rule: Σ_j p = q).
     for (const b of sd.blocks) {
-      if (b.every((i) => y[i]) && b.every((i) => x[i] === 0)) {
-        const i = b.find((k) => hi[k]! > 0);
-        if (i === undefined) ok = false;
-        else {
-          x[i] = 1;
-          cpus += sd.components[i]!.vcpus;
-        }
+      if (!ok || !b.every((i) => y[i]) || !b.every((i) => x[i] === 0)) continue;
+      const i = b.find((k) => hi[k]! > 0);
+      if (i === undefined) ok = false;
+      else {
+        x[i] = 1;
+        cpus += sd.components[i]!.vcpus;
+        memoryMb += sd.components[i]!.memoryMb;
       }
     }
-    if (!ok) continue;
-    let current = evaluateConfig(sd, y, x);
+    if (!ok || cpus > limits.totalFreeCpus || memoryMb > limits.totalFreeMemoryMb) continue;
+    // Walk upwards one VM at a time. The gain per CPU of each component is re-measured only after that
+    // component moves (others' gains shift little with T), which keeps a step at two evaluations, not N + 1.
+    const federated = new Array<number>(n).fill(0);
+    let current = evaluateConfig(sd, y, x, federated);
+    const gainPerCpu = new Float64Array(n);
+    const measure = (i: number): void => {
+      const c = sd.components[i]!;
+      if (!y[i] || x[i]! >= hi[i]!) {
+        gainPerCpu[i] = -Infinity;
+        return;
+      }
+      x[i]!++;
+      const next = evaluateConfig(sd, y, x);
+      x[i]!--;
+      // Infeasible steps (e.g. over the cost bound) may still lead to feasible ones: rank them last.
+      gainPerCpu[i] = Number.isNaN(next) ? -1e12 - i : Number.isNaN(current) ? 1e12 / c.vcpus : (next - current) / c.vcpus;
+    };
+    for (let i = 0; i < n; i++) measure(i);
     let bestValue = -Infinity;
     for (;;) {
-      if (current && current.value > bestValue + EPS) {
-        bestValue = current.value;
-        candidates.push(makeConfig(sd, y, x, current));
+      if (current > bestValue + EPS) {
+        bestValue = current;
+        candidates.push({ accepted: [...y], localVms: [...x], federatedVms: [...federated], value: current, cpus, memoryMb });
       }
       let bestI = -1;
-      let bestScore = -Infinity;
-      let bestEval: Evaluation | null = null;
       for (let i = 0; i < n; i++) {
-        if (!y[i] || x[i]! >= hi[i]!) continue;
+        if (gainPerCpu[i] === -Infinity) continue;
         const c = sd.components[i]!;
         if (cpus + c.vcpus > limits.totalFreeCpus || memoryMb + c.memoryMb > limits.totalFreeMemoryMb) continue;
-        x[i]!++;
-        const e = evaluateConfig(sd, y, x);
-        x[i]!--;
-        // Infeasible intermediate steps (e.g. below an availability target) still lead somewhere: rank them last.
-        const score = e ? (e.value - (current?.value ?? e.value - 1e6)) / c.vcpus : -1e12 - i;
-        if (score > bestScore) {
-          bestScore = score;
-          bestI = i;
-          bestEval = e;
-        }
+        if (bestI < 0 || gainPerCpu[i]! > gainPerCpu[bestI]!) bestI = i;
       }
       if (bestI < 0) break;
       x[bestI]!++;
       cpus += sd.components[bestI]!.vcpus;
       memoryMb += sd.components[bestI]!.memoryMb;
-      current = bestEval;
+      current = evaluateConfig(sd, y, x, federated);
+      measure(bestI);
     }
   }
   candidates.sort((a, b) => b.value - a.value || a.cpus - b.cpus);
   return { empty, candidates: candidates.filter((c) => c.value > empty.value + EPS) };
+}
+
+/**
+ * The exact best value of a service on its own (other services and host packing ignored: a relaxation),
+ * by enumerating every acceptance pattern and every local count within the fleet's coarse limits. Returns
+ * null when that would take more than `budget` evaluations. Σ over services is an upper bound on the
+ * objective, so a greedy answer that reaches it is proven optimal.
+ */
+export function exactServiceOptimum(sd: ServiceData, limits: FleetLimits, budget: number): number | null {
+  const n = sd.components.length;
+  const none = new Array<boolean>(n).fill(false);
+  let best = evaluateConfig(sd, none, new Array<number>(n).fill(0));
+  let spent = 0;
+  if (sd.sameAcceptanceGroups.length > 12) return null; // the pattern list is not exhaustive then
+  costSearchGaveUp = false;
+  for (const y of acceptancePatterns(sd)) {
+    if (!y.some(Boolean)) continue;
+    const lo = new Array<number>(n).fill(0);
+    const hi = new Array<number>(n).fill(0);
+    let count = 1;
+    for (let i = 0; i < n; i++) {
+      if (!y[i]) continue;
+      [lo[i], hi[i]] = localRange(sd, i, limits);
+      if (lo[i]! > hi[i]!) count = 0;
+      count *= Math.max(0, hi[i]! - lo[i]! + 1);
+    }
+    if (count === 0) continue;
+    spent += count;
+    if (spent > budget) return null;
+    const x = [...lo];
+    for (;;) {
+      const blockEmpty = sd.blocks.some((b) => b.every((i) => y[i]) && b.every((i) => x[i] === 0));
+      if (!blockEmpty) {
+        const v = evaluateConfig(sd, y, x);
+        if (v > best) best = v;
+      }
+      let i = 0;
+      while (i < n && (!y[i] || x[i] === hi[i])) {
+        if (y[i]) x[i] = lo[i]!;
+        i++;
+      }
+      if (i === n) break;
+      x[i]!++;
+    }
+  }
+  // A cost-bound search that gave up cannot be part of a proof.
+  return costSearchGaveUp || Number.isNaN(best) ? null : best;
 }
