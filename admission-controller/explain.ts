@@ -161,14 +161,19 @@ export function explainComponents(model: AdmissionModel, allocation: Allocation,
       if (reasons.some((r) => r.code !== 'ALL_OR_NOTHING' && r.code !== 'AFFINITY_RULE_GROUP')) return reasons;
 
       // What-if: the next step (one more VM, or the basic VMs) on the residual capacity, re-verified.
-      const step = nextStep(model, allocation, a, i, residual, count);
+      const excluded = excludedHosts(model, allocation, a, i);
+      const step = nextStep(model, allocation, a, i, residual, count, new Set(excluded));
       if (!step) {
+        const heldBy = holders(a);
         reasons.push({
           code: 'CAPACITY_IN_USE',
           message:
-            `no free host can take ${count} more VM(s) of ${c.vcpus} CPU(s)${mem ? ` and ${fmt(mem)} MB` : ''} for ${c.id}: ` +
-            `${fmt(residualTotal)} CPUs remain free (largest host ${fmt(residualLargest)}); the rest is held by ${holders(a).join(', ') || 'this service'}`,
-          data: { vmsNeeded: count, vcpus: c.vcpus, freeCpusLeft: residualTotal, largestFreeHostCpus: residualLargest, heldBy: holders(a) },
+            `no free host can take ${count} more VM(s) of ${c.vcpus} CPU(s)${mem ? ` and ${fmt(mem)} MB` : ''} for ${c.id}` +
+            (excluded.size ? ` (${excluded.size} host(s) excluded by anti-affinity)` : '') +
+            `: ${fmt(residualTotal)} CPUs remain free (largest host ${fmt(residualLargest)}); the rest is held by ` +
+            (heldBy.length ? `${heldBy.join(', ')} and ` : '') +
+            `${s.id} itself`,
+          data: { vmsNeeded: count, vcpus: c.vcpus, freeCpusLeft: residualTotal, largestFreeHostCpus: residualLargest, excludedHosts: excluded.size, heldBy },
         });
         return reasons;
       }
@@ -227,19 +232,27 @@ function groupDemand(model: AdmissionModel, a: number, id: string, vms: number):
  * The allocation with the component's next step placed on residual capacity, honouring its placement
  * rules; φ is trimmed so X + φ stays within the maximum. Null when no host can take it.
  */
-function nextStep(model: AdmissionModel, allocation: Allocation, a: number, i: number, r: Residual, count: number): Allocation | null {
+/** Hosts the component may not use for another VM: its own (one VM per host) and its anti-affinity partners'. */
+function excludedHosts(model: AdmissionModel, allocation: Allocation, a: number, i: number): Set<number> {
   const s = model.services[a]!;
   const c = s.components[i]!;
-  const current = allocation.services[a]![i]!;
-  const mem = c.memoryMb ?? 0;
-  const mine = new Set(current.placements.filter((p) => p.vms > 0).map((p) => p.hostIndex));
-  const excluded = new Set<number>(c.antiAffinity === 1 ? mine : []);
+  const excluded = new Set<number>();
+  if (c.antiAffinity === 1) allocation.services[a]![i]!.placements.forEach((p) => p.vms > 0 && excluded.add(p.hostIndex));
   for (const rule of s.rules) {
     if (rule.kind !== 'antiAffinity' || rule.level !== 1 || !rule.members.includes(c.id)) continue;
     s.components.forEach((o, k) => {
       if (o.id !== c.id && rule.members.includes(o.id)) allocation.services[a]![k]!.placements.forEach((p) => p.vms > 0 && excluded.add(p.hostIndex));
     });
   }
+  return excluded;
+}
+
+function nextStep(model: AdmissionModel, allocation: Allocation, a: number, i: number, r: Residual, count: number, excluded: Set<number>): Allocation | null {
+  const s = model.services[a]!;
+  const c = s.components[i]!;
+  const current = allocation.services[a]![i]!;
+  const mem = c.memoryMb ?? 0;
+  const mine = new Set(current.placements.filter((p) => p.vms > 0).map((p) => p.hostIndex));
   const added = new Map<number, number>();
   const free = { freeCpus: Float64Array.from(r.freeCpus), freeMemoryMb: Float64Array.from(r.freeMemoryMb) };
   const sameHost = c.affinity === 2 || s.rules.some((x) => x.kind === 'affinity' && x.level === 2 && x.members.includes(c.id));

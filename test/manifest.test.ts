@@ -2,48 +2,17 @@
  * Manifest reading and allocation-offer writing (gateway/manifest): sample manifests, namespace independence, precise
  * errors, and offers that validate against the OPTIMIS XSDs with xmllint and give back their exact VM counts.
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { AdmissionError } from '../model/errors';
 import { OPT_IP_NS, OPT_NS } from '../gateway/manifest/namespaces';
 import { readAllocationOffer, writeAllocationOffer, type AllocationOfferInput } from '../gateway/manifest/offer';
 import { parseManifest, type ParsedComponent, type ParsedManifest } from '../gateway/manifest/parse';
 import { childElements, descendants, firstChild, parseXml, textOf } from '../gateway/manifest/xml';
+import { expectXsdValid, xsd } from './support/xsd';
 
 const FIXTURES = path.join(__dirname, 'fixtures', 'manifests');
-const SCHEMA = path.join(__dirname, 'fixtures', 'schema', 'wrapper.xsd');
 const read = (rel: string): string => fs.readFileSync(path.join(FIXTURES, rel), 'utf8');
-
-let tmpDir = '';
-let tmpCount = 0;
-beforeAll(() => {
-  tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'manifest-test-'));
-});
-afterAll(() => {
-  if (tmpDir) fs.rmSync(tmpDir, { recursive: true, force: true });
-});
-
-/** Runs xmllint against the OPTIMIS XSDs. Fails loudly when xmllint is missing: these checks must not be skipped. */
-function xsd(xml: string): { valid: boolean; output: string } {
-  const probe = spawnSync('xmllint', ['--version'], { encoding: 'utf8' });
-  if (probe.error) {
-    throw new Error(
-      'xmllint is not installed, and the XSD validation tests need it. Install it with: apt-get install -y libxml2-utils (Debian/Ubuntu package libxml2-utils).',
-    );
-  }
-  const file = path.join(tmpDir, `doc-${++tmpCount}.xml`);
-  fs.writeFileSync(file, xml);
-  const r = spawnSync('xmllint', ['--noout', '--nonet', '--schema', SCHEMA, file], { encoding: 'utf8' });
-  return { valid: r.status === 0, output: `${r.stdout}${r.stderr}` };
-}
-
-function expectXsdValid(xml: string): void {
-  const r = xsd(xml);
-  if (!r.valid) throw new Error(`the document does not validate against the OPTIMIS XSDs:\n${r.output}`);
-  expect(r.output).toMatch(/validates/);
-}
 
 function errorOf(fn: () => unknown): AdmissionError {
   try {

@@ -2,9 +2,9 @@
  * The verifier on the worked example of model.md §2.6 (built by hand), one mutation per constraint name,
  * the deviations D2 / D3, memory as a per-host option, and a 50,000-host allocation.
  */
-import * as fs from 'fs';
 import * as path from 'path';
 import { verify } from '../admission-controller/verifier';
+import { loadModelDirectory } from '../trec-analyzer/model-directory';
 import type { ConstraintName, Verification } from '../admission-controller/verification';
 import type {
   AdmissionModel,
@@ -177,14 +177,8 @@ describe('verify: worked example of model.md §2.6', () => {
     ]);
   });
 
-  const loaderPath = path.join(__dirname, '..', 'trec-analyzer', 'model-directory.ts');
-  const itIfLoader = fs.existsSync(loaderPath) ? it : it.skip;
-  itIfLoader('verifies the loaded model directory identically', async () => {
-    // Loaded lazily: the loader is written in parallel and may not exist yet.
-    const loader = (await import(loaderPath)) as {
-      loadModelDirectory: (dir: string) => AdmissionModel | Promise<AdmissionModel>;
-    };
-    const loaded = await loader.loadModelDirectory(path.join(__dirname, 'fixtures', 'worked-example'));
+  it('verifies the loaded model directory identically', () => {
+    const { model: loaded } = loadModelDirectory(path.join(__dirname, 'fixtures', 'worked-example'));
     expect(verify(loaded, workedAllocation())).toEqual(result);
   });
 });

@@ -1,0 +1,653 @@
+/**
+ * The service's configuration: built-in defaults → optional JSON file (AC_CONFIG) → environment variables, validated once with zod.
+ * Reads only the config file and the environment it is given; it never reads the inventory, the database or the network.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { AdmissionError, type ErrorDetail } from '../model/errors';
+import { DEFAULT_CONSTRAINTS, DEFAULT_WEIGHTS, type TrecConstraints, type Weights } from '../model/types';
+
+/*
+ * Decisions:
+ * - The JSON file mirrors AppConfig (camelCase, nested sections); every key is optional, unknown keys are errors at every
+ *   level (a typo such as `timelimitSeconds` would otherwise leave the default in force without anyone noticing).
+ * - `defaultWeights`, `defaultConstraints` and `peers` are replaced whole, never merged key by key: weights must sum to 1,
+ *   so half a weights object merged over the defaults would be a policy nobody wrote.
+ * - An environment variable set to the empty string counts as unset (docker-compose and systemd pass `X=` for "not given").
+ * - Relative paths: from the environment or the defaults they resolve against the working directory; from the file they
+ *   resolve against the file's directory (so a config file and its inventory can be moved together). The bundled
+ *   inventory resolves against the project root, wherever the process starts.
+ * - Every problem is collected (not just the first) and thrown as one AC_ERR_CONFIG whose details name the source
+ *   (env var or `file: field`) and the field.
+ * - The returned config is deeply frozen: configuration is read once at start-up and never changed behind a caller's
+ *   back (OPTIMIS's D2 was global state mutated through GET requests).
+ */
+
+export type HostInfoSource = 'inventory' | 'physical-hosts' | 'opennebula';
+export type SolverChoice = 'greedy' | 'highs' | 'auto';
+/** winston's npm levels. */
+export type LogLevel = 'error' | 'warn' | 'info' | 'http' | 'verbose' | 'debug' | 'silly';
+
+/** A peer admission controller that partial admissions may be federated to. */
+export interface PeerConfig {
+  readonly id: string;
+  /** Base URL of the peer's API (http or https). */
+  readonly url: string;
+  /** Shared secret this service presents to the peer; never logged (describeConfig redacts it). */
+  readonly secret: string;
+  /** Deadline for one request to the peer, in ms. */
+  readonly timeoutMs: number;
+  /** Lower is tried first; peers without a priority come after those with one. */
+  readonly priority?: number;
+  /** Expected price per VM, for ranking peers before asking them. */
+  readonly priceHint?: number;
+  /** Expected trust level of the peer, for ranking peers before asking them. */
+  readonly trustHint?: number;
+}
+
+export interface ServerConfig {
+  readonly port: number;
+  readonly host: string;
+  /** Largest accepted request body, in bytes. */
+  readonly bodyLimitBytes: number;
+  /** Deadline for one request, end to end, in ms. */
+  readonly requestTimeoutMs: number;
+  /** Most manifests accepted in one admission request. */
+  readonly maxManifests: number;
+}
+
+export interface HostInfoSettings {
+  readonly source: HostInfoSource;
+  /** JSON inventory file (used when source = inventory). Absolute after loadConfig. */
+  readonly inventoryPath: string;
+  /** AC_PhHostsInfo_aaS-compatible endpoint (source = physical-hosts). */
+  readonly physicalHostsUrl?: string;
+  /** OpenNebula XML-RPC endpoint (source = opennebula). */
+  readonly openNebulaUrl?: string;
+  /** OpenNebula session string `user:password`; never logged. */
+  readonly openNebulaAuth?: string;
+  readonly timeoutMs: number;
+  /** How long a host snapshot is reused before the source is asked again, in ms (0 = every admission asks). */
+  readonly cacheMs: number;
+}
+
+/** Local defaults when a TREC tool is not configured or fails (OPTIMIS's level-2 values, interfaces.md §3.6). */
+export interface TrecFallbacks {
+  readonly trust: number;
+  readonly eco: number;
+  /** Service probability of failure. */
+  readonly risk: number;
+  /** Every host's probability of failure. */
+  readonly hostRisk: number;
+  /** A fixed host eco value, or 'index' for OPTIMIS's `3 + i` (i = the host's 1-based position). */
+  readonly hostEco: number | 'index';
+}
+
+export interface TrecSettings {
+  readonly trustUrl?: string;
+  readonly riskUrl?: string;
+  readonly ecoUrl?: string;
+  readonly costUrl?: string;
+  readonly hostRiskUrl?: string;
+  readonly hostEcoUrl?: string;
+  /** Deadline for one attempt, in ms. */
+  readonly timeoutMs: number;
+  /** Further attempts after the first one fails. */
+  readonly retries: number;
+  /** Delay before the first retry, in ms (doubled for each further one). */
+  readonly backoffMs: number;
+  readonly fallbacks: TrecFallbacks;
+}
+
+export interface SolverSettings {
+  readonly name: SolverChoice;
+  /** Wall-clock budget of one solve, in seconds. */
+  readonly timeLimitSeconds: number;
+  /** Relative MIP gap at which HiGHS may stop (0 = prove optimality). */
+  readonly mipGap: number;
+}
+
+export interface AppConfig {
+  readonly server: ServerConfig;
+  readonly hostInfo: HostInfoSettings;
+  readonly trec: TrecSettings;
+  readonly solver: SolverSettings;
+  /** Directory of the SQLite database (`eac.sqlite`). Absolute after loadConfig. */
+  readonly dataDir: string;
+  /** How long an admission holds capacity unless released, in seconds. */
+  readonly reservationTtlSeconds: number;
+  readonly logLevel: LogLevel;
+  /** Objective weights the policy starts from (the stored policy wins once it exists). */
+  readonly defaultWeights: Weights;
+  /** Global TREC constraints the store starts from (the stored default wins once it exists). */
+  readonly defaultConstraints: TrecConstraints;
+  readonly peers: readonly PeerConfig[];
+  /** Shared secret peers must present on inbound federation requests; unset = inbound federation is not authenticated. */
+  readonly peerSecret?: string;
+  /** The JSON file that was read (AC_CONFIG), absolute; absent when none was given. */
+  readonly configFile?: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Leaf validators. Every failure message reads "expected …"; the loader appends the offending value and its source.
+
+function numberLeaf(expected: string, ok: (n: number) => boolean) {
+  const message = `expected ${expected}`;
+  return z.number({ error: message }).refine((n) => Number.isFinite(n) && ok(n), { error: message });
+}
+const positiveInt = numberLeaf('a positive integer', (n) => Number.isInteger(n) && n > 0);
+const nonNegativeInt = numberLeaf('an integer ≥ 0', (n) => Number.isInteger(n) && n >= 0);
+const positiveNumber = numberLeaf('a positive number', (n) => n > 0);
+const nonNegativeNumber = numberLeaf('a number ≥ 0', (n) => n >= 0);
+const probability = numberLeaf('a number within [0, 1]', (n) => n >= 0 && n <= 1);
+const finiteNumber = numberLeaf('a finite number', () => true);
+const port = numberLeaf('a port number (integer 0–65535)', (n) => Number.isInteger(n) && n >= 0 && n <= 65535);
+const nonEmptyString = z.string({ error: 'expected a non-empty string' }).refine((s) => s.trim() !== '', { error: 'expected a non-empty string' });
+const httpUrl = z.string({ error: 'expected an http(s) URL' }).refine(
+  (s) => {
+    try {
+      const u = new URL(s);
+      return u.protocol === 'http:' || u.protocol === 'https:';
+    } catch {
+      return false;
+    }
+  },
+  { error: 'expected an http(s) URL' },
+);
+function enumLeaf<const T extends readonly [string, ...string[]]>(values: T) {
+  return z.enum(values, { error: `expected one of ${values.join(', ')}` });
+}
+
+const WEIGHT_SUM_TOLERANCE = 1e-6;
+/** Marks issues whose message already says what was wrong with which value (no "got …" appended). */
+const COMPLETE = { complete: true };
+
+/** Objective weights: four finite numbers ≥ 0 summing to 1 (OPTIMIS never checked the sum, D3). Reused by the state store. */
+export const weightsSchema = z
+  .strictObject({ cost: nonNegativeNumber, eco: nonNegativeNumber, risk: nonNegativeNumber, trust: nonNegativeNumber }, { error: 'expected an object {cost, eco, risk, trust}' })
+  .superRefine((w, ctx) => {
+    const sum = w.cost + w.eco + w.risk + w.trust;
+    if (Math.abs(sum - 1) > WEIGHT_SUM_TOLERANCE) {
+      ctx.addIssue({ code: 'custom', params: COMPLETE, message: `expected weights that sum to 1 (they sum to ${sum})`, input: w });
+    }
+  });
+
+/** TREC constraints: four finite numbers ≥ 0 (eco/trust lower bounds, risk/cost upper bounds). Reused by the state store. */
+export const constraintsSchema = z.strictObject(
+  { eco: nonNegativeNumber, trust: nonNegativeNumber, risk: nonNegativeNumber, cost: nonNegativeNumber },
+  { error: 'expected an object {eco, trust, risk, cost}' },
+);
+
+const peerSchema = z.strictObject(
+  {
+    id: nonEmptyString,
+    url: httpUrl,
+    secret: nonEmptyString,
+    timeoutMs: positiveInt,
+    priority: finiteNumber.optional(),
+    priceHint: nonNegativeNumber.optional(),
+    trustHint: finiteNumber.optional(),
+  },
+  { error: 'expected an object {id, url, secret, timeoutMs, priority?, priceHint?, trustHint?}' },
+);
+const peersSchema = z.array(peerSchema, { error: 'expected an array of peers' }).superRefine((peers, ctx) => {
+  const seen = new Set<string>();
+  peers.forEach((p, i) => {
+    if (seen.has(p.id)) ctx.addIssue({ code: 'custom', params: COMPLETE, path: [i, 'id'], message: `expected unique peer ids ('${p.id}' appears twice)`, input: p.id });
+    seen.add(p.id);
+  });
+});
+
+const serverSchema = z.strictObject({ port, host: nonEmptyString, bodyLimitBytes: positiveInt, requestTimeoutMs: positiveInt, maxManifests: positiveInt });
+const hostInfoSchema = z.strictObject({
+  source: enumLeaf(['inventory', 'physical-hosts', 'opennebula']),
+  inventoryPath: nonEmptyString,
+  physicalHostsUrl: httpUrl.optional(),
+  openNebulaUrl: httpUrl.optional(),
+  openNebulaAuth: nonEmptyString.optional(),
+  timeoutMs: positiveInt,
+  cacheMs: nonNegativeInt,
+});
+const fallbacksSchema = z.strictObject({
+  trust: nonNegativeNumber,
+  eco: nonNegativeNumber,
+  risk: probability,
+  hostRisk: probability,
+  hostEco: z.union([z.literal('index'), nonNegativeNumber], { error: "expected a number ≥ 0 or 'index'" }),
+});
+const trecSchema = z.strictObject({
+  trustUrl: httpUrl.optional(),
+  riskUrl: httpUrl.optional(),
+  ecoUrl: httpUrl.optional(),
+  costUrl: httpUrl.optional(),
+  hostRiskUrl: httpUrl.optional(),
+  hostEcoUrl: httpUrl.optional(),
+  timeoutMs: positiveInt,
+  retries: nonNegativeInt,
+  backoffMs: nonNegativeInt,
+  fallbacks: fallbacksSchema,
+});
+const solverSchema = z.strictObject({ name: enumLeaf(['greedy', 'highs', 'auto']), timeLimitSeconds: positiveNumber, mipGap: probability });
+const logLevelSchema = enumLeaf(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']);
+
+/** The merged configuration, with the checks that span several fields. */
+const configSchema = z
+  .strictObject({
+    server: serverSchema,
+    hostInfo: hostInfoSchema,
+    trec: trecSchema,
+    solver: solverSchema,
+    dataDir: nonEmptyString,
+    reservationTtlSeconds: positiveInt,
+    logLevel: logLevelSchema,
+    defaultWeights: weightsSchema,
+    defaultConstraints: constraintsSchema,
+    peers: peersSchema,
+    peerSecret: nonEmptyString.optional(),
+    configFile: nonEmptyString.optional(),
+  })
+  .superRefine((c, ctx) => {
+    // The remote sources are useless without their endpoint; fail at start-up, not at the first admission.
+    const h = c.hostInfo;
+    if (h.source === 'physical-hosts' && h.physicalHostsUrl === undefined) {
+      ctx.addIssue({ code: 'custom', params: COMPLETE, path: ['hostInfo', 'source'], message: "'physical-hosts' needs a URL: set AC_PHYSICAL_HOSTS_URL (or hostInfo.physicalHostsUrl in the config file)", input: h.source });
+    }
+    if (h.source === 'opennebula' && h.openNebulaUrl === undefined) {
+      ctx.addIssue({ code: 'custom', params: COMPLETE, path: ['hostInfo', 'source'], message: "'opennebula' needs a URL: set AC_OPENNEBULA_URL (or hostInfo.openNebulaUrl in the config file)", input: h.source });
+    }
+    if (h.source === 'opennebula' && h.openNebulaAuth === undefined) {
+      ctx.addIssue({ code: 'custom', params: COMPLETE, path: ['hostInfo', 'source'], message: "'opennebula' needs credentials: set AC_OPENNEBULA_AUTH (or hostInfo.openNebulaAuth in the config file)", input: h.source });
+    }
+  });
+
+/** The file: every key optional, unknown keys rejected; whole-object values (weights, constraints, peers) as above. */
+const fileSchema = z.strictObject(
+  {
+    server: serverSchema.partial().optional(),
+    hostInfo: hostInfoSchema.partial().optional(),
+    trec: trecSchema.extend({ fallbacks: fallbacksSchema.partial().optional() }).partial().optional(),
+    solver: solverSchema.partial().optional(),
+    dataDir: nonEmptyString.optional(),
+    reservationTtlSeconds: positiveInt.optional(),
+    logLevel: logLevelSchema.optional(),
+    defaultWeights: weightsSchema.optional(),
+    defaultConstraints: constraintsSchema.optional(),
+    peers: peersSchema.optional(),
+  },
+  { error: 'expected a JSON object' },
+);
+
+// ---------------------------------------------------------------------------------------------
+// Environment variables (their names are contracts: deployment manifests and the README use them).
+
+interface EnvSpec {
+  readonly name: string;
+  readonly path: readonly string[];
+  readonly leaf: z.ZodType;
+  /** Numbers arrive as strings; only well-formed decimals are converted, anything else reaches the validator as text. */
+  readonly numeric?: boolean;
+  /** Values that are file system paths (resolved against the working directory). */
+  readonly isPath?: boolean;
+  /** Shown by the README table. */
+  readonly meaning: string;
+}
+
+const ENV: readonly EnvSpec[] = [
+  { name: 'PORT', path: ['server', 'port'], leaf: port, numeric: true, meaning: 'HTTP port (0 = any free port)' },
+  { name: 'AC_HOST', path: ['server', 'host'], leaf: nonEmptyString, meaning: 'address the HTTP server binds to' },
+  { name: 'AC_INVENTORY', path: ['hostInfo', 'inventoryPath'], leaf: nonEmptyString, isPath: true, meaning: 'JSON host inventory (AC_HOST_INFO=inventory)' },
+  { name: 'AC_HOST_INFO', path: ['hostInfo', 'source'], leaf: hostInfoSchema.shape.source, meaning: 'where host capacity comes from: inventory | physical-hosts | opennebula' },
+  { name: 'AC_PHYSICAL_HOSTS_URL', path: ['hostInfo', 'physicalHostsUrl'], leaf: httpUrl, meaning: 'AC_PhHostsInfo_aaS endpoint (required for physical-hosts)' },
+  { name: 'AC_OPENNEBULA_URL', path: ['hostInfo', 'openNebulaUrl'], leaf: httpUrl, meaning: 'OpenNebula XML-RPC endpoint (required for opennebula)' },
+  { name: 'AC_OPENNEBULA_AUTH', path: ['hostInfo', 'openNebulaAuth'], leaf: nonEmptyString, meaning: 'OpenNebula session `user:password` (required for opennebula; secret)' },
+  { name: 'AC_HOST_INFO_TIMEOUT_MS', path: ['hostInfo', 'timeoutMs'], leaf: positiveInt, numeric: true, meaning: 'deadline of one host-info request, ms' },
+  { name: 'AC_HOST_INFO_CACHE_MS', path: ['hostInfo', 'cacheMs'], leaf: nonNegativeInt, numeric: true, meaning: 'reuse a host snapshot for this long, ms (0 = ask every time)' },
+  { name: 'AC_TREC_TRUST_URL', path: ['trec', 'trustUrl'], leaf: httpUrl, meaning: 'TREC trust endpoint (unset = fallback)' },
+  { name: 'AC_TREC_RISK_URL', path: ['trec', 'riskUrl'], leaf: httpUrl, meaning: 'TREC service risk endpoint (unset = fallback)' },
+  { name: 'AC_TREC_ECO_URL', path: ['trec', 'ecoUrl'], leaf: httpUrl, meaning: 'TREC service eco endpoint (unset = fallback)' },
+  { name: 'AC_TREC_COST_URL', path: ['trec', 'costUrl'], leaf: httpUrl, meaning: 'TREC cost endpoint (unset = fallback)' },
+  { name: 'AC_TREC_HOST_RISK_URL', path: ['trec', 'hostRiskUrl'], leaf: httpUrl, meaning: 'TREC host risk endpoint (unset = fallback)' },
+  { name: 'AC_TREC_HOST_ECO_URL', path: ['trec', 'hostEcoUrl'], leaf: httpUrl, meaning: 'TREC host eco endpoint (unset = fallback)' },
+  { name: 'AC_TREC_TIMEOUT_MS', path: ['trec', 'timeoutMs'], leaf: positiveInt, numeric: true, meaning: 'deadline of one TREC attempt, ms' },
+  { name: 'AC_TREC_RETRIES', path: ['trec', 'retries'], leaf: nonNegativeInt, numeric: true, meaning: 'TREC retries after the first attempt' },
+  { name: 'AC_TREC_BACKOFF_MS', path: ['trec', 'backoffMs'], leaf: nonNegativeInt, numeric: true, meaning: 'delay before the first TREC retry, ms (doubles)' },
+  { name: 'AC_SOLVER', path: ['solver', 'name'], leaf: solverSchema.shape.name, meaning: 'greedy | highs | auto' },
+  { name: 'AC_TIME_LIMIT', path: ['solver', 'timeLimitSeconds'], leaf: positiveNumber, numeric: true, meaning: 'solver time budget, seconds' },
+  { name: 'AC_MIP_GAP', path: ['solver', 'mipGap'], leaf: probability, numeric: true, meaning: 'relative MIP gap for HiGHS (0 = prove optimality)' },
+  { name: 'AC_DATA_DIR', path: ['dataDir'], leaf: nonEmptyString, isPath: true, meaning: 'directory of the SQLite database eac.sqlite' },
+  { name: 'AC_BODY_LIMIT', path: ['server', 'bodyLimitBytes'], leaf: positiveInt, numeric: true, meaning: 'largest request body, bytes' },
+  { name: 'AC_REQUEST_TIMEOUT_MS', path: ['server', 'requestTimeoutMs'], leaf: positiveInt, numeric: true, meaning: 'deadline of one request, ms' },
+  { name: 'AC_MAX_MANIFESTS', path: ['server', 'maxManifests'], leaf: positiveInt, numeric: true, meaning: 'most manifests in one admission request' },
+  { name: 'AC_RESERVATION_TTL_SECONDS', path: ['reservationTtlSeconds'], leaf: positiveInt, numeric: true, meaning: 'how long an admission holds capacity unless released, s' },
+  { name: 'AC_LOG_LEVEL', path: ['logLevel'], leaf: logLevelSchema, meaning: 'error | warn | info | http | verbose | debug | silly' },
+  { name: 'AC_PEER_SECRET', path: ['peerSecret'], leaf: nonEmptyString, meaning: 'shared secret inbound peers must present (secret; unset = not checked)' },
+];
+
+/** The environment variables loadConfig reads, with the config field each one sets (for docs and `eac config`). */
+export const ENV_VARS: readonly { readonly name: string; readonly field: string; readonly meaning: string }[] = [
+  { name: 'AC_CONFIG', field: '(file)', meaning: 'JSON config file, applied over the defaults and under the environment' },
+  ...ENV.map((e) => ({ name: e.name, field: e.path.join('.'), meaning: e.meaning })),
+];
+
+// ---------------------------------------------------------------------------------------------
+// Defaults.
+
+/**
+ * The directory holding package.json, found by walking up from this module, so that the bundled inventory resolves the
+ * same way from the sources (config/) and from the build (dist/config/).
+ */
+function projectRoot(): string {
+  let dir = __dirname;
+  for (;;) {
+    try {
+      readFileSync(path.join(dir, 'package.json'));
+      return dir;
+    } catch {
+      const parent = path.dirname(dir);
+      if (parent === dir) return path.resolve(__dirname, '..');
+      dir = parent;
+    }
+  }
+}
+
+/** The bundled inventory (`config/inventory.default.json` in the project). */
+export const DEFAULT_INVENTORY_PATH = path.join(projectRoot(), 'config', 'inventory.default.json');
+
+export const DEFAULT_CONFIG: AppConfig = deepFreeze({
+  server: { port: 8080, host: '0.0.0.0', bodyLimitBytes: 2 * 1024 * 1024, requestTimeoutMs: 10_000, maxManifests: 50 },
+  hostInfo: { source: 'inventory', inventoryPath: DEFAULT_INVENTORY_PATH, timeoutMs: 2000, cacheMs: 5000 },
+  trec: {
+    timeoutMs: 1000,
+    retries: 2,
+    backoffMs: 100,
+    // OPTIMIS's local defaults (interfaces.md §3.6): trust "3", eco "8", risk pof 0.001 (D4), host risk 0.01, host eco 3+i.
+    fallbacks: { trust: 3, eco: 8, risk: 0.001, hostRisk: 0.01, hostEco: 'index' },
+  },
+  solver: { name: 'auto', timeLimitSeconds: 2, mipGap: 0 },
+  dataDir: './data',
+  reservationTtlSeconds: 900,
+  logLevel: 'info',
+  defaultWeights: { ...DEFAULT_WEIGHTS },
+  defaultConstraints: { ...DEFAULT_CONSTRAINTS },
+  peers: [],
+});
+
+// ---------------------------------------------------------------------------------------------
+// Loading.
+
+type Json = Record<string, unknown>;
+
+function isPlainObject(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+function clone<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value)) as T;
+}
+
+function getAt(obj: unknown, p: readonly PropertyKey[]): unknown {
+  let cur: unknown = obj;
+  for (const k of p) {
+    if (typeof cur !== 'object' || cur === null) return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[k];
+  }
+  return cur;
+}
+
+function setAt(obj: Json, p: readonly string[], value: unknown): void {
+  let cur = obj;
+  for (const k of p.slice(0, -1)) {
+    if (!isPlainObject(cur[k])) cur[k] = {};
+    cur = cur[k] as Json;
+  }
+  cur[p[p.length - 1]!] = value;
+}
+
+/** `hostInfo.timeoutMs`, `peers[0].url`. */
+function dotted(p: readonly PropertyKey[]): string {
+  let out = '';
+  for (const part of p) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else out += out === '' ? String(part) : `.${String(part)}`;
+  }
+  return out;
+}
+
+/** Deep merge of `over` onto `base`; arrays and whole-object values (weights, constraints) replace. */
+function mergeInto(base: Json, over: Json, atomic: ReadonlySet<string>, prefix = ''): void {
+  for (const [k, v] of Object.entries(over)) {
+    if (v === undefined) continue;
+    const key = prefix === '' ? k : `${prefix}.${k}`;
+    if (isPlainObject(v) && isPlainObject(base[k]) && !atomic.has(key)) mergeInto(base[k] as Json, v, atomic, key);
+    else base[k] = clone(v);
+  }
+}
+const ATOMIC_KEYS: ReadonlySet<string> = new Set(['defaultWeights', 'defaultConstraints']);
+
+/** Walks a zod schema along a path (through objects, optionals, arrays); used to suggest keys for typos. */
+function schemaAt(schema: z.ZodType, p: readonly PropertyKey[]): z.ZodType | undefined {
+  let cur: z.ZodType | undefined = schema;
+  for (const k of p) {
+    while (cur instanceof z.ZodOptional) cur = cur.unwrap() as z.ZodType;
+    if (cur instanceof z.ZodObject && typeof k === 'string') cur = (cur.shape as Record<string, z.ZodType>)[k];
+    else if (cur instanceof z.ZodArray && typeof k === 'number') cur = cur.element as z.ZodType;
+    else return undefined;
+    if (cur === undefined) return undefined;
+  }
+  while (cur instanceof z.ZodOptional) cur = cur.unwrap() as z.ZodType;
+  return cur;
+}
+
+function editDistance(a: string, b: string): number {
+  const d: number[] = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = d[0]!;
+    d[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = d[j]!;
+      d[j] = Math.min(d[j]! + 1, d[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return d[b.length]!;
+}
+
+/** "did you mean …" for an unknown file key: a close spelling at the same level, or the field an env var name sets. */
+function suggestion(key: string, parentPath: readonly PropertyKey[]): string {
+  const env = ENV.find((e) => e.name === key);
+  if (env) return ` (did you mean '${env.path.join('.')}'? ${key} is the environment variable)`;
+  const parent = schemaAt(fileSchema, parentPath);
+  if (!(parent instanceof z.ZodObject)) return '';
+  const known = Object.keys(parent.shape as object);
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const k of known) {
+    const d = k.toLowerCase() === key.toLowerCase() ? 0 : editDistance(k.toLowerCase(), key.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [k, d];
+  }
+  return best !== undefined && bestDistance <= Math.max(2, Math.floor(key.length / 4))
+    ? ` (did you mean '${dotted([...parentPath, best])}'?)`
+    : ` (known keys here: ${known.join(', ')})`;
+}
+
+function describeValue(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  const s = JSON.stringify(v);
+  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+}
+
+const SECRET_KEYS: ReadonlySet<string> = new Set(['openNebulaAuth', 'secret', 'peerSecret']);
+
+function zodIssues(error: z.ZodError, input: unknown, label: (p: readonly PropertyKey[]) => string, quoteGot: (v: unknown) => string): ErrorDetail[] {
+  const out: ErrorDetail[] = [];
+  for (const issue of error.issues) {
+    if (issue.code === 'unrecognized_keys') {
+      for (const k of issue.keys) out.push({ field: label([...issue.path, k]), reason: `unknown key${suggestion(k, issue.path)}` });
+      continue;
+    }
+    // Custom issues (weights sum, cross-field requirements) already say what is wrong with which value.
+    if (issue.code === 'custom' && (issue.params as { complete?: boolean } | undefined)?.complete) {
+      out.push({ field: label(issue.path), reason: issue.message });
+      continue;
+    }
+    // A malformed secret is still a secret: never echo it into logs.
+    const last = issue.path[issue.path.length - 1];
+    const got = typeof last === 'string' && SECRET_KEYS.has(last) ? REDACTED : quoteGot(getAt(input, issue.path));
+    out.push({ field: label(issue.path), reason: `${issue.message}, got ${got}` });
+  }
+  return out;
+}
+
+function configError(details: readonly ErrorDetail[]): AdmissionError {
+  const first = details[0]!;
+  const more = details.length > 1 ? ` (and ${details.length - 1} more: ${details.slice(1).map((d) => d.field).join(', ')})` : '';
+  return new AdmissionError('AC_ERR_CONFIG', `${first.field}: ${first.reason}${more}`, details);
+}
+
+const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+
+function readConfigFile(file: string, problems: ErrorDetail[]): Json | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? String(e);
+    problems.push({ field: 'AC_CONFIG', reason: `cannot read the config file '${file}' (${code})` });
+    return undefined;
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    problems.push({ field: file, reason: `invalid JSON: ${(e as Error).message}` });
+    return undefined;
+  }
+  const parsed = fileSchema.safeParse(raw);
+  if (!parsed.success) {
+    problems.push(...zodIssues(parsed.error, raw, (p) => `${file}: ${dotted(p) || '(top level)'}`, describeValue));
+    return undefined;
+  }
+  const data = clone(parsed.data) as Json;
+  // Paths in the file are relative to the file, so a config directory can be moved as a whole.
+  const base = path.dirname(file);
+  for (const p of [['hostInfo', 'inventoryPath'], ['dataDir']]) {
+    const v = getAt(data, p);
+    if (typeof v === 'string') setAt(data, p, path.resolve(base, v));
+  }
+  return data;
+}
+
+/**
+ * Loads the configuration: defaults → the JSON file named by AC_CONFIG (optional) → environment variables.
+ * Throws AdmissionError('AC_ERR_CONFIG') listing every problem, each naming its source and field. The result is frozen.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const problems: ErrorDetail[] = [];
+  const merged = clone(DEFAULT_CONFIG) as unknown as Json;
+  const sources = new Map<string, string>();
+  const given = (name: string): string | undefined => {
+    const v = env[name];
+    return v === undefined || v.trim() === '' ? undefined : v;
+  };
+
+  const configPath = given('AC_CONFIG');
+  if (configPath !== undefined) {
+    const file = path.resolve(configPath);
+    const data = readConfigFile(file, problems);
+    if (data) {
+      mergeInto(merged, data, ATOMIC_KEYS);
+      const record = (obj: unknown, p: string[]): void => {
+        if (isPlainObject(obj) && !ATOMIC_KEYS.has(p.join('.'))) for (const [k, v] of Object.entries(obj)) record(v, [...p, k]);
+        else sources.set(p.join('.'), `${file}: ${p.join('.')}`);
+      };
+      record(data, []);
+    }
+    merged.configFile = file;
+  }
+
+  for (const spec of ENV) {
+    const raw = given(spec.name);
+    if (raw === undefined) continue;
+    const value: unknown = spec.numeric && DECIMAL.test(raw.trim()) ? Number(raw.trim()) : raw;
+    const parsed = spec.leaf.safeParse(value);
+    if (!parsed.success) {
+      problems.push({ field: spec.name, reason: `${parsed.error.issues[0]?.message ?? 'invalid value'}, got '${raw}'` });
+      continue;
+    }
+    setAt(merged, spec.path, spec.isPath ? path.resolve(raw) : parsed.data);
+    sources.set(spec.path.join('.'), spec.name);
+  }
+  if (problems.length > 0) throw configError(problems);
+
+  // Defaults that are relative paths resolve against the working directory (AC_DATA_DIR's `./data`).
+  merged.dataDir = path.resolve(String(merged.dataDir));
+
+  const result = configSchema.safeParse(merged);
+  if (!result.success) {
+    const label = (p: readonly PropertyKey[]): string => {
+      for (let n = p.length; n > 0; n--) {
+        const s = sources.get(p.slice(0, n).join('.'));
+        if (s !== undefined) return s;
+      }
+      return `default ${dotted(p)}`;
+    };
+    throw configError(zodIssues(result.error, merged, label, describeValue));
+  }
+  const config: AppConfig = result.data;
+  return deepFreeze(config);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Redaction.
+
+export const REDACTED = '[redacted]';
+
+/** Removes credentials embedded in a URL (`http://user:pass@host`), keeping the rest readable. */
+function redactUrl(url: string | undefined): string | undefined {
+  if (url === undefined) return undefined;
+  try {
+    const u = new URL(url);
+    if (u.username === '' && u.password === '') return url;
+    // Built by hand: URL would percent-encode the brackets of the marker.
+    return `${u.protocol}//${REDACTED}@${u.host}${u.pathname}${u.search}${u.hash}`;
+  } catch {
+    return REDACTED;
+  }
+}
+
+/**
+ * The effective configuration for logs, /health and /api/v1/config: a copy with every secret replaced by '[redacted]'
+ * (OpenNebula auth, the inbound peer secret, each peer's secret, credentials inside URLs). Unset secrets stay unset, so
+ * the view still shows whether one is configured.
+ */
+export function describeConfig(config: AppConfig): AppConfig {
+  const c = clone(config) as { -readonly [K in keyof AppConfig]: AppConfig[K] };
+  const redactIfSet = (s: string | undefined): string | undefined => (s === undefined ? undefined : REDACTED);
+  const hostInfo = { ...c.hostInfo };
+  hostInfo.openNebulaAuth = redactIfSet(hostInfo.openNebulaAuth);
+  hostInfo.physicalHostsUrl = redactUrl(hostInfo.physicalHostsUrl);
+  hostInfo.openNebulaUrl = redactUrl(hostInfo.openNebulaUrl);
+  const trec = { ...c.trec };
+  for (const k of ['trustUrl', 'riskUrl', 'ecoUrl', 'costUrl', 'hostRiskUrl', 'hostEcoUrl'] as const) trec[k] = redactUrl(trec[k]);
+  const out: AppConfig = {
+    ...c,
+    hostInfo: dropUndefined(hostInfo),
+    trec: dropUndefined(trec),
+    peers: c.peers.map((p) => ({ ...p, url: redactUrl(p.url) ?? p.url, secret: REDACTED })),
+    ...(c.peerSecret !== undefined ? { peerSecret: REDACTED } : {}),
+  };
+  return deepFreeze(out);
+}
+
+function dropUndefined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}

@@ -1,0 +1,374 @@
+/**
+ * Host capacity from a JSON inventory file the operator maintains: strict validation with precise messages, and a
+ * cache that re-reads the file when it changes on disk. Knows nothing of HTTP; remote sources live in their own modules.
+ */
+import { promises as fsp } from 'node:fs';
+import { z } from 'zod';
+import { AdmissionError, isAdmissionError, type ErrorDetail } from '../model/errors';
+import type { HostCapacity, HostInfoProvider, HostInfoStatus } from './types';
+
+const MAX_DETAILS = 50;
+/** A hand-maintained inventory of 100,000 hosts is ~15 MB; a bigger file is a mistake, not an inventory. */
+const MAX_FILE_BYTES = 64 * 1024 * 1024;
+
+// ---------------------------------------------------------------------------------------------
+// Schema
+
+const typed = (what: string) => (issue: { input?: unknown }) => (issue.input === undefined ? 'is required' : `must be ${what} (got ${shown(issue.input)})`);
+
+const wholeCount = z
+  .number({ error: typed('a number') })
+  .int({ error: 'must be a whole number' })
+  .min(0, { error: 'must be ≥ 0' });
+
+const HOST_FIELDS = ['id', 'cpus', 'usedCpus', 'memoryMb', 'usedMemoryMb', 'eco', 'risk'] as const;
+
+const hostSchema = z.strictObject({
+  id: z
+    .string({ error: typed('a string') })
+    .min(1, { error: 'must not be empty' })
+    .max(256, { error: 'must be at most 256 characters' })
+    .refine((s) => s.trim() === s, { error: 'must not start or end with spaces' })
+    .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), { error: 'must not contain control characters' }),
+  cpus: wholeCount,
+  usedCpus: wholeCount,
+  memoryMb: wholeCount.optional(),
+  usedMemoryMb: wholeCount.optional(),
+  eco: z.number({ error: typed('a number') }).min(0, { error: 'must be ≥ 0' }).optional(),
+  risk: z
+    .number({ error: typed('a number') })
+    .min(0, { error: 'must be between 0 and 1' })
+    .max(1, { error: 'must be between 0 and 1' })
+    .optional(),
+});
+
+// ---------------------------------------------------------------------------------------------
+// Parsing
+
+/**
+ * Validates inventory text. `file` is how the file is named in messages (the configured path).
+ * Throws AC_ERR_CONFIG: the message is `<file>: <field>: <reason>` for the first problem (with a count of the others),
+ * the details list every problem (up to 50).
+ *
+ * Used figures above the total are an error here, not clamped as OPTIMIS and the remote providers do: this file is
+ * written by a person, and `usedCpus: 61` on a 16-core host is a typo to report, not an overcommitment to absorb.
+ * Memory is both-or-neither (memoryMb with usedMemoryMb). Duplicate ids are an error. Unknown fields are errors
+ * (a misspelt `usedCPUs` must not silently read as an idle host); a top-level `comment` string is allowed.
+ */
+export function parseInventory(text: string, file: string): HostCapacity[] {
+  const problems: ErrorDetail[] = [];
+  const add = (field: string, reason: string): void => {
+    problems.push({ field, reason });
+  };
+
+  const json = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  let doc: unknown;
+  try {
+    doc = JSON.parse(json);
+  } catch (error) {
+    throw configError(file, [{ field: '(file)', reason: `not valid JSON ${jsonErrorText(error as Error, json)}` }]);
+  }
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
+    throw configError(file, [{ field: '(file)', reason: `must be a JSON object {"hosts": [...]} (got ${shown(doc)})` }]);
+  }
+  const top = doc as Record<string, unknown>;
+  for (const key of Object.keys(top)) {
+    if (key !== 'hosts' && key !== 'comment') add(key, 'is not a known field (hosts, comment)');
+  }
+  if (top['comment'] !== undefined && typeof top['comment'] !== 'string') add('comment', 'must be a string');
+  const list = top['hosts'];
+  if (list === undefined) add('hosts', 'is required');
+  else if (!Array.isArray(list)) add('hosts', `must be an array (got ${shown(list)})`);
+  else if (list.length === 0) add('hosts', 'must list at least one host');
+  if (problems.length > 0 || !Array.isArray(list)) throw configError(file, problems);
+
+  const hosts: HostCapacity[] = [];
+  const seen = new Map<string, number>();
+  list.forEach((raw, i) => {
+    const at = `hosts[${i}]`;
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+      add(at, `must be an object (got ${shown(raw)})`);
+      return;
+    }
+    const parsed = hostSchema.safeParse(raw);
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues) {
+        if (issue.code === 'unrecognized_keys') {
+          for (const key of issue.keys) add(`${at}.${key}`, `is not a known field (${HOST_FIELDS.join(', ')})`);
+        } else {
+          add(`${at}${pathText(issue.path)}`, issue.message);
+        }
+      }
+      // Duplicate ids are still worth reporting for a host whose other fields are wrong.
+      const id = (raw as { id?: unknown }).id;
+      if (typeof id === 'string') noteId(id, i);
+      return;
+    }
+    const h = parsed.data;
+    noteId(h.id, i);
+    if (h.usedCpus > h.cpus) add(`${at}.usedCpus`, `must be ≤ cpus (${h.cpus})`);
+    if (h.memoryMb !== undefined && h.usedMemoryMb === undefined) add(`${at}.usedMemoryMb`, 'is required when memoryMb is given');
+    if (h.memoryMb === undefined && h.usedMemoryMb !== undefined) add(`${at}.memoryMb`, 'is required when usedMemoryMb is given');
+    if (h.memoryMb !== undefined && h.usedMemoryMb !== undefined && h.usedMemoryMb > h.memoryMb) {
+      add(`${at}.usedMemoryMb`, `must be ≤ memoryMb (${h.memoryMb})`);
+    }
+    const host: HostCapacity = { id: h.id, cpus: h.cpus, usedCpus: h.usedCpus };
+    if (h.memoryMb !== undefined && h.usedMemoryMb !== undefined) {
+      host.memoryMb = h.memoryMb;
+      host.usedMemoryMb = h.usedMemoryMb;
+    }
+    if (h.eco !== undefined) host.eco = h.eco;
+    if (h.risk !== undefined) host.risk = h.risk;
+    hosts.push(host);
+  });
+  if (problems.length > 0) throw configError(file, problems);
+  return hosts;
+
+  function noteId(id: string, i: number): void {
+    const first = seen.get(id);
+    if (first !== undefined) add(`hosts[${i}].id`, `duplicate id "${id}" (also hosts[${first}])`);
+    else seen.set(id, i);
+  }
+}
+
+function configError(file: string, problems: readonly ErrorDetail[]): AdmissionError {
+  const first = problems[0] ?? { field: '(file)', reason: 'is invalid' };
+  const more = problems.length > 1 ? ` (and ${problems.length - 1} more problem${problems.length > 2 ? 's' : ''})` : '';
+  const where = first.field === '(file)' ? '' : `${first.field}: `;
+  return new AdmissionError(
+    'AC_ERR_CONFIG',
+    `${file}: ${where}${first.reason}${more}`,
+    problems.slice(0, MAX_DETAILS).map((p) => ({ field: `${file}: ${p.field}`, reason: p.reason })),
+  );
+}
+
+function pathText(path: readonly PropertyKey[]): string {
+  return path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('');
+}
+
+function shown(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'string') return `"${v.length > 30 ? `${v.slice(0, 30)}…` : v}"`;
+  if (typeof v === 'object') return 'an object';
+  return String(v);
+}
+
+/**
+ * Where and why JSON text is invalid, as `at line L, column C: reason`. JSON.parse's own messages carry no position in
+ * current V8 (they quote a piece of the text instead), and an operator editing the file needs the line.
+ * Only called after JSON.parse has failed.
+ */
+function jsonErrorText(error: Error, text: string): string {
+  const stop = jsonSyntaxError(text);
+  if (!stop) return `(${error.message.replace(/\s+/g, ' ')})`;
+  let line = 1;
+  let col = 1;
+  for (let k = 0; k < stop.index && k < text.length; k++) {
+    if (text[k] === '\n') {
+      line++;
+      col = 1;
+    } else col++;
+  }
+  return `at line ${line}, column ${col}: ${stop.reason}`;
+}
+
+class JsonStop {
+  constructor(
+    readonly index: number,
+    readonly reason: string,
+  ) {}
+}
+
+/** A minimal JSON (RFC 8259) syntax checker that reports the first error's offset. */
+function jsonSyntaxError(text: string): JsonStop | undefined {
+  let i = 0;
+  const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+  const ws = (): void => {
+    while (i < text.length && (text[i] === ' ' || text[i] === '\t' || text[i] === '\n' || text[i] === '\r')) i++;
+  };
+  const unexpected = (expected: string): never => {
+    throw new JsonStop(i, i >= text.length ? `unexpected end of file, expected ${expected}` : `unexpected ${JSON.stringify(text[i])}, expected ${expected}`);
+  };
+  const string = (): void => {
+    i++;
+    for (;;) {
+      if (i >= text.length) throw new JsonStop(i, 'unterminated string');
+      const c = text.charCodeAt(i);
+      if (c === 0x22) {
+        i++;
+        return;
+      }
+      if (c < 0x20) throw new JsonStop(i, 'control character (such as a line break) inside a string');
+      if (c === 0x5c) {
+        if (!/^(?:["\\/bfnrt]|u[0-9a-fA-F]{4})/.test(text.slice(i + 1, i + 6))) throw new JsonStop(i, 'invalid escape sequence in a string');
+        i += text[i + 1] === 'u' ? 6 : 2;
+      } else i++;
+    }
+  };
+  const value = (depth: number): void => {
+    if (depth > 256) throw new JsonStop(i, 'nested too deeply');
+    ws();
+    const c = text[i];
+    if (c === '{') {
+      i++;
+      ws();
+      if (text[i] === '}') {
+        i++;
+        return;
+      }
+      for (;;) {
+        ws();
+        if (text[i] !== '"') unexpected('a property name in double quotes');
+        string();
+        ws();
+        if (text[i] !== ':') unexpected("':'");
+        i++;
+        value(depth + 1);
+        ws();
+        if (text[i] === ',') i++;
+        else if (text[i] === '}') {
+          i++;
+          return;
+        } else unexpected("',' or '}'");
+      }
+    }
+    if (c === '[') {
+      i++;
+      ws();
+      if (text[i] === ']') {
+        i++;
+        return;
+      }
+      for (;;) {
+        value(depth + 1);
+        ws();
+        if (text[i] === ',') i++;
+        else if (text[i] === ']') {
+          i++;
+          return;
+        } else unexpected("',' or ']'");
+      }
+    }
+    if (c === '"') return string();
+    for (const literal of ['true', 'false', 'null']) {
+      if (text.startsWith(literal, i)) {
+        i += literal.length;
+        return;
+      }
+    }
+    NUMBER.lastIndex = i;
+    if (NUMBER.exec(text)) {
+      i = NUMBER.lastIndex;
+      return;
+    }
+    unexpected('a value');
+  };
+  try {
+    value(0);
+    ws();
+    if (i < text.length) unexpected('the end of the file');
+  } catch (e) {
+    if (e instanceof JsonStop) return e;
+    throw e;
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Provider
+
+type Loaded = { readonly signature: string; readonly at: number } & (
+  | { readonly ok: true; readonly hosts: readonly HostCapacity[] }
+  | { readonly ok: false; readonly error: AdmissionError }
+);
+
+/**
+ * Reads the inventory once and keeps it; each call costs one stat(). When the file's mtime, size or inode changes
+ * (an operator's edit, or an atomic replace) it is read again. A file that became invalid is reported on every call
+ * until it is fixed; the previous contents are not served, since the operator's intent is the new file.
+ */
+export class InventoryProvider implements HostInfoProvider {
+  readonly name = 'inventory';
+  private loaded: Loaded | undefined;
+  private loading: { signature: string; promise: Promise<Loaded> } | undefined;
+  private lastGood: { hosts: number; at: number } | undefined;
+
+  constructor(readonly path: string) {
+    if (typeof path !== 'string' || path.trim() === '') {
+      throw new AdmissionError('AC_ERR_CONFIG', 'inventory: path is required', [{ field: 'inventory.path', reason: 'is required' }]);
+    }
+  }
+
+  async listHosts(signal?: AbortSignal): Promise<HostCapacity[]> {
+    if (signal?.aborted) {
+      throw new AdmissionError('AC_ERR_TIMEOUT', `${this.path}: the caller cancelled the request`, [{ field: this.path, reason: 'cancelled' }]);
+    }
+    let signature: string;
+    try {
+      const st = await fsp.stat(this.path);
+      if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: st.isDirectory() ? 'EISDIR' : 'ENOTFILE' });
+      if (st.size > MAX_FILE_BYTES) throw Object.assign(new Error('too large'), { code: 'EFBIG' });
+      signature = `${st.mtimeMs}:${st.size}:${st.ino}`;
+    } catch (error) {
+      const e = this.readError(error);
+      this.loaded = { signature: '', at: Date.now(), ok: false, error: e };
+      throw e;
+    }
+    let entry = this.loaded;
+    if (entry?.signature !== signature) {
+      if (this.loading?.signature !== signature) {
+        const promise = this.load(signature).finally(() => {
+          if (this.loading?.promise === promise) this.loading = undefined;
+        });
+        this.loading = { signature, promise };
+      }
+      entry = await this.loading.promise;
+    }
+    if (!entry.ok) throw entry.error;
+    return entry.hosts.map((h) => ({ ...h }));
+  }
+
+  status(): HostInfoStatus {
+    const l = this.loaded;
+    return {
+      provider: this.name,
+      source: this.path,
+      ok: l === undefined || l.ok,
+      stale: false,
+      ...(this.lastGood && l?.ok ? { hosts: this.lastGood.hosts, lastSuccessAt: new Date(this.lastGood.at).toISOString(), ageMs: Date.now() - this.lastGood.at } : {}),
+      ...(l && !l.ok ? { lastError: { code: l.error.code, message: l.error.message, at: new Date(l.at).toISOString() } } : {}),
+    };
+  }
+
+  private async load(signature: string): Promise<Loaded> {
+    let entry: Loaded;
+    try {
+      const text = await fsp.readFile(this.path, 'utf8');
+      const hosts = parseInventory(text, this.path);
+      entry = { signature, at: Date.now(), ok: true, hosts };
+      this.lastGood = { hosts: hosts.length, at: entry.at };
+    } catch (error) {
+      entry = { signature, at: Date.now(), ok: false, error: isAdmissionError(error) ? error : this.readError(error) };
+    }
+    this.loaded = entry;
+    return entry;
+  }
+
+  private readError(error: unknown): AdmissionError {
+    const code = (error as { code?: string }).code;
+    const reason =
+      code === 'ENOENT'
+        ? 'the inventory file does not exist'
+        : code === 'EACCES' || code === 'EPERM'
+          ? 'the inventory file cannot be read (permission denied)'
+          : code === 'EISDIR'
+            ? 'is a directory, not an inventory file'
+            : code === 'ENOTFILE'
+              ? 'is not a regular file'
+              : code === 'EFBIG'
+                ? `the inventory file is larger than ${MAX_FILE_BYTES} bytes`
+                : `the inventory file cannot be read: ${(error as Error).message}`;
+    return new AdmissionError('AC_ERR_CONFIG', `${this.path}: ${reason}`, [{ field: this.path, reason }]);
+  }
+}
