@@ -74,6 +74,7 @@ export function explainComponents(model: AdmissionModel, allocation: Allocation,
   const holders = (a: number): string[] =>
     model.services.filter((_, b) => b !== a && verification.services[b]!.localVms > 0).map((s) => s.id);
 
+  const serviceWhatIf: Reason[] = [];
   return model.services.map((s, a) => {
     const ev = verification.services[a]!;
     const id2i = new Map(s.components.map((c, i) => [c.id, i]));
@@ -159,6 +160,11 @@ export function explainComponents(model: AdmissionModel, allocation: Allocation,
         });
       }
       if (reasons.some((r) => r.code !== 'ALL_OR_NOTHING' && r.code !== 'AFFINITY_RULE_GROUP')) return reasons;
+      if (!s.federationAllowed && !ev.fullyAccepted) {
+        // All or nothing: the meaningful what-if is the whole service at its minimum, not one component.
+        reasons.push((serviceWhatIf[a] ??= wholeServiceWhatIf(model, allocation, verification, a, holders(a))));
+        return reasons;
+      }
 
       // What-if: the next step (one more VM, or the basic VMs) on the residual capacity, re-verified.
       const excluded = excludedHosts(model, allocation, a, i);
@@ -212,6 +218,58 @@ export function explainComponents(model: AdmissionModel, allocation: Allocation,
       data: { metric, value, bound },
     };
   }
+}
+
+/** Local VMs a component needs at least when accepted without federation (basic, availability target). */
+function minimumLocal(c: AdmissionModel['services'][number]['components'][number]): number {
+  let n = c.basic;
+  if (c.antiAffinity !== 2) n = Math.max(n, Math.ceil(c.basic - 1 + c.availability * (c.maxVms - c.basic + 1) - 1e-9));
+  if (c.affinity === 2) n = Math.max(n, 1);
+  return n;
+}
+
+/**
+ * What-if for a federation-forbidden service that was not admitted: every component at its minimum on the
+ * residual capacity, then re-verified. Says whether it does not fit, breaks a constraint, or does not pay.
+ */
+function wholeServiceWhatIf(model: AdmissionModel, allocation: Allocation, verification: Verification, a: number, heldBy: string[]): Reason {
+  const s = model.services[a]!;
+  let trial: Allocation = allocation;
+  for (let i = 0; i < s.components.length; i++) {
+    const count = minimumLocal(s.components[i]!);
+    if (count === 0) {
+      trial = { services: trial.services.map((comps, b) => (b === a ? comps.map((ca, k) => (k === i ? { ...ca, acceptedLocally: true } : ca)) : comps)) };
+      continue;
+    }
+    const next = nextStep(model, trial, a, i, residualCapacity(model, trial), count, excludedHosts(model, trial, a, i));
+    if (!next) {
+      const c = s.components[i]!;
+      const left = residualCapacity(model, allocation).freeCpus;
+      const freeCpusLeft = left.reduce((t, v) => t + v, 0);
+      const largestFreeHostCpus = largest(left);
+      return {
+        code: 'CAPACITY_IN_USE',
+        message:
+          `admitting ${s.id} whole needs ${count} VM(s) of ${c.vcpus} CPU(s) for ${c.id} next to its other components, ` +
+          `but only ${fmt(freeCpusLeft)} CPUs remain free (largest host ${fmt(largestFreeHostCpus)}); capacity is held by ${heldBy.join(', ') || 'no other service'}`,
+        data: { component: c.id, vmsNeeded: count, vcpus: c.vcpus, freeCpusLeft, largestFreeHostCpus, heldBy },
+      };
+    }
+    trial = next;
+  }
+  const after = verify(model, trial);
+  if (!after.feasible) {
+    const v = after.violations.find((x) => x.service === s.id) ?? after.violations[0]!;
+    return { code: 'CONSTRAINT', message: `admitting ${s.id} whole would violate ${v.constraint}: ${v.message}`, data: { constraint: v.constraint } };
+  }
+  const delta = after.objective - verification.objective;
+  return delta <= 1e-9
+    ? { code: 'OBJECTIVE', message: `admitting ${s.id} whole fits but would change the objective by ${delta.toFixed(4)}`, data: { objectiveDelta: delta } }
+    : {
+        code: 'NOT_IMPROVED',
+        message: `admitting ${s.id} whole fits and would raise the objective by ${delta.toFixed(4)}; the solver did not find it within its limits`,
+        data: { objectiveDelta: delta },
+      };
 }
 
 /** CPUs a same-host group needs when component `id` runs `vms` VMs and the other members keep theirs. */

@@ -1,0 +1,237 @@
+/**
+ * The express application: JSON API v1, the OPTIMIS-compatible surface, health, metrics and OpenAPI.
+ * Routes validate input (zod), call the AdmissionService / StateStore, and never contain admission logic.
+ */
+import express, { type Request, type Response } from 'express';
+import type { Logger } from 'winston';
+import { z } from 'zod';
+import { constraintsSchema, weightsSchema } from '../config/config';
+import type { HostInfoProvider } from '../host-info/types';
+import { AdmissionError } from '../model/errors';
+import type { TrecConstraints } from '../model/types';
+import { formatPath } from '../model/validate';
+import type { AdmissionService } from './admission-service';
+import { errorHandler, notFound, requestContext } from './http';
+import type { Metrics } from './metrics';
+import { openApiDocument } from './openapi';
+import { optimisRoutes } from './optimis-routes';
+import type { StateStore } from './state-store';
+
+export interface AppDeps {
+  readonly service: AdmissionService;
+  readonly store: StateStore;
+  readonly hostInfo: HostInfoProvider;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly bodyLimitBytes: number;
+  readonly requestTimeoutMs: number;
+  /** Effective configuration with secrets redacted, for GET /api/v1/config. */
+  readonly configView: unknown;
+}
+
+export const XML_TYPES = ['application/xml', 'text/xml', 'application/*+xml'];
+
+/** Parses `value` with a zod schema; problems become AC_ERR_INVALID_REQUEST naming the field. */
+export function parseInput<T>(schema: z.ZodType<T>, value: unknown, where: string): T {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  const details = r.error.issues.map((i) => ({ field: i.path.length ? `${where}.${formatPath(i.path)}` : where, reason: i.message }));
+  throw new AdmissionError('AC_ERR_INVALID_REQUEST', `${details[0]!.field}: ${details[0]!.reason}`, details);
+}
+
+const booleanFlag = z
+  .enum(['true', 'false', '1', '0', ''], { error: "expected 'true' or 'false'" })
+  .optional()
+  .transform((v) => v === 'true' || v === '1' || v === '');
+const admissionQuery = z.object({
+  dryRun: booleanFlag,
+  solver: z.enum(['greedy', 'highs', 'auto'], { error: 'expected greedy, highs or auto' }).optional(),
+});
+const manifestsBody = z.strictObject({
+  manifests: z.array(z.string({ error: 'expected an XML string' }).min(1, 'expected a non-empty XML string'), { error: 'expected an array of XML strings' }).min(1, 'expected at least one manifest'),
+});
+const generationField = z.number().int().min(0).optional();
+const policyBody = z.strictObject({ weights: weightsSchema, generation: generationField });
+const constraintsBody = z.strictObject({ constraints: constraintsSchema, generation: generationField });
+const serviceConstraintsBody = z.strictObject({ constraints: constraintsSchema.partial(), generation: generationField });
+
+/** Optimistic concurrency: `If-Match: "<generation>"` or `generation` in the body. */
+function expectedGeneration(req: Request, body: { generation?: number | undefined }): number | undefined {
+  const header = req.get('if-match');
+  if (header !== undefined) {
+    const n = Number(header.replace(/^W\//, '').replace(/"/g, ''));
+    if (!Number.isInteger(n) || n < 0) {
+      throw new AdmissionError('AC_ERR_INVALID_REQUEST', `If-Match: expected a generation number, got '${header}'`, [{ field: 'If-Match', reason: 'not a generation' }]);
+    }
+    return n;
+  }
+  return body.generation;
+}
+
+function requireContentType(req: Request, ...types: string[]): void {
+  if (!req.is(types)) {
+    throw new AdmissionError('AC_ERR_UNSUPPORTED_MEDIA_TYPE', `Content-Type must be one of ${types.join(', ')}; got '${req.get('content-type') ?? 'none'}'`, [
+      { field: 'Content-Type', reason: `expected ${types.join(' or ')}` },
+    ]);
+  }
+}
+
+export function createApp(deps: AppDeps): express.Express {
+  const { service, store, hostInfo, metrics } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use(requestContext(deps.requestTimeoutMs));
+  app.use(metrics.middleware());
+  const limit = deps.bodyLimitBytes;
+  const json = express.json({ limit, strict: true });
+  const xml = express.text({ type: XML_TYPES, limit });
+
+  // ---- JSON API v1 --------------------------------------------------------------------------
+  app.post('/api/v1/admissions', json, xml, async (req: Request, res: Response) => {
+    const query = parseInput(admissionQuery, req.query, 'query');
+    let manifests: string[];
+    if (req.is(XML_TYPES)) {
+      if (typeof req.body !== 'string' || req.body.trim() === '') {
+        throw new AdmissionError('AC_ERR_INVALID_REQUEST', 'empty XML body', [{ field: 'body', reason: 'expected one service manifest' }]);
+      }
+      manifests = [req.body];
+    } else if (req.is('application/json')) {
+      manifests = parseInput(manifestsBody, req.body, 'body').manifests;
+    } else {
+      requireContentType(req, 'application/xml', 'application/json');
+      manifests = [];
+    }
+    const answer = await service.admit({
+      manifests,
+      dryRun: query.dryRun,
+      ...(query.solver ? { solver: query.solver } : {}),
+      signal: req.deadline,
+      requestId: req.requestId,
+    });
+    metrics.recordAdmission(answer);
+    deps.logger.info('admission', {
+      requestId: req.requestId,
+      dryRun: answer.dryRun,
+      services: answer.services.map((s) => `${s.serviceId}:${s.decision}`),
+      solver: answer.solver.name,
+      status: answer.solver.status,
+      seconds: answer.solver.seconds,
+      degraded: answer.degraded.length,
+    });
+    const recordedIds = answer.services.map((s) => s.admissionId).filter((id): id is string => id !== null);
+    if (recordedIds.length === 1) res.setHeader('Location', `/api/v1/admissions/${recordedIds[0]}`);
+    res.status(answer.dryRun || recordedIds.length === 0 ? 200 : 201).json(answer);
+  });
+
+  app.get('/api/v1/admissions', (req: Request, res: Response) => {
+    const q = parseInput(z.object({ active: booleanFlag, serviceId: z.string().optional() }), req.query, 'query');
+    const list = store.listAdmissions({ activeOnly: q.active, ...(q.serviceId ? { serviceId: q.serviceId } : {}) });
+    res.json({ admissions: list.map(({ response: _r, ...a }) => a) });
+  });
+  app.get('/api/v1/admissions/:id', (req: Request, res: Response) => {
+    const record = store.getAdmission(String(req.params.id));
+    if (!record) throw new AdmissionError('AC_ERR_NOT_FOUND', `no admission '${req.params.id}'`, [{ field: 'id', reason: 'unknown admission' }]);
+    res.json(record);
+  });
+  app.delete('/api/v1/admissions/:id', (req: Request, res: Response) => {
+    const id = String(req.params.id);
+    if (!store.getAdmission(id)) throw new AdmissionError('AC_ERR_NOT_FOUND', `no admission '${id}'`, [{ field: 'id', reason: 'unknown admission' }]);
+    const released = store.releaseAdmission(id);
+    res.json({ id, released, capacityGeneration: store.capacityGeneration() });
+  });
+
+  app.get('/api/v1/hosts', async (req: Request, res: Response) => {
+    const hosts = await hostInfo.listHosts(req.deadline);
+    const snapshot = store.capacitySnapshot();
+    res.json({
+      source: hostInfo.name,
+      capacityGeneration: snapshot.generation,
+      hosts: hosts.map((h) => {
+        const r = snapshot.reserved.get(h.id) ?? { cpus: 0, memoryMb: 0 };
+        const freeCpus = Math.max(0, h.cpus - h.usedCpus - r.cpus);
+        return {
+          ...h,
+          reservedCpus: r.cpus,
+          reservedMemoryMb: r.memoryMb,
+          freeCpus,
+          ...(h.memoryMb !== undefined ? { freeMemoryMb: Math.max(0, h.memoryMb - (h.usedMemoryMb ?? 0) - r.memoryMb) } : {}),
+        };
+      }),
+    });
+  });
+
+  app.get('/api/v1/policy', (_req: Request, res: Response) => {
+    res.json(store.getPolicy());
+  });
+  app.put('/api/v1/policy', json, (req: Request, res: Response) => {
+    requireContentType(req, 'application/json');
+    const body = parseInput(policyBody, req.body, 'body');
+    const record = store.setPolicy(body.weights, expectedGeneration(req, body));
+    deps.logger.info('policy changed', { requestId: req.requestId, weights: record.weights, generation: record.generation });
+    res.json(record);
+  });
+
+  app.get('/api/v1/constraints/default', (_req: Request, res: Response) => {
+    res.json(store.getDefaultConstraints());
+  });
+  app.put('/api/v1/constraints/default', json, (req: Request, res: Response) => {
+    requireContentType(req, 'application/json');
+    const body = parseInput(constraintsBody, req.body, 'body');
+    res.json(store.setDefaultConstraints(body.constraints as TrecConstraints, expectedGeneration(req, body)));
+  });
+  app.get('/api/v1/services/:id/constraints', (req: Request, res: Response) => {
+    const id = String(req.params.id);
+    const own = store.getServiceConstraints(id);
+    res.json({ serviceId: id, override: own ?? null, effective: store.explainConstraints(id) });
+  });
+  app.put('/api/v1/services/:id/constraints', json, (req: Request, res: Response) => {
+    requireContentType(req, 'application/json');
+    const body = parseInput(serviceConstraintsBody, req.body, 'body');
+    const record = store.setServiceConstraints(String(req.params.id), body.constraints, expectedGeneration(req, body));
+    res.json(record);
+  });
+  app.delete('/api/v1/services/:id/constraints', (req: Request, res: Response) => {
+    const id = String(req.params.id);
+    if (!store.deleteServiceConstraints(id)) {
+      throw new AdmissionError('AC_ERR_NOT_FOUND', `service '${id}' has no constraints of its own`, [{ field: 'id', reason: 'no override' }]);
+    }
+    res.status(204).end();
+  });
+
+  app.get('/api/v1/config', (_req: Request, res: Response) => {
+    res.json(deps.configView);
+  });
+
+  // ---- Operations ---------------------------------------------------------------------------
+  app.get('/health', async (req: Request, res: Response) => {
+    let hostInfoStatus: { ok: boolean; hosts?: number; error?: string };
+    try {
+      const hosts = await hostInfo.listHosts(req.deadline);
+      hostInfoStatus = { ok: true, hosts: hosts.length };
+    } catch (error) {
+      hostInfoStatus = { ok: false, error: error instanceof Error ? error.message : String(error) };
+    }
+    let databaseOk = true;
+    try {
+      store.capacityGeneration();
+    } catch {
+      databaseOk = false;
+    }
+    const ok = hostInfoStatus.ok && databaseOk;
+    res.status(ok ? 200 : 503).json({ status: ok ? 'ok' : 'degraded', hostInfo: { source: hostInfo.name, ...hostInfoStatus }, database: { ok: databaseOk } });
+  });
+  app.get('/metrics', async (_req: Request, res: Response) => {
+    res.setHeader('Content-Type', metrics.contentType);
+    res.send(await metrics.render());
+  });
+  app.get('/openapi.json', (_req: Request, res: Response) => {
+    res.json(openApiDocument);
+  });
+
+  app.use(optimisRoutes({ service, store, metrics, bodyLimitBytes: limit }));
+
+  app.use((req: Request) => notFound(req));
+  app.use(errorHandler(deps.logger));
+  return app;
+}

@@ -1,0 +1,203 @@
+/**
+ * The OpenAPI 3.1 description served at GET /openapi.json. Kept beside the routes it describes; a test
+ * checks that every route of app.ts appears here.
+ */
+
+const errorResponse = (description: string) => ({
+  description,
+  content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+});
+const json = (schema: object, description = 'OK') => ({ description, content: { 'application/json': { schema } } });
+const generation = { type: 'integer', minimum: 0, description: 'optimistic concurrency: the generation the change is based on (or If-Match)' };
+const weights = {
+  type: 'object',
+  required: ['trust', 'risk', 'eco', 'cost'],
+  additionalProperties: false,
+  properties: { trust: { type: 'number', minimum: 0 }, risk: { type: 'number', minimum: 0 }, eco: { type: 'number', minimum: 0 }, cost: { type: 'number', minimum: 0 } },
+  description: 'objective weights, non-negative, summing to 1',
+};
+const constraints = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    trust: { type: 'number', minimum: 0, description: 'service trust must be ≥ this for full acceptance' },
+    risk: { type: 'number', minimum: 0, description: 'service risk must be ≤ this for full acceptance' },
+    eco: { type: 'number', minimum: 0, description: 'service eco must be ≥ this for full acceptance' },
+    cost: { type: 'number', minimum: 0, description: 'service cost must be ≤ this when anything is accepted locally' },
+  },
+};
+const idParam = (name: string, description: string) => ({ name, in: 'path', required: true, schema: { type: 'string' }, description });
+const textParam = (name: string) => ({ name, in: 'path', required: true, schema: { type: 'number' } });
+
+export const openApiDocument = {
+  openapi: '3.1.0',
+  info: {
+    title: 'eac — optimization-backed admission control',
+    version: '1.0.0',
+    description:
+      'Admits OPTIMIS service manifests fully, partly or not at all, with placements on physical hosts, TREC values, cost and a reason for everything not admitted. Errors carry a stable code (AC_ERR_…).',
+  },
+  paths: {
+    '/api/v1/admissions': {
+      post: {
+        summary: 'Admit one or more services (solved jointly)',
+        parameters: [
+          { name: 'dryRun', in: 'query', schema: { type: 'boolean' }, description: 'answer without recording anything or holding capacity' },
+          { name: 'solver', in: 'query', schema: { type: 'string', enum: ['greedy', 'highs', 'auto'] } },
+        ],
+        requestBody: {
+          required: true,
+          content: {
+            'application/xml': { schema: { type: 'string', description: 'one OPTIMIS service manifest' } },
+            'application/json': {
+              schema: { type: 'object', required: ['manifests'], properties: { manifests: { type: 'array', minItems: 1, items: { type: 'string' } } } },
+            },
+          },
+        },
+        responses: {
+          '200': json({ $ref: '#/components/schemas/AdmissionAnswer' }, 'answered (dry-run, or nothing held)'),
+          '201': json({ $ref: '#/components/schemas/AdmissionAnswer' }, 'answered and recorded; capacity held (Location names the admission when there is one)'),
+          '400': errorResponse('malformed request or XML (AC_ERR_INVALID_REQUEST, AC_ERR_MALFORMED_XML, AC_ERR_FORBIDDEN_XML)'),
+          '413': errorResponse('body over the limit (AC_ERR_BODY_TOO_LARGE)'),
+          '415': errorResponse('wrong content type (AC_ERR_UNSUPPORTED_MEDIA_TYPE)'),
+          '422': errorResponse('invalid manifest (AC_ERR_INVALID_MANIFEST)'),
+          '503': errorResponse('request deadline passed (AC_ERR_TIMEOUT)'),
+        },
+      },
+      get: {
+        summary: 'List recorded admissions',
+        parameters: [
+          { name: 'active', in: 'query', schema: { type: 'boolean' } },
+          { name: 'serviceId', in: 'query', schema: { type: 'string' } },
+        ],
+        responses: { '200': json({ type: 'object', properties: { admissions: { type: 'array', items: { type: 'object' } } } }) },
+      },
+    },
+    '/api/v1/admissions/{id}': {
+      get: { summary: 'One recorded admission', parameters: [idParam('id', 'admission id')], responses: { '200': json({ type: 'object' }), '404': errorResponse('unknown admission') } },
+      delete: {
+        summary: 'Release the capacity an admission holds',
+        parameters: [idParam('id', 'admission id')],
+        responses: { '200': json({ type: 'object', properties: { id: { type: 'string' }, released: { type: 'boolean' }, capacityGeneration: { type: 'integer' } } }), '404': errorResponse('unknown admission') },
+      },
+    },
+    '/api/v1/hosts': { get: { summary: 'Current capacity view: hosts, reservations, free capacity', responses: { '200': json({ type: 'object' }), '502': errorResponse('host-info source failed') } } },
+    '/api/v1/policy': {
+      get: { summary: 'TREC objective weights', responses: { '200': json({ $ref: '#/components/schemas/Policy' }) } },
+      put: {
+        summary: 'Set the TREC objective weights (reaches the model of the next admission)',
+        parameters: [{ name: 'If-Match', in: 'header', schema: { type: 'string' } }],
+        requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['weights'], properties: { weights, generation } } } } },
+        responses: { '200': json({ $ref: '#/components/schemas/Policy' }), '400': errorResponse('invalid weights'), '409': errorResponse('generation conflict (AC_ERR_CONFLICT)') },
+      },
+    },
+    '/api/v1/constraints/default': {
+      get: { summary: 'Global default TREC constraints', responses: { '200': json({ type: 'object' }) } },
+      put: {
+        summary: 'Set the global default TREC constraints',
+        requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['constraints'], properties: { constraints: { ...constraints, required: ['trust', 'risk', 'eco', 'cost'] }, generation } } } } },
+        responses: { '200': json({ type: 'object' }), '400': errorResponse('invalid constraints'), '409': errorResponse('generation conflict') },
+      },
+    },
+    '/api/v1/services/{id}/constraints': {
+      get: { summary: "A service's own TREC constraints and the effective ones", parameters: [idParam('id', 'service id')], responses: { '200': json({ type: 'object' }) } },
+      put: {
+        summary: "Set a service's own TREC constraints (any subset; wins over the manifest and the default)",
+        parameters: [idParam('id', 'service id')],
+        requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['constraints'], properties: { constraints, generation } } } } },
+        responses: { '200': json({ type: 'object' }), '400': errorResponse('invalid constraints'), '409': errorResponse('generation conflict') },
+      },
+      delete: { summary: "Remove a service's own constraints", parameters: [idParam('id', 'service id')], responses: { '204': { description: 'removed' }, '404': errorResponse('none set') } },
+    },
+    '/api/v1/config': { get: { summary: 'Effective configuration, secrets redacted', responses: { '200': json({ type: 'object' }) } } },
+    '/health': { get: { summary: 'Liveness and dependencies', responses: { '200': json({ type: 'object' }), '503': json({ type: 'object' }, 'a dependency is down') } } },
+    '/metrics': { get: { summary: 'Prometheus metrics', responses: { '200': { description: 'text exposition format' } } } },
+    '/openapi.json': { get: { summary: 'This document', responses: { '200': json({ type: 'object' }) } } },
+    '/ACGateway/model/performACTest': {
+      post: {
+        summary: 'OPTIMIS: admit manifests (form serviceManifest, repeated) → form serviceManifest… + AllocationDetails',
+        requestBody: { required: true, content: { 'application/x-www-form-urlencoded': { schema: { type: 'object', properties: { serviceManifest: { type: 'array', items: { type: 'string' } } } } } } },
+        responses: { '200': { description: 'form-encoded', content: { 'application/x-www-form-urlencoded': {} } } },
+      },
+    },
+    '/ACGateway/model/performOneManifestACTest': {
+      post: { summary: 'OPTIMIS: admit one manifest (raw body) → the manifest with its offer', responses: { '200': { description: 'XML', content: { 'application/xml': {} } } } },
+    },
+    '/ACGateway/data/setPolicy/{trust}/{eco}/{risk}/{cost}': {
+      get: { summary: 'OPTIMIS: set the weights (GET kept for compatibility)', parameters: ['trust', 'eco', 'risk', 'cost'].map(textParam), responses: { '200': { description: 'text' } } },
+      post: { summary: 'Same as GET', parameters: ['trust', 'eco', 'risk', 'cost'].map(textParam), responses: { '200': { description: 'text' } } },
+      put: { summary: 'Same as GET', parameters: ['trust', 'eco', 'risk', 'cost'].map(textParam), responses: { '200': { description: 'text' } } },
+    },
+    '/ACGateway/data/perServiceConstraints/{trust}/{risk}/{eco}/{cost}': {
+      get: { summary: 'OPTIMIS: set the global default constraints (GET kept for compatibility)', parameters: ['trust', 'risk', 'eco', 'cost'].map(textParam), responses: { '200': { description: 'text' } } },
+      post: { summary: 'Same as GET', parameters: ['trust', 'risk', 'eco', 'cost'].map(textParam), responses: { '200': { description: 'text' } } },
+      put: { summary: 'Same as GET', parameters: ['trust', 'risk', 'eco', 'cost'].map(textParam), responses: { '200': { description: 'text' } } },
+    },
+    '/ACGateway/csv/{name}': {
+      get: { summary: 'OPTIMIS: one weight or constraint as text (getTrust_Weight, getCost_Constraint, …)', parameters: [idParam('name', 'getTrust_Weight | … | getCost_Constraint')], responses: { '200': { description: 'text' } } },
+    },
+  },
+  components: {
+    schemas: {
+      Error: {
+        type: 'object',
+        properties: {
+          error: {
+            type: 'object',
+            properties: {
+              code: { type: 'string', example: 'AC_ERR_INVALID_MANIFEST' },
+              message: { type: 'string' },
+              details: { type: 'array', items: { type: 'object', properties: { field: { type: 'string' }, reason: { type: 'string' } } } },
+            },
+          },
+          requestId: { type: 'string' },
+        },
+      },
+      Policy: { type: 'object', properties: { weights, generation: { type: 'integer' }, updatedAt: { type: 'string', format: 'date-time' } } },
+      Reason: {
+        type: 'object',
+        properties: { code: { type: 'string', example: 'HOST_TOO_SMALL' }, message: { type: 'string' }, data: { type: 'object' } },
+      },
+      AdmissionAnswer: {
+        type: 'object',
+        properties: {
+          requestId: { type: 'string' },
+          dryRun: { type: 'boolean' },
+          recorded: { type: 'boolean' },
+          objective: { type: 'number' },
+          solver: { type: 'object', properties: { name: { type: 'string' }, status: { type: 'string' }, seconds: { type: 'number' }, gap: { type: ['number', 'null'] }, bound: { type: ['number', 'null'] } } },
+          degraded: { type: 'array', items: { type: 'object', properties: { source: { type: 'string' }, target: { type: 'string' }, reason: { type: 'string' } } } },
+          services: {
+            type: 'array',
+            items: {
+              type: 'object',
+              properties: {
+                serviceId: { type: 'string' },
+                admissionId: { type: ['string', 'null'] },
+                decision: { type: 'string', enum: ['accepted', 'partial', 'rejected'] },
+                summary: { type: 'string' },
+                localVms: { type: 'integer' },
+                federatedVms: { type: 'integer' },
+                availability: { type: 'object' },
+                trec: { type: 'object' },
+                components: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    properties: {
+                      id: { type: 'string' },
+                      placements: { type: 'array', items: { type: 'object', properties: { hostId: { type: 'string' }, vms: { type: 'integer' }, basicVms: { type: 'integer' }, elasticVms: { type: 'integer' } } } },
+                      federatedVms: { type: 'integer' },
+                      reasons: { type: 'array', items: { $ref: '#/components/schemas/Reason' } },
+                    },
+                  },
+                },
+                manifest: { type: 'string', description: 'the manifest with its AllocationOffer' },
+              },
+            },
+          },
+        },
+      },
+    },
+  },
+} as const;

@@ -1,0 +1,167 @@
+/**
+ * The OPTIMIS-compatible surface (interfaces.md §3.1) so an OPTIMIS client works unchanged: performACTest
+ * (form in, form out, with AllocationDetails), performOneManifestACTest (raw XML), setPolicy and
+ * perServiceConstraints (original GET paths, plus POST/PUT equivalents), and the csv getters.
+ */
+import express, { type Request, type Response, type Router } from 'express';
+import type { SolverChoice } from '../admission-controller/admit';
+import { AdmissionError } from '../model/errors';
+import type { TrecConstraints, Weights } from '../model/types';
+import type { AdmissionAnswer, AdmissionService } from './admission-service';
+import { escapeAttribute } from './manifest/xml';
+import type { Metrics } from './metrics';
+import type { StateStore } from './state-store';
+
+export interface OptimisRouteDeps {
+  readonly service: AdmissionService;
+  readonly store: StateStore;
+  readonly metrics: Metrics;
+  readonly bodyLimitBytes: number;
+}
+
+/** OPTIMIS's `AllocationDetails`: VM counts per service, component and host, and federated VMs. */
+export function allocationDetailsXml(answer: AdmissionAnswer): string {
+  const services = answer.services
+    .map((s) => {
+      const comps = s.components
+        .map((c) => {
+          const hosts = c.placements
+            .map((p) => `<physical_host id="${escapeAttribute(p.hostId)}"><assigned_VMs>${p.vms}</assigned_VMs></physical_host>`)
+            .join('');
+          return `<service_component id="${escapeAttribute(c.id)}" federatedVMs="${c.federatedVms}">${hosts}</service_component>`;
+        })
+        .join('');
+      return `<service id="${escapeAttribute(s.serviceId)}">${comps}</service>`;
+    })
+    .join('');
+  return `<allocation_details>${services}</allocation_details>`;
+}
+
+function flag(body: Record<string, unknown>, name: string): boolean {
+  return Object.prototype.hasOwnProperty.call(body, name);
+}
+
+function asList(value: unknown): string[] {
+  if (value === undefined) return [];
+  return (Array.isArray(value) ? value : [value]).map((v) => String(v));
+}
+
+/** The solver an OPTIMIS request names (use_GAMS → the exact solver; the heuristics → greedy). */
+function solverFlag(body: Record<string, unknown>): SolverChoice | undefined {
+  if (flag(body, 'use_GAMS')) return 'highs';
+  if (flag(body, 'use_Heuristic') || flag(body, 'use_HeuristicSolver_Python_243')) return 'greedy';
+  return undefined;
+}
+
+function number(value: string, field: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n)) {
+    throw new AdmissionError('AC_ERR_INVALID_REQUEST', `${field}: expected a number, got '${value}'`, [{ field, reason: 'not a number' }]);
+  }
+  return n;
+}
+
+function policyText(w: Weights): string {
+  return `TRUST_weight = ${w.trust}\nECO_weight = ${w.eco}\nRISK_weight = ${w.risk}\nCOST_weight = ${w.cost}\n`;
+}
+
+function constraintsText(c: TrecConstraints): string {
+  return `TRUST_constraint = ${c.trust}\nRISK_constraint = ${c.risk}\nECO_constraint = ${c.eco}\nCOST_constraint = ${c.cost}\n`;
+}
+
+export function optimisRoutes(deps: OptimisRouteDeps): Router {
+  const { service, store } = deps;
+  const router = express.Router();
+  const form = express.urlencoded({ extended: false, limit: deps.bodyLimitBytes, parameterLimit: 1000 });
+  const raw = express.text({ type: () => true, limit: deps.bodyLimitBytes });
+  const dryRunOf = (req: Request, body: Record<string, unknown>): boolean =>
+    req.query.dryRun === 'true' || req.query.dryRun === '1' || String(body.dryRun ?? '') === 'true';
+
+  router.post('/ACGateway/model/performACTest', form, async (req: Request, res: Response) => {
+    if (!req.is('application/x-www-form-urlencoded')) {
+      throw new AdmissionError('AC_ERR_UNSUPPORTED_MEDIA_TYPE', 'performACTest takes application/x-www-form-urlencoded', [{ field: 'Content-Type', reason: 'expected a form' }]);
+    }
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const manifests = asList(body.serviceManifest);
+    if (manifests.length === 0) {
+      throw new AdmissionError('AC_ERR_INVALID_REQUEST', 'form field serviceManifest is missing', [{ field: 'serviceManifest', reason: 'at least one manifest is required' }]);
+    }
+    const solver = solverFlag(body);
+    const answer = await service.admit({
+      manifests,
+      dryRun: dryRunOf(req, body),
+      ...(solver ? { solver } : {}),
+      cleanTestbed: flag(body, 'cleanTestbed'),
+      forbidFederation: asList(body.isFederationAllowed).map((v) => v.includes('No') || v.includes('no')),
+      signal: req.deadline,
+      requestId: req.requestId,
+    });
+    deps.metrics.recordAdmission(answer);
+    const out = new URLSearchParams();
+    for (const s of answer.services) out.append('serviceManifest', s.manifest);
+    out.append('AllocationDetails', allocationDetailsXml(answer));
+    res.type('application/x-www-form-urlencoded').send(out.toString());
+  });
+
+  router.post('/ACGateway/model/performOneManifestACTest', raw, async (req: Request, res: Response) => {
+    let xml = typeof req.body === 'string' ? req.body : '';
+    // Tolerate clients that send the manifest as a form field after all.
+    if (xml.startsWith('serviceManifest=')) xml = new URLSearchParams(xml).get('serviceManifest') ?? '';
+    if (xml.trim() === '') throw new AdmissionError('AC_ERR_INVALID_REQUEST', 'empty body: expected one service manifest', [{ field: 'body', reason: 'empty' }]);
+    const answer = await service.admit({ manifests: [xml], dryRun: dryRunOf(req, {}), signal: req.deadline, requestId: req.requestId });
+    deps.metrics.recordAdmission(answer);
+    res.type('application/xml').send(answer.services[0]!.manifest);
+  });
+
+  const setPolicy = (req: Request, res: Response): void => {
+    const p = req.params as Record<string, string>;
+    const weights: Weights = {
+      trust: number(p.trust!, 'trust_weight'),
+      eco: number(p.eco!, 'eco_weight'),
+      risk: number(p.risk!, 'risk_weight'),
+      cost: number(p.cost!, 'cost_weight'),
+    };
+    const record = store.setPolicy(weights);
+    res.type('text/plain').send(`policy set (generation ${record.generation})\n${policyText(record.weights)}`);
+  };
+  // The original is a GET (defect D11); POST and PUT do the same for clients that can.
+  const policyPath = '/ACGateway/data/setPolicy/:trust/:eco/:risk/:cost';
+  router.get(policyPath, setPolicy);
+  router.post(policyPath, setPolicy);
+  router.put(policyPath, setPolicy);
+
+  const setConstraints = (req: Request, res: Response): void => {
+    const p = req.params as Record<string, string>;
+    const constraints: TrecConstraints = {
+      trust: number(p.trust!, 'trustLevel_constraint'),
+      risk: number(p.risk!, 'riskLevel_constraint'),
+      eco: number(p.eco!, 'ecoValue_constraint'),
+      cost: number(p.cost!, 'costInEuros_constraint'),
+    };
+    // Global, as in OPTIMIS despite the name; per-service bounds live at /api/v1/services/{id}/constraints.
+    const record = store.setDefaultConstraints(constraints);
+    res.type('text/plain').send(`default constraints set (generation ${record.generation})\n${constraintsText(record.constraints)}`);
+  };
+  const constraintsPath = '/ACGateway/data/perServiceConstraints/:trust/:risk/:eco/:cost';
+  router.get(constraintsPath, setConstraints);
+  router.post(constraintsPath, setConstraints);
+  router.put(constraintsPath, setConstraints);
+
+  const csv: Record<string, () => number> = {
+    getTrust_Weight: () => store.getPolicy().weights.trust,
+    getRisk_Weight: () => store.getPolicy().weights.risk,
+    getEco_Weight: () => store.getPolicy().weights.eco,
+    getCost_Weight: () => store.getPolicy().weights.cost,
+    getTrust_Constraint: () => store.getDefaultConstraints().constraints.trust,
+    getRisk_Constraint: () => store.getDefaultConstraints().constraints.risk,
+    getEco_Constraint: () => store.getDefaultConstraints().constraints.eco,
+    getCost_Constraint: () => store.getDefaultConstraints().constraints.cost,
+  };
+  router.get('/ACGateway/csv/:name', (req: Request, res: Response) => {
+    const get = csv[String(req.params.name)];
+    if (!get) throw new AdmissionError('AC_ERR_NOT_FOUND', `unknown csv '${req.params.name}'`, [{ field: 'name', reason: `one of ${Object.keys(csv).join(', ')}` }]);
+    res.type('text/plain').send(String(get()));
+  });
+  return router;
+}
+

@@ -1,0 +1,135 @@
+/**
+ * Entry point of `npm start`: configuration (defaults → AC_CONFIG file → environment), the state store,
+ * the host-info provider, the HTTP server, and a graceful shutdown on SIGTERM / SIGINT.
+ */
+import type { Server } from 'node:http';
+import { describeConfig, loadConfig, type AppConfig } from '../config/config';
+import { createHostInfoProvider } from '../host-info';
+import type { HostInfoConfig } from '../host-info/types';
+import { isAdmissionError } from '../model/errors';
+import { shutdownHighsWorker } from '../solvers/highs';
+import { AdmissionService } from './admission-service';
+import { createApp } from './app';
+import { createLogger } from './logger';
+import { Metrics } from './metrics';
+import { StateStore } from './state-store';
+
+/** OPTIMIS's bundled cost.xml has planFloor 10, i.e. a gain of 100, for services without a price plan. */
+const DEFAULT_GAIN = 100;
+
+export function hostInfoConfig(config: AppConfig): HostInfoConfig {
+  const h = config.hostInfo;
+  switch (h.source) {
+    case 'inventory':
+      return { kind: 'inventory', path: h.inventoryPath };
+    case 'physical-hosts':
+      return { kind: 'physical-hosts', url: h.physicalHostsUrl!, timeoutMs: h.timeoutMs, cacheTtlMs: h.cacheMs };
+    case 'opennebula':
+      return { kind: 'opennebula', url: h.openNebulaUrl!, auth: h.openNebulaAuth ?? '', timeoutMs: h.timeoutMs, cacheTtlMs: h.cacheMs };
+  }
+}
+
+export interface RunningServer {
+  readonly server: Server;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export async function startServer(config: AppConfig, options: { silent?: boolean } = {}): Promise<RunningServer> {
+  const logger = createLogger(config.logLevel, options.silent);
+  const store = new StateStore({ dataDir: config.dataDir, defaultWeights: config.defaultWeights, defaultConstraints: config.defaultConstraints });
+  const hostInfo = createHostInfoProvider(hostInfoConfig(config));
+  const t = config.trec;
+  const service = new AdmissionService(hostInfo, store, {
+    solver: config.solver.name,
+    timeLimitSeconds: config.solver.timeLimitSeconds,
+    mipRelGap: config.solver.mipGap,
+    maxManifests: config.server.maxManifests,
+    reservationTtlSeconds: config.reservationTtlSeconds,
+    defaultGain: DEFAULT_GAIN,
+    providerId: 'local',
+    trec: {
+      endpoints: {
+        ...(t.trustUrl ? { trust: t.trustUrl } : {}),
+        ...(t.riskUrl ? { risk: t.riskUrl } : {}),
+        ...(t.ecoUrl ? { eco: t.ecoUrl } : {}),
+        ...(t.costUrl ? { cost: t.costUrl } : {}),
+        ...(t.hostRiskUrl ? { hostRisk: t.hostRiskUrl } : {}),
+        ...(t.hostEcoUrl ? { hostEco: t.hostEcoUrl } : {}),
+      },
+      fallbacks: t.fallbacks,
+      timeoutMs: t.timeoutMs,
+      retries: t.retries,
+      backoffMs: t.backoffMs,
+    },
+  });
+  const metrics = new Metrics();
+  const app = createApp({
+    service,
+    store,
+    hostInfo,
+    logger,
+    metrics,
+    bodyLimitBytes: config.server.bodyLimitBytes,
+    requestTimeoutMs: config.server.requestTimeoutMs,
+    configView: describeConfig(config),
+  });
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(config.server.port, config.server.host, () => resolve(s));
+    s.once('error', reject);
+  });
+  // Every request is bounded in time, including slow clients that never finish sending.
+  server.requestTimeout = config.server.requestTimeoutMs + 5000;
+  server.headersTimeout = Math.min(60_000, config.server.requestTimeoutMs + 5000);
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.server.port;
+  logger.info('listening', { port, host: config.server.host, hostInfo: hostInfo.name, solver: config.solver.name, dataDir: config.dataDir });
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      logger.info('shutting down: finishing in-flight requests');
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+        // In-flight requests get their own deadline; after it, connections are cut.
+        setTimeout(() => {
+          server.closeAllConnections();
+          resolve();
+        }, config.server.requestTimeoutMs).unref();
+      });
+      await shutdownHighsWorker();
+      store.close();
+      logger.info('stopped');
+    })());
+  return { server, port, close };
+}
+
+async function main(): Promise<void> {
+  let config: AppConfig;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    process.stderr.write(`eac: ${isAdmissionError(error) ? error.message : String(error)}\n`);
+    process.exit(2);
+  }
+  const running = await startServer(config);
+  let signals = 0;
+  const stop = (signal: string): void => {
+    if (++signals > 1) process.exit(1); // a second signal means "now"
+    process.stdout.write(`received ${signal}\n`);
+    running.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+if (require.main === module) {
+  main().catch((error: unknown) => {
+    process.stderr.write(`eac: failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  });
+}

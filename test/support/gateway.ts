@@ -1,0 +1,73 @@
+/** An in-process gateway for supertest: a real SQLite store in a temp dir, an in-memory host list. */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Express } from 'express';
+import type { SolverChoice } from '../../admission-controller/admit';
+import { AdmissionService } from '../../gateway/admission-service';
+import { createApp } from '../../gateway/app';
+import { createLogger } from '../../gateway/logger';
+import { Metrics } from '../../gateway/metrics';
+import { StateStore } from '../../gateway/state-store';
+import type { HostCapacity, HostInfoProvider } from '../../host-info/types';
+import { DEFAULT_CONSTRAINTS, DEFAULT_WEIGHTS } from '../../model/types';
+
+export const MANIFESTS = path.join(__dirname, '..', 'fixtures', 'manifests');
+export const readManifest = (rel: string): string => fs.readFileSync(path.join(MANIFESTS, rel), 'utf8');
+
+export interface TestGateway {
+  readonly app: Express;
+  readonly store: StateStore;
+  readonly hosts: HostCapacity[];
+  close(): void;
+}
+
+/** `n` hosts of `cpus` CPUs and 64 GB, all free. */
+export function fleet(n: number, cpus = 8): HostCapacity[] {
+  return Array.from({ length: n }, (_, j) => ({ id: `host-${j + 1}`, cpus, usedCpus: 0, memoryMb: 65536, usedMemoryMb: 0 }));
+}
+
+export function testGateway(
+  options: { hosts?: HostCapacity[]; solver?: SolverChoice; trustFallback?: number; bodyLimitBytes?: number; hostInfo?: HostInfoProvider } = {},
+): TestGateway {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'eac-gw-'));
+  const store = new StateStore({ dataDir, defaultWeights: DEFAULT_WEIGHTS, defaultConstraints: DEFAULT_CONSTRAINTS });
+  const hosts = options.hosts ?? fleet(4);
+  const hostInfo: HostInfoProvider = options.hostInfo ?? { name: 'test', listHosts: async () => hosts.map((h) => ({ ...h })) };
+  const service = new AdmissionService(hostInfo, store, {
+    solver: options.solver ?? 'greedy',
+    timeLimitSeconds: 2,
+    mipRelGap: 0,
+    maxManifests: 10,
+    reservationTtlSeconds: 900,
+    defaultGain: 100,
+    providerId: 'test',
+    trec: {
+      endpoints: {},
+      // The OPTIMIS decision manifests demand MinimumTrustLevel 5: the provider's trust must reach it.
+      fallbacks: { trust: options.trustFallback ?? 5, eco: 8, risk: 0.001, hostRisk: 0.01, hostEco: 'index' },
+      timeoutMs: 200,
+      retries: 0,
+      backoffMs: 10,
+    },
+  });
+  const app = createApp({
+    service,
+    store,
+    hostInfo,
+    logger: createLogger('error', true),
+    metrics: new Metrics(false),
+    bodyLimitBytes: options.bodyLimitBytes ?? 1024 * 1024,
+    requestTimeoutMs: 10_000,
+    configView: { test: true },
+  });
+  return {
+    app,
+    store,
+    hosts,
+    close: () => {
+      store.close();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
