@@ -5,7 +5,9 @@
 import { AdmissionError } from '../model/errors';
 import type { AdmissionModel, Allocation, SolveOptions, SolveResult, SolveStatus, Solver } from '../model/types';
 import { validateModel } from '../model/validate';
+import { autoSolver } from '../solvers/auto';
 import { greedySolver } from '../solvers/greedy';
+import { highsSolver } from '../solvers/highs';
 import { decide, type ServiceDecision } from './decisions';
 import type { Verification, Violation } from './verification';
 import { verify } from './verifier';
@@ -42,12 +44,9 @@ export function solverFor(choice: SolverChoice): Solver {
     case 'greedy':
       return greedySolver;
     case 'highs':
+      return highsSolver;
     case 'auto':
-      throw new AdmissionError(
-        'AC_ERR_SOLVER_UNAVAILABLE',
-        `solver '${choice}' is not available yet: the exact solver (HiGHS) has not landed; use --solver greedy`,
-        [{ field: 'solver', reason: 'not available in this build' }],
-      );
+      return autoSolver;
   }
 }
 

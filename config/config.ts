@@ -28,6 +28,8 @@ export type HostInfoSource = 'inventory' | 'physical-hosts' | 'opennebula';
 export type SolverChoice = 'greedy' | 'highs' | 'auto';
 /** winston's npm levels. */
 export type LogLevel = 'error' | 'warn' | 'info' | 'http' | 'verbose' | 'debug' | 'silly';
+/** How a peer is asked: this service's JSON API, or the OPTIMIS form endpoint (interfaces.md §3.1). */
+export type PeerProtocol = 'eac' | 'optimis';
 
 /** A peer admission controller that partial admissions may be federated to. */
 export interface PeerConfig {
@@ -44,6 +46,11 @@ export interface PeerConfig {
   readonly priceHint?: number;
   /** Expected trust level of the peer, for ranking peers before asking them. */
   readonly trustHint?: number;
+  /**
+   * 'eac' (default): `POST {url}/api/v1/admissions` with the manifest as application/xml (JSON answer).
+   * 'optimis': `POST {url}/ACGateway/model/performACTest` (form in, form out), for OPTIMIS-compatible peers.
+   */
+  readonly protocol?: PeerProtocol;
 }
 
 export interface ServerConfig {
@@ -123,6 +130,13 @@ export interface AppConfig {
   /** Global TREC constraints the store starts from (the stored default wins once it exists). */
   readonly defaultConstraints: TrecConstraints;
   readonly peers: readonly PeerConfig[];
+  /**
+   * This provider's id among its peers: written into the federation origin chain (loop prevention) and named by peers
+   * in their ExternalDeployment. Must be set (and unique among the federated providers) when peers are configured.
+   */
+  readonly providerId: string;
+  /** Longest federation chain (A → B is 1 hop, A → B → C is 2); a request that arrived at the limit is not forwarded. */
+  readonly federationMaxHops: number;
   /** Shared secret peers must present on inbound federation requests; unset = inbound federation is not authenticated. */
   readonly peerSecret?: string;
   /** The JSON file that was read (AC_CONFIG), absolute; absent when none was given. */
@@ -179,17 +193,26 @@ export const constraintsSchema = z.strictObject(
   { error: 'expected an object {eco, trust, risk, cost}' },
 );
 
+/** The provider id that means "not named"; a provider with peers must choose another one. */
+export const DEFAULT_PROVIDER_ID = 'local';
+/** Provider ids travel in a comma-separated header and in XML attributes: a conservative token alphabet. */
+const providerIdLeaf = z
+  .string({ error: 'expected a provider id (letters, digits, . _ - : @, at most 64)' })
+  .regex(/^[A-Za-z0-9._:@-]{1,64}$/, { error: 'expected a provider id (letters, digits, . _ - : @, at most 64)' });
+
 const peerSchema = z.strictObject(
   {
-    id: nonEmptyString,
+    // The id is compared with the peer's own providerId in origin chains: the same alphabet.
+    id: providerIdLeaf,
     url: httpUrl,
     secret: nonEmptyString,
     timeoutMs: positiveInt,
     priority: finiteNumber.optional(),
     priceHint: nonNegativeNumber.optional(),
     trustHint: finiteNumber.optional(),
+    protocol: enumLeaf(['eac', 'optimis']).optional(),
   },
-  { error: 'expected an object {id, url, secret, timeoutMs, priority?, priceHint?, trustHint?}' },
+  { error: 'expected an object {id, url, secret, timeoutMs, priority?, priceHint?, trustHint?, protocol?}' },
 );
 const peersSchema = z.array(peerSchema, { error: 'expected an array of peers' }).superRefine((peers, ctx) => {
   const seen = new Set<string>();
@@ -244,6 +267,8 @@ const configSchema = z
     defaultWeights: weightsSchema,
     defaultConstraints: constraintsSchema,
     peers: peersSchema,
+    providerId: providerIdLeaf,
+    federationMaxHops: positiveInt,
     peerSecret: nonEmptyString.optional(),
     configFile: nonEmptyString.optional(),
   })
@@ -259,6 +284,16 @@ const configSchema = z
     if (h.source === 'opennebula' && h.openNebulaAuth === undefined) {
       ctx.addIssue({ code: 'custom', params: COMPLETE, path: ['hostInfo', 'source'], message: "'opennebula' needs credentials: set AC_OPENNEBULA_AUTH (or hostInfo.openNebulaAuth in the config file)", input: h.source });
     }
+    // Peers recognise each other by provider id (origin chains stop loops): two federating providers both called
+    // 'local' would take each other's requests for loops, so a provider with peers must name itself.
+    if (c.peers.length > 0 && c.providerId === DEFAULT_PROVIDER_ID) {
+      ctx.addIssue({ code: 'custom', params: COMPLETE, path: ['peers'], message: `peers are configured, so this provider needs its own id: set AC_PROVIDER_ID (or providerId in the config file) to something other than '${DEFAULT_PROVIDER_ID}'`, input: c.peers });
+    }
+    c.peers.forEach((p, i) => {
+      if (p.id === c.providerId) {
+        ctx.addIssue({ code: 'custom', params: COMPLETE, path: ['peers', i, 'id'], message: `peer id '${p.id}' is this provider's own id (providerId)`, input: p.id });
+      }
+    });
   });
 
 /** The file: every key optional, unknown keys rejected; whole-object values (weights, constraints, peers) as above. */
@@ -274,6 +309,8 @@ const fileSchema = z.strictObject(
     defaultWeights: weightsSchema.optional(),
     defaultConstraints: constraintsSchema.optional(),
     peers: peersSchema.optional(),
+    providerId: providerIdLeaf.optional(),
+    federationMaxHops: positiveInt.optional(),
   },
   { error: 'expected a JSON object' },
 );
@@ -322,6 +359,8 @@ const ENV: readonly EnvSpec[] = [
   { name: 'AC_RESERVATION_TTL_SECONDS', path: ['reservationTtlSeconds'], leaf: positiveInt, numeric: true, meaning: 'how long an admission holds capacity unless released, s' },
   { name: 'AC_LOG_LEVEL', path: ['logLevel'], leaf: logLevelSchema, meaning: 'error | warn | info | http | verbose | debug | silly' },
   { name: 'AC_PEER_SECRET', path: ['peerSecret'], leaf: nonEmptyString, meaning: 'shared secret inbound peers must present (secret; unset = not checked)' },
+  { name: 'AC_PROVIDER_ID', path: ['providerId'], leaf: providerIdLeaf, meaning: 'this provider\'s id among its federation peers (required when peers are configured)' },
+  { name: 'AC_FEDERATION_MAX_HOPS', path: ['federationMaxHops'], leaf: positiveInt, numeric: true, meaning: 'longest federation chain (A → B = 1 hop); requests at the limit are not forwarded' },
 ];
 
 /** The environment variables loadConfig reads, with the config field each one sets (for docs and `eac config`). */
@@ -371,6 +410,8 @@ export const DEFAULT_CONFIG: AppConfig = deepFreeze({
   defaultWeights: { ...DEFAULT_WEIGHTS },
   defaultConstraints: { ...DEFAULT_CONSTRAINTS },
   peers: [],
+  providerId: DEFAULT_PROVIDER_ID,
+  federationMaxHops: 2,
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -1,17 +1,19 @@
 /**
  * Orchestrates one admission request: parse manifests → snapshot of hosts and reservations → TREC values →
- * model → admit (solve, verify, decide) → offers written into the manifests → record (unless dry-run).
- * Transport-free: the HTTP routes call it; it never sees express.
+ * model → admit (solve, verify, decide) → offers written into the manifests → record (unless dry-run) → federation
+ * of what was not admitted (when peers are configured). Transport-free: the HTTP routes call it; it never sees express.
  */
 import { randomUUID } from 'node:crypto';
 import type { AdmissionResult, SolverChoice } from '../admission-controller/admit';
 import { admit } from '../admission-controller/admit';
 import type { ServiceDecision } from '../admission-controller/decisions';
+import type { PeerConfig } from '../config/config';
 import type { HostInfoProvider } from '../host-info/types';
 import { AdmissionError, type ErrorDetail } from '../model/errors';
 import type { AdmissionModel, TrecConstraints } from '../model/types';
 import { buildAdmissionModel, type ServiceRequest } from '../trec-analyzer/build-model';
 import { fetchTrec, type DegradedNote, type TrecFetchOptions } from '../trec-analyzer/trec-fetchers';
+import { Federator, type FederationLog, type FederationReport, type FederationRoute, type InboundFederation } from './federation';
 import { writeAllocationOffer, type AllocationOfferInput } from './manifest/offer';
 import { parseManifest, type ParsedManifest } from './manifest/parse';
 import type { StateStore } from './state-store';
@@ -25,8 +27,15 @@ export interface AdmissionServiceOptions {
   readonly trec: TrecFetchOptions;
   /** Gain of a service without a price plan (OPTIMIS's bundled cost.xml: planFloor 10 → 100). */
   readonly defaultGain: number;
-  /** Provider id written into offers and logs. */
+  /** Provider id written into offers and logs, and into federation origin chains. */
   readonly providerId: string;
+  /** Peers to federate to (docs/federation.md). Absent or no peers: nothing is ever forwarded, answers are as before. */
+  readonly federation?: {
+    readonly peers: readonly PeerConfig[];
+    /** Longest chain: a peer's request that arrived after this many hops is not forwarded again. */
+    readonly maxHops: number;
+    readonly log?: FederationLog;
+  };
 }
 
 export interface AdmissionRequest {
@@ -40,6 +49,10 @@ export interface AdmissionRequest {
   readonly forbidFederation?: readonly boolean[];
   readonly signal?: AbortSignal;
   readonly requestId: string;
+  /** Set when the request came from a peer provider (federation headers, checked by the HTTP layer). */
+  readonly federation?: InboundFederation;
+  /** Epoch ms by which the answer must be out: bounds the time given to peers. */
+  readonly deadlineAt?: number;
 }
 
 export interface ServiceAnswer extends ServiceDecision {
@@ -49,6 +62,8 @@ export interface ServiceAnswer extends ServiceDecision {
   readonly admissionId: string | null;
   /** The input manifest with the allocation offer written back (OPTIMIS-compatible, XSD-valid). */
   readonly manifest: string;
+  /** Present when the service needed a peer (federation configured, not fully admitted, federation allowed). */
+  readonly federation?: FederationReport;
 }
 
 export interface AdmissionAnswer {
@@ -66,6 +81,12 @@ export interface AdmissionAnswer {
 }
 
 const MAX_CONFLICT_RETRIES = 3;
+
+/** A cycle's answer plus what only the model knows: its own cost estimate for the VMs it chose to federate. */
+interface CycleResult {
+  readonly answer: AdmissionAnswer;
+  readonly federationCosts: readonly number[];
+}
 
 /** A minimal async mutex: recorded admissions are serialised so two cannot book the same capacity. */
 class Mutex {
@@ -115,12 +136,18 @@ function parseAll(manifests: readonly string[]): ParsedManifest[] {
 
 export class AdmissionService {
   private readonly lock = new Mutex();
+  /** Undefined when no peer is configured: then nothing is forwarded and answers are exactly the local ones. */
+  private readonly federator: Federator | undefined;
 
   constructor(
     private readonly hostInfo: HostInfoProvider,
     private readonly store: StateStore,
     private readonly options: AdmissionServiceOptions,
-  ) {}
+  ) {
+    const f = options.federation;
+    this.federator =
+      f && f.peers.length > 0 ? new Federator({ providerId: options.providerId, peers: f.peers, maxHops: f.maxHops, ...(f.log ? { log: f.log } : {}) }) : undefined;
+  }
 
   async admit(request: AdmissionRequest): Promise<AdmissionAnswer> {
     if (request.manifests.length === 0) {
@@ -131,8 +158,57 @@ export class AdmissionService {
         { field: 'manifests', reason: `at most ${this.options.maxManifests} per request` },
       ]);
     }
+    const inbound = request.federation;
+    if (inbound && request.manifests.length !== 1) {
+      throw new AdmissionError('AC_ERR_INVALID_REQUEST', `a federation request carries exactly one manifest, got ${request.manifests.length}`, [
+        { field: 'manifests', reason: 'one sub-manifest per federation request' },
+      ]);
+    }
     const parsed = parseAll(request.manifests); // bad input fails here, before anything is locked or fetched
-    const cycle = async (): Promise<AdmissionAnswer> => {
+    // Loops are refused before anything is locked: the provider we would wait for may be waiting for us.
+    if (inbound) this.federator?.checkInbound(inbound);
+    const route = this.federator?.route(inbound);
+
+    if (inbound) {
+      // A peer asks for all of its sub-manifest or nothing (a partial booking is useless to it): first try to take the
+      // whole of it here, all-or-nothing; only when that fails, and this provider may forward, split it further.
+      const whole = await this.runCycle(parsed, { ...request, forbidFederation: request.manifests.map(() => true) });
+      const s = whole.answer.services[0]!;
+      const mayForward = route !== undefined && !route.blocked && parsed[0]!.federationAllowed && !request.forbidFederation?.[0];
+      if (s.decision === 'accepted' || !mayForward) {
+        const answer = { ...whole.answer, services: whole.answer.services.map(asWholeRequest) };
+        return this.federator && route ? { ...answer, services: answer.services.map((x) => this.federator!.notForwarded(x, route)) } : answer;
+      }
+    }
+
+    const { answer, federationCosts } = await this.runCycle(parsed, request);
+    if (!this.federator || !route) return answer;
+    const federator = this.federator;
+    const services = await Promise.all(
+      answer.services.map((s, a) =>
+        s.decision !== 'accepted' && s.federationAllowed
+          ? federator.federate({
+              answer: s,
+              parsed: parsed[a]!,
+              inputXml: request.manifests[a]!,
+              modelFederationCost: federationCosts[a]!,
+              route,
+              dryRun: request.dryRun,
+              requestId: request.requestId,
+              ...(request.deadlineAt !== undefined ? { deadlineAt: request.deadlineAt } : {}),
+              ...(request.signal ? { signal: request.signal } : {}),
+            })
+          : s,
+      ),
+    );
+    if (request.dryRun) return { ...answer, services };
+    const settled = await this.settle(answer.services, services, request, route);
+    return { ...answer, services: settled, capacityGeneration: this.store.capacityGeneration() };
+  }
+
+  /** The admission cycle, retried on a capacity conflict; recorded admissions are serialised by the mutex. */
+  private async runCycle(parsed: readonly ParsedManifest[], request: AdmissionRequest): Promise<CycleResult> {
+    const cycle = async (): Promise<CycleResult> => {
       // A conflict means another process booked capacity after our snapshot: solve again on a fresh one.
       for (let attempt = 1; ; attempt++) {
         try {
@@ -143,6 +219,76 @@ export class AdmissionService {
       }
     };
     return request.dryRun ? cycle() : this.lock.run(cycle);
+  }
+
+  /**
+   * Bookings after federation (not on dry-run). The local part was recorded by the cycle, before peers were asked (the
+   * mutex is never held while waiting for a peer: two providers federating to each other would deadlock). Then:
+   * - accepted with a peer: the record is replaced by one with the final decision and the peer's admission id (so
+   *   DELETE can release both); the new record is written before the old one is released, so capacity is never free
+   *   in between;
+   * - a peer's request that did not end accepted: the local part is released (the peer asked for all or nothing);
+   * - otherwise the local record stays as it is (partial, as before federation existed).
+   */
+  private async settle(
+    before: readonly ServiceAnswer[],
+    after: readonly ServiceAnswer[],
+    request: AdmissionRequest,
+    route: FederationRoute,
+  ): Promise<ServiceAnswer[]> {
+    return this.lock.run(async () =>
+      after.map((s, a) => {
+        const old = before[a]!;
+        if (request.federation && s.decision !== 'accepted') {
+          if (!old.admissionId) return s;
+          this.store.releaseAdmission(old.admissionId);
+          return { ...s, admissionId: null, summary: `${s.summary}; nothing is held here (a federation request is all or nothing)` };
+        }
+        if (s === old || s.federation?.status !== 'federated') return s;
+        const previous = old.admissionId ? this.store.getAdmission(old.admissionId) : undefined;
+        const id = `adm-${randomUUID()}`;
+        const now = new Date();
+        try {
+          this.store.recordAdmission({
+            id,
+            serviceId: s.serviceId,
+            decision: s.decision,
+            createdAt: now.toISOString(),
+            expiresAt: previous?.expiresAt ?? new Date(now.getTime() + this.options.reservationTtlSeconds * 1000).toISOString(),
+            hosts: previous?.hosts.map((h) => ({ hostId: h.hostId, cpus: h.cpus, memoryMb: h.memoryMb })) ?? [],
+            response: {
+              requestId: request.requestId,
+              decision: s.decision,
+              summary: s.summary,
+              components: s.components,
+              federation: { federationId: route.federationId, peerId: s.federation.peerId, protocol: s.federation.protocol, peerAdmissionId: s.federation.peerAdmissionId },
+              ...(request.federation ? { federatedFor: { origin: request.federation.origin, federationId: request.federation.id } } : {}),
+            },
+          });
+        } catch (error) {
+          // The local part stays booked under its old id; the peer's part is named in the answer.
+          this.options.federation?.log?.('warn', 'could not re-record a federated admission', { requestId: request.requestId, error: String(error) });
+          return s;
+        }
+        if (old.admissionId) this.store.releaseAdmission(old.admissionId);
+        return { ...s, admissionId: id };
+      }),
+    );
+  }
+
+  /**
+   * Releases the part of a recorded admission a peer holds (DELETE cascade). Undefined when the admission has none;
+   * never throws (a peer that cannot be reached is reported, and its booking expires on its own).
+   */
+  async releaseFederatedPart(
+    record: { readonly response: unknown },
+    requestId: string,
+  ): Promise<{ peerId: string; peerAdmissionId: string; released: boolean; error?: string } | undefined> {
+    const fed = (record.response as { federation?: { peerId?: unknown; peerAdmissionId?: unknown } } | null)?.federation;
+    if (!fed || typeof fed.peerId !== 'string' || typeof fed.peerAdmissionId !== 'string') return undefined;
+    if (!this.federator) return { peerId: fed.peerId, peerAdmissionId: fed.peerAdmissionId, released: false, error: 'no peers are configured any more' };
+    const r = await this.federator.release(fed.peerId, fed.peerAdmissionId, requestId);
+    return { peerId: fed.peerId, peerAdmissionId: fed.peerAdmissionId, ...r };
   }
 
   /** The model this request would be solved on (for diagnostics and tests). */
@@ -200,7 +346,7 @@ export class AdmissionService {
     return { model, degraded: trec.degraded, generation, provenance };
   }
 
-  private async cycle(parsed: readonly ParsedManifest[], request: AdmissionRequest): Promise<AdmissionAnswer> {
+  private async cycle(parsed: readonly ParsedManifest[], request: AdmissionRequest): Promise<CycleResult> {
     const { model, degraded, generation, provenance } = await this.buildModel(parsed, request);
     if (request.signal?.aborted) throw new AdmissionError('AC_ERR_TIMEOUT', 'the request deadline passed before solving');
     const result = await admit(model, {
@@ -216,6 +362,10 @@ export class AdmissionService {
       return { ...withProvenance(decision, provenance[a]!), serviceId: m.serviceId, manifestId: m.manifestId, admissionId: null, manifest };
     });
     let recorded = services;
+    // A peer whose budget ran out while we solved has given up on us: a booking now would be held for nobody.
+    if (!request.dryRun && request.federation && request.signal?.aborted) {
+      throw new AdmissionError('AC_ERR_TIMEOUT', "the requesting peer's deadline passed before recording");
+    }
     if (!request.dryRun) {
       // The mutex serialises this process; the generation check catches another process sharing the database.
       let expected = generation;
@@ -232,7 +382,13 @@ export class AdmissionService {
           createdAt: now.toISOString(),
           expiresAt: expiresAt.toISOString(),
           hosts,
-          response: { requestId: request.requestId, decision: s.decision, summary: s.summary, components: s.components },
+          response: {
+            requestId: request.requestId,
+            decision: s.decision,
+            summary: s.summary,
+            components: s.components,
+            ...(request.federation ? { federatedFor: { origin: request.federation.origin, federationId: request.federation.id } } : {}),
+          },
           expectedCapacityGeneration: expected++,
         });
         made.push(id);
@@ -244,7 +400,7 @@ export class AdmissionService {
       }
       this.store.purgeExpired(now);
     }
-    return {
+    const answer: AdmissionAnswer = {
       requestId: request.requestId,
       dryRun: request.dryRun,
       recorded: !request.dryRun,
@@ -255,6 +411,7 @@ export class AdmissionService {
       capacityGeneration: request.dryRun ? generation : this.store.capacityGeneration(),
       services: recorded,
     };
+    return { answer, federationCosts: result.services.map((d, a) => federationCostEstimate(model, a, d)) };
   }
 
   private offerFor(model: AdmissionModel, a: number, decision: ServiceDecision, m: ParsedManifest): AllocationOfferInput {
@@ -312,6 +469,31 @@ function withProvenance(decision: ServiceDecision, p: Provenance): ServiceDecisi
     })),
     summary: decision.decision === 'rejected' ? decision.summary : decision.summary,
   };
+}
+
+/** The model's own cost of the VMs it federates: Σ fcv·φ with fcv = 0.8·G/(N·U) (model.md §3.5.11, as the verifier). */
+function federationCostEstimate(model: AdmissionModel, a: number, decision: ServiceDecision): number {
+  const s = model.services[a]!;
+  const n = s.components.length;
+  return decision.components.reduce((t, c, i) => t + ((0.8 * s.gain) / (n * s.components[i]!.maxVms)) * c.federatedVms, 0);
+}
+
+/**
+ * The all-or-nothing answer to a peer's request: OPTIMIS's "federation is forbidden" wording would be wrong here (the
+ * manifest allows federation; the requesting provider needs all of it or nothing).
+ */
+function asWholeRequest(s: ServiceAnswer): ServiceAnswer {
+  const note = 'a federation request is admitted whole or not at all';
+  let summary = s.summary;
+  const components = s.components.map((c) => ({
+    ...c,
+    reasons: c.reasons.map((r) => {
+      if (r.code !== 'ALL_OR_NOTHING') return r;
+      summary = summary.replace(r.message, note);
+      return { ...r, message: note, data: { ...r.data, federationRequest: true } };
+    }),
+  }));
+  return { ...s, components, summary };
 }
 
 /** CPUs and memory one service's local VMs take on each host. */

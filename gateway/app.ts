@@ -11,6 +11,7 @@ import { AdmissionError } from '../model/errors';
 import type { TrecConstraints } from '../model/types';
 import { formatPath } from '../model/validate';
 import type { AdmissionService } from './admission-service';
+import { federationInbound } from './federation/inbound';
 import { errorHandler, notFound, requestContext } from './http';
 import type { Metrics } from './metrics';
 import { openApiDocument } from './openapi';
@@ -27,6 +28,8 @@ export interface AppDeps {
   readonly requestTimeoutMs: number;
   /** Effective configuration with secrets redacted, for GET /api/v1/config. */
   readonly configView: unknown;
+  /** AC_PEER_SECRET: federation requests (hop header) must present it as a bearer token; unset = not checked. */
+  readonly peerSecret?: string;
 }
 
 export const XML_TYPES = ['application/xml', 'text/xml', 'application/*+xml'];
@@ -83,6 +86,8 @@ export function createApp(deps: AppDeps): express.Express {
   app.set('etag', false);
   app.use(requestContext(deps.requestTimeoutMs));
   app.use(metrics.middleware());
+  // Peers' requests: authenticated and read before any route (docs/federation.md).
+  app.use(federationInbound({ ...(deps.peerSecret !== undefined ? { peerSecret: deps.peerSecret } : {}), requestTimeoutMs: deps.requestTimeoutMs, logger: deps.logger }));
   const limit = deps.bodyLimitBytes;
   const json = express.json({ limit, strict: true });
   const xml = express.text({ type: XML_TYPES, limit });
@@ -108,8 +113,11 @@ export function createApp(deps: AppDeps): express.Express {
       ...(query.solver ? { solver: query.solver } : {}),
       signal: req.deadline,
       requestId: req.requestId,
+      deadlineAt: req.deadlineAt,
+      ...(req.federation ? { federation: req.federation } : {}),
     });
     metrics.recordAdmission(answer);
+    const federated = answer.services.filter((s) => s.federation);
     deps.logger.info('admission', {
       requestId: req.requestId,
       dryRun: answer.dryRun,
@@ -118,6 +126,10 @@ export function createApp(deps: AppDeps): express.Express {
       status: answer.solver.status,
       seconds: answer.solver.seconds,
       degraded: answer.degraded.length,
+      ...(federated.length > 0
+        ? { federation: federated.map((s) => ({ serviceId: s.serviceId, status: s.federation!.status, peerId: s.federation!.peerId, attempts: s.federation!.attempts.length, seconds: s.federation!.seconds })) }
+        : {}),
+      ...(req.federation ? { inbound: { hop: req.federation.hop, origin: req.federation.origin, federationId: req.federation.id } } : {}),
     });
     const recordedIds = answer.services.map((s) => s.admissionId).filter((id): id is string => id !== null);
     if (recordedIds.length === 1) res.setHeader('Location', `/api/v1/admissions/${recordedIds[0]}`);
@@ -134,11 +146,14 @@ export function createApp(deps: AppDeps): express.Express {
     if (!record) throw new AdmissionError('AC_ERR_NOT_FOUND', `no admission '${req.params.id}'`, [{ field: 'id', reason: 'unknown admission' }]);
     res.json(record);
   });
-  app.delete('/api/v1/admissions/:id', (req: Request, res: Response) => {
+  app.delete('/api/v1/admissions/:id', async (req: Request, res: Response) => {
     const id = String(req.params.id);
-    if (!store.getAdmission(id)) throw new AdmissionError('AC_ERR_NOT_FOUND', `no admission '${id}'`, [{ field: 'id', reason: 'unknown admission' }]);
+    const record = store.getAdmission(id);
+    if (!record) throw new AdmissionError('AC_ERR_NOT_FOUND', `no admission '${id}'`, [{ field: 'id', reason: 'unknown admission' }]);
     const released = store.releaseAdmission(id);
-    res.json({ id, released, capacityGeneration: store.capacityGeneration() });
+    // A federated admission's peer part goes with it (only on the release that actually ended the admission).
+    const federation = released ? await service.releaseFederatedPart(record, req.requestId) : undefined;
+    res.json({ id, released, capacityGeneration: store.capacityGeneration(), ...(federation ? { federation } : {}) });
   });
 
   app.get('/api/v1/hosts', async (req: Request, res: Response) => {

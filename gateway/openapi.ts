@@ -26,6 +26,18 @@ const constraints = {
     cost: { type: 'number', minimum: 0, description: 'service cost must be ≤ this when anything is accepted locally' },
   },
 };
+/** Sent by a peer provider (docs/federation.md); their presence (the hop header) makes a request a federation request. */
+const federationHeaders = [
+  { name: 'X-EAC-Federation-Hop', in: 'header', schema: { type: 'integer', minimum: 1 }, description: 'federation requests only: hops so far (1 on A → B)' },
+  { name: 'X-EAC-Federation-Origin', in: 'header', schema: { type: 'string' }, description: 'comma-separated provider ids the request went through, originator first' },
+  { name: 'X-EAC-Federation-Id', in: 'header', schema: { type: 'string' }, description: 'one id per original client request, kept along the chain (loop detection)' },
+  { name: 'X-EAC-Federation-Budget-Ms', in: 'header', schema: { type: 'integer', minimum: 1 }, description: 'how long the requesting peer still waits; bounds this admission' },
+  { name: 'Authorization', in: 'header', schema: { type: 'string' }, description: 'federation requests: `Bearer <AC_PEER_SECRET>` (required when the secret is set)' },
+];
+const federationErrors = {
+  '401': errorResponse('federation request without the peer credentials (AC_ERR_UNAUTHORIZED)'),
+  '409': errorResponse('federation loop: this provider is already in the origin chain, or the federation id is in flight here (AC_ERR_CONFLICT)'),
+};
 const idParam = (name: string, description: string) => ({ name, in: 'path', required: true, schema: { type: 'string' }, description });
 const textParam = (name: string) => ({ name, in: 'path', required: true, schema: { type: 'number' } });
 
@@ -44,6 +56,7 @@ export const openApiDocument = {
         parameters: [
           { name: 'dryRun', in: 'query', schema: { type: 'boolean' }, description: 'answer without recording anything or holding capacity' },
           { name: 'solver', in: 'query', schema: { type: 'string', enum: ['greedy', 'highs', 'auto'] } },
+          ...federationHeaders,
         ],
         requestBody: {
           required: true,
@@ -62,6 +75,7 @@ export const openApiDocument = {
           '415': errorResponse('wrong content type (AC_ERR_UNSUPPORTED_MEDIA_TYPE)'),
           '422': errorResponse('invalid manifest (AC_ERR_INVALID_MANIFEST)'),
           '503': errorResponse('request deadline passed (AC_ERR_TIMEOUT)'),
+          ...federationErrors,
         },
       },
       get: {
@@ -76,9 +90,24 @@ export const openApiDocument = {
     '/api/v1/admissions/{id}': {
       get: { summary: 'One recorded admission', parameters: [idParam('id', 'admission id')], responses: { '200': json({ type: 'object' }), '404': errorResponse('unknown admission') } },
       delete: {
-        summary: 'Release the capacity an admission holds',
+        summary: 'Release the capacity an admission holds (and the part a peer holds for a federated admission)',
         parameters: [idParam('id', 'admission id')],
-        responses: { '200': json({ type: 'object', properties: { id: { type: 'string' }, released: { type: 'boolean' }, capacityGeneration: { type: 'integer' } } }), '404': errorResponse('unknown admission') },
+        responses: {
+          '200': json({
+            type: 'object',
+            properties: {
+              id: { type: 'string' },
+              released: { type: 'boolean' },
+              capacityGeneration: { type: 'integer' },
+              federation: {
+                type: 'object',
+                description: "present for a federated admission: the peer's booking and whether it was released",
+                properties: { peerId: { type: 'string' }, peerAdmissionId: { type: 'string' }, released: { type: 'boolean' }, error: { type: 'string' } },
+              },
+            },
+          }),
+          '404': errorResponse('unknown admission'),
+        },
       },
     },
     '/api/v1/hosts': { get: { summary: 'Current capacity view: hosts, reservations, free capacity', responses: { '200': json({ type: 'object' }), '502': errorResponse('host-info source failed') } } },
@@ -116,8 +145,9 @@ export const openApiDocument = {
     '/ACGateway/model/performACTest': {
       post: {
         summary: 'OPTIMIS: admit manifests (form serviceManifest, repeated) → form serviceManifest… + AllocationDetails',
+        parameters: federationHeaders,
         requestBody: { required: true, content: { 'application/x-www-form-urlencoded': { schema: { type: 'object', properties: { serviceManifest: { type: 'array', items: { type: 'string' } } } } } } },
-        responses: { '200': { description: 'form-encoded', content: { 'application/x-www-form-urlencoded': {} } } },
+        responses: { '200': { description: 'form-encoded', content: { 'application/x-www-form-urlencoded': {} } }, ...federationErrors },
       },
     },
     '/ACGateway/model/performOneManifestACTest': {
@@ -158,6 +188,59 @@ export const openApiDocument = {
         type: 'object',
         properties: { code: { type: 'string', example: 'HOST_TOO_SMALL' }, message: { type: 'string' }, data: { type: 'object' } },
       },
+      Federation: {
+        type: 'object',
+        description: 'present when the service needed a peer: what was sent, to whom, what each peer answered, and the outcome',
+        properties: {
+          status: { type: 'string', enum: ['federated', 'failed', 'split-not-allowed', 'not-forwarded'] },
+          federationId: { type: 'string' },
+          hop: { type: 'integer' },
+          origin: { type: 'array', items: { type: 'string' } },
+          sent: {
+            type: 'array',
+            items: {
+              type: 'object',
+              properties: {
+                componentId: { type: 'string' },
+                reason: { type: 'string', enum: ['not-admitted-locally', 'elastic-top-up'] },
+                initial: { type: 'integer' },
+                upperBound: { type: 'integer' },
+                modelFederatedVms: { type: 'integer' },
+              },
+            },
+          },
+          peerId: { type: ['string', 'null'] },
+          protocol: { type: ['string', 'null'], enum: ['eac', 'optimis', null] },
+          peerDecision: { type: ['string', 'null'] },
+          peerAdmissionId: { type: ['string', 'null'] },
+          placedVms: { type: 'object', additionalProperties: { type: 'integer' } },
+          embeddedIds: { type: 'object', additionalProperties: { type: 'string' }, description: 'component id → its id inside the embedded ExternalDeployment copy' },
+          peerManifest: { type: ['string', 'null'], description: "the peer's answer manifest, verbatim" },
+          cost: {
+            type: 'object',
+            properties: { local: { type: 'number' }, federated: { type: 'number' }, total: { type: 'number' }, federatedSource: { type: 'string', enum: ['peer', 'price-hint', 'model-estimate'] } },
+          },
+          attempts: {
+            type: 'array',
+            items: {
+              type: 'object',
+              properties: {
+                peerId: { type: 'string' },
+                protocol: { type: 'string' },
+                outcome: { type: 'string', enum: ['accepted', 'partial', 'rejected', 'error', 'skipped'] },
+                seconds: { type: 'number' },
+                httpStatus: { type: 'integer' },
+                error: { type: 'string' },
+                peerAdmissionId: { type: ['string', 'null'] },
+                peerReasons: { type: 'array', items: { type: 'object' } },
+                released: { type: 'boolean' },
+              },
+            },
+          },
+          reasons: { type: 'array', items: { $ref: '#/components/schemas/Reason' } },
+          seconds: { type: 'number' },
+        },
+      },
       AdmissionAnswer: {
         type: 'object',
         properties: {
@@ -192,7 +275,11 @@ export const openApiDocument = {
                     },
                   },
                 },
-                manifest: { type: 'string', description: 'the manifest with its AllocationOffer' },
+                manifest: {
+                  type: 'string',
+                  description: "the manifest with its AllocationOffer; when federated, one opt-ip:ExternalDeployment per accepting peer holding a reduced copy of the peer's manifest (docs/federation.md)",
+                },
+                federation: { $ref: '#/components/schemas/Federation' },
               },
             },
           },

@@ -95,6 +95,8 @@ export function optimisRoutes(deps: OptimisRouteDeps): Router {
       forbidFederation: asList(body.isFederationAllowed).map((v) => v.includes('No') || v.includes('no')),
       signal: req.deadline,
       requestId: req.requestId,
+      deadlineAt: req.deadlineAt,
+      ...(req.federation ? { federation: req.federation } : {}), // a peer asking through the OPTIMIS surface
     });
     deps.metrics.recordAdmission(answer);
     const out = new URLSearchParams();
@@ -108,7 +110,14 @@ export function optimisRoutes(deps: OptimisRouteDeps): Router {
     // Tolerate clients that send the manifest as a form field after all.
     if (xml.startsWith('serviceManifest=')) xml = new URLSearchParams(xml).get('serviceManifest') ?? '';
     if (xml.trim() === '') throw new AdmissionError('AC_ERR_INVALID_REQUEST', 'empty body: expected one service manifest', [{ field: 'body', reason: 'empty' }]);
-    const answer = await service.admit({ manifests: [xml], dryRun: dryRunOf(req, {}), signal: req.deadline, requestId: req.requestId });
+    const answer = await service.admit({
+      manifests: [xml],
+      dryRun: dryRunOf(req, {}),
+      signal: req.deadline,
+      requestId: req.requestId,
+      deadlineAt: req.deadlineAt,
+      ...(req.federation ? { federation: req.federation } : {}),
+    });
     deps.metrics.recordAdmission(answer);
     res.type('application/xml').send(answer.services[0]!.manifest);
   });

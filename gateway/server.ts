@@ -2,7 +2,7 @@
  * Entry point of `npm start`: configuration (defaults → AC_CONFIG file → environment), the state store,
  * the host-info provider, the HTTP server, and a graceful shutdown on SIGTERM / SIGINT.
  */
-import type { Server } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
 import { describeConfig, loadConfig, type AppConfig } from '../config/config';
 import { createHostInfoProvider } from '../host-info';
 import type { HostInfoConfig } from '../host-info/types';
@@ -29,6 +29,15 @@ export function hostInfoConfig(config: AppConfig): HostInfoConfig {
   }
 }
 
+/**
+ * The TREC stage's share of a request's deadline: what is left after keeping time to solve (the solver's budget, at most
+ * half of the deadline). A TREC service that never answers then costs fallbacks, not the whole request (a 503).
+ */
+export function trecBudgetMs(requestTimeoutMs: number, solverSeconds: number): number {
+  const reserve = Math.min(solverSeconds * 1000 + 250, requestTimeoutMs / 2);
+  return Math.max(1, Math.floor(requestTimeoutMs - reserve));
+}
+
 export interface RunningServer {
   readonly server: Server;
   readonly port: number;
@@ -47,7 +56,9 @@ export async function startServer(config: AppConfig, options: { silent?: boolean
     maxManifests: config.server.maxManifests,
     reservationTtlSeconds: config.reservationTtlSeconds,
     defaultGain: DEFAULT_GAIN,
-    providerId: 'local',
+    providerId: config.providerId,
+    // Federation (docs/federation.md): off when no peer is configured.
+    federation: { peers: config.peers, maxHops: config.federationMaxHops, log: (level, message, meta) => logger.log(level, message, meta) },
     trec: {
       endpoints: {
         ...(t.trustUrl ? { trust: t.trustUrl } : {}),
@@ -61,6 +72,7 @@ export async function startServer(config: AppConfig, options: { silent?: boolean
       timeoutMs: t.timeoutMs,
       retries: t.retries,
       backoffMs: t.backoffMs,
+      budgetMs: trecBudgetMs(config.server.requestTimeoutMs, config.solver.timeLimitSeconds),
     },
   });
   const metrics = new Metrics();
@@ -73,6 +85,7 @@ export async function startServer(config: AppConfig, options: { silent?: boolean
     bodyLimitBytes: config.server.bodyLimitBytes,
     requestTimeoutMs: config.server.requestTimeoutMs,
     configView: describeConfig(config),
+    ...(config.peerSecret !== undefined ? { peerSecret: config.peerSecret } : {}),
   });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.server.port, config.server.host, () => resolve(s));
@@ -81,6 +94,15 @@ export async function startServer(config: AppConfig, options: { silent?: boolean
   // Every request is bounded in time, including slow clients that never finish sending.
   server.requestTimeout = config.server.requestTimeoutMs + 5000;
   server.headersTimeout = Math.min(60_000, config.server.requestTimeoutMs + 5000);
+  // Answers written during a shutdown carry `Connection: close`: otherwise a keep-alive client keeps its socket open
+  // after its answer, and the process waits for the client (or for the cut-off below) before it can exit.
+  let stopping = false;
+  const inFlight = new Set<ServerResponse>();
+  server.prependListener('request', (_req, res: ServerResponse) => {
+    if (stopping) res.setHeader('Connection', 'close');
+    inFlight.add(res);
+    res.once('close', () => inFlight.delete(res));
+  });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.server.port;
   logger.info('listening', { port, host: config.server.host, hostInfo: hostInfo.name, solver: config.solver.name, dataDir: config.dataDir });
@@ -89,6 +111,8 @@ export async function startServer(config: AppConfig, options: { silent?: boolean
   const close = (): Promise<void> =>
     (closing ??= (async () => {
       logger.info('shutting down: finishing in-flight requests');
+      stopping = true;
+      for (const res of inFlight) if (!res.headersSent) res.setHeader('Connection', 'close');
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();

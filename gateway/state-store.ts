@@ -285,11 +285,9 @@ export class StateStore {
       this.migrate();
       const now = this.clock();
       this.write(() => {
-        this.db
-          .prepare('INSERT OR IGNORE INTO policy (id, cost, eco, risk, trust, generation, updated_ms) VALUES (1, ?, ?, ?, ?, 1, ?)')
+        this.stmt('INSERT OR IGNORE INTO policy (id, cost, eco, risk, trust, generation, updated_ms) VALUES (1, ?, ?, ?, ?, 1, ?)')
           .run(weights.cost, weights.eco, weights.risk, weights.trust, now);
-        this.db
-          .prepare('INSERT OR IGNORE INTO default_constraints (id, eco, trust, risk, cost, generation, updated_ms) VALUES (1, ?, ?, ?, ?, 1, ?)')
+        this.stmt('INSERT OR IGNORE INTO default_constraints (id, eco, trust, risk, cost, generation, updated_ms) VALUES (1, ?, ?, ?, ?, 1, ?)')
           .run(constraints.eco, constraints.trust, constraints.risk, constraints.cost, now);
       });
     } catch (e) {
@@ -299,6 +297,14 @@ export class StateStore {
   }
 
   /** Closes the connection; the file keeps everything written. */
+  /** Prepared statements are compiled once per SQL text: preparing costs more than running these queries. */
+  private readonly statements = new Map<string, Database.Statement>();
+  private stmt(sql: string): Database.Statement {
+    let st = this.statements.get(sql);
+    if (!st) this.statements.set(sql, (st = this.db.prepare(sql)));
+    return st;
+  }
+
   close(): void {
     if (this.db.open) this.db.close();
   }
@@ -307,7 +313,7 @@ export class StateStore {
   // Policy (objective weights).
 
   getPolicy(): PolicyRecord {
-    const row = this.db.prepare('SELECT cost, eco, risk, trust, generation, updated_ms FROM policy WHERE id = 1').get() as PolicyRow;
+    const row = this.stmt('SELECT cost, eco, risk, trust, generation, updated_ms FROM policy WHERE id = 1').get() as PolicyRow;
     return {
       weights: { cost: row.cost, eco: row.eco, risk: row.risk, trust: row.trust },
       generation: row.generation,
@@ -322,8 +328,7 @@ export class StateStore {
     return this.write(() => {
       const current = this.getPolicy().generation;
       if (expectedGeneration !== undefined && expectedGeneration !== current) throw conflict('the policy', expectedGeneration, current);
-      this.db
-        .prepare('UPDATE policy SET cost = ?, eco = ?, risk = ?, trust = ?, generation = ?, updated_ms = ? WHERE id = 1')
+      this.stmt('UPDATE policy SET cost = ?, eco = ?, risk = ?, trust = ?, generation = ?, updated_ms = ? WHERE id = 1')
         .run(w.cost, w.eco, w.risk, w.trust, current + 1, this.clock());
       return this.getPolicy();
     });
@@ -333,7 +338,7 @@ export class StateStore {
   // TREC constraints: a global default and per-service overrides.
 
   getDefaultConstraints(): ConstraintsRecord {
-    const row = this.db.prepare('SELECT eco, trust, risk, cost, generation, updated_ms FROM default_constraints WHERE id = 1').get() as ConstraintsRow;
+    const row = this.stmt('SELECT eco, trust, risk, cost, generation, updated_ms FROM default_constraints WHERE id = 1').get() as ConstraintsRow;
     return {
       constraints: { eco: row.eco, trust: row.trust, risk: row.risk, cost: row.cost },
       generation: row.generation,
@@ -347,8 +352,7 @@ export class StateStore {
     return this.write(() => {
       const current = this.getDefaultConstraints().generation;
       if (expectedGeneration !== undefined && expectedGeneration !== current) throw conflict('the default constraints', expectedGeneration, current);
-      this.db
-        .prepare('UPDATE default_constraints SET eco = ?, trust = ?, risk = ?, cost = ?, generation = ?, updated_ms = ? WHERE id = 1')
+      this.stmt('UPDATE default_constraints SET eco = ?, trust = ?, risk = ?, cost = ?, generation = ?, updated_ms = ? WHERE id = 1')
         .run(c.eco, c.trust, c.risk, c.cost, current + 1, this.clock());
       return this.getDefaultConstraints();
     });
@@ -375,8 +379,7 @@ export class StateStore {
         throw conflict(`the constraints of service '${serviceId}'`, expectedGeneration, current);
       }
       const next = (row?.generation ?? 0) + 1;
-      this.db
-        .prepare(
+      this.stmt(
           `INSERT INTO service_constraints (service_id, eco, trust, risk, cost, deleted, generation, updated_ms)
            VALUES (@serviceId, @eco, @trust, @risk, @cost, 0, @next, @now)
            ON CONFLICT (service_id) DO UPDATE SET eco = @eco, trust = @trust, risk = @risk, cost = @cost,
@@ -396,8 +399,7 @@ export class StateStore {
       if (expectedGeneration !== undefined && expectedGeneration !== row.generation) {
         throw conflict(`the constraints of service '${serviceId}'`, expectedGeneration, row.generation);
       }
-      this.db
-        .prepare('UPDATE service_constraints SET deleted = 1, eco = NULL, trust = NULL, risk = NULL, cost = NULL, generation = ?, updated_ms = ? WHERE service_id = ?')
+      this.stmt('UPDATE service_constraints SET deleted = 1, eco = NULL, trust = NULL, risk = NULL, cost = NULL, generation = ?, updated_ms = ? WHERE service_id = ?')
         .run(row.generation + 1, this.clock(), serviceId);
       return true;
     });
@@ -405,7 +407,7 @@ export class StateStore {
 
   /** Every service override, by service id. */
   listServiceConstraints(): ServiceConstraintsRecord[] {
-    const rows = this.db.prepare('SELECT * FROM service_constraints WHERE deleted = 0 ORDER BY service_id').all() as ServiceConstraintsRow[];
+    const rows = this.stmt('SELECT * FROM service_constraints WHERE deleted = 0 ORDER BY service_id').all() as ServiceConstraintsRow[];
     return rows.map(serviceRecord);
   }
 
@@ -466,13 +468,12 @@ export class StateStore {
       if (a.expectedCapacityGeneration !== undefined && a.expectedCapacityGeneration !== generation) {
         throw conflict('host capacity', a.expectedCapacityGeneration, generation);
       }
-      if (this.db.prepare('SELECT 1 FROM admissions WHERE id = ?').get(a.id) !== undefined) {
+      if (this.stmt('SELECT 1 FROM admissions WHERE id = ?').get(a.id) !== undefined) {
         throw new AdmissionError('AC_ERR_CONFLICT', `admission '${a.id}' exists already`, [{ field: 'id', reason: 'duplicate admission id' }]);
       }
-      this.db
-        .prepare('INSERT INTO admissions (id, service_id, decision, created_ms, expires_ms, released_ms, response_json) VALUES (?, ?, ?, ?, ?, NULL, ?)')
+      this.stmt('INSERT INTO admissions (id, service_id, decision, created_ms, expires_ms, released_ms, response_json) VALUES (?, ?, ?, ?, ?, NULL, ?)')
         .run(a.id, a.serviceId, a.decision, createdMs, expiresMs, responseJson);
-      const insert = this.db.prepare('INSERT INTO reservations (admission_id, host_id, cpus, memory_mb) VALUES (?, ?, ?, ?)');
+      const insert = this.stmt('INSERT INTO reservations (admission_id, host_id, cpus, memory_mb) VALUES (?, ?, ?, ?)');
       for (const [hostId, r] of perHost) insert.run(a.id, hostId, r.cpus, r.memoryMb);
       this.bumpCapacity();
     });
@@ -480,9 +481,9 @@ export class StateStore {
   }
 
   getAdmission(admissionId: string): AdmissionRecord | undefined {
-    const row = this.db.prepare('SELECT * FROM admissions WHERE id = ?').get(admissionId) as AdmissionRow | undefined;
+    const row = this.stmt('SELECT * FROM admissions WHERE id = ?').get(admissionId) as AdmissionRow | undefined;
     if (!row) return undefined;
-    const hosts = this.db.prepare('SELECT * FROM reservations WHERE admission_id = ? ORDER BY host_id').all(admissionId) as ReservationRow[];
+    const hosts = this.stmt('SELECT * FROM reservations WHERE admission_id = ? ORDER BY host_id').all(admissionId) as ReservationRow[];
     return admissionRecord(row, hosts, this.clock());
   }
 
@@ -501,9 +502,8 @@ export class StateStore {
     }
     const filter = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
     return this.db.transaction(() => {
-      const rows = this.db.prepare(`SELECT * FROM admissions a ${filter} ORDER BY a.created_ms, a.id`).all(params) as AdmissionRow[];
-      const hostRows = this.db
-        .prepare(`SELECT r.* FROM reservations r JOIN admissions a ON a.id = r.admission_id ${filter} ORDER BY r.admission_id, r.host_id`)
+      const rows = this.stmt(`SELECT * FROM admissions a ${filter} ORDER BY a.created_ms, a.id`).all(params) as AdmissionRow[];
+      const hostRows = this.stmt(`SELECT r.* FROM reservations r JOIN admissions a ON a.id = r.admission_id ${filter} ORDER BY r.admission_id, r.host_id`)
         .all(params) as ReservationRow[];
       const byAdmission = new Map<string, ReservationRow[]>();
       for (const h of hostRows) {
@@ -518,7 +518,7 @@ export class StateStore {
   /** Stops an admission holding capacity. false when the id is unknown or already released. */
   releaseAdmission(admissionId: string): boolean {
     return this.write(() => {
-      const changed = this.db.prepare('UPDATE admissions SET released_ms = ? WHERE id = ? AND released_ms IS NULL').run(this.clock(), admissionId).changes;
+      const changed = this.stmt('UPDATE admissions SET released_ms = ? WHERE id = ? AND released_ms IS NULL').run(this.clock(), admissionId).changes;
       if (changed === 0) return false;
       this.bumpCapacity();
       return true;
@@ -527,8 +527,7 @@ export class StateStore {
 
   /** Capacity held per host by admissions that are neither released nor expired at `now`. */
   reservedCapacity(now: Instant = this.clock()): Map<string, { cpus: number; memoryMb: number }> {
-    const rows = this.db
-      .prepare(
+    const rows = this.stmt(
         `SELECT r.host_id AS hostId, SUM(r.cpus) AS cpus, SUM(r.memory_mb) AS memoryMb
          FROM reservations r JOIN admissions a ON a.id = r.admission_id
          WHERE a.released_ms IS NULL AND a.expires_ms > ?
@@ -540,7 +539,7 @@ export class StateStore {
 
   /** Increments on every recordAdmission and releaseAdmission, in every connection to the same file. */
   capacityGeneration(): number {
-    return (this.db.prepare("SELECT value FROM counters WHERE name = 'capacity'").get() as { value: number }).value;
+    return (this.stmt("SELECT value FROM counters WHERE name = 'capacity'").get() as { value: number }).value;
   }
 
   /** reservedCapacity and capacityGeneration read together (one read transaction), to pass to recordAdmission later. */
@@ -554,17 +553,17 @@ export class StateStore {
    */
   purgeExpired(now: Instant = this.clock()): number {
     const nowMs = toMs(now, 'now');
-    return this.write(() => this.db.prepare('DELETE FROM admissions WHERE expires_ms <= ?').run(nowMs).changes);
+    return this.write(() => this.stmt('DELETE FROM admissions WHERE expires_ms <= ?').run(nowMs).changes);
   }
 
   // -------------------------------------------------------------------------------------------
 
   private serviceRow(serviceId: string): ServiceConstraintsRow | undefined {
-    return this.db.prepare('SELECT * FROM service_constraints WHERE service_id = ?').get(serviceId) as ServiceConstraintsRow | undefined;
+    return this.stmt('SELECT * FROM service_constraints WHERE service_id = ?').get(serviceId) as ServiceConstraintsRow | undefined;
   }
 
   private bumpCapacity(): void {
-    this.db.prepare("UPDATE counters SET value = value + 1 WHERE name = 'capacity'").run();
+    this.stmt("UPDATE counters SET value = value + 1 WHERE name = 'capacity'").run();
   }
 
   /** Runs fn in a BEGIN IMMEDIATE transaction; a lock held elsewhere past the busy timeout becomes AC_ERR_TIMEOUT. */
@@ -572,8 +571,10 @@ export class StateStore {
     try {
       return this.db.transaction(fn).immediate();
     } catch (e) {
-      if (e instanceof Database.SqliteError && (e.code === 'SQLITE_BUSY' || e.code === 'SQLITE_LOCKED')) {
-        throw new AdmissionError('AC_ERR_TIMEOUT', `the state database is busy (${e.code})`, [{ field: this.file, reason: e.message }]);
+      // Extended codes too (SQLITE_BUSY_SNAPSHOT, SQLITE_BUSY_RECOVERY, SQLITE_LOCKED_SHAREDCACHE…): all mean "try later".
+      const code = (e as { code?: unknown }).code;
+      if (typeof code === 'string' && /^SQLITE_(BUSY|LOCKED)/.test(code)) {
+        throw new AdmissionError('AC_ERR_TIMEOUT', `the state database is busy (${code})`, [{ field: this.file, reason: (e as Error).message }]);
       }
       throw e;
     }

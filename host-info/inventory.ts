@@ -283,8 +283,11 @@ type Loaded = { readonly signature: string; readonly at: number } & (
   | { readonly ok: false; readonly error: AdmissionError }
 );
 
+/** An edit of the inventory file is noticed within this delay. */
+const STAT_INTERVAL_MS = 250;
+
 /**
- * Reads the inventory once and keeps it; each call costs one stat(). When the file's mtime, size or inode changes
+ * Reads the inventory once and keeps it; a call costs at most one stat() per STAT_INTERVAL_MS. When the file's mtime, size or inode changes
  * (an operator's edit, or an atomic replace) it is read again. A file that became invalid is reported on every call
  * until it is fixed; the previous contents are not served, since the operator's intent is the new file.
  */
@@ -293,8 +296,13 @@ export class InventoryProvider implements HostInfoProvider {
   private loaded: Loaded | undefined;
   private loading: { signature: string; promise: Promise<Loaded> } | undefined;
   private lastGood: { hosts: number; at: number } | undefined;
+  private checkedAt = 0;
 
-  constructor(readonly path: string) {
+  /** @param statIntervalMs how long a read is trusted before the file is checked again (0 = every call). */
+  constructor(
+    readonly path: string,
+    private readonly statIntervalMs = STAT_INTERVAL_MS,
+  ) {
     if (typeof path !== 'string' || path.trim() === '') {
       throw new AdmissionError('AC_ERR_CONFIG', 'inventory: path is required', [{ field: 'inventory.path', reason: 'is required' }]);
     }
@@ -304,8 +312,12 @@ export class InventoryProvider implements HostInfoProvider {
     if (signal?.aborted) {
       throw new AdmissionError('AC_ERR_TIMEOUT', `${this.path}: the caller cancelled the request`, [{ field: this.path, reason: 'cancelled' }]);
     }
+    // At most one stat() per interval: under load the file check would otherwise cost more than the admission.
+    const recent = this.loaded;
+    if (recent?.ok && Date.now() - this.checkedAt < this.statIntervalMs) return recent.hosts.map((h) => ({ ...h }));
     let signature: string;
     try {
+      this.checkedAt = Date.now();
       const st = await fsp.stat(this.path);
       if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: st.isDirectory() ? 'EISDIR' : 'ENOTFILE' });
       if (st.size > MAX_FILE_BYTES) throw Object.assign(new Error('too large'), { code: 'EFBIG' });

@@ -49,6 +49,8 @@ describe('defaults', () => {
     expect(c.defaultWeights).toEqual(DEFAULT_WEIGHTS);
     expect(c.defaultConstraints).toEqual(DEFAULT_CONSTRAINTS);
     expect(c.peers).toEqual([]);
+    expect(c.providerId).toBe('local');
+    expect(c.federationMaxHops).toBe(2);
     expect(c.peerSecret).toBeUndefined();
     expect(c.configFile).toBeUndefined();
     expect({ ...c, dataDir: DEFAULT_CONFIG.dataDir }).toEqual(DEFAULT_CONFIG);
@@ -167,7 +169,7 @@ describe('precedence: defaults → file → environment', () => {
         'AC_HOST_INFO_TIMEOUT_MS', 'AC_HOST_INFO_CACHE_MS', 'AC_TREC_TRUST_URL', 'AC_TREC_RISK_URL', 'AC_TREC_ECO_URL', 'AC_TREC_COST_URL',
         'AC_TREC_HOST_RISK_URL', 'AC_TREC_HOST_ECO_URL', 'AC_TREC_TIMEOUT_MS', 'AC_TREC_RETRIES', 'AC_TREC_BACKOFF_MS', 'AC_SOLVER',
         'AC_TIME_LIMIT', 'AC_MIP_GAP', 'AC_DATA_DIR', 'AC_BODY_LIMIT', 'AC_REQUEST_TIMEOUT_MS', 'AC_MAX_MANIFESTS',
-        'AC_RESERVATION_TTL_SECONDS', 'AC_LOG_LEVEL', 'AC_PEER_SECRET',
+        'AC_RESERVATION_TTL_SECONDS', 'AC_LOG_LEVEL', 'AC_PEER_SECRET', 'AC_PROVIDER_ID', 'AC_FEDERATION_MAX_HOPS',
       ].sort(),
     );
   });
@@ -177,12 +179,16 @@ describe('precedence: defaults → file → environment', () => {
     const constraints = { eco: 1, trust: 2, risk: 3, cost: 500 };
     const peers = [
       { id: 'peer-a', url: 'https://a.example/api', secret: 'sa', timeoutMs: 3000, priority: 1, priceHint: 0.5, trustHint: 4 },
-      { id: 'peer-b', url: 'http://b.example', secret: 'sb', timeoutMs: 1000 },
+      { id: 'peer-b', url: 'http://b.example', secret: 'sb', timeoutMs: 1000, protocol: 'optimis' },
     ];
-    const c = loadConfig({ AC_CONFIG: configFile({ defaultWeights: weights, defaultConstraints: constraints, peers, trec: { fallbacks: { hostEco: 5 } } }) });
+    const c = loadConfig({
+      AC_CONFIG: configFile({ defaultWeights: weights, defaultConstraints: constraints, peers, providerId: 'me', federationMaxHops: 1, trec: { fallbacks: { hostEco: 5 } } }),
+    });
     expect(c.defaultWeights).toEqual(weights);
     expect(c.defaultConstraints).toEqual(constraints);
     expect(c.peers).toEqual(peers);
+    expect(c.providerId).toBe('me');
+    expect(c.federationMaxHops).toBe(1);
     expect(c.trec.fallbacks.hostEco).toBe(5);
   });
 
@@ -289,6 +295,24 @@ describe('errors name the source and the field', () => {
     );
   });
 
+  test('federation: a provider with peers names itself, never as one of its peers; ids and protocols are checked', () => {
+    const peers = [{ id: 'b', url: 'http://b', secret: 's', timeoutMs: 5 }];
+    const file = configFile({ peers });
+    expect(configError({ AC_CONFIG: file }).details).toEqual([
+      {
+        field: `${file}: peers`,
+        reason: "peers are configured, so this provider needs its own id: set AC_PROVIDER_ID (or providerId in the config file) to something other than 'local'",
+      },
+    ]);
+    expect(loadConfig({ AC_CONFIG: file, AC_PROVIDER_ID: 'a' }).providerId).toBe('a');
+    expect(configError({ AC_CONFIG: file, AC_PROVIDER_ID: 'b' }).details).toEqual([{ field: `${file}: peers`, reason: "peer id 'b' is this provider's own id (providerId)" }]);
+    const bad = configFile({ providerId: 'a,b', federationMaxHops: 0, peers: [{ id: 'c d', url: 'http://c', secret: 's', timeoutMs: 5, protocol: 'soap' }] });
+    expect(configError({ AC_CONFIG: bad }).details.map((d) => d.field).sort()).toEqual(
+      [`${bad}: federationMaxHops`, `${bad}: peers[0].id`, `${bad}: peers[0].protocol`, `${bad}: providerId`].sort(),
+    );
+    expect(configError({ AC_FEDERATION_MAX_HOPS: '-1' }).details[0]!.field).toBe('AC_FEDERATION_MAX_HOPS');
+  });
+
   test('weights and constraints are whole objects in the file (half a policy is not merged over the defaults)', () => {
     const e = configError({ AC_CONFIG: configFile({ defaultConstraints: { cost: 10 } }) });
     expect(e.details.map((d) => d.field)).toEqual(expect.arrayContaining([expect.stringMatching(/: defaultConstraints\.eco$/)]));
@@ -322,6 +346,7 @@ describe('errors name the source and the field', () => {
 describe('describeConfig', () => {
   test('redacts every secret and keeps everything else', () => {
     const file = configFile({
+      providerId: 'me',
       peers: [{ id: 'peer-a', url: 'https://user:pw@a.example/api', secret: 'peer-a-secret', timeoutMs: 3000 }],
     });
     const c = loadConfig({

@@ -45,8 +45,8 @@ function codeOf(fn: () => unknown): string {
   try {
     fn();
   } catch (e) {
-    expect(e).toBeInstanceOf(AdmissionError);
-    return (e as AdmissionError).code;
+    if (!(e instanceof AdmissionError)) throw new Error(`expected an AdmissionError, got ${String((e as Error).name)} ${String((e as { code?: unknown }).code)}: ${String((e as Error).message)}`);
+    return e.code;
   }
   throw new Error('expected an AdmissionError');
 }

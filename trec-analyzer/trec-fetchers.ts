@@ -27,8 +27,9 @@
  *   (or is skipped, or is cut off by the caller's AbortSignal) gives source 'fallback' and one DegradedNote with the reason.
  *   Host notes: target 'hosts' when the whole batch failed, the host id when one host is missing or invalid.
  *   Cost has no numeric fallback: planFloor stays undefined and the note's fallback is "no price plan".
- * ABORT. When the caller's signal aborts, running calls stop at once. fetchTrec still resolves: the values that arrived are kept,
- *   and everything else falls back with an "aborted" note. Only bad options or duplicate ids throw (AdmissionError), before any I/O.
+ * ABORT. When the caller's signal aborts, or the optional budgetMs of the whole call passes, running calls stop at once.
+ *   fetchTrec still resolves: the values that arrived are kept, and everything else falls back with an "aborted" note.
+ *   Only bad options or duplicate ids throw (AdmissionError), before any I/O.
  */
 import { AdmissionError, type ErrorDetail } from '../model/errors';
 import {
@@ -47,7 +48,7 @@ import {
   type Parsed,
   type PricePlan,
 } from './trec-answers';
-import { TrecHttp, type CallOutcome, type Circuit } from './trec-http';
+import { TREC_BUDGET_EXCEEDED, TrecHttp, type CallOutcome, type Circuit } from './trec-http';
 
 /** Endpoint URLs (http or https), POSTed to as given. Absent = not configured: the fallback is used as a default, not as degradation. */
 export interface TrecEndpoints {
@@ -83,6 +84,11 @@ export interface TrecFetchOptions {
   maxInFlight?: number;
   /** Consecutive services whose calls to one source exhausted their retries before that source is skipped (default 3; 0 = never skip). */
   breakerThreshold?: number;
+  /**
+   * Deadline of the whole fetchTrec call, in ms from its start (default: none, only the caller's signal). When it passes,
+   * calls stop as on an abort and whatever has not arrived falls back, so the caller keeps time to use the fallbacks.
+   */
+  budgetMs?: number;
 }
 
 export interface ServiceTrecRequest {
@@ -147,7 +153,8 @@ export async function fetchTrec(
   validateOptions(options);
   validateIds(services, hostIds);
   const { endpoints, fallbacks } = options;
-  const http = new TrecHttp(options, options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT, signal);
+  const stage = withBudget(signal, options.budgetMs);
+  const http = new TrecHttp(options, options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT, stage.signal);
   const breakers = new Map<string, Breaker>();
   const breaker = (name: string): Breaker => {
     let b = breakers.get(name);
@@ -217,7 +224,29 @@ export async function fetchTrec(
     return { services: servicesOut, hosts: hostsOut, degraded };
   } finally {
     http.close();
+    stage.dispose();
   }
+}
+
+/** The caller's signal, also aborted when `budgetMs` passes (reason named TREC_BUDGET_EXCEEDED, for the notes). */
+function withBudget(signal: AbortSignal | undefined, budgetMs: number | undefined): { signal: AbortSignal | undefined; dispose: () => void } {
+  if (budgetMs === undefined) return { signal, dispose: () => undefined };
+  const controller = new AbortController();
+  const onAbort = (): void => controller.abort(signal!.reason);
+  if (signal?.aborted) onAbort();
+  else signal?.addEventListener('abort', onAbort, { once: true });
+  const timer = setTimeout(() => {
+    const reason = new Error(`the TREC budget of ${budgetMs} ms ran out`);
+    reason.name = TREC_BUDGET_EXCEEDED;
+    controller.abort(reason);
+  }, budgetMs);
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -341,6 +370,7 @@ function validateOptions(o: TrecFetchOptions): void {
   num('backoffMs', o.backoffMs, (n) => n >= 0, 'a non-negative number of milliseconds');
   if (o.maxInFlight !== undefined) num('maxInFlight', o.maxInFlight, (n) => Number.isInteger(n) && n >= 1, 'a positive integer');
   if (o.breakerThreshold !== undefined) num('breakerThreshold', o.breakerThreshold, (n) => Number.isInteger(n) && n >= 0, 'a non-negative integer');
+  if (o.budgetMs !== undefined) num('budgetMs', o.budgetMs, (n) => n > 0 && n <= 2_147_483_647, 'a positive number of milliseconds');
   const f = o.fallbacks;
   if (!f) bad('fallbacks', 'missing');
   else {

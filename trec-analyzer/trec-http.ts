@@ -32,6 +32,9 @@ export type CallOutcome =
 /** Answers are a number or a small XML document. A 1 MiB cap keeps a misbehaving server from filling memory. */
 export const MAX_ANSWER_BYTES = 1024 * 1024;
 
+/** Name of the abort reason fetchTrec uses when its own budget (TrecFetchOptions.budgetMs) runs out. */
+export const TREC_BUDGET_EXCEEDED = 'TrecBudgetExceeded';
+
 /** A delay never grows past this, whatever the retry count. */
 const MAX_BACKOFF_MS = 30_000;
 
@@ -167,8 +170,9 @@ export class TrecHttp {
   /** Why calls stopped early, for the degraded notes. */
   private abortReason(attempts: number): string {
     // By name, not instanceof: AbortSignal.timeout's DOMException may come from another realm (vm contexts, test runners).
-    const name = (this.caller?.reason as { name?: unknown } | undefined)?.name;
-    const why = name === 'TimeoutError' ? "the caller's deadline passed" : 'the caller aborted';
+    const reason = this.caller?.reason as { name?: unknown; message?: unknown } | undefined;
+    const why =
+      reason?.name === TREC_BUDGET_EXCEEDED ? String(reason.message) : reason?.name === 'TimeoutError' ? "the caller's deadline passed" : 'the caller aborted';
     return attempts === 0 ? `aborted before the call: ${why}` : `aborted after ${plural(attempts, 'attempt')}: ${why}`;
   }
 

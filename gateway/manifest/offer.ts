@@ -80,8 +80,9 @@ const XSI_NS = 'http://www.w3.org/2001/XMLSchema-instance';
  * removed, opt-ip:InfrastructureProviderExtensions is created as the root's last child if missing, and the new offer
  * is placed where the schema wants it (after IncarnatedServiceComponents, before foreign extensions).
  */
-export function writeAllocationOffer(xml: string, offer: AllocationOfferInput): string {
-  const doc = parseXml(xml);
+export function writeAllocationOffer(xml: string, offer: AllocationOfferInput, parsed?: XmlDocument): string {
+  // `parsed` (from parseManifestDocument on the same string) saves parsing again: it is most of an admission's XML cost.
+  const doc = parsed ?? parseXml(xml);
   const root = requireManifestRoot(doc, 'manifest');
   checkOffer(offer, declaredComponentIds(root));
   const costXml = offer.costXml === undefined ? undefined : checkedFragment(offer.costXml);

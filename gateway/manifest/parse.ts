@@ -5,7 +5,7 @@
 import { AdmissionError, type ErrorDetail } from '../../model/errors';
 import type { Level, Rule, TrecConstraints } from '../../model/types';
 import { OPT_NS, OVF_NS, RASD_NS } from './namespaces';
-import { attribute, childElements, descendants, escapeText, firstChild, parseXml, textOf, type XmlElement } from './xml';
+import { attribute, childElements, descendants, escapeText, firstChild, parseXml, textOf, type XmlDocument, type XmlElement } from './xml';
 
 /*
  * Decisions (each one deliberate, see the comments where they are applied):
@@ -80,7 +80,16 @@ export const PRICE_PLAN_SCALE = 10;
 const LEVELS: Readonly<Record<string, Level>> = { Low: 0, Medium: 1, High: 2 };
 
 export function parseManifest(xml: string): ParsedManifest {
-  const root = parseXml(xml).root;
+  return parseManifestDocument(xml).manifest;
+}
+
+/** Like parseManifest, also returning the parsed document so that the offer can be written without parsing again. */
+export function parseManifestDocument(xml: string): { manifest: ParsedManifest; document: XmlDocument } {
+  const document = parseXml(xml);
+  return { manifest: readManifest(document.root), document };
+}
+
+function readManifest(root: XmlElement): ParsedManifest {
   if (root.ns !== OPT_NS || root.local !== 'ServiceManifest') {
     throw invalid([{ field: 'ServiceManifest', reason: `the root element is {${root.ns}}${root.local}, expected {${OPT_NS}}ServiceManifest` }]);
   }

@@ -5,10 +5,19 @@
  */
 import type { AdmissionModel, Allocation, ComponentAllocation, SolveOptions, SolveResult, Solver } from '../../model/types';
 import { HostPool } from './host-pool';
-import { placeService, releaseService, type ServicePlacement } from './packing';
-import { candidateConfigs, exactServiceOptimum, prepareService, type FleetLimits, type ServiceConfig, type ServiceData } from './service-options';
+import { placeService, placeServices, placeServicesSearch, releaseService, type ServicePlacement } from './packing';
+import { candidateConfigs, exactServiceOptimum, frontierConfigs, neighbourConfigs, prepareService, type FleetLimits, type ServiceConfig, type ServiceData } from './service-options';
 
 const EPS = 1e-9;
+/** Knapsack solutions (best first, one per capacity level) tried until one packs. */
+const KNAPSACK_ALTERNATIVES = 12;
+/** Evaluations per service allowed for the frontier candidates of a knapsack start. */
+const FRONTIER_BUDGET = 3000;
+/** Depth-first packing is tried on fleets up to this size, with this many nodes. */
+const SEARCH_PACKING_MAX_HOSTS = 500;
+const SEARCH_PACKING_NODES = 2000;
+/** Largest knapsack table (candidates × CPUs) worth building for a start. */
+const MAX_KNAPSACK_WORK = 30_000_000;
 /** Default budget of the local search (seconds); it usually stops earlier, at a local optimum. */
 export const DEFAULT_GREEDY_TIME_LIMIT_SECONDS = 2;
 
@@ -16,7 +25,7 @@ interface ServiceState {
   readonly data: ServiceData;
   readonly empty: ServiceConfig;
   /** Candidates by decreasing value, all better than `empty`. */
-  readonly candidates: readonly ServiceConfig[];
+  candidates: readonly ServiceConfig[];
   config: ServiceConfig;
   placement: ServicePlacement | null;
 }
@@ -113,6 +122,103 @@ class Search {
     }
   }
 
+  /**
+   * A multiple-choice knapsack over the fleet's total free CPUs: the candidate per service that maximises the
+   * total value when only the CPU sum must fit (packing ignored). Returns null when capacity is not contended
+   * (every service's largest candidate fits at once) or the table would be too large.
+   */
+  knapsackChoices(): (ServiceConfig | null)[][] | null {
+    const capacity = Math.floor(this.pool.totalFreeCpus);
+    let demand = 0;
+    for (const s of this.states) demand += s.candidates.reduce((m, c) => Math.max(m, c.cpus), 0);
+    if (demand <= capacity) return null;
+    // Contended: the candidate paths are too thin for a knapsack; widen them with each pattern's frontier.
+    for (const s of this.states) {
+      const frontier = frontierConfigs(s.data, this.limits, FRONTIER_BUDGET);
+      if (!frontier) continue;
+      // Path candidates reappear in the frontier; a duplicate only costs one more knapsack row.
+      const extra = frontier.filter((c) => c.value > s.empty.value + EPS);
+      if (extra.length) s.candidates = [...s.candidates, ...extra].sort((p, q) => q.value - p.value || p.cpus - q.cpus);
+    }
+    const cap = Math.min(capacity, demand);
+    const work = this.states.reduce((t, s) => t + s.candidates.length, 0) * cap;
+    if (work > MAX_KNAPSACK_WORK) return null;
+    let best = new Float64Array(cap + 1); // best[c]: most value with at most c CPUs
+    const picks: Int32Array[] = [];
+    for (const s of this.states) {
+      const next = Float64Array.from(best);
+      const pick = new Int32Array(cap + 1).fill(-1);
+      s.candidates.forEach((cand, k) => {
+        const gain = cand.value - s.empty.value;
+        const w = Math.ceil(cand.cpus);
+        for (let c = cap; c >= w; c--) {
+          const v = best[c - w]! + gain;
+          if (v > next[c]! + EPS) {
+            next[c] = v;
+            pick[c] = k;
+          }
+        }
+      });
+      picks.push(pick);
+      best = next;
+    }
+    // The best choice for every capacity up to `cap`, best first: when the best does not pack, the next may.
+    const choices: (ServiceConfig | null)[][] = [];
+    const seen = new Set<string>();
+    const order = Array.from({ length: cap + 1 }, (_, c) => c).sort((p, q) => best[q]! - best[p]! || q - p);
+    for (const start of order) {
+      if (choices.length >= KNAPSACK_ALTERNATIVES) break;
+      const out: (ServiceConfig | null)[] = new Array<ServiceConfig | null>(this.states.length).fill(null);
+      let c = start;
+      for (let a = this.states.length - 1; a >= 0; a--) {
+        const k = picks[a]![c]!;
+        if (k < 0) continue;
+        const cand = this.states[a]!.candidates[k]!;
+        out[a] = cand;
+        c -= Math.ceil(cand.cpus);
+      }
+      const key = out.map((cfg) => (cfg ? `${cfg.accepted.map(Number).join('')}:${cfg.localVms.join(',')}` : '-')).join('|');
+      if (seen.has(key)) continue;
+      seen.add(key);
+      choices.push(out);
+    }
+    return choices;
+  }
+
+  /**
+   * Places chosen configurations: all together (largest items first across services) when they fit so;
+   * otherwise service by service, largest first, a service whose choice does not fit taking its best fitting one.
+   */
+  placeChoices(choices: readonly (ServiceConfig | null)[], strict = false): boolean {
+    const chosen = choices
+      .map((cfg, a) => ({ cfg, a }))
+      .filter((x): x is { cfg: ServiceConfig; a: number } => x.cfg !== null)
+      .sort((x, y) => y.cfg.cpus - x.cfg.cpus || x.a - y.a);
+    this.placementsTried++;
+    const requests = chosen.map(({ cfg, a }) => ({ sd: this.states[a]!.data, config: cfg }));
+    const together = placeServices(this.pool, requests) ?? this.searchPacking(requests);
+    if (together) {
+      chosen.forEach(({ cfg, a }, k) => {
+        this.states[a]!.config = cfg;
+        this.states[a]!.placement = together[k]!;
+      });
+      return true;
+    }
+    if (strict) return false;
+    for (const { cfg, a } of chosen) {
+      const state = this.states[a]!;
+      this.placementsTried++;
+      const placement = placeService(this.pool, state.data, cfg);
+      if (placement) {
+        state.config = cfg;
+        state.placement = placement;
+      } else {
+        this.improve(state);
+      }
+    }
+    return false;
+  }
+
   reset(): void {
     this.pool.rollback(0);
     for (const s of this.states) {
@@ -157,6 +263,93 @@ class Search {
       }
     }
     return rounds;
+  }
+
+  /** Replaces the configurations of some services at once (all or nothing); false leaves everything as it was. */
+  /** Depth-first packing on small fleets only: it costs milliseconds, worth it for whole-solution moves. */
+  private searchPacking(requests: { sd: ServiceData; config: ServiceConfig }[]): ServicePlacement[] | null {
+    if (this.pool.size > SEARCH_PACKING_MAX_HOSTS || !this.timeLeft()) return null;
+    return placeServicesSearch(this.pool, requests, SEARCH_PACKING_NODES);
+  }
+
+  private replace(changes: readonly { state: ServiceState; config: ServiceConfig }[], thorough = false): boolean {
+    const mark = this.pool.mark();
+    const previous = changes.map(({ state }) => ({ state, config: state.config, placement: state.placement }));
+    for (const { state } of changes) this.setEmpty(state);
+    this.placementsTried++;
+    const requests = changes.map(({ state, config }) => ({ sd: state.data, config }));
+    const placements = placeServices(this.pool, requests) ?? (thorough ? this.searchPacking(requests) : null);
+    if (!placements) {
+      this.pool.rollback(mark);
+      for (const p of previous) {
+        p.state.config = p.config;
+        p.state.placement = p.placement;
+      }
+      return false;
+    }
+    changes.forEach(({ state, config }, k) => {
+      state.config = config;
+      state.placement = placements[k]!;
+    });
+    return true;
+  }
+
+  /**
+   * Packs every current configuration again from an empty pool, largest items first across services: frees
+   * the fragmentation that one-service-at-a-time moves leave behind. Keeps the old packing if the new one fails.
+   */
+  repack(): boolean {
+    const changes = this.states.filter((s) => s.placement).map((state) => ({ state, config: state.config }));
+    return changes.length > 1 && this.replace(changes, true);
+  }
+
+  /**
+   * VM-level refinement off the candidate paths: a service moves to a neighbouring configuration (one VM more or
+   * less, a component group switched) alone, or paired with another service's neighbour that frees the capacity
+   * it needs. Improving moves are applied until none is left or the time budget runs out.
+   */
+  refine(): number {
+    let moves = 0;
+    for (let improved = true; improved && this.timeLeft(); ) {
+      improved = false;
+      const neighbours = this.states.map((s) => neighbourConfigs(s.data, s.config, this.limits));
+      // Gains first: the most valuable single moves, then pairs (donor loses a little, receiver gains more).
+      const singles: { a: number; config: ServiceConfig; delta: number }[] = [];
+      neighbours.forEach((list, a) => {
+        for (const config of list) {
+          const delta = config.value - this.states[a]!.config.value;
+          singles.push({ a, config, delta });
+        }
+      });
+      singles.sort((p, q) => q.delta - p.delta);
+      for (const m of singles) {
+        if (m.delta <= 1e-7) break;
+        if (this.replace([{ state: this.states[m.a]!, config: m.config }])) {
+          moves++;
+          improved = true;
+          break;
+        }
+      }
+      if (improved || !this.timeLeft()) continue;
+      const receivers = singles.filter((m) => m.delta > 1e-7);
+      const donors = singles.filter((m) => m.delta <= 1e-7 && m.config.cpus < this.states[m.a]!.config.cpus).sort((p, q) => q.delta - p.delta);
+      search: for (const r of receivers) {
+        for (const d of donors) {
+          if (d.a === r.a || r.delta + d.delta <= 1e-7) continue;
+          // The CPUs must add up before packing is worth trying.
+          const need = r.config.cpus - this.states[r.a]!.config.cpus;
+          const freed = this.states[d.a]!.config.cpus - d.config.cpus;
+          if (need > freed + this.pool.totalFreeCpus) continue;
+          if (!this.timeLeft()) break search;
+          if (this.replace([{ state: this.states[d.a]!, config: d.config }, { state: this.states[r.a]!, config: r.config }])) {
+            moves++;
+            improved = true;
+            break search;
+          }
+        }
+      }
+    }
+    return moves;
   }
 
   allocation(): Allocation {
@@ -216,25 +409,52 @@ export function solveGreedy(model: AdmissionModel, options: SolveOptions = {}, e
   const budgetMs = 1000 * (options.timeLimitSeconds ?? DEFAULT_GREEDY_TIME_LIMIT_SECONDS);
   const search = new Search(model, started + budgetMs);
 
-  // Multi-start ascent; the winning order is replayed (the ascent is deterministic) before local search.
-  let bestValue = -Infinity;
-  let bestOrder: number[] = [];
+  // Multi-start: a knapsack start when CPUs are contended, then ascents in several orders; the winner is
+  // replayed (every start is deterministic) before local search.
   const orders = startOrders(search.states);
-  for (const [k, order] of orders.entries()) {
+  const starts: { order: number[]; run: () => void }[] = [];
+  const knapsack = search.knapsackChoices();
+  if (knapsack && knapsack.length > 0) {
+    starts.push({
+      order: orders[0]!,
+      run: () => {
+        // The first alternative that packs whole; else the best one, repaired service by service.
+        const packed = knapsack.some((choice) => search.placeChoices(choice, true));
+        if (!packed) search.placeChoices(knapsack[0]!);
+        search.ascend(orders[0]!);
+      },
+    });
+  }
+  for (const order of orders) starts.push({ order, run: () => search.ascend(order) });
+  let bestValue = -Infinity;
+  let best = starts[0]!;
+  for (const [k, start] of starts.entries()) {
     if (k > 0) search.reset();
-    search.ascend(order);
+    start.run();
     const value = search.total();
     if (value > bestValue + 1e-7) {
       bestValue = value;
-      bestOrder = order;
+      best = start;
     }
     if (search.allAtBest()) break;
   }
   if (search.total() < bestValue - 1e-7) {
     search.reset();
-    search.ascend(bestOrder);
+    best.run();
   }
-  const rounds = search.allAtBest() ? 0 : search.localSearch(bestOrder);
+  const bestOrder = best.order;
+  let rounds = 0;
+  let refineMoves = 0;
+  if (!search.allAtBest()) {
+    rounds = search.localSearch(bestOrder);
+    refineMoves = search.refine();
+    // A global repack may open room that one-service moves could not use; then search again.
+    if (search.timeLeft() && search.repack()) {
+      search.ascend(bestOrder);
+      refineMoves += search.refine();
+    }
+    if (refineMoves > 0) rounds += search.localSearch(bestOrder);
+  }
   const timedOut = !search.timeLeft();
   const allocation = search.allocation();
   const objective = search.total();
@@ -263,6 +483,7 @@ export function solveGreedy(model: AdmissionModel, options: SolveOptions = {}, e
       candidates: search.states.reduce((t, s) => t + s.candidates.length, 0),
       placementsTried: search.placementsTried,
       localSearchRounds: rounds,
+      refineMoves,
       timedOut: timedOut ? 1 : 0,
       hostsInPool: search.pool.size,
     },

@@ -1,7 +1,9 @@
 /**
- * Places one service configuration on the host pool, honouring every placement rule (same-host blocks,
- * one VM per host, members of Medium anti-affinity rules on different hosts). All or nothing: on failure
- * the pool is rolled back. Hardest items go first: same-host blocks, then spread components, then the rest.
+ * Places service configurations on the host pool, honouring every placement rule (same-host blocks, one VM
+ * per host, members of Medium anti-affinity rules on different hosts). All or nothing: on failure the pool is
+ * rolled back. Several services are packed together, hardest items first across all of them (blocks by size,
+ * then spread components, then the other VMs by size), which packs a tight fleet far better than one service
+ * after another.
  */
 import type { HostPool } from './host-pool';
 import type { ServiceConfig, ServiceData } from './service-options';
@@ -9,78 +11,215 @@ import type { ServiceConfig, ServiceData } from './service-options';
 /** VMs per pool slot, per component: placements[i] = [slot, vms, slot, vms, …]. */
 export type ServicePlacement = number[][];
 
-export function placeService(pool: HostPool, sd: ServiceData, config: ServiceConfig): ServicePlacement | null {
-  const mark = pool.mark();
-  const comps = sd.components;
-  const x = config.localVms;
-  const placements: ServicePlacement = comps.map(() => []);
-  const used: Set<number>[] = comps.map(() => new Set<number>());
+/** Placement state of one service while packing. */
+class ServicePacking {
+  readonly placements: ServicePlacement;
+  private readonly used: Set<number>[];
 
-  const partnerHosts = (i: number): Set<number> | undefined => {
-    const partners = comps[i]!.antiPartners;
-    if (partners.length === 0) return undefined;
-    const out = new Set<number>();
-    for (const k of partners) for (const s of used[k]!) out.add(s);
+  constructor(
+    readonly sd: ServiceData,
+    readonly config: ServiceConfig,
+  ) {
+    this.placements = sd.components.map(() => []);
+    this.used = sd.components.map(() => new Set<number>());
+  }
+
+  /** Whether this service has any VM on the slot. */
+  touches(slot: number): boolean {
+    return this.used.some((u) => u.has(slot));
+  }
+
+  /** Hosts that component i must avoid: those of its Medium anti-affinity partners (and its own, if one VM per host). */
+  excluded(i: number): Set<number> | undefined {
+    const c = this.sd.components[i]!;
+    let out: Set<number> | undefined;
+    if (c.antiAffinity === 1) out = new Set(this.used[i]);
+    for (const k of c.antiPartners) {
+      if (this.used[k]!.size === 0) continue;
+      out ??= new Set<number>();
+      for (const s of this.used[k]!) out.add(s);
+    }
     return out;
-  };
-  const put = (i: number, slot: number, vms: number): void => {
-    const c = comps[i]!;
+  }
+
+  /**
+   * A host this component already uses that still takes one more VM: components with anti-affinity partners
+   * stack on as few hosts as possible, since every host they touch is lost to their partners.
+   */
+  stackingSlot(pool: HostPool, i: number, excluded: Set<number> | undefined): number {
+    const c = this.sd.components[i]!;
+    if (c.antiAffinity === 1 || c.antiPartners.length === 0) return -1;
+    for (const slot of this.used[i]!) {
+      if (pool.freeCpus[slot]! >= c.vcpus && pool.freeMemoryMb[slot]! >= c.memoryMb && !excluded?.has(slot)) return slot;
+    }
+    return -1;
+  }
+
+  /** Undoes the last put of (i, slot, vms); the pool is rolled back separately by the caller. */
+  unput(i: number, slot: number, vms: number): void {
+    const p = this.placements[i]!;
+    p[p.length - 1]! -= vms;
+    if (p[p.length - 1] === 0) p.length -= 2;
+    let still = false;
+    for (let k = 0; k < p.length; k += 2) if (p[k] === slot) still = true;
+    if (!still) this.used[i]!.delete(slot);
+  }
+
+  put(pool: HostPool, i: number, slot: number, vms: number): void {
+    const c = this.sd.components[i]!;
     pool.take(slot, c.vcpus * vms, c.memoryMb * vms);
-    const p = placements[i]!;
+    const p = this.placements[i]!;
     if (p.length >= 2 && p[p.length - 2] === slot) p[p.length - 1]! += vms;
     else p.push(slot, vms);
-    used[i]!.add(slot);
-  };
-  const fail = (): null => {
-    pool.rollback(mark);
-    return null;
-  };
+    this.used[i]!.add(slot);
+  }
+}
 
-  // 1. Same-host blocks, largest first.
-  const blocks = sd.blocks
-    .map((members) => members.filter((i) => x[i]! > 0))
-    .filter((members) => members.length > 0)
-    .map((members) => ({
+/** One thing to place: a same-host block (several components on one host) or one VM of a component. */
+interface Item {
+  readonly service: ServicePacking;
+  /** Component indices (a block) or a single component. */
+  readonly members: readonly number[];
+  readonly cpus: number;
+  readonly memoryMb: number;
+  /** 2: block, 1: spread VM (one per host or anti-affinity partners), 0: free VM. */
+  readonly hardness: number;
+  /** Tie-break that keeps the order deterministic. */
+  readonly seq: number;
+}
+
+function itemsOf(service: ServicePacking, seq: { n: number }): Item[] | null {
+  const { sd, config } = service;
+  const comps = sd.components;
+  const x = config.localVms;
+  const items: Item[] = [];
+  for (const block of sd.blocks) {
+    const members = block.filter((i) => x[i]! > 0);
+    if (members.length === 0) continue;
+    for (const i of members) {
+      if (comps[i]!.antiAffinity === 1 && x[i]! > 1) return null; // one host, one VM per host: impossible
+      for (const k of comps[i]!.antiPartners) if (k !== i && members.includes(k)) return null;
+    }
+    items.push({
+      service,
       members,
       cpus: members.reduce((t, i) => t + x[i]! * comps[i]!.vcpus, 0),
       memoryMb: members.reduce((t, i) => t + x[i]! * comps[i]!.memoryMb, 0),
-    }))
-    .sort((a, b) => b.cpus - a.cpus || b.memoryMb - a.memoryMb);
-  for (const block of blocks) {
-    for (const i of block.members) {
-      if (comps[i]!.antiAffinity === 1 && x[i]! > 1) return fail();
-      for (const k of comps[i]!.antiPartners) if (k !== i && block.members.includes(k)) return fail();
-    }
-    let excluded: Set<number> | undefined;
-    for (const i of block.members) {
-      const h = partnerHosts(i);
-      if (h) excluded = excluded ? new Set([...excluded, ...h]) : h;
-    }
-    const slot = pool.find(block.cpus, block.memoryMb, excluded);
-    if (slot < 0) return fail();
-    for (const i of block.members) put(i, slot, x[i]!);
+      hardness: 2,
+      seq: seq.n++,
+    });
   }
-
-  // 2. The other components, spread ones first, larger VMs first.
-  const rest: number[] = [];
   comps.forEach((c, i) => {
-    if (c.block < 0 && x[i]! > 0) rest.push(i);
+    if (c.block >= 0) return;
+    const hardness = c.antiAffinity === 1 || c.antiPartners.length > 0 ? 1 : 0;
+    for (let v = 0; v < x[i]!; v++) items.push({ service, members: [i], cpus: c.vcpus, memoryMb: c.memoryMb, hardness, seq: seq.n++ });
   });
-  const spread = (i: number): number => (comps[i]!.antiAffinity === 1 ? 2 : comps[i]!.antiPartners.length > 0 ? 1 : 0);
-  rest.sort((a, b) => spread(b) - spread(a) || comps[b]!.vcpus - comps[a]!.vcpus || a - b);
-  for (const i of rest) {
-    const c = comps[i]!;
-    const oneEach = c.antiAffinity === 1;
-    let excluded = partnerHosts(i);
-    if (oneEach && !excluded) excluded = new Set<number>();
-    for (let v = 0; v < x[i]!; v++) {
-      const slot = pool.find(c.vcpus, c.memoryMb, excluded);
-      if (slot < 0) return fail();
-      put(i, slot, 1);
-      if (oneEach) excluded!.add(slot);
-    }
+  return items;
+}
+
+/** Packs the configurations of several services together; null (pool unchanged) when they do not all fit. */
+export function placeServices(pool: HostPool, requests: readonly { sd: ServiceData; config: ServiceConfig }[]): ServicePlacement[] | null {
+  const mark = pool.mark();
+  const services = requests.map((r) => new ServicePacking(r.sd, r.config));
+  const seq = { n: 0 };
+  const items: Item[] = [];
+  for (const s of services) {
+    const own = itemsOf(s, seq);
+    if (!own) return null;
+    items.push(...own);
   }
-  return placements;
+  items.sort((p, q) => q.hardness - p.hardness || q.cpus - p.cpus || q.memoryMb - p.memoryMb || p.seq - q.seq);
+  for (const item of items) {
+    const s = item.service;
+    let excluded: Set<number> | undefined;
+    for (const i of item.members) {
+      const e = s.excluded(i);
+      if (e) excluded = excluded ? new Set([...excluded, ...e]) : e;
+    }
+    const single = item.members.length === 1 && item.hardness < 2;
+    let slot = single ? s.stackingSlot(pool, item.members[0]!, excluded) : -1;
+    if (slot < 0) slot = pool.find(item.cpus, item.memoryMb, excluded);
+    if (slot < 0) {
+      pool.rollback(mark);
+      return null;
+    }
+    if (single) s.put(pool, item.members[0]!, slot, 1);
+    else for (const i of item.members) s.put(pool, i, slot, s.config.localVms[i]!);
+  }
+  return services.map((s) => s.placements);
+}
+
+/**
+ * Depth-first packing with a node budget, for when the one-pass packer fails on a nearly full fleet: tries every
+ * host for every item (one host per class of identical free capacity, identical VMs in host order), largest
+ * items first. Null when no packing was found within the budget (which does not prove there is none).
+ */
+export function placeServicesSearch(
+  pool: HostPool,
+  requests: readonly { sd: ServiceData; config: ServiceConfig }[],
+  nodeBudget: number,
+): ServicePlacement[] | null {
+  const start = pool.mark();
+  const services = requests.map((r) => new ServicePacking(r.sd, r.config));
+  const seq = { n: 0 };
+  const items: Item[] = [];
+  for (const s of services) {
+    const own = itemsOf(s, seq);
+    if (!own) return null;
+    items.push(...own);
+  }
+  items.sort((p, q) => q.hardness - p.hardness || q.cpus - p.cpus || q.memoryMb - p.memoryMb || p.seq - q.seq);
+  const chosen = new Int32Array(items.length).fill(-1);
+  let nodes = 0;
+  const identical = (a: Item, b: Item): boolean =>
+    a.service === b.service && a.members.length === 1 && b.members.length === 1 && a.members[0] === b.members[0] && a.hardness < 2;
+
+  const dfs = (k: number): boolean => {
+    if (k === items.length) return true;
+    if (++nodes > nodeBudget) return false;
+    const item = items[k]!;
+    const s = item.service;
+    let excluded: Set<number> | undefined;
+    for (const i of item.members) {
+      const e = s.excluded(i);
+      if (e) excluded = excluded ? new Set([...excluded, ...e]) : e;
+    }
+    const single = item.members.length === 1 && item.hardness < 2;
+    const minSlot = k > 0 && identical(items[k - 1]!, item) ? chosen[k - 1]! : -1;
+    const candidates: number[] = [];
+    const classes = new Set<string>();
+    for (let slot = Math.max(0, minSlot); slot < pool.size; slot++) {
+      if (pool.freeCpus[slot]! < item.cpus || pool.freeMemoryMb[slot]! < item.memoryMb || excluded?.has(slot)) continue;
+      // Untouched-by-this-service hosts with equal free capacity lead to the same subtrees: try one of them.
+      const touched = services.some((sv) => sv.touches(slot));
+      if (!touched) {
+        const key = `${pool.freeCpus[slot]}:${pool.freeMemoryMb[slot]}`;
+        if (classes.has(key)) continue;
+        classes.add(key);
+      }
+      candidates.push(slot);
+    }
+    candidates.sort((p, q) => pool.freeCpus[p]! - pool.freeCpus[q]! || p - q);
+    for (const slot of candidates) {
+      const mark = pool.mark();
+      if (single) s.put(pool, item.members[0]!, slot, 1);
+      else for (const i of item.members) s.put(pool, i, slot, s.config.localVms[i]!);
+      chosen[k] = slot;
+      if (dfs(k + 1)) return true;
+      pool.rollback(mark);
+      if (single) s.unput(item.members[0]!, slot, 1);
+      else for (const i of item.members) s.unput(i, slot, s.config.localVms[i]!);
+      if (nodes > nodeBudget) return false;
+    }
+    return false;
+  };
+  if (dfs(0)) return services.map((s) => s.placements);
+  pool.rollback(start);
+  return null;
+}
+
+export function placeService(pool: HostPool, sd: ServiceData, config: ServiceConfig): ServicePlacement | null {
+  return placeServices(pool, [{ sd, config }])?.[0] ?? null;
 }
 
 /** Gives a placement's capacity back to the pool. */

@@ -331,7 +331,7 @@ function bestUnderCostBound(sd: ServiceData, accepted: readonly boolean[], x: re
 }
 
 /** Freezes the current configuration (its federated counts re-derived) as a candidate. */
-function makeConfig(sd: ServiceData, accepted: readonly boolean[], x: readonly number[]): ServiceConfig | null {
+export function makeConfig(sd: ServiceData, accepted: readonly boolean[], x: readonly number[]): ServiceConfig | null {
   const federatedVms = new Array<number>(x.length);
   const value = evaluateConfig(sd, accepted, x, federatedVms);
   if (Number.isNaN(value)) return null;
@@ -344,17 +344,22 @@ function makeConfig(sd: ServiceData, accepted: readonly boolean[], x: readonly n
   return { accepted: [...accepted], localVms: [...x], federatedVms, value, cpus, memoryMb };
 }
 
+/** Whether an acceptance pattern (y) respects TREC bounds, all-or-nothing and High anti-affinity rules. */
+function patternAllowed(sd: ServiceData, y: readonly boolean[]): boolean {
+  const fully = y.every(Boolean);
+  if (fully && !sd.trecAllowsFullAcceptance) return false;
+  if (!sd.federationAllowed && !fully && y.some(Boolean)) return false;
+  for (const rule of sd.atMostOneAccepted) if (rule.filter((i) => y[i]).length > 1) return false;
+  return true;
+}
+
 /** Acceptance patterns (y vectors) allowed by the per-service rules, TREC bounds and all-or-nothing. */
 function acceptancePatterns(sd: ServiceData): boolean[][] {
   const n = sd.components.length;
   const groups = sd.sameAcceptanceGroups;
   const patterns: boolean[][] = [];
   const push = (y: boolean[]): void => {
-    const fully = y.every(Boolean);
-    if (fully && !sd.trecAllowsFullAcceptance) return;
-    if (!sd.federationAllowed && !fully && y.some(Boolean)) return;
-    for (const rule of sd.atMostOneAccepted) if (rule.filter((i) => y[i]).length > 1) return;
-    patterns.push(y);
+    if (patternAllowed(sd, y)) patterns.push(y);
   };
   if (groups.length <= 12) {
     for (let mask = 0; mask < 1 << groups.length; mask++) {
@@ -529,4 +534,119 @@ export function exactServiceOptimum(sd: ServiceData, limits: FleetLimits, budget
   }
   // A cost-bound search that gave up cannot be part of a proof.
   return costSearchGaveUp || Number.isNaN(best) ? null : best;
+}
+
+/**
+ * Configurations near `cfg`, off the candidate paths: an accepted component with one or two VMs more or less,
+ * or at its minimum or maximum; a same-acceptance group switched off, or on at its minimum or maximum; one
+ * group swapped for another (e.g. the other member of a High anti-affinity rule). For the VM-level
+ * refinement of the search; infeasible and duplicate neighbours are left out.
+ */
+export function neighbourConfigs(sd: ServiceData, cfg: ServiceConfig, limits: FleetLimits): ServiceConfig[] {
+  const n = sd.components.length;
+  const out: ServiceConfig[] = [];
+  const seen = new Set<string>([`${cfg.accepted.map(Number).join('')}:${cfg.localVms.join(',')}`]);
+  const ranges = sd.components.map((_, i) => localRange(sd, i, limits));
+  const consider = (y: boolean[], x: number[]): void => {
+    const key = `${y.map(Number).join('')}:${x.join(',')}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    if (!patternAllowed(sd, y)) return;
+    for (const b of sd.blocks) if (b.every((i) => y[i]) && b.every((i) => x[i] === 0)) return;
+    const c = makeConfig(sd, y, x);
+    if (c) out.push(c);
+  };
+  for (let i = 0; i < n; i++) {
+    if (!cfg.accepted[i]) continue;
+    const [lo, hi] = ranges[i]!;
+    const at = cfg.localVms[i]!;
+    for (const v of [at + 1, at - 1, at + 2, at - 2, lo, hi]) {
+      if (v < lo || v > hi || v === at) continue;
+      const x = [...cfg.localVms];
+      x[i] = v;
+      consider([...cfg.accepted], x);
+    }
+  }
+  // Group switches; federation-forbidden services switch as a whole.
+  const groups = sd.federationAllowed ? sd.sameAcceptanceGroups : [sd.components.map((_, i) => i)];
+  const switched = (y: boolean[], x: number[], g: readonly number[], on: boolean, atMax: boolean): boolean => {
+    for (const i of g) {
+      const [lo, hi] = ranges[i]!;
+      if (on && lo > hi) return false;
+      y[i] = on;
+      x[i] = on ? (atMax ? hi : lo) : 0;
+    }
+    return true;
+  };
+  groups.forEach((g, k) => {
+    const on = g.every((i) => cfg.accepted[i]);
+    for (const atMax of on ? [false] : [false, true]) {
+      const y = [...cfg.accepted];
+      const x = [...cfg.localVms];
+      if (switched(y, x, g, !on, atMax)) consider(y, x);
+    }
+    if (!on || !sd.federationAllowed) return;
+    groups.forEach((other, m) => {
+      if (m === k || other.every((i) => cfg.accepted[i])) return;
+      for (const atMax of [false, true]) {
+        const y = [...cfg.accepted];
+        const x = [...cfg.localVms];
+        if (switched(y, x, g, false, false) && switched(y, x, other, true, atMax)) consider(y, x);
+      }
+    });
+  });
+  return out;
+}
+
+/**
+ * Every local configuration of every acceptance pattern (within the fleet's coarse limits), keeping per pattern
+ * only those whose value rises with their CPUs (the pattern's Pareto frontier). Richer than the candidate paths,
+ * for knapsack starts when capacity is contended; null when it would take more than `budget` evaluations.
+ */
+export function frontierConfigs(sd: ServiceData, limits: FleetLimits, budget: number): ServiceConfig[] | null {
+  const n = sd.components.length;
+  const out: ServiceConfig[] = [];
+  let spent = 0;
+  for (const y of acceptancePatterns(sd)) {
+    if (!y.some(Boolean)) continue;
+    const lo = new Array<number>(n).fill(0);
+    const hi = new Array<number>(n).fill(0);
+    let count = 1;
+    for (let i = 0; i < n; i++) {
+      if (!y[i]) continue;
+      [lo[i], hi[i]] = localRange(sd, i, limits);
+      count *= Math.max(0, hi[i]! - lo[i]! + 1);
+    }
+    if (count === 0) continue;
+    spent += count;
+    if (spent > budget) return null;
+    const points: { x: number[]; value: number; cpus: number }[] = [];
+    const x = [...lo];
+    for (;;) {
+      if (!sd.blocks.some((b) => b.every((i) => y[i]) && b.every((i) => x[i] === 0))) {
+        let cpus = 0;
+        for (let i = 0; i < n; i++) cpus += x[i]! * sd.components[i]!.vcpus;
+        if (cpus <= limits.totalFreeCpus) {
+          const value = evaluateConfig(sd, y, x);
+          if (!Number.isNaN(value)) points.push({ x: [...x], value, cpus });
+        }
+      }
+      let i = 0;
+      while (i < n && (!y[i] || x[i] === hi[i])) {
+        if (y[i]) x[i] = lo[i]!;
+        i++;
+      }
+      if (i === n) break;
+      x[i]!++;
+    }
+    points.sort((p, q) => p.cpus - q.cpus || q.value - p.value);
+    let best = -Infinity;
+    for (const p of points) {
+      if (p.value <= best + EPS) continue;
+      best = p.value;
+      const c = makeConfig(sd, y, p.x);
+      if (c) out.push(c);
+    }
+  }
+  return out;
 }
