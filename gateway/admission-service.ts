@@ -15,7 +15,8 @@ import { buildAdmissionModel, type ServiceRequest } from '../trec-analyzer/build
 import { fetchTrec, type DegradedNote, type TrecFetchOptions } from '../trec-analyzer/trec-fetchers';
 import { Federator, type FederationLog, type FederationReport, type FederationRoute, type InboundFederation } from './federation';
 import { writeAllocationOffer, type AllocationOfferInput } from './manifest/offer';
-import { parseManifest, type ParsedManifest } from './manifest/parse';
+import { parseManifestDocument, type ParsedManifest } from './manifest/parse';
+import type { XmlDocument } from './manifest/xml';
 import type { StateStore } from './state-store';
 
 export interface AdmissionServiceOptions {
@@ -105,11 +106,16 @@ class Mutex {
   }
 }
 
+/** The parsed document of each manifest, so the offer is written without parsing the XML a second time. */
+const documents = new WeakMap<ParsedManifest, XmlDocument>();
+
 function parseAll(manifests: readonly string[]): ParsedManifest[] {
   const parsed: ParsedManifest[] = [];
   manifests.forEach((xml, k) => {
     try {
-      parsed.push(parseManifest(xml));
+      const { manifest, document } = parseManifestDocument(xml);
+      documents.set(manifest, document);
+      parsed.push(manifest);
     } catch (error) {
       if (error instanceof AdmissionError && manifests.length > 1) {
         throw new AdmissionError(
@@ -358,7 +364,7 @@ export class AdmissionService {
     const expiresAt = new Date(now.getTime() + this.options.reservationTtlSeconds * 1000);
     const services = result.services.map((decision, a): ServiceAnswer => {
       const m = parsed[a]!;
-      const manifest = writeAllocationOffer(request.manifests[a]!, this.offerFor(model, a, decision, m));
+      const manifest = writeAllocationOffer(request.manifests[a]!, this.offerFor(model, a, decision, m), documents.get(m));
       return { ...withProvenance(decision, provenance[a]!), serviceId: m.serviceId, manifestId: m.manifestId, admissionId: null, manifest };
     });
     let recorded = services;

@@ -1,10 +1,9 @@
 /**
  * Builds the AdmissionModel of one admission from its inputs: the service requests (from manifests), a
  * snapshot of host capacity (minus capacity reserved by earlier admissions), TREC values and the policy.
- * Pure: no I/O; the gateway gathers the inputs and owns the snapshot.
+ * Pure: no I/O; the gateway gathers the inputs and owns the snapshot. admit() validates the result.
  */
 import type { AdmissionModel, Component, Host, Rule, Service, TrecConstraints, Weights } from '../model/types';
-import { validateModel } from '../model/validate';
 
 /** One service as requested (a parsed manifest, transport-free). */
 export interface ServiceRequest {
@@ -96,9 +95,10 @@ export function buildAdmissionModel(input: BuildModelInput): AdmissionModel {
     };
   });
 
-  return validateModel({
+  // Not validated here: admit() validates every model once, whoever built it.
+  return {
     hosts: hosts.map(({ sortRisk: _r, index: _i, ...h }, j) => ({ ...h, label: `ph${j + 1}` })),
     services,
     weights: input.weights,
-  });
+  };
 }
