@@ -8,6 +8,8 @@ import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { BENCH_SIZES } from './generator';
 import { heuristicSection } from './heuristic-bench';
+import { httpSection } from './http-bench';
+import { exactSection } from './quality-bench';
 
 /** What every section gets: the shared options of one bench invocation. */
 export interface BenchContext {
@@ -40,7 +42,7 @@ export interface BenchSection {
 }
 
 /** The sections in report order. Other bench modules add themselves here. */
-export const SECTIONS: readonly BenchSection[] = [heuristicSection];
+export const SECTIONS: readonly BenchSection[] = [heuristicSection, exactSection, httpSection];
 
 // ---------------------------------------------------------------------------------------------
 // Machine facts (exported for sections that want to print or store them).

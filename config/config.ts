@@ -62,6 +62,8 @@ export interface ServerConfig {
   readonly requestTimeoutMs: number;
   /** Most manifests accepted in one admission request. */
   readonly maxManifests: number;
+  /** Processes serving HTTP on the same port (node:cluster); 1 = no cluster. State is shared through SQLite. */
+  readonly workers: number;
 }
 
 export interface HostInfoSettings {
@@ -222,7 +224,7 @@ const peersSchema = z.array(peerSchema, { error: 'expected an array of peers' })
   });
 });
 
-const serverSchema = z.strictObject({ port, host: nonEmptyString, bodyLimitBytes: positiveInt, requestTimeoutMs: positiveInt, maxManifests: positiveInt });
+const serverSchema = z.strictObject({ port, host: nonEmptyString, bodyLimitBytes: positiveInt, requestTimeoutMs: positiveInt, maxManifests: positiveInt, workers: positiveInt });
 const hostInfoSchema = z.strictObject({
   source: enumLeaf(['inventory', 'physical-hosts', 'opennebula']),
   inventoryPath: nonEmptyString,
@@ -356,6 +358,7 @@ const ENV: readonly EnvSpec[] = [
   { name: 'AC_BODY_LIMIT', path: ['server', 'bodyLimitBytes'], leaf: positiveInt, numeric: true, meaning: 'largest request body, bytes' },
   { name: 'AC_REQUEST_TIMEOUT_MS', path: ['server', 'requestTimeoutMs'], leaf: positiveInt, numeric: true, meaning: 'deadline of one request, ms' },
   { name: 'AC_MAX_MANIFESTS', path: ['server', 'maxManifests'], leaf: positiveInt, numeric: true, meaning: 'most manifests in one admission request' },
+  { name: 'AC_WORKERS', path: ['server', 'workers'], leaf: positiveInt, numeric: true, meaning: 'HTTP worker processes sharing the port (1 = no cluster)' },
   { name: 'AC_RESERVATION_TTL_SECONDS', path: ['reservationTtlSeconds'], leaf: positiveInt, numeric: true, meaning: 'how long an admission holds capacity unless released, s' },
   { name: 'AC_LOG_LEVEL', path: ['logLevel'], leaf: logLevelSchema, meaning: 'error | warn | info | http | verbose | debug | silly' },
   { name: 'AC_PEER_SECRET', path: ['peerSecret'], leaf: nonEmptyString, meaning: 'shared secret inbound peers must present (secret; unset = not checked)' },
@@ -394,7 +397,7 @@ function projectRoot(): string {
 export const DEFAULT_INVENTORY_PATH = path.join(projectRoot(), 'config', 'inventory.default.json');
 
 export const DEFAULT_CONFIG: AppConfig = deepFreeze({
-  server: { port: 8080, host: '0.0.0.0', bodyLimitBytes: 2 * 1024 * 1024, requestTimeoutMs: 10_000, maxManifests: 50 },
+  server: { port: 8080, host: '0.0.0.0', bodyLimitBytes: 2 * 1024 * 1024, requestTimeoutMs: 10_000, maxManifests: 50, workers: 1 },
   hostInfo: { source: 'inventory', inventoryPath: DEFAULT_INVENTORY_PATH, timeoutMs: 2000, cacheMs: 5000 },
   trec: {
     timeoutMs: 1000,

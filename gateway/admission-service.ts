@@ -3,7 +3,7 @@
  * model → admit (solve, verify, decide) → offers written into the manifests → record (unless dry-run) → federation
  * of what was not admitted (when peers are configured). Transport-free: the HTTP routes call it; it never sees express.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { AdmissionResult, SolverChoice } from '../admission-controller/admit';
 import { admit } from '../admission-controller/admit';
 import type { ServiceDecision } from '../admission-controller/decisions';
@@ -109,11 +109,33 @@ class Mutex {
 /** The parsed document of each manifest, so the offer is written without parsing the XML a second time. */
 const documents = new WeakMap<ParsedManifest, XmlDocument>();
 
+/**
+ * Recently parsed manifests by content hash. Clients send the same manifest more than once (OPTIMIS's SLA
+ * manager posts it at negotiation and again at instantiation; dry-runs precede real admissions), and parsing
+ * is the largest cost of an admission. Entries are immutable; the least recently used goes first.
+ */
+const PARSE_CACHE_ENTRIES = 256;
+const parseCache = new Map<string, { manifest: ParsedManifest; document: XmlDocument }>();
+
+function parseCached(xml: string): { manifest: ParsedManifest; document: XmlDocument } {
+  const key = createHash('sha256').update(xml).digest('base64');
+  const hit = parseCache.get(key);
+  if (hit) {
+    parseCache.delete(key);
+    parseCache.set(key, hit);
+    return hit;
+  }
+  const parsed = parseManifestDocument(xml); // throws on bad input: nothing is cached then
+  parseCache.set(key, parsed);
+  if (parseCache.size > PARSE_CACHE_ENTRIES) parseCache.delete(parseCache.keys().next().value!);
+  return parsed;
+}
+
 function parseAll(manifests: readonly string[]): ParsedManifest[] {
   const parsed: ParsedManifest[] = [];
   manifests.forEach((xml, k) => {
     try {
-      const { manifest, document } = parseManifestDocument(xml);
+      const { manifest, document } = parseCached(xml);
       documents.set(manifest, document);
       parsed.push(manifest);
     } catch (error) {

@@ -2,6 +2,7 @@
  * Entry point of `npm start`: configuration (defaults → AC_CONFIG file → environment), the state store,
  * the host-info provider, the HTTP server, and a graceful shutdown on SIGTERM / SIGINT.
  */
+import cluster from 'node:cluster';
 import type { Server, ServerResponse } from 'node:http';
 import { describeConfig, loadConfig, type AppConfig } from '../config/config';
 import { createHostInfoProvider } from '../host-info';
@@ -137,6 +138,10 @@ async function main(): Promise<void> {
     process.stderr.write(`eac: ${isAdmissionError(error) ? error.message : String(error)}\n`);
     process.exit(2);
   }
+  if (config.server.workers > 1 && cluster.isPrimary) {
+    runPrimary(config.server.workers);
+    return;
+  }
   const running = await startServer(config);
   let signals = 0;
   const stop = (signal: string): void => {
@@ -146,6 +151,30 @@ async function main(): Promise<void> {
       () => process.exit(0),
       () => process.exit(1),
     );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+/**
+ * Cluster primary: forks the HTTP workers (they share the port; node:cluster balances connections), relays
+ * SIGTERM / SIGINT so each drains its requests, and exits when they have all stopped. A worker that dies
+ * unexpectedly is replaced.
+ */
+function runPrimary(workers: number): void {
+  let stopping = false;
+  for (let k = 0; k < workers; k++) cluster.fork();
+  cluster.on('exit', (worker, code) => {
+    if (!stopping && code !== 0) {
+      process.stderr.write(`eac: worker ${worker.process.pid} exited with ${code}; starting another\n`);
+      cluster.fork();
+    }
+    if (stopping && Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+  });
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill(signal);
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

@@ -113,8 +113,59 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return out || '(model)';
 }
 
+const isFinite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const isInt = (v: unknown, min: number): boolean => Number.isInteger(v) && (v as number) >= min;
+const isId = (v: unknown): boolean => typeof v === 'string' && v.length > 0;
+const isOptLabel = (v: unknown): boolean => v === undefined || typeof v === 'string';
+const isLevel = (v: unknown): boolean => v === 0 || v === 1 || v === 2;
+const isFraction = (v: unknown): boolean => isFinite(v) && v >= 0 && v <= 1;
+
+/**
+ * The same rules as the schema above, as plain loops: on the admission hot path a valid model (hundreds of
+ * hosts) is confirmed without building zod's per-field results. Anything it doubts goes to the schema,
+ * which names every problem; it may be stricter than the schema, never looser.
+ */
+function plainlyValid(model: unknown): boolean {
+  const m = model as AdmissionModel;
+  if (typeof m !== 'object' || m === null || !Array.isArray(m.hosts) || !Array.isArray(m.services)) return false;
+  const w = m.weights as unknown as Record<string, unknown> | undefined;
+  if (!w || !['cost', 'eco', 'risk', 'trust'].every((k) => isFinite(w[k]) && (w[k] as number) >= 0)) return false;
+  const hostIds = new Set<string>();
+  for (const h of m.hosts) {
+    if (typeof h !== 'object' || h === null || !isId(h.id) || hostIds.has(h.id) || !isOptLabel(h.label)) return false;
+    if (!isInt(h.cpus, 0) || !isInt(h.usedCpus, 0) || !isFinite(h.eco)) return false;
+    if (h.freeMemoryMb !== undefined && !(isFinite(h.freeMemoryMb) && h.freeMemoryMb >= 0)) return false;
+    if (h.risk !== undefined && !isFinite(h.risk)) return false;
+    hostIds.add(h.id);
+  }
+  const serviceIds = new Set<string>();
+  for (const s of m.services) {
+    if (typeof s !== 'object' || s === null || !isId(s.id) || serviceIds.has(s.id) || !isOptLabel(s.label)) return false;
+    serviceIds.add(s.id);
+    if (![s.gain, s.extraCost, s.trust, s.risk, s.eco].every(isFinite) || !isFraction(s.availability) || typeof s.federationAllowed !== 'boolean') return false;
+    const c = s.constraints as unknown as Record<string, unknown> | undefined;
+    if (!c || !['eco', 'trust', 'risk', 'cost'].every((k) => isFinite(c[k]))) return false;
+    if (!Array.isArray(s.components) || s.components.length === 0 || !Array.isArray(s.rules)) return false;
+    const ids = new Set<string>();
+    for (const k of s.components) {
+      if (typeof k !== 'object' || k === null || !isId(k.id) || ids.has(k.id) || !isOptLabel(k.label)) return false;
+      ids.add(k.id);
+      if (!isInt(k.basic, 0) || !isInt(k.maxVms, 1) || !isInt(k.vcpus, 1) || k.maxVms < k.basic) return false;
+      if (k.memoryMb !== undefined && !(isFinite(k.memoryMb) && k.memoryMb >= 0)) return false;
+      if (!isFraction(k.availability) || !isLevel(k.affinity) || !isLevel(k.antiAffinity)) return false;
+    }
+    for (const r of s.rules) {
+      if (typeof r !== 'object' || r === null || (r.kind !== 'affinity' && r.kind !== 'antiAffinity') || (r.level !== 1 && r.level !== 2)) return false;
+      if (!Array.isArray(r.members) || r.members.length === 0 || new Set(r.members).size !== r.members.length) return false;
+      if (!r.members.every((x: unknown) => typeof x === 'string' && ids.has(x))) return false;
+    }
+  }
+  return true;
+}
+
 /** Returns the list of problems; empty when the model is valid. */
 export function checkModel(model: unknown): ErrorDetail[] {
+  if (plainlyValid(model)) return [];
   const parsed = modelSchema.safeParse(model);
   if (parsed.success) return [];
   return parsed.error.issues.map((issue) => ({ field: formatPath(issue.path), reason: issue.message }));

@@ -39,7 +39,7 @@ function configError(env: NodeJS.ProcessEnv): AdmissionError {
 describe('defaults', () => {
   test('an empty environment gives the documented defaults', () => {
     const c = loadConfig({});
-    expect(c.server).toEqual({ port: 8080, host: '0.0.0.0', bodyLimitBytes: 2 * 1024 * 1024, requestTimeoutMs: 10_000, maxManifests: 50 });
+    expect(c.server).toEqual({ port: 8080, host: '0.0.0.0', bodyLimitBytes: 2 * 1024 * 1024, requestTimeoutMs: 10_000, maxManifests: 50, workers: 1 });
     expect(c.hostInfo).toEqual({ source: 'inventory', inventoryPath: DEFAULT_INVENTORY_PATH, timeoutMs: 2000, cacheMs: 5000 });
     expect(c.trec).toEqual({ timeoutMs: 1000, retries: 2, backoffMs: 100, fallbacks: { trust: 3, eco: 8, risk: 0.001, hostRisk: 0.01, hostEco: 'index' } });
     expect(c.solver).toEqual({ name: 'auto', timeLimitSeconds: 2, mipGap: 0 });
@@ -131,11 +131,12 @@ describe('precedence: defaults → file → environment', () => {
       AC_BODY_LIMIT: '1024',
       AC_REQUEST_TIMEOUT_MS: '3000',
       AC_MAX_MANIFESTS: '5',
+      AC_WORKERS: '2',
       AC_RESERVATION_TTL_SECONDS: '60',
       AC_LOG_LEVEL: 'silly',
       AC_PEER_SECRET: 'inbound-secret',
     });
-    expect(c.server).toEqual({ port: 0, host: '127.0.0.1', bodyLimitBytes: 1024, requestTimeoutMs: 3000, maxManifests: 5 });
+    expect(c.server).toEqual({ port: 0, host: '127.0.0.1', bodyLimitBytes: 1024, requestTimeoutMs: 3000, maxManifests: 5, workers: 2 });
     expect(c.hostInfo).toEqual({
       source: 'opennebula',
       inventoryPath: path.join(tmpDir, 'inv.json'),
@@ -165,7 +166,7 @@ describe('precedence: defaults → file → environment', () => {
     // The documented table covers exactly these variables (plus AC_CONFIG).
     expect(ENV_VARS.map((v) => v.name).sort()).toEqual(
       [
-        'AC_CONFIG', 'PORT', 'AC_HOST', 'AC_INVENTORY', 'AC_HOST_INFO', 'AC_PHYSICAL_HOSTS_URL', 'AC_OPENNEBULA_URL', 'AC_OPENNEBULA_AUTH',
+        'AC_CONFIG', 'PORT', 'AC_HOST', 'AC_WORKERS', 'AC_INVENTORY', 'AC_HOST_INFO', 'AC_PHYSICAL_HOSTS_URL', 'AC_OPENNEBULA_URL', 'AC_OPENNEBULA_AUTH',
         'AC_HOST_INFO_TIMEOUT_MS', 'AC_HOST_INFO_CACHE_MS', 'AC_TREC_TRUST_URL', 'AC_TREC_RISK_URL', 'AC_TREC_ECO_URL', 'AC_TREC_COST_URL',
         'AC_TREC_HOST_RISK_URL', 'AC_TREC_HOST_ECO_URL', 'AC_TREC_TIMEOUT_MS', 'AC_TREC_RETRIES', 'AC_TREC_BACKOFF_MS', 'AC_SOLVER',
         'AC_TIME_LIMIT', 'AC_MIP_GAP', 'AC_DATA_DIR', 'AC_BODY_LIMIT', 'AC_REQUEST_TIMEOUT_MS', 'AC_MAX_MANIFESTS',

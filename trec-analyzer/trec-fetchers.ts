@@ -153,6 +153,20 @@ export async function fetchTrec(
   validateOptions(options);
   validateIds(services, hostIds);
   const { endpoints, fallbacks } = options;
+  if (!Object.values(endpoints).some(Boolean)) {
+    // Nothing configured: the configured defaults, no network, no notes. Hosts are left out so that the
+    // values a host-info source knows (the inventory's eco and risk) are not overridden by defaults.
+    const servicesOut = new Map<string, ServiceTrec>();
+    for (const req of services) {
+      servicesOut.set(req.serviceId, {
+        trust: fallbacks.trust,
+        risk: fallbacks.risk,
+        eco: fallbacks.eco,
+        sources: { trust: 'default', risk: 'default', eco: 'default', cost: 'default' },
+      });
+    }
+    return { services: servicesOut, hosts: new Map(), degraded: [] };
+  }
   const stage = withBudget(signal, options.budgetMs);
   const http = new TrecHttp(options, options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT, stage.signal);
   const breakers = new Map<string, Breaker>();
