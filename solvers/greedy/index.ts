@@ -36,6 +36,8 @@ class Search {
   private readonly deadline: number;
   readonly limits: FleetLimits;
   placementsTried = 0;
+  /** The services' largest candidates do not all fit in the fleet's free CPUs (set by knapsackChoices). */
+  contended = false;
 
   constructor(model: AdmissionModel, deadline: number) {
     const data = model.services.map((_, a) => prepareService(model, a));
@@ -131,7 +133,8 @@ class Search {
     const capacity = Math.floor(this.pool.totalFreeCpus);
     let demand = 0;
     for (const s of this.states) demand += s.candidates.reduce((m, c) => Math.max(m, c.cpus), 0);
-    if (demand <= capacity) return null;
+    this.contended = demand > capacity;
+    if (!this.contended) return null;
     // Contended: the candidate paths are too thin for a knapsack; widen them with each pattern's frontier.
     for (const s of this.states) {
       const frontier = frontierConfigs(s.data, this.limits, FRONTIER_BUDGET);
@@ -445,7 +448,10 @@ export function solveGreedy(model: AdmissionModel, options: SolveOptions = {}, e
   const bestOrder = best.order;
   let rounds = 0;
   let refineMoves = 0;
-  if (!search.allAtBest()) {
+  const startsMs = performance.now() - started;
+  // Without contention for CPUs, a service short of its best is held back by host shapes (blocks, spread),
+  // not by other services: trading capacity between services rarely helps, and costs more than everything else.
+  if (search.contended && !search.allAtBest()) {
     rounds = search.localSearch(bestOrder);
     refineMoves = search.refine();
     // A global repack may open room that one-service moves could not use; then search again.
@@ -483,6 +489,7 @@ export function solveGreedy(model: AdmissionModel, options: SolveOptions = {}, e
       candidates: search.states.reduce((t, s) => t + s.candidates.length, 0),
       placementsTried: search.placementsTried,
       localSearchRounds: rounds,
+      startsMs: Number(startsMs.toFixed(3)),
       refineMoves,
       timedOut: timedOut ? 1 : 0,
       hostsInPool: search.pool.size,

@@ -117,9 +117,18 @@ function itemsOf(service: ServicePacking, seq: { n: number }): Item[] | null {
   return items;
 }
 
-/** Packs the configurations of several services together; null (pool unchanged) when they do not all fit. */
-export function placeServices(pool: HostPool, requests: readonly { sd: ServiceData; config: ServiceConfig }[]): ServicePlacement[] | null {
-  const mark = pool.mark();
+/** Hosts an item must avoid: the union of its members' exclusions. */
+function excludedFor(item: Item): Set<number> | undefined {
+  let excluded: Set<number> | undefined;
+  for (const i of item.members) {
+    const e = item.service.excluded(i);
+    if (e) excluded = excluded ? new Set([...excluded, ...e]) : e;
+  }
+  return excluded;
+}
+
+/** The services' packing states and their items, hardest and largest first; null when a block cannot exist. */
+function prepare(requests: readonly { sd: ServiceData; config: ServiceConfig }[]): { services: ServicePacking[]; items: Item[] } | null {
   const services = requests.map((r) => new ServicePacking(r.sd, r.config));
   const seq = { n: 0 };
   const items: Item[] = [];
@@ -129,13 +138,18 @@ export function placeServices(pool: HostPool, requests: readonly { sd: ServiceDa
     items.push(...own);
   }
   items.sort((p, q) => q.hardness - p.hardness || q.cpus - p.cpus || q.memoryMb - p.memoryMb || p.seq - q.seq);
+  return { services, items };
+}
+
+/** Packs the configurations of several services together; null (pool unchanged) when they do not all fit. */
+export function placeServices(pool: HostPool, requests: readonly { sd: ServiceData; config: ServiceConfig }[]): ServicePlacement[] | null {
+  const mark = pool.mark();
+  const prepared = prepare(requests);
+  if (!prepared) return null;
+  const { services, items } = prepared;
   for (const item of items) {
     const s = item.service;
-    let excluded: Set<number> | undefined;
-    for (const i of item.members) {
-      const e = s.excluded(i);
-      if (e) excluded = excluded ? new Set([...excluded, ...e]) : e;
-    }
+    const excluded = excludedFor(item);
     const single = item.members.length === 1 && item.hardness < 2;
     let slot = single ? s.stackingSlot(pool, item.members[0]!, excluded) : -1;
     if (slot < 0) slot = pool.find(item.cpus, item.memoryMb, excluded);
@@ -160,15 +174,9 @@ export function placeServicesSearch(
   nodeBudget: number,
 ): ServicePlacement[] | null {
   const start = pool.mark();
-  const services = requests.map((r) => new ServicePacking(r.sd, r.config));
-  const seq = { n: 0 };
-  const items: Item[] = [];
-  for (const s of services) {
-    const own = itemsOf(s, seq);
-    if (!own) return null;
-    items.push(...own);
-  }
-  items.sort((p, q) => q.hardness - p.hardness || q.cpus - p.cpus || q.memoryMb - p.memoryMb || p.seq - q.seq);
+  const prepared = prepare(requests);
+  if (!prepared) return null;
+  const { services, items } = prepared;
   const chosen = new Int32Array(items.length).fill(-1);
   let nodes = 0;
   const identical = (a: Item, b: Item): boolean =>
@@ -179,11 +187,7 @@ export function placeServicesSearch(
     if (++nodes > nodeBudget) return false;
     const item = items[k]!;
     const s = item.service;
-    let excluded: Set<number> | undefined;
-    for (const i of item.members) {
-      const e = s.excluded(i);
-      if (e) excluded = excluded ? new Set([...excluded, ...e]) : e;
-    }
+    const excluded = excludedFor(item);
     const single = item.members.length === 1 && item.hardness < 2;
     const minSlot = k > 0 && identical(items[k - 1]!, item) ? chosen[k - 1]! : -1;
     const candidates: number[] = [];

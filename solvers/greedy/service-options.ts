@@ -490,18 +490,18 @@ export function candidateConfigs(sd: ServiceData, limits: FleetLimits): { empty:
 }
 
 /**
- * The exact best value of a service on its own (other services and host packing ignored: a relaxation),
- * by enumerating every acceptance pattern and every local count within the fleet's coarse limits. Returns
- * null when that would take more than `budget` evaluations. Σ over services is an upper bound on the
- * objective, so a greedy answer that reaches it is proven optimal.
+ * Visits every local configuration of every allowed acceptance pattern within the fleet's coarse limits
+ * (skipping same-host blocks left without a VM). Returns false, having visited nothing more, as soon as the
+ * total would exceed `budget` configurations.
  */
-export function exactServiceOptimum(sd: ServiceData, limits: FleetLimits, budget: number): number | null {
+function forEachConfiguration(
+  sd: ServiceData,
+  limits: FleetLimits,
+  budget: number,
+  visit: (y: readonly boolean[], x: readonly number[], patternStart: boolean) => void,
+): boolean {
   const n = sd.components.length;
-  const none = new Array<boolean>(n).fill(false);
-  let best = evaluateConfig(sd, none, new Array<number>(n).fill(0));
   let spent = 0;
-  if (sd.sameAcceptanceGroups.length > 12) return null; // the pattern list is not exhaustive then
-  costSearchGaveUp = false;
   for (const y of acceptancePatterns(sd)) {
     if (!y.some(Boolean)) continue;
     const lo = new Array<number>(n).fill(0);
@@ -510,18 +510,17 @@ export function exactServiceOptimum(sd: ServiceData, limits: FleetLimits, budget
     for (let i = 0; i < n; i++) {
       if (!y[i]) continue;
       [lo[i], hi[i]] = localRange(sd, i, limits);
-      if (lo[i]! > hi[i]!) count = 0;
       count *= Math.max(0, hi[i]! - lo[i]! + 1);
     }
     if (count === 0) continue;
     spent += count;
-    if (spent > budget) return null;
+    if (spent > budget) return false;
     const x = [...lo];
+    let first = true;
     for (;;) {
-      const blockEmpty = sd.blocks.some((b) => b.every((i) => y[i]) && b.every((i) => x[i] === 0));
-      if (!blockEmpty) {
-        const v = evaluateConfig(sd, y, x);
-        if (v > best) best = v;
+      if (!sd.blocks.some((b) => b.every((i) => y[i]) && b.every((i) => x[i] === 0))) {
+        visit(y, x, first);
+        first = false;
       }
       let i = 0;
       while (i < n && (!y[i] || x[i] === hi[i])) {
@@ -532,8 +531,26 @@ export function exactServiceOptimum(sd: ServiceData, limits: FleetLimits, budget
       x[i]!++;
     }
   }
+  return true;
+}
+
+/**
+ * The exact best value of a service on its own (other services and host packing ignored: a relaxation),
+ * by enumerating every acceptance pattern and every local count within the fleet's coarse limits. Returns
+ * null when that would take more than `budget` evaluations. Σ over services is an upper bound on the
+ * objective, so a greedy answer that reaches it is proven optimal.
+ */
+export function exactServiceOptimum(sd: ServiceData, limits: FleetLimits, budget: number): number | null {
+  const n = sd.components.length;
+  if (sd.sameAcceptanceGroups.length > 12) return null; // the pattern list is not exhaustive then
+  let best = evaluateConfig(sd, new Array<boolean>(n).fill(false), new Array<number>(n).fill(0));
+  costSearchGaveUp = false;
+  const complete = forEachConfiguration(sd, limits, budget, (y, x) => {
+    const v = evaluateConfig(sd, y, x);
+    if (v > best) best = v;
+  });
   // A cost-bound search that gave up cannot be part of a proof.
-  return costSearchGaveUp || Number.isNaN(best) ? null : best;
+  return !complete || costSearchGaveUp || Number.isNaN(best) ? null : best;
 }
 
 /**
@@ -604,49 +621,31 @@ export function neighbourConfigs(sd: ServiceData, cfg: ServiceConfig, limits: Fl
  * for knapsack starts when capacity is contended; null when it would take more than `budget` evaluations.
  */
 export function frontierConfigs(sd: ServiceData, limits: FleetLimits, budget: number): ServiceConfig[] | null {
-  const n = sd.components.length;
   const out: ServiceConfig[] = [];
-  let spent = 0;
-  for (const y of acceptancePatterns(sd)) {
-    if (!y.some(Boolean)) continue;
-    const lo = new Array<number>(n).fill(0);
-    const hi = new Array<number>(n).fill(0);
-    let count = 1;
-    for (let i = 0; i < n; i++) {
-      if (!y[i]) continue;
-      [lo[i], hi[i]] = localRange(sd, i, limits);
-      count *= Math.max(0, hi[i]! - lo[i]! + 1);
-    }
-    if (count === 0) continue;
-    spent += count;
-    if (spent > budget) return null;
-    const points: { x: number[]; value: number; cpus: number }[] = [];
-    const x = [...lo];
-    for (;;) {
-      if (!sd.blocks.some((b) => b.every((i) => y[i]) && b.every((i) => x[i] === 0))) {
-        let cpus = 0;
-        for (let i = 0; i < n; i++) cpus += x[i]! * sd.components[i]!.vcpus;
-        if (cpus <= limits.totalFreeCpus) {
-          const value = evaluateConfig(sd, y, x);
-          if (!Number.isNaN(value)) points.push({ x: [...x], value, cpus });
-        }
-      }
-      let i = 0;
-      while (i < n && (!y[i] || x[i] === hi[i])) {
-        if (y[i]) x[i] = lo[i]!;
-        i++;
-      }
-      if (i === n) break;
-      x[i]!++;
-    }
+  let pattern: readonly boolean[] = [];
+  let points: { x: number[]; value: number; cpus: number }[] = [];
+  const flush = (): void => {
     points.sort((p, q) => p.cpus - q.cpus || q.value - p.value);
     let best = -Infinity;
     for (const p of points) {
       if (p.value <= best + EPS) continue;
       best = p.value;
-      const c = makeConfig(sd, y, p.x);
+      const c = makeConfig(sd, pattern, p.x);
       if (c) out.push(c);
     }
-  }
-  return out;
+    points = [];
+  };
+  const complete = forEachConfiguration(sd, limits, budget, (y, x, patternStart) => {
+    if (patternStart) {
+      flush();
+      pattern = [...y];
+    }
+    let cpus = 0;
+    for (let i = 0; i < x.length; i++) cpus += x[i]! * sd.components[i]!.vcpus;
+    if (cpus > limits.totalFreeCpus) return;
+    const value = evaluateConfig(sd, y, x);
+    if (!Number.isNaN(value)) points.push({ x: [...x], value, cpus });
+  });
+  flush();
+  return complete ? out : null;
 }
