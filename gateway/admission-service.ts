@@ -16,7 +16,7 @@ import { fetchTrec, type DegradedNote, type TrecFetchOptions } from '../trec-ana
 import { Federator, type FederationLog, type FederationReport, type FederationRoute, type InboundFederation } from './federation';
 import { writeAllocationOffer, type AllocationOfferInput } from './manifest/offer';
 import { parseManifestDocument, type ParsedManifest } from './manifest/parse';
-import type { XmlDocument } from './manifest/xml';
+import type { XmlDocument } from '../xml/safe-xml';
 import type { StateStore } from './state-store';
 
 export interface AdmissionServiceOptions {

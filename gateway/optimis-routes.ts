@@ -8,7 +8,7 @@ import type { SolverChoice } from '../admission-controller/admit';
 import { AdmissionError } from '../model/errors';
 import type { TrecConstraints, Weights } from '../model/types';
 import type { AdmissionAnswer, AdmissionService } from './admission-service';
-import { escapeAttribute } from './manifest/xml';
+import { escapeAttribute } from '../xml/safe-xml';
 import type { Metrics } from './metrics';
 import type { StateStore } from './state-store';
 

@@ -3,7 +3,7 @@
  * Accepts old (FREE_CPU/USED_CPU…) and new (TOTAL_CPU/TOTAL_MEM…) HOST_SHARE field sets; HTTP, cache and stale answers come from remote.ts.
  */
 import { AdmissionError, isAdmissionError, type ErrorDetail } from '../model/errors';
-import { childElements, escapeText, firstChild, isXmlChars, parseXml, textOf, type XmlElement } from '../gateway/manifest/xml';
+import { childElements, escapeText, firstChild, isXmlChars, parseXml, textOf, type XmlElement } from '../xml/safe-xml';
 import { checkDurations, checkUrl, htmlPageReason, httpText, notXmlReason, SnapshotCache, type Snapshot } from './remote';
 import type { HostCapacity, HostInfoConfig, HostInfoProvider, HostInfoStatus } from './types';
 

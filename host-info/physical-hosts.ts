@@ -3,7 +3,7 @@
  * Knows the document format and the conversion to HostCapacity; HTTP, deadline, cache and stale answers come from remote.ts.
  */
 import { AdmissionError, isAdmissionError, type ErrorDetail } from '../model/errors';
-import { attribute, childElements, parseXml, type XmlElement } from '../gateway/manifest/xml';
+import { attribute, childElements, parseXml, type XmlElement } from '../xml/safe-xml';
 import { checkDurations, checkUrl, htmlPageReason, httpText, notXmlReason, SnapshotCache, type Snapshot } from './remote';
 import type { HostCapacity, HostInfoConfig, HostInfoProvider, HostInfoStatus } from './types';
 

@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import express from 'express';
 import { AdmissionError } from '../model/errors';
-import { childElements, firstChild, parseXml, textOf } from '../gateway/manifest/xml';
+import { childElements, firstChild, parseXml, textOf } from '../xml/safe-xml';
 import {
   createHostInfoProvider,
   defaultInventoryPath,

@@ -8,7 +8,7 @@ import { AdmissionError } from '../model/errors';
 import { OPT_IP_NS, OPT_NS } from '../gateway/manifest/namespaces';
 import { readAllocationOffer, writeAllocationOffer, type AllocationOfferInput } from '../gateway/manifest/offer';
 import { parseManifest, type ParsedComponent, type ParsedManifest } from '../gateway/manifest/parse';
-import { childElements, descendants, firstChild, parseXml, textOf } from '../gateway/manifest/xml';
+import { childElements, descendants, firstChild, parseXml, textOf } from '../xml/safe-xml';
 import { expectXsdValid, xsd } from './support/xsd';
 
 const FIXTURES = path.join(__dirname, 'fixtures', 'manifests');

@@ -2,7 +2,7 @@
  * Reads and validates TREC answer bodies: numbers as JSON or text, OPTIMIS RiskAssesor and pricePlan XML, host batch maps.
  * Pure functions over a body string: no I/O and no fallbacks. A rejection gives a short reason that goes into the degraded note.
  */
-import { attribute, childElements, parseXml, textOf, type XmlElement } from '../gateway/manifest/xml';
+import { attribute, childElements, parseXml, textOf, type XmlElement } from '../xml/safe-xml';
 
 export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: string };
 

@@ -6,7 +6,7 @@ import type { ServiceAnswer } from '../admission-service';
 import { OPT_IP_NS, OPT_NS } from '../manifest/namespaces';
 import { writeAllocationOffer } from '../manifest/offer';
 import type { ParsedManifest } from '../manifest/parse';
-import { attribute, childElements, firstChild, parseXml, type XmlElement } from '../manifest/xml';
+import { attribute, childElements, firstChild, parseXml, type XmlElement } from '../../xml/safe-xml';
 import type { FederationCost, FederationReport } from './types';
 import { applyEdits, removeElement, replaceAttribute, type Edit } from './xml-edit';
 

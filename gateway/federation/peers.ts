@@ -6,7 +6,7 @@ import axios, { type AxiosResponse } from 'axios';
 import type { PeerConfig, PeerProtocol } from '../../config/config';
 import { readAllocationOffer, type OfferDecision } from '../manifest/offer';
 import { parseManifest } from '../manifest/parse';
-import { attribute, childElements, parseXml, textOf } from '../manifest/xml';
+import { attribute, childElements, parseXml, textOf } from '../../xml/safe-xml';
 import { HEADER_BUDGET, HEADER_HOP, HEADER_ID, HEADER_ORIGIN, type SentComponent } from './types';
 
 /*

@@ -6,7 +6,7 @@ import { AdmissionError } from '../../model/errors';
 import type { ComponentDecision } from '../../admission-controller/decisions';
 import { OPT_IP_NS, OPT_NS } from '../manifest/namespaces';
 import { parseManifest, type ParsedManifest } from '../manifest/parse';
-import { attribute, childElements, firstChild, parseXml, textOf, type XmlDocument, type XmlElement } from '../manifest/xml';
+import { attribute, childElements, firstChild, parseXml, textOf, type XmlDocument, type XmlElement } from '../../xml/safe-xml';
 import type { FederationReason, SentComponent } from './types';
 import { applyEdits, removeElement, replaceText, type Edit } from './xml-edit';
 

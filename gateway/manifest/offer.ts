@@ -16,7 +16,7 @@ import {
   textOf,
   type XmlDocument,
   type XmlElement,
-} from './xml';
+} from '../../xml/safe-xml';
 
 /*
  * VM counts (fixes OPTIMIS defect D10). AllocationPatternType allows nothing but PhysicalHost+ (xs:string with one

@@ -5,7 +5,7 @@
 import { AdmissionError, type ErrorDetail } from '../../model/errors';
 import type { Level, Rule, TrecConstraints } from '../../model/types';
 import { OPT_NS, OVF_NS, RASD_NS } from './namespaces';
-import { attribute, childElements, descendants, escapeText, firstChild, parseXml, textOf, type XmlDocument, type XmlElement } from './xml';
+import { attribute, childElements, descendants, escapeText, firstChild, parseXml, textOf, type XmlDocument, type XmlElement } from '../../xml/safe-xml';
 
 /*
  * Decisions (each one deliberate, see the comments where they are applied):

@@ -1,9 +1,10 @@
 /**
  * Safe, namespace-aware XML reading: refuses DTDs and entity declarations, checks well-formedness, resolves prefixes to URIs.
- * Knows nothing about OPTIMIS; it returns an element tree with source positions that parse.ts and offer.ts build on.
+ * Knows nothing about OPTIMIS: shared by manifests (gateway/manifest), host-info and the TREC answers; it returns an
+ * element tree with source positions that the manifest reader and offer writer build on.
  */
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import { AdmissionError, type ErrorDetail } from '../../model/errors';
+import { AdmissionError, type ErrorDetail } from '../model/errors';
 
 export const XML_NS = 'http://www.w3.org/XML/1998/namespace';
 
