@@ -131,10 +131,14 @@ class Search {
    */
   knapsackChoices(): (ServiceConfig | null)[][] | null {
     const capacity = Math.floor(this.pool.totalFreeCpus);
+    // Contention: the services' full demand exceeds the free CPUs (candidates are capped by host shapes, so
+    // their sum can understate it).
+    let fullDemand = 0;
+    for (const s of this.states) for (const c of s.data.components) fullDemand += c.maxVms * c.vcpus;
+    this.contended = fullDemand > capacity;
     let demand = 0;
     for (const s of this.states) demand += s.candidates.reduce((m, c) => Math.max(m, c.cpus), 0);
-    this.contended = demand > capacity;
-    if (!this.contended) return null;
+    if (demand <= capacity) return null;
     // Contended: the candidate paths are too thin for a knapsack; widen them with each pattern's frontier.
     for (const s of this.states) {
       const frontier = frontierConfigs(s.data, this.limits, FRONTIER_BUDGET);
