@@ -106,7 +106,7 @@ const HIGHS_SIZES: { services: number; components: number; hosts: number }[] = [
 async function highsTimes(context: BenchContext): Promise<{ markdown: string; problems: string[] }> {
   const problems: string[] = [];
   const rows: string[] = [];
-  let target = 'not measured';
+  const target: string[] = [];
   for (const size of HIGHS_SIZES) {
     for (const capacity of ['loose', 'tight'] as const) {
       const model = generateModel({ seed: context.seed, ...size, capacity, rules: true, variableSizes: capacity === 'tight' });
@@ -122,7 +122,7 @@ async function highsTimes(context: BenchContext): Promise<{ markdown: string; pr
         );
         if (hostReduction && size.services === 20 && size.components === 5) {
           const ok = r.status === 'optimal' && r.seconds < 10;
-          target = `${capacity}: ${ok ? 'met' : 'MISSED'} (${r.seconds.toFixed(2)} s, ${r.status})`;
+          target.push(`${capacity}: ${ok ? 'met' : 'MISSED'} (${r.seconds.toFixed(2)} s, ${r.status})`);
           if (!ok) problems.push(`HiGHS 20×5/5000 ${capacity}: ${r.status} in ${r.seconds.toFixed(2)} s (target: optimal < 10 s)`);
         }
       }
@@ -140,7 +140,7 @@ async function highsTimes(context: BenchContext): Promise<{ markdown: string; pr
       '|---|---|---|',
       ...rows,
       '',
-      `**Target (20×5 on 5,000 hosts proven optimal in < 10 s):** ${target}.`,
+      `**Target (20×5 on 5,000 hosts proven optimal in < 10 s):** ${target.join('; ') || 'not measured'}.`,
       '',
     ].join('\n'),
     problems,

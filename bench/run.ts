@@ -212,7 +212,7 @@ export async function runBench(argv: readonly string[] = process.argv): Promise<
     renderLoad(loadAtStart),
     '',
     problems.length > 0
-      ? `> **⚠ PROBLEMS — the figures below include bugs:**\n${problems.map((p) => `> - ${p}`).join('\n')}\n`
+      ? `> **⚠ PROBLEMS — bugs found or targets missed:**\n${problems.map((p) => `> - ${p}`).join('\n')}\n`
       : '',
   ]
     .filter((line, k, all) => !(line === '' && all[k - 1] === ''))
