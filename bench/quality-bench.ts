@@ -5,7 +5,7 @@
 import { verify } from '../admission-controller/verifier';
 import type { AdmissionModel, SolveResult } from '../model/types';
 import { solveGreedy } from '../solvers/greedy';
-import { shutdownHighsWorker, solveHighs, warmUpHighs } from '../solvers/highs';
+import { highsWorkerStats, shutdownHighsWorker, solveHighs, warmUpHighs } from '../solvers/highs';
 import { generateModel, type GeneratorOptions } from './generator';
 import type { BenchContext, BenchSection, SectionResult } from './run';
 
@@ -147,6 +147,35 @@ async function highsTimes(context: BenchContext): Promise<{ markdown: string; pr
   };
 }
 
+/** 1,000 consecutive solves in one worker: it must stay alive and its WebAssembly memory must stop growing. */
+async function workerSoak(): Promise<{ markdown: string; problems: string[] }> {
+  const problems: string[] = [];
+  const models = Array.from({ length: 50 }, (_, k) => generateModel({ seed: 500 + k, services: 3, components: 3, hosts: 12, capacity: 'tight', rules: true }));
+  const startedWorkers = highsWorkerStats().started;
+  const memoryAt = new Map<number, number>();
+  const t0 = performance.now();
+  for (let k = 1; k <= 1000; k++) {
+    const r = await solveHighs(models[k % models.length]!, { timeLimitSeconds: 10, mipRelGap: 0 });
+    if (r.status !== 'optimal') problems.push(`worker soak: solve ${k} ended ${r.status}`);
+    if (k === 100 || k === 500 || k === 1000) memoryAt.set(k, Number(r.stats?.wasmMemoryBytes));
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const restarts = highsWorkerStats().started - startedWorkers;
+  const mb = (k: number): string => ((memoryAt.get(k) ?? NaN) / 2 ** 20).toFixed(1);
+  const grew = (memoryAt.get(1000) ?? 0) > (memoryAt.get(100) ?? 0);
+  if (grew) problems.push(`worker soak: WebAssembly memory grew from ${mb(100)} MB (solve 100) to ${mb(1000)} MB (solve 1,000)`);
+  if (restarts > 0) problems.push(`worker soak: the worker was replaced ${restarts} time(s)`);
+  return {
+    problems,
+    markdown: [
+      '### One worker, 1,000 consecutive solves',
+      '',
+      `50 generated 3×3 models on 12 hosts, solved round-robin 1,000 times in one HiGHS worker (${seconds.toFixed(1)} s in all). WebAssembly memory after solve 100: ${mb(100)} MB, after 500: ${mb(500)} MB, after 1,000: ${mb(1000)} MB; worker replacements: ${restarts}. **${grew || restarts > 0 ? 'Memory grew or the worker died' : 'No growth, no restart'}.**`,
+      '',
+    ].join('\n'),
+  };
+}
+
 export const exactSection: BenchSection = {
   id: 'exact',
   title: 'Exact solver (HiGHS): heuristic quality and solve times',
@@ -155,10 +184,11 @@ export const exactSection: BenchSection = {
     try {
       const quality = await qualityStudy(context, 240);
       const times = await highsTimes(context);
-      const problems = [...quality.problems, ...times.problems];
+      const soak = await workerSoak();
+      const problems = [...quality.problems, ...times.problems, ...soak.problems];
       return {
-        markdown: ['## Exact solver (HiGHS): heuristic quality and solve times', '', quality.markdown, times.markdown].join('\n'),
-        ok: !problems.some((p) => p.includes('infeasible') || p.includes('≠') || p.includes('beats')),
+        markdown: ['## Exact solver (HiGHS): heuristic quality and solve times', '', quality.markdown, times.markdown, soak.markdown].join('\n'),
+        ok: !problems.some((p) => p.includes('infeasible') || p.includes('≠') || p.includes('beats') || p.startsWith('worker soak')),
         problems,
       };
     } finally {

@@ -456,16 +456,21 @@ describe('time limits', () => {
 });
 
 describe('worker lifecycle', () => {
-  test('30 consecutive solves reuse one worker', async () => {
+  test('150 consecutive solves reuse one worker, and its WebAssembly memory stops growing', async () => {
     await highsSolver.solve(workedExample()); // make sure a worker is up
     const before = highsWorkerStats();
     expect(before.alive).toBe(1);
-    for (let k = 0; k < 30; k++) {
-      const m = generateModel({ seed: 100 + k, services: 2, components: 3, hosts: 6, capacity: 'tight', rules: true });
+    const memory: number[] = [];
+    for (let k = 0; k < 150; k++) {
+      const m = generateModel({ seed: 100 + (k % 30), services: 2, components: 3, hosts: 6, capacity: 'tight', rules: true });
       const r = await highsSolver.solve(m, { timeLimitSeconds: 10 });
       expect(r.status).toBe('optimal');
+      memory.push(Number(r.stats?.wasmMemoryBytes));
     }
     expect(highsWorkerStats()).toEqual(before);
+    // The same 30 models solved five times: after the first round, memory must not grow any more.
+    expect(memory.every(Number.isFinite)).toBe(true);
+    expect(Math.max(...memory.slice(30))).toBe(memory[29]);
   });
 
   test('concurrent solves queue on the same worker', async () => {

@@ -39,6 +39,8 @@ export interface HighsRunReply {
   readonly values: Readonly<Record<string, number>>;
   /** Time inside the worker: LP parsing, HiGHS run, solution extraction (no worker start, no queueing). */
   readonly solveMs: number;
+  /** Size of the worker's WebAssembly memory after this solve (bytes), when the module reports it. */
+  readonly wasmMemoryBytes?: number | null;
   /** "untransformed violations" warnings in HiGHS's log: presolve produced points invalid for the model. */
   readonly presolveWarnings: number;
 }
@@ -102,6 +104,8 @@ parentPort.on('message', async (msg) => {
         objective: hasSolution ? model.getObjectiveValue() : NaN,
         dualBound: info('mip_dual_bound'), mipGap: info('mip_gap'), nodes: info('mip_node_count'),
         values, solveMs: performance.now() - t0, presolveWarnings,
+        // WebAssembly memory only grows: a plateau over many solves shows that nothing leaks.
+        wasmMemoryBytes: typeof highs.memoryBytes === 'number' ? highs.memoryBytes : null,
       },
     });
   } catch (e) {
@@ -402,6 +406,7 @@ function stats(
   if (reply) {
     out.highsStatus = reply.statusName;
     if (reply.nodes !== null) out.nodes = reply.nodes;
+    if (typeof reply.wasmMemoryBytes === 'number') out.wasmMemoryBytes = reply.wasmMemoryBytes;
   }
   return out;
 }
