@@ -4,7 +4,7 @@
  */
 import { AdmissionError, isAdmissionError, type ErrorDetail } from '../model/errors';
 import { childElements, escapeText, firstChild, isXmlChars, parseXml, textOf, type XmlElement } from '../xml/safe-xml';
-import { checkDurations, checkUrl, htmlPageReason, httpText, notXmlReason, SnapshotCache, type Snapshot } from './remote';
+import { answerRoot, checkDurations, checkUrl, httpText, notXmlReason, SnapshotCache, type Snapshot } from './remote';
 import type { HostCapacity, HostInfoConfig, HostInfoProvider, HostInfoStatus } from './types';
 
 export type OpenNebulaConfig = Extract<HostInfoConfig, { kind: 'opennebula' }>;
@@ -146,16 +146,7 @@ export function parseHostPoolResponse(xml: string, where = 'OpenNebula answer'):
   const fail = (reason: string, details: readonly ErrorDetail[] = [{ field: where, reason }]): never => {
     throw new AdmissionError('AC_ERR_UPSTREAM', `${where}: ${reason}`, details);
   };
-  if (xml.trim() === '') fail('the answer is empty');
-  const html = htmlPageReason(xml);
-  if (html) fail(`the answer ${html}`);
-  let root: XmlElement;
-  try {
-    root = parseXml(xml).root;
-  } catch (error) {
-    if (!isAdmissionError(error)) throw error;
-    return fail(`the answer ${notXmlReason(error)}`);
-  }
+  const root = answerRoot(xml, where);
   if (root.local !== 'methodResponse') fail(`the answer is not an XML-RPC methodResponse (root element <${root.qname}>)`);
 
   let values: RpcValue[];

@@ -2,9 +2,9 @@
  * Host capacity from an OPTIMIS-style PhysicalHosts XML document fetched over HTTP (AC_PhHostsInfo_aaS, or AC_ONE's variant).
  * Knows the document format and the conversion to HostCapacity; HTTP, deadline, cache and stale answers come from remote.ts.
  */
-import { AdmissionError, isAdmissionError, type ErrorDetail } from '../model/errors';
-import { attribute, childElements, parseXml, type XmlElement } from '../xml/safe-xml';
-import { checkDurations, checkUrl, htmlPageReason, httpText, notXmlReason, SnapshotCache, type Snapshot } from './remote';
+import { AdmissionError, type ErrorDetail } from '../model/errors';
+import { attribute, childElements } from '../xml/safe-xml';
+import { answerRoot, checkDurations, checkUrl, httpText, SnapshotCache, type Snapshot } from './remote';
 import type { HostCapacity, HostInfoConfig, HostInfoProvider, HostInfoStatus } from './types';
 
 /** A few thousand hosts are ~150 bytes each; anything near this limit is not a PhysicalHosts answer. */
@@ -74,16 +74,7 @@ export function parsePhysicalHosts(xml: string, where = 'PhysicalHosts document'
   const fail = (reason: string, details: readonly ErrorDetail[] = [{ field: where, reason }]): never => {
     throw new AdmissionError('AC_ERR_UPSTREAM', `${where}: ${reason}`, details);
   };
-  if (xml.trim() === '') fail('the answer is empty');
-  const html = htmlPageReason(xml);
-  if (html) fail(`the answer ${html}`);
-  let root: XmlElement;
-  try {
-    root = parseXml(xml).root;
-  } catch (error) {
-    if (!isAdmissionError(error)) throw error;
-    return fail(`the answer ${notXmlReason(error)}`);
-  }
+  const root = answerRoot(xml, where);
   if (root.local !== 'PhysicalHosts') fail(`the answer is not a PhysicalHosts document (root element <${root.qname}>)`);
 
   const problems: ErrorDetail[] = [];

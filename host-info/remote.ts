@@ -4,6 +4,7 @@
  */
 import axios, { AxiosError } from 'axios';
 import { AdmissionError, isAdmissionError } from '../model/errors';
+import { parseXml, type XmlElement } from '../xml/safe-xml';
 import { DEFAULT_MAX_STALE_MS, type HostCapacity, type HostInfoStatus } from './types';
 
 // ---------------------------------------------------------------------------------------------
@@ -317,4 +318,23 @@ function asUpstreamError(error: unknown, label: string, source: string): Admissi
 
 function copy(hosts: readonly HostCapacity[]): HostCapacity[] {
   return hosts.map((h) => ({ ...h }));
+}
+
+/**
+ * The root element of a remote source's XML answer; an empty answer, an HTML error page or malformed XML is an
+ * AC_ERR_UPSTREAM naming `where`. Shared by the PhysicalHosts and OpenNebula providers.
+ */
+export function answerRoot(xml: string, where: string): XmlElement {
+  const fail = (reason: string): never => {
+    throw new AdmissionError('AC_ERR_UPSTREAM', `${where}: ${reason}`, [{ field: where, reason }]);
+  };
+  if (xml.trim() === '') fail('the answer is empty');
+  const html = htmlPageReason(xml);
+  if (html) fail(`the answer ${html}`);
+  try {
+    return parseXml(xml).root;
+  } catch (error) {
+    if (!isAdmissionError(error)) throw error;
+    return fail(`the answer ${notXmlReason(error)}`);
+  }
 }

@@ -58,6 +58,34 @@ export interface FederateInput {
 
 const round = (s: number): number => Math.round(s * 1000) / 1000;
 
+/** The federation block of a service no peer took: who asked, what was (or would have been) sent, and why. */
+function failureReport(
+  status: FederationReport['status'],
+  route: Pick<FederationRoute, 'federationId' | 'hop' | 'origin'>,
+  sent: FederationReport['sent'],
+  attempts: FederationReport['attempts'],
+  reasons: readonly FederationReason[],
+  seconds: number,
+): FederationReport {
+  return {
+    status,
+    federationId: route.federationId,
+    hop: route.hop,
+    origin: route.origin,
+    sent,
+    peerId: null,
+    protocol: null,
+    peerDecision: null,
+    peerAdmissionId: null,
+    placedVms: {},
+    embeddedIds: {},
+    peerManifest: null,
+    attempts,
+    reasons,
+    seconds,
+  };
+}
+
 export class Federator {
   /** Federation ids this provider is waiting on peers for: seeing one come back in is a loop. */
   private readonly inFlight = new Map<string, number>();
@@ -129,46 +157,17 @@ export class Federator {
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       this.options.log?.('warn', 'federation error', { requestId: input.requestId, serviceId: input.answer.serviceId, error: message });
-      return withFederationFailure(input.answer, {
-        status: 'failed',
-        federationId: input.route.federationId,
-        hop: input.route.hop,
-        origin: input.route.origin,
-        sent: [],
-        peerId: null,
-        protocol: null,
-        peerDecision: null,
-        peerAdmissionId: null,
-        placedVms: {},
-        embeddedIds: {},
-        peerManifest: null,
-        attempts: [],
-        reasons: [{ code: 'FEDERATION_ERROR', message: `federation failed on this side: ${message}`, data: { error: message } }],
-        seconds: round((Date.now() - started) / 1000),
-      });
+      return withFederationFailure(
+        input.answer,
+        failureReport('failed', input.route, [], [], [{ code: 'FEDERATION_ERROR', message: `federation failed on this side: ${message}`, data: { error: message } }], round((Date.now() - started) / 1000)),
+      );
     }
   }
 
   /** The federation block of a peer's request this provider takes whole or not at all and may not forward. */
   notForwarded(answer: ServiceAnswer, route: FederationRoute): ServiceAnswer {
     if (!route.blocked || answer.decision === 'accepted') return answer;
-    return withFederationFailure(answer, {
-      status: 'not-forwarded',
-      federationId: route.federationId,
-      hop: route.hop,
-      origin: route.origin,
-      sent: [],
-      peerId: null,
-      protocol: null,
-      peerDecision: null,
-      peerAdmissionId: null,
-      placedVms: {},
-      embeddedIds: {},
-      peerManifest: null,
-      attempts: [],
-      reasons: [route.blocked],
-      seconds: 0,
-    });
+    return withFederationFailure(answer, failureReport('not-forwarded', route, [], [], [route.blocked], 0));
   }
 
   private async run(input: FederateInput, started: number): Promise<ServiceAnswer> {
@@ -176,23 +175,8 @@ export class Federator {
     const split = planSplit(input.parsed, answer.components);
     if (!split) return answer;
     const attempts: FederationAttempt[] = [];
-    const report = (status: FederationReport['status'], reasons: readonly FederationReason[]): FederationReport => ({
-      status,
-      federationId: route.federationId,
-      hop: route.hop,
-      origin: route.origin,
-      sent: split.ok ? split.plan.components : [],
-      peerId: null,
-      protocol: null,
-      peerDecision: null,
-      peerAdmissionId: null,
-      placedVms: {},
-      embeddedIds: {},
-      peerManifest: null,
-      attempts,
-      reasons,
-      seconds: round((Date.now() - started) / 1000),
-    });
+    const report = (status: FederationReport['status'], reasons: readonly FederationReason[]): FederationReport =>
+      failureReport(status, route, split.ok ? split.plan.components : [], attempts, reasons, round((Date.now() - started) / 1000));
     if (!split.ok) return withFederationFailure(answer, report('split-not-allowed', split.reasons));
     if (route.blocked) return withFederationFailure(answer, report('not-forwarded', [route.blocked]));
     const plan = split.plan;
