@@ -1,4 +1,4 @@
-/** Tests run from TypeScript sources through ts-jest (type errors fail the test file). */
+/** Tests run from TypeScript sources through ts-jest (transpile only: `npm test` type-checks them first with tsconfig.test.json). */
 module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],

@@ -11,7 +11,7 @@ import type { PeerConfig } from '../config/config';
 import type { HostInfoProvider } from '../host-info/types';
 import { AdmissionError, type ErrorDetail } from '../model/errors';
 import type { AdmissionModel, TrecConstraints } from '../model/types';
-import { buildAdmissionModel, type ServiceRequest } from '../trec-analyzer/build-model';
+import { buildAdmissionModel, HostModelMemo, type ServiceRequest } from '../trec-analyzer/build-model';
 import { fetchTrec, type DegradedNote, type TrecFetchOptions } from '../trec-analyzer/trec-fetchers';
 import { Federator, type FederationLog, type FederationReport, type FederationRoute, type InboundFederation } from './federation';
 import { writeAllocationOffer, type AllocationOfferInput } from './manifest/offer';
@@ -164,6 +164,8 @@ function parseAll(manifests: readonly string[]): ParsedManifest[] {
 
 export class AdmissionService {
   private readonly lock = new Mutex();
+  /** The host part of the last model, reused while the host snapshot, reservations and host TREC values are unchanged. */
+  private readonly hostMemo = new HostModelMemo();
   /** Undefined when no peer is configured: then nothing is forwarded and answers are exactly the local ones. */
   private readonly federator: Federator | undefined;
 
@@ -327,7 +329,7 @@ export class AdmissionService {
     const generation = this.store.capacityGeneration();
     const now = new Date();
     const hosts = await this.hostInfo.listHosts(request.signal);
-    const reserved = request.cleanTestbed ? new Map() : this.store.reservedCapacity(now);
+    const reserved = request.cleanTestbed ? undefined : this.store.reservedCapacity(now);
     const trec = await fetchTrec(
       parsed.map((m, k) => ({
         serviceId: m.serviceId,
@@ -357,16 +359,20 @@ export class AdmissionService {
       constraints: this.store.effectiveConstraints(m.serviceId, m.trecConstraints) as TrecConstraints,
       ...(m.pricePlan && m.pricePlan.planFloor > 0 ? { planFloor: m.pricePlan.planFloor } : {}),
     }));
-    const model = buildAdmissionModel({
-      services,
-      hosts: request.cleanTestbed ? hosts.map((h) => ({ ...h, usedCpus: 0, usedMemoryMb: 0 })) : hosts,
-      reserved,
-      serviceTrec: trec.services,
-      hostTrec: trec.hosts,
-      weights: policy.weights,
-      defaultGain: this.options.defaultGain,
-      fallbackTrec: { trust: this.options.trec.fallbacks.trust, risk: this.options.trec.fallbacks.risk, eco: this.options.trec.fallbacks.eco },
-    });
+    const model = buildAdmissionModel(
+      {
+        services,
+        hosts,
+        ...(request.cleanTestbed ? { ignoreUsage: true } : {}),
+        reserved,
+        serviceTrec: trec.services,
+        hostTrec: trec.hosts,
+        weights: policy.weights,
+        defaultGain: this.options.defaultGain,
+        fallbackTrec: { trust: this.options.trec.fallbacks.trust, risk: this.options.trec.fallbacks.risk, eco: this.options.trec.fallbacks.eco },
+      },
+      this.hostMemo,
+    );
     const provenance = parsed.map((m): Provenance => ({
       values: trec.services.get(m.serviceId)?.sources ?? { trust: 'default', risk: 'default', eco: 'default', cost: 'default' },
       bounds: this.store.explainConstraints(m.serviceId, m.trecConstraints).sources,

@@ -5,7 +5,7 @@
 import { promises as fsp } from 'node:fs';
 import { z } from 'zod';
 import { AdmissionError, isAdmissionError, type ErrorDetail } from '../model/errors';
-import type { HostCapacity, HostInfoProvider, HostInfoStatus } from './types';
+import { freezeSnapshot, type HostCapacity, type HostInfoProvider, type HostInfoStatus, type HostSnapshot } from './types';
 
 const MAX_DETAILS = 50;
 /** A hand-maintained inventory of 100,000 hosts is ~15 MB; a bigger file is a mistake, not an inventory. */
@@ -308,13 +308,13 @@ export class InventoryProvider implements HostInfoProvider {
     }
   }
 
-  async listHosts(signal?: AbortSignal): Promise<HostCapacity[]> {
+  async listHosts(signal?: AbortSignal): Promise<HostSnapshot> {
     if (signal?.aborted) {
       throw new AdmissionError('AC_ERR_TIMEOUT', `${this.path}: the caller cancelled the request`, [{ field: this.path, reason: 'cancelled' }]);
     }
     // At most one stat() per interval: under load the file check would otherwise cost more than the admission.
     const recent = this.loaded;
-    if (recent?.ok && Date.now() - this.checkedAt < this.statIntervalMs) return recent.hosts.map((h) => ({ ...h }));
+    if (recent?.ok && Date.now() - this.checkedAt < this.statIntervalMs) return freezeSnapshot(recent.hosts);
     let signature: string;
     try {
       this.checkedAt = Date.now();
@@ -338,7 +338,7 @@ export class InventoryProvider implements HostInfoProvider {
       entry = await this.loading.promise;
     }
     if (!entry.ok) throw entry.error;
-    return entry.hosts.map((h) => ({ ...h }));
+    return freezeSnapshot(entry.hosts);
   }
 
   status(): HostInfoStatus {

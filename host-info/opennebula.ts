@@ -5,7 +5,7 @@
 import { AdmissionError, isAdmissionError, type ErrorDetail } from '../model/errors';
 import { childElements, escapeText, firstChild, isXmlChars, parseXml, textOf, type XmlElement } from '../xml/safe-xml';
 import { answerRoot, checkDurations, checkUrl, httpText, notXmlReason, SnapshotCache, type Snapshot } from './remote';
-import type { HostCapacity, HostInfoConfig, HostInfoProvider, HostInfoStatus } from './types';
+import type { HostCapacity, HostInfoConfig, HostInfoProvider, HostInfoStatus, HostSnapshot } from './types';
 
 export type OpenNebulaConfig = Extract<HostInfoConfig, { kind: 'opennebula' }>;
 
@@ -89,7 +89,7 @@ export class OpenNebulaProvider implements HostInfoProvider {
     });
   }
 
-  listHosts(signal?: AbortSignal): Promise<HostCapacity[]> {
+  listHosts(signal?: AbortSignal): Promise<HostSnapshot> {
     return this.cache.get(signal);
   }
 

@@ -5,7 +5,7 @@
 import { AdmissionError, type ErrorDetail } from '../model/errors';
 import { attribute, childElements } from '../xml/safe-xml';
 import { answerRoot, checkDurations, checkUrl, httpText, SnapshotCache, type Snapshot } from './remote';
-import type { HostCapacity, HostInfoConfig, HostInfoProvider, HostInfoStatus } from './types';
+import type { HostCapacity, HostInfoConfig, HostInfoProvider, HostInfoStatus, HostSnapshot } from './types';
 
 /** A few thousand hosts are ~150 bytes each; anything near this limit is not a PhysicalHosts answer. */
 const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
@@ -47,7 +47,7 @@ export class PhysicalHostsProvider implements HostInfoProvider {
     });
   }
 
-  listHosts(signal?: AbortSignal): Promise<HostCapacity[]> {
+  listHosts(signal?: AbortSignal): Promise<HostSnapshot> {
     return this.cache.get(signal);
   }
 

@@ -5,7 +5,7 @@
 import axios, { AxiosError } from 'axios';
 import { AdmissionError, isAdmissionError } from '../model/errors';
 import { parseXml, type XmlElement } from '../xml/safe-xml';
-import { DEFAULT_MAX_STALE_MS, type HostCapacity, type HostInfoStatus } from './types';
+import { DEFAULT_MAX_STALE_MS, freezeSnapshot, type HostCapacity, type HostInfoStatus, type HostSnapshot } from './types';
 
 // ---------------------------------------------------------------------------------------------
 // Configuration checks
@@ -204,27 +204,27 @@ export class SnapshotCache {
     this.maxStaleMs = options.maxStaleMs ?? DEFAULT_MAX_STALE_MS;
   }
 
-  async get(signal?: AbortSignal): Promise<HostCapacity[]> {
+  async get(signal?: AbortSignal): Promise<HostSnapshot> {
     if (signal?.aborted) throw this.cancelled(signal);
     const now = this.clock();
     if (this.good && now - this.good.at < this.options.cacheTtlMs) {
       this.servedStale = false;
-      return copy(this.good.snapshot.hosts);
+      return freezeSnapshot(this.good.snapshot.hosts);
     }
     // Recent failure and a usable old answer: answer at once instead of waiting for the source again.
     const recentFailure = this.lastError !== undefined && now - this.lastError.at < this.options.cacheTtlMs;
     if (recentFailure && this.staleUsable(now)) {
       this.servedStale = true;
-      return copy(this.good!.snapshot.hosts);
+      return freezeSnapshot(this.good!.snapshot.hosts);
     }
     const outcome = await this.waitFor(this.refresh(), signal);
     if (outcome.ok) {
       this.servedStale = false;
-      return copy(outcome.snapshot.hosts);
+      return freezeSnapshot(outcome.snapshot.hosts);
     }
     if (this.staleUsable(this.clock())) {
       this.servedStale = true;
-      return copy(this.good!.snapshot.hosts);
+      return freezeSnapshot(this.good!.snapshot.hosts);
     }
     throw outcome.error;
   }
@@ -314,10 +314,6 @@ function asUpstreamError(error: unknown, label: string, source: string): Admissi
   if (isAdmissionError(error)) return error;
   const message = error instanceof Error ? error.message : String(error);
   return new AdmissionError('AC_ERR_UPSTREAM', `${label} ${source}: ${message}`, [{ field: source, reason: message }]);
-}
-
-function copy(hosts: readonly HostCapacity[]): HostCapacity[] {
-  return hosts.map((h) => ({ ...h }));
 }
 
 /**

@@ -21,6 +21,18 @@ export interface HostCapacity {
   risk?: number;
 }
 
+/** A provider's answer: frozen (array and hosts), shared by every caller until the source changes. */
+export type HostSnapshot = readonly Readonly<HostCapacity>[];
+
+/** Freezes a provider's freshly read hosts in place (they are never changed afterwards) and returns them. */
+export function freezeSnapshot(hosts: readonly HostCapacity[]): HostSnapshot {
+  if (!Object.isFrozen(hosts)) {
+    for (const h of hosts) Object.freeze(h);
+    Object.freeze(hosts);
+  }
+  return hosts;
+}
+
 /** Health of a provider, for /health and metrics. Never contains credentials. */
 export interface HostInfoStatus {
   /** Provider kind (`inventory`, `physical-hosts`, `opennebula`). */
@@ -48,9 +60,10 @@ export interface HostInfoProvider {
   readonly name: string;
   /**
    * The current host capacities. Rejects with AdmissionError (AC_ERR_CONFIG for a bad inventory file,
-   * AC_ERR_UPSTREAM / AC_ERR_TIMEOUT for a remote source). Callers get fresh arrays and may keep them.
+   * AC_ERR_UPSTREAM / AC_ERR_TIMEOUT for a remote source). The answer is a frozen snapshot: the same array
+   * comes back until the source changes, so callers may keep it and memoise on its identity.
    */
-  listHosts(signal?: AbortSignal): Promise<HostCapacity[]>;
+  listHosts(signal?: AbortSignal): Promise<HostSnapshot>;
   /** Health of the source; optional so that test doubles need not implement it. */
   status?(): HostInfoStatus;
 }

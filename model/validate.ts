@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { AdmissionError, type ErrorDetail } from './errors';
-import type { AdmissionModel } from './types';
+import type { AdmissionModel, Host } from './types';
 
 const finite = z.number().refine(Number.isFinite, 'must be a finite number');
 const nonNegativeInt = z.number().int('must be an integer').min(0, 'must be ≥ 0');
@@ -125,19 +125,34 @@ const isFraction = (v: unknown): boolean => isFinite(v) && v >= 0 && v <= 1;
  * hosts) is confirmed without building zod's per-field results. Anything it doubts goes to the schema,
  * which names every problem; it may be stricter than the schema, never looser.
  */
-function plainlyValid(model: unknown): boolean {
-  const m = model as AdmissionModel;
-  if (typeof m !== 'object' || m === null || !Array.isArray(m.hosts) || !Array.isArray(m.services)) return false;
-  const w = m.weights as unknown as Record<string, unknown> | undefined;
-  if (!w || !['cost', 'eco', 'risk', 'trust'].every((k) => isFinite(w[k]) && (w[k] as number) >= 0)) return false;
+/**
+ * Host lists already confirmed valid. Only frozen arrays of frozen hosts are entered (they cannot change
+ * afterwards), so a hit is as good as a check: the gateway's models share one frozen host list between admissions.
+ */
+const validHostLists = new WeakSet<readonly Host[]>();
+
+function plainlyValidHosts(hosts: readonly Host[]): boolean {
+  if (validHostLists.has(hosts)) return true;
   const hostIds = new Set<string>();
-  for (const h of m.hosts) {
+  let frozen = Object.isFrozen(hosts);
+  for (const h of hosts) {
     if (typeof h !== 'object' || h === null || !isId(h.id) || hostIds.has(h.id) || !isOptLabel(h.label)) return false;
     if (!isInt(h.cpus, 0) || !isInt(h.usedCpus, 0) || !isFinite(h.eco)) return false;
     if (h.freeMemoryMb !== undefined && !(isFinite(h.freeMemoryMb) && h.freeMemoryMb >= 0)) return false;
     if (h.risk !== undefined && !isFinite(h.risk)) return false;
     hostIds.add(h.id);
+    frozen &&= Object.isFrozen(h);
   }
+  if (frozen) validHostLists.add(hosts);
+  return true;
+}
+
+function plainlyValid(model: unknown): boolean {
+  const m = model as AdmissionModel;
+  if (typeof m !== 'object' || m === null || !Array.isArray(m.hosts) || !Array.isArray(m.services)) return false;
+  const w = m.weights as unknown as Record<string, unknown> | undefined;
+  if (!w || !['cost', 'eco', 'risk', 'trust'].every((k) => isFinite(w[k]) && (w[k] as number) >= 0)) return false;
+  if (!plainlyValidHosts(m.hosts)) return false;
   const serviceIds = new Set<string>();
   for (const s of m.services) {
     if (typeof s !== 'object' || s === null || !isId(s.id) || serviceIds.has(s.id) || !isOptLabel(s.label)) return false;

@@ -86,9 +86,12 @@ describe('inventory file', () => {
       { id: 'h2', cpus: 8, usedCpus: 8 },
       { id: 'h3.dc1', cpus: 64, usedCpus: 0, memoryMb: 524288, usedMemoryMb: 0 },
     ]);
-    // Callers get their own copies.
-    hosts[0]!.usedCpus = 99;
-    expect((await provider.listHosts())[0]!.usedCpus).toBe(2);
+    // One frozen snapshot, shared by every caller until the file changes: nobody can change it for the others.
+    expect(Object.isFrozen(hosts) && hosts.every((h) => Object.isFrozen(h))).toBe(true);
+    expect(() => {
+      (hosts[0] as { usedCpus: number }).usedCpus = 99;
+    }).toThrow(TypeError);
+    expect(await provider.listHosts()).toBe(hosts);
     expect(provider.status!()).toMatchObject({ provider: 'inventory', source: file, ok: true, stale: false, hosts: 3 });
   });
 

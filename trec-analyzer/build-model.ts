@@ -37,13 +37,19 @@ export interface ServiceTrecValues {
   readonly planFloor?: number;
 }
 
-export interface BuildModelInput {
-  readonly services: readonly ServiceRequest[];
+/** The host part of a model's inputs. */
+export interface HostModelInput {
   readonly hosts: readonly HostInput[];
   /** Capacity held by earlier admissions, per host id. */
   readonly reserved?: ReadonlyMap<string, { readonly cpus: number; readonly memoryMb: number }>;
-  readonly serviceTrec: ReadonlyMap<string, ServiceTrecValues>;
   readonly hostTrec?: ReadonlyMap<string, { readonly risk: number; readonly eco: number }>;
+  /** OPTIMIS's cleanTestbed: every host counts as empty (used capacity and reservations ignored). */
+  readonly ignoreUsage?: boolean;
+}
+
+export interface BuildModelInput extends HostModelInput {
+  readonly services: readonly ServiceRequest[];
+  readonly serviceTrec: ReadonlyMap<string, ServiceTrecValues>;
   readonly weights: Weights;
   /** Gain of a service whose price plan is unknown. */
   readonly defaultGain: number;
@@ -54,27 +60,84 @@ export interface BuildModelInput {
 /** OPTIMIS's gain: revenue = 10 × the price plan's floor (model.md §2.2, basicCost.csv). */
 export const GAIN_PER_PLAN_FLOOR = 10;
 
-export function buildAdmissionModel(input: BuildModelInput): AdmissionModel {
-  const hosts = input.hosts.map((h, index): Host & { sortRisk: number; index: number } => {
-    const reserved = input.reserved?.get(h.id);
+/**
+ * The model's hosts: free capacity after reservations, TREC values, ordered by ascending risk (OPTIMIS: ph1 =
+ * least risky; ties keep the provider's order), labelled ph1…phN. Frozen, so that a result can be shared by
+ * many models (HostModelMemo) and recognised as already validated (model/validate.ts).
+ */
+export function buildHostModel(input: HostModelInput): readonly Host[] {
+  const n = input.hosts.length;
+  const built: Host[] = new Array<Host>(n);
+  const sortRisk = new Float64Array(n);
+  for (let index = 0; index < n; index++) {
+    const h = input.hosts[index]!;
+    const reserved = input.ignoreUsage ? undefined : input.reserved?.get(h.id);
     const trec = input.hostTrec?.get(h.id);
-    const used = Math.min(h.cpus, h.usedCpus + (reserved?.cpus ?? 0));
     const risk = trec?.risk ?? h.risk;
-    return {
+    // Plain assignments, not object spreads: this runs for every host of every admission that misses the memo.
+    const host: { -readonly [K in keyof Host]: Host[K] } = {
       id: h.id,
       cpus: h.cpus,
-      usedCpus: used,
-      ...(h.memoryMb !== undefined
-        ? { freeMemoryMb: Math.max(0, h.memoryMb - (h.usedMemoryMb ?? 0) - (reserved?.memoryMb ?? 0)) }
-        : {}),
+      usedCpus: input.ignoreUsage ? 0 : Math.min(h.cpus, h.usedCpus + (reserved?.cpus ?? 0)),
       eco: trec?.eco ?? h.eco ?? 3 + index,
-      ...(risk !== undefined ? { risk } : {}),
-      sortRisk: risk ?? 0,
-      index,
     };
-  });
-  // OPTIMIS orders hosts by ascending risk (ph1 = least risky); ties keep the provider's order.
-  hosts.sort((p, q) => p.sortRisk - q.sortRisk || p.index - q.index);
+    if (h.memoryMb !== undefined) {
+      host.freeMemoryMb = input.ignoreUsage ? h.memoryMb : Math.max(0, h.memoryMb - (h.usedMemoryMb ?? 0) - (reserved?.memoryMb ?? 0));
+    }
+    if (risk !== undefined) host.risk = risk;
+    built[index] = host;
+    sortRisk[index] = risk ?? 0;
+  }
+  const order = Array.from({ length: n }, (_, j) => j).sort((p, q) => sortRisk[p]! - sortRisk[q]! || p - q);
+  const hosts = order.map((j, k) => Object.freeze({ ...built[j]!, label: `ph${k + 1}` }));
+  return Object.freeze(hosts);
+}
+
+type Held = { readonly cpus: number; readonly memoryMb: number };
+type HostTrec = { readonly risk: number; readonly eco: number };
+
+function sameEntries<V>(a: ReadonlyMap<string, V> | undefined, b: ReadonlyMap<string, V> | undefined, same: (x: V, y: V) => boolean): boolean {
+  if (a === b) return true;
+  if ((a?.size ?? 0) !== (b?.size ?? 0)) return false;
+  if (!a || !b) return true; // both empty
+  for (const [k, x] of a) {
+    const y = b.get(k);
+    if (y === undefined || !same(x, y)) return false;
+  }
+  return true;
+}
+
+/**
+ * Remembers the last host model and returns it again while its inputs are the same: the same host snapshot (host-info
+ * providers return one frozen array until the source changes) and equal reservations and host TREC values. Mapping,
+ * sorting and validating hundreds of hosts on every admission was a fifth of an admission's time; comparing the two
+ * maps costs only as much as there are reserved hosts.
+ */
+export class HostModelMemo {
+  private last:
+    | { hosts: HostModelInput['hosts']; reserved: ReadonlyMap<string, Held> | undefined; hostTrec: ReadonlyMap<string, HostTrec> | undefined; ignoreUsage: boolean; built: readonly Host[] }
+    | undefined;
+
+  build(input: HostModelInput): readonly Host[] {
+    const last = this.last;
+    if (
+      last &&
+      last.hosts === input.hosts &&
+      last.ignoreUsage === Boolean(input.ignoreUsage) &&
+      (last.ignoreUsage || sameEntries<Held>(last.reserved, input.reserved, (x, y) => x.cpus === y.cpus && x.memoryMb === y.memoryMb)) &&
+      sameEntries<HostTrec>(last.hostTrec, input.hostTrec, (x, y) => x.risk === y.risk && x.eco === y.eco)
+    ) {
+      return last.built;
+    }
+    const built = buildHostModel(input);
+    this.last = { hosts: input.hosts, reserved: input.reserved, hostTrec: input.hostTrec, ignoreUsage: Boolean(input.ignoreUsage), built };
+    return built;
+  }
+}
+
+/** The admission model; `hostMemo` lets a long-lived caller reuse the host part between admissions. */
+export function buildAdmissionModel(input: BuildModelInput, hostMemo?: HostModelMemo): AdmissionModel {
+  const hosts = hostMemo ? hostMemo.build(input) : buildHostModel(input);
 
   const services = input.services.map((r, a): Service => {
     const trec = input.serviceTrec.get(r.id);
@@ -97,7 +160,7 @@ export function buildAdmissionModel(input: BuildModelInput): AdmissionModel {
 
   // Not validated here: admit() validates every model once, whoever built it.
   return {
-    hosts: hosts.map(({ sortRisk: _r, index: _i, ...h }, j) => ({ ...h, label: `ph${j + 1}` })),
+    hosts,
     services,
     weights: input.weights,
   };
