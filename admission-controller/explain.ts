@@ -32,9 +32,20 @@ interface Residual {
   freeMemoryMb: Float64Array;
 }
 
+function initialCapacity(model: AdmissionModel): Residual {
+  const n = model.hosts.length;
+  const freeCpus = new Float64Array(n);
+  const freeMemoryMb = new Float64Array(n);
+  for (let j = 0; j < n; j++) {
+    const h = model.hosts[j]!;
+    freeCpus[j] = Math.max(0, h.cpus - h.usedCpus);
+    freeMemoryMb[j] = h.freeMemoryMb ?? Infinity;
+  }
+  return { freeCpus, freeMemoryMb };
+}
+
 function residualCapacity(model: AdmissionModel, allocation: Allocation): Residual {
-  const freeCpus = Float64Array.from(model.hosts, (h) => Math.max(0, h.cpus - h.usedCpus));
-  const freeMemoryMb = Float64Array.from(model.hosts, (h) => h.freeMemoryMb ?? Infinity);
+  const { freeCpus, freeMemoryMb } = initialCapacity(model);
   allocation.services.forEach((comps, a) =>
     comps.forEach((ca, i) => {
       const c = model.services[a]!.components[i]!;
@@ -62,11 +73,11 @@ function hostsHolding(r: { freeCpus: Float64Array; freeMemoryMb: Float64Array },
 const fmt = (n: number): string => (Number.isInteger(n) ? String(n) : n.toFixed(2));
 
 export function explainComponents(model: AdmissionModel, allocation: Allocation, verification: Verification): Reason[][][] {
+  // The common answer, everything at its maximum, needs no fleet-wide figures.
+  const atMaximum = model.services.every((s, a) => s.components.every((c, i) => verification.services[a]!.components[i]!.localVms >= c.maxVms));
+  if (atMaximum) return model.services.map((s) => s.components.map(() => []));
   const residual = residualCapacity(model, allocation);
-  const initial: Residual = {
-    freeCpus: Float64Array.from(model.hosts, (h) => Math.max(0, h.cpus - h.usedCpus)),
-    freeMemoryMb: Float64Array.from(model.hosts, (h) => h.freeMemoryMb ?? Infinity),
-  };
+  const initial = initialCapacity(model);
   const totalFree = initial.freeCpus.reduce((t, v) => t + v, 0);
   const largestFree = largest(initial.freeCpus);
   const residualTotal = residual.freeCpus.reduce((t, v) => t + v, 0);

@@ -4,13 +4,14 @@
  * of what was not admitted (when peers are configured). Transport-free: the HTTP routes call it; it never sees express.
  */
 import { createHash, randomUUID } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import type { AdmissionResult, SolverChoice } from '../admission-controller/admit';
 import { admit } from '../admission-controller/admit';
 import type { ServiceDecision } from '../admission-controller/decisions';
 import type { PeerConfig } from '../config/config';
 import type { HostInfoProvider } from '../host-info/types';
 import { AdmissionError, type ErrorDetail } from '../model/errors';
-import type { AdmissionModel, TrecConstraints } from '../model/types';
+import type { AdmissionModel } from '../model/types';
 import { buildAdmissionModel, HostModelMemo, type ServiceRequest } from '../trec-analyzer/build-model';
 import { fetchTrec, type DegradedNote, type TrecFetchOptions } from '../trec-analyzer/trec-fetchers';
 import { Federator, type FederationLog, type FederationReport, type FederationRoute, type InboundFederation } from './federation';
@@ -112,22 +113,22 @@ const documents = new WeakMap<ParsedManifest, XmlDocument>();
 /**
  * Recently parsed manifests by content hash. Clients send the same manifest more than once (OPTIMIS's SLA
  * manager posts it at negotiation and again at instantiation; dry-runs precede real admissions), and parsing
- * is the largest cost of an admission. Entries are immutable; the least recently used goes first.
+ * is the largest cost of an admission. Entries are immutable; the least recently used goes first. Bounded in count
+ * and in size (a parsed document weighs a few times its source; bodies may be megabytes).
  */
-const PARSE_CACHE_ENTRIES = 256;
-const parseCache = new Map<string, { manifest: ParsedManifest; document: XmlDocument }>();
+const parseCache = new LRUCache<string, { manifest: ParsedManifest; document: XmlDocument }>({
+  max: 256,
+  maxSize: 64 * 1024 * 1024,
+  sizeCalculation: (entry) => 4 * entry.document.source.length + 1,
+});
 
 function parseCached(xml: string): { manifest: ParsedManifest; document: XmlDocument } {
   const key = createHash('sha256').update(xml).digest('base64');
-  const hit = parseCache.get(key);
-  if (hit) {
-    parseCache.delete(key);
-    parseCache.set(key, hit);
-    return hit;
+  let parsed = parseCache.get(key);
+  if (!parsed) {
+    parsed = parseManifestDocument(xml); // throws on bad input: nothing is cached then
+    parseCache.set(key, parsed);
   }
-  const parsed = parseManifestDocument(xml); // throws on bad input: nothing is cached then
-  parseCache.set(key, parsed);
-  if (parseCache.size > PARSE_CACHE_ENTRIES) parseCache.delete(parseCache.keys().next().value!);
   return parsed;
 }
 
@@ -341,6 +342,7 @@ export class AdmissionService {
       request.signal,
     );
     const policy = this.store.getPolicy();
+    const bounds = parsed.map((m) => this.store.explainConstraints(m.serviceId, m.trecConstraints));
     const services = parsed.map((m, k): ServiceRequest => ({
       id: m.serviceId,
       federationAllowed: m.federationAllowed && !request.forbidFederation?.[k],
@@ -356,7 +358,7 @@ export class AdmissionService {
         antiAffinity: c.antiAffinity,
       })),
       rules: m.rules,
-      constraints: this.store.effectiveConstraints(m.serviceId, m.trecConstraints) as TrecConstraints,
+      constraints: bounds[k]!.constraints,
       ...(m.pricePlan && m.pricePlan.planFloor > 0 ? { planFloor: m.pricePlan.planFloor } : {}),
     }));
     const model = buildAdmissionModel(
@@ -373,9 +375,9 @@ export class AdmissionService {
       },
       this.hostMemo,
     );
-    const provenance = parsed.map((m): Provenance => ({
+    const provenance = parsed.map((m, k): Provenance => ({
       values: trec.services.get(m.serviceId)?.sources ?? { trust: 'default', risk: 'default', eco: 'default', cost: 'default' },
-      bounds: this.store.explainConstraints(m.serviceId, m.trecConstraints).sources,
+      bounds: bounds[k]!.sources,
     }));
     return { model, degraded: trec.degraded, generation, provenance };
   }

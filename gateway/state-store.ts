@@ -102,7 +102,7 @@ export interface AdmissionRecord {
 
 export interface CapacitySnapshot {
   readonly generation: number;
-  readonly reserved: Map<string, { cpus: number; memoryMb: number }>;
+  readonly reserved: ReadonlyMap<string, { readonly cpus: number; readonly memoryMb: number }>;
 }
 
 export interface StateStoreOptions {
@@ -305,6 +305,25 @@ export class StateStore {
     return st;
   }
 
+  /**
+   * What every admission reads (policy, default constraints, overrides, capacity generation, reservations), kept while
+   * the database is unchanged: this connection's writes drop it (write()), and another connection's commits (another
+   * worker or process on the same file) change PRAGMA data_version, which is checked on every cached read. Reads inside
+   * a transaction bypass it, so that transactions see exactly their own snapshot.
+   */
+  private reads: ReadCache = emptyReadCache();
+  private readsVersion = -1;
+
+  private cachedReads(): ReadCache | undefined {
+    if (this.db.inTransaction) return undefined;
+    const version = this.stmt('PRAGMA data_version').pluck().get() as number;
+    if (version !== this.readsVersion) {
+      this.reads = emptyReadCache();
+      this.readsVersion = version;
+    }
+    return this.reads;
+  }
+
   close(): void {
     if (this.db.open) this.db.close();
   }
@@ -313,6 +332,12 @@ export class StateStore {
   // Policy (objective weights).
 
   getPolicy(): PolicyRecord {
+    const cache = this.cachedReads();
+    if (!cache) return this.readPolicy();
+    return (cache.policy ??= frozen(this.readPolicy()));
+  }
+
+  private readPolicy(): PolicyRecord {
     const row = this.stmt('SELECT cost, eco, risk, trust, generation, updated_ms FROM policy WHERE id = 1').get() as PolicyRow;
     return {
       weights: { cost: row.cost, eco: row.eco, risk: row.risk, trust: row.trust },
@@ -338,6 +363,12 @@ export class StateStore {
   // TREC constraints: a global default and per-service overrides.
 
   getDefaultConstraints(): ConstraintsRecord {
+    const cache = this.cachedReads();
+    if (!cache) return this.readDefaultConstraints();
+    return (cache.defaults ??= frozen(this.readDefaultConstraints()));
+  }
+
+  private readDefaultConstraints(): ConstraintsRecord {
     const row = this.stmt('SELECT eco, trust, risk, cost, generation, updated_ms FROM default_constraints WHERE id = 1').get() as ConstraintsRow;
     return {
       constraints: { eco: row.eco, trust: row.trust, risk: row.risk, cost: row.cost },
@@ -360,8 +391,18 @@ export class StateStore {
 
   /** The operator's override for one service, or undefined when there is none. */
   getServiceConstraints(serviceId: string): ServiceConstraintsRecord | undefined {
-    const row = this.serviceRow(serviceId);
-    return row && row.deleted === 0 ? serviceRecord(row) : undefined;
+    const read = (): ServiceConstraintsRecord | null => {
+      const row = this.serviceRow(serviceId);
+      return row && row.deleted === 0 ? frozen(serviceRecord(row)) : null;
+    };
+    const cache = this.cachedReads();
+    if (!cache) return read() ?? undefined;
+    let record = cache.overrides.get(serviceId);
+    if (record === undefined) {
+      if (cache.overrides.size >= MAX_CACHED_OVERRIDES) cache.overrides.clear();
+      cache.overrides.set(serviceId, (record = read()));
+    }
+    return record ?? undefined;
   }
 
   /**
@@ -423,8 +464,12 @@ export class StateStore {
   /** effectiveConstraints plus where each bound came from. */
   explainConstraints(serviceId: string, fromManifest?: Partial<TrecConstraints>): EffectiveConstraints {
     const manifest = fromManifest === undefined ? {} : check(manifestConstraintsSchema, fromManifest, 'manifest constraints');
-    // One read transaction, so that the default and the override are from the same moment.
-    const { base, override } = this.db.transaction(() => ({ base: this.getDefaultConstraints().constraints, override: this.getServiceConstraints(serviceId)?.constraints ?? {} }))();
+    // From the same moment: one read transaction, or the read cache of one database version.
+    const both = (): { base: TrecConstraints; override: Partial<TrecConstraints> } => ({
+      base: this.getDefaultConstraints().constraints,
+      override: this.getServiceConstraints(serviceId)?.constraints ?? {},
+    });
+    const { base, override } = this.cachedReads() ? both() : this.db.transaction(both)();
     const constraints: Record<string, number> = {};
     const sources: Record<string, ConstraintSource> = {};
     for (const k of BOUNDS) {
@@ -525,20 +570,36 @@ export class StateStore {
     });
   }
 
-  /** Capacity held per host by admissions that are neither released nor expired at `now`. */
-  reservedCapacity(now: Instant = this.clock()): Map<string, { cpus: number; memoryMb: number }> {
+  /**
+   * Capacity held per host by admissions that are neither released nor expired at `now`. The map may be shared with
+   * other callers (read cache): do not change it.
+   */
+  reservedCapacity(now: Instant = this.clock()): ReadonlyMap<string, { readonly cpus: number; readonly memoryMb: number }> {
+    const at = toMs(now, 'now');
+    const cache = this.cachedReads();
+    const held = cache?.reserved;
+    // A cached answer holds from the moment it was read until the first of its admissions expires.
+    if (held && at >= held.from && at < held.until) return held.map;
     const rows = this.stmt(
-        `SELECT r.host_id AS hostId, SUM(r.cpus) AS cpus, SUM(r.memory_mb) AS memoryMb
+        `SELECT r.host_id AS hostId, SUM(r.cpus) AS cpus, SUM(r.memory_mb) AS memoryMb, MIN(a.expires_ms) AS firstExpiry
          FROM reservations r JOIN admissions a ON a.id = r.admission_id
          WHERE a.released_ms IS NULL AND a.expires_ms > ?
          GROUP BY r.host_id ORDER BY r.host_id`,
       )
-      .all(toMs(now, 'now')) as { hostId: string; cpus: number; memoryMb: number }[];
-    return new Map(rows.map((r) => [r.hostId, { cpus: r.cpus, memoryMb: r.memoryMb }]));
+      .all(at) as { hostId: string; cpus: number; memoryMb: number; firstExpiry: number }[];
+    const map = new Map(rows.map((r) => [r.hostId, { cpus: r.cpus, memoryMb: r.memoryMb }]));
+    if (cache) cache.reserved = { from: at, until: rows.reduce((m, r) => Math.min(m, r.firstExpiry), Infinity), map };
+    return map;
   }
 
   /** Increments on every recordAdmission and releaseAdmission, in every connection to the same file. */
   capacityGeneration(): number {
+    const cache = this.cachedReads();
+    if (!cache) return this.readCapacityGeneration();
+    return (cache.generation ??= this.readCapacityGeneration());
+  }
+
+  private readCapacityGeneration(): number {
     return (this.stmt("SELECT value FROM counters WHERE name = 'capacity'").get() as { value: number }).value;
   }
 
@@ -577,6 +638,9 @@ export class StateStore {
         throw new AdmissionError('AC_ERR_TIMEOUT', `the state database is busy (${code})`, [{ field: this.file, reason: (e as Error).message }]);
       }
       throw e;
+    } finally {
+      // This connection's own commits do not change its PRAGMA data_version: the read cache is dropped here instead.
+      this.reads = emptyReadCache();
     }
   }
 
@@ -599,6 +663,28 @@ export class StateStore {
       if (!ran) return;
     }
   }
+}
+
+/** See StateStore.reads. Overrides hold null for "no override" (also worth remembering). */
+interface ReadCache {
+  policy?: PolicyRecord;
+  defaults?: ConstraintsRecord;
+  generation?: number;
+  reserved?: { from: number; until: number; map: ReadonlyMap<string, { readonly cpus: number; readonly memoryMb: number }> };
+  overrides: Map<string, ServiceConstraintsRecord | null>;
+}
+
+/** Cached records are shared by every reader: frozen, with their nested objects (weights, constraints). */
+function frozen<T extends object>(record: T): T {
+  for (const v of Object.values(record)) if (typeof v === 'object' && v !== null) Object.freeze(v);
+  return Object.freeze(record);
+}
+
+/** Overrides remembered per database version at most; beyond that the map starts again (it only saves reads). */
+const MAX_CACHED_OVERRIDES = 4096;
+
+function emptyReadCache(): ReadCache {
+  return { overrides: new Map() };
 }
 
 function serviceRecord(row: ServiceConstraintsRow): ServiceConstraintsRecord {

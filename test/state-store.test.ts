@@ -400,6 +400,60 @@ describe('durability and concurrency', () => {
     expect(b.capacitySnapshot()).toEqual({ generation: 3, reserved: new Map([['h1', { cpus: 4, memoryMb: 0 }]]) });
   });
 
+  test('read cache: reads outside transactions are remembered, yet every other connection\'s commit is seen at once', () => {
+    const dir = newDir();
+    const c = clock(T0);
+    const a = openStore(dir, { clock: c.now });
+    const b = openStore(dir, { clock: c.now });
+    // Warm a's cache with everything an admission reads.
+    const policy = a.getPolicy();
+    expect(a.getPolicy()).toBe(policy); // remembered: the same record
+    a.getDefaultConstraints();
+    expect(a.getServiceConstraints('web')).toBeUndefined();
+    expect(a.capacityGeneration()).toBe(0);
+    expect(a.reservedCapacity().size).toBe(0);
+
+    b.setPolicy({ cost: 0, eco: 0, risk: 0, trust: 1 });
+    b.setDefaultConstraints({ eco: 2, trust: 2, risk: 2, cost: 2 });
+    b.setServiceConstraints('web', { cost: 42 });
+    b.recordAdmission(admission('from-b', [{ hostId: 'h1', cpus: 4 }]));
+    expect(a.getPolicy()).toMatchObject({ weights: { cost: 0, eco: 0, risk: 0, trust: 1 }, generation: 2 });
+    expect(a.getDefaultConstraints()).toMatchObject({ constraints: { eco: 2, trust: 2, risk: 2, cost: 2 } });
+    expect(a.getServiceConstraints('web')).toMatchObject({ constraints: { cost: 42 } });
+    expect(a.explainConstraints('web')).toEqual({ constraints: { eco: 2, trust: 2, risk: 2, cost: 42 }, sources: { eco: 'default', trust: 'default', risk: 'default', cost: 'service' } });
+    expect(a.capacityGeneration()).toBe(1);
+    expect(a.reservedCapacity()).toEqual(new Map([['h1', { cpus: 4, memoryMb: 0 }]]));
+
+    // a's own writes are seen by a (its own commits do not change its data_version).
+    a.deleteServiceConstraints('web');
+    expect(a.getServiceConstraints('web')).toBeUndefined();
+    a.releaseAdmission('from-b');
+    expect([a.capacityGeneration(), a.reservedCapacity().size]).toEqual([2, 0]);
+    expect(b.reservedCapacity().size).toBe(0);
+  });
+
+  test('read cache: a remembered reservation list holds only until its first admission expires, and never backwards in time', () => {
+    const dir = newDir();
+    const store = openStore(dir, { clock: clock(T0).now });
+    store.recordAdmission(admission('short', [{ hostId: 'h1', cpus: 1 }], { expiresAt: new Date(T0 + MIN).toISOString() }));
+    store.recordAdmission(admission('long', [{ hostId: 'h1', cpus: 2 }], { expiresAt: new Date(T0 + 10 * MIN).toISOString() }));
+    expect(store.reservedCapacity(T0 + 30_000).get('h1')).toEqual({ cpus: 3, memoryMb: 0 });
+    expect(store.reservedCapacity(T0 + MIN - 1).get('h1')).toEqual({ cpus: 3, memoryMb: 0 });
+    expect(store.reservedCapacity(T0 + MIN).get('h1')).toEqual({ cpus: 2, memoryMb: 0 });
+    expect(store.reservedCapacity(T0 + 5 * MIN).get('h1')).toEqual({ cpus: 2, memoryMb: 0 });
+    expect(store.reservedCapacity(T0).get('h1')).toEqual({ cpus: 3, memoryMb: 0 }); // earlier than the cached read
+    expect(store.reservedCapacity(T0 + 10 * MIN).size).toBe(0);
+  });
+
+  test('read cache: shared records are frozen', () => {
+    const store = openStore(newDir());
+    store.setServiceConstraints('web', { cost: 42 });
+    for (const record of [store.getPolicy(), store.getDefaultConstraints(), store.getServiceConstraints('web')!]) {
+      expect(Object.isFrozen(record)).toBe(true);
+      expect(Object.values(record).filter((v) => typeof v === 'object').every((v) => Object.isFrozen(v))).toBe(true);
+    }
+  });
+
   test('a writer blocked past the busy timeout gets AC_ERR_TIMEOUT, not a hang', () => {
     const dir = newDir();
     const store = openStore(dir, { busyTimeoutMs: 50 });

@@ -2,6 +2,7 @@
  * Writes the admission answer into a manifest as OPTIMIS does (opt-ip:AllocationOffer, interfaces.md §1.6) and reads it back.
  * Splices text at positions from the namespace-aware parse, so the rest of the document stays byte-for-byte as it was.
  */
+import { LRUCache } from 'lru-cache';
 import { AdmissionError, type ErrorDetail } from '../../model/errors';
 import { OPT_IP_NS, OPT_NS } from './namespaces';
 import {
@@ -278,8 +279,20 @@ function checkOffer(offer: AllocationOfferInput, declared: ReadonlySet<string>):
   }
 }
 
+/** Checked Cost fragments: a service's price plan comes back with every admission of it, and checking means parsing. */
+const checkedFragments = new LRUCache<string, string>({ max: 64 });
+
 /** The Cost fragment must parse on its own (safely): no DTD, well-formed, every prefix it uses declared inside it. */
 function checkedFragment(fragment: string): string {
+  let checked = checkedFragments.get(fragment);
+  if (checked === undefined) {
+    checked = checkFragment(fragment); // throws on a bad fragment: nothing is remembered then
+    checkedFragments.set(fragment, checked);
+  }
+  return checked;
+}
+
+function checkFragment(fragment: string): string {
   // A leading XML declaration (cost.xml files have one) cannot live inside an element: drop it.
   const body = fragment.replace(/^\uFEFF?\s*<\?xml\s[^?]*\?>/, '');
   const doc = parseNamed(`<fragment>${body}</fragment>`, 'costXml');

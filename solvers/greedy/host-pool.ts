@@ -19,24 +19,36 @@ export class HostPool {
   totalFreeMemoryMb = 0;
 
   constructor(model: AdmissionModel, smallestVcpus: number) {
+    // Plain indexed loops (not forEach / TypedArray.from with a mapper): built once per solve, on every admission.
+    const hosts = model.hosts;
     const slots: number[] = [];
-    model.hosts.forEach((h, j) => {
-      // D1: a host that cannot hold the smallest VM is ignored.
-      if (Math.max(0, h.cpus - h.usedCpus) >= smallestVcpus && (h.freeMemoryMb === undefined || h.freeMemoryMb >= 0)) slots.push(j);
-    });
-    this.modelIndex = Int32Array.from(slots);
-    this.freeCpus = Int32Array.from(slots, (j) => Math.max(0, model.hosts[j]!.cpus - model.hosts[j]!.usedCpus));
-    this.freeMemoryMb = Float64Array.from(slots, (j) => model.hosts[j]!.freeMemoryMb ?? Infinity);
     let max = 0;
-    for (const c of this.freeCpus) max = Math.max(max, c);
-    this.buckets = Array.from({ length: max + 1 }, () => []);
-    this.position = new Int32Array(slots.length);
-    // Insert in reverse so that, among equal hosts, the lowest model index is taken first (a stable, readable order).
-    for (let s = slots.length - 1; s >= 0; s--) this.insert(s);
-    for (let s = 0; s < slots.length; s++) {
+    for (let j = 0; j < hosts.length; j++) {
+      const h = hosts[j]!;
+      const free = h.cpus - h.usedCpus;
+      // D1: a host that cannot hold the smallest VM is ignored.
+      if (free >= smallestVcpus && (h.freeMemoryMb === undefined || h.freeMemoryMb >= 0)) {
+        slots.push(j);
+        if (free > max) max = free;
+      }
+    }
+    const n = slots.length;
+    this.modelIndex = new Int32Array(n);
+    this.freeCpus = new Int32Array(n);
+    this.freeMemoryMb = new Float64Array(n);
+    for (let s = 0; s < n; s++) {
+      const h = hosts[slots[s]!]!;
+      this.modelIndex[s] = slots[s]!;
+      this.freeCpus[s] = h.cpus - h.usedCpus;
+      this.freeMemoryMb[s] = h.freeMemoryMb ?? Infinity;
       this.totalFreeCpus += this.freeCpus[s]!;
       this.totalFreeMemoryMb += this.freeMemoryMb[s]!;
     }
+    this.buckets = new Array<number[]>(max + 1);
+    for (let c = 0; c <= max; c++) this.buckets[c] = [];
+    this.position = new Int32Array(n);
+    // Insert in reverse so that, among equal hosts, the lowest model index is taken first (a stable, readable order).
+    for (let s = n - 1; s >= 0; s--) this.insert(s);
   }
 
   get size(): number {
