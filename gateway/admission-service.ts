@@ -9,7 +9,7 @@ import type { AdmissionResult, SolverChoice } from '../admission-controller/admi
 import { admit } from '../admission-controller/admit';
 import type { ServiceDecision } from '../admission-controller/decisions';
 import type { PeerConfig } from '../config/config';
-import type { HostInfoProvider } from '../host-info/types';
+import type { HostInfoProvider, HostSnapshot } from '../host-info/types';
 import { AdmissionError, type ErrorDetail } from '../model/errors';
 import type { AdmissionModel } from '../model/types';
 import { buildAdmissionModel, HostModelMemo, type ServiceRequest } from '../trec-analyzer/build-model';
@@ -161,6 +161,14 @@ function parseAll(manifests: readonly string[]): ParsedManifest[] {
     seen.set(m.serviceId, k);
   });
   return parsed;
+}
+
+/** Host ids of a host snapshot, for the TREC fetchers (snapshots are frozen and shared: one list each). */
+const snapshotIds = new WeakMap<HostSnapshot, string[]>();
+function hostIds(hosts: HostSnapshot): string[] {
+  let ids = snapshotIds.get(hosts);
+  if (!ids) snapshotIds.set(hosts, (ids = hosts.map((h) => h.id)));
+  return ids;
 }
 
 export class AdmissionService {
@@ -327,22 +335,21 @@ export class AdmissionService {
     parsed: readonly ParsedManifest[],
     request: Pick<AdmissionRequest, 'manifests' | 'cleanTestbed' | 'forbidFederation' | 'signal'>,
   ): Promise<{ model: AdmissionModel; degraded: DegradedNote[]; generation: number; provenance: Provenance[] }> {
-    const generation = this.store.capacityGeneration();
-    const now = new Date();
+    const { generation, reserved, policy, constraints: bounds } = this.store.admissionReads(
+      parsed.map((m) => ({ serviceId: m.serviceId, fromManifest: m.trecConstraints })),
+      { now: new Date(), withReservations: !request.cleanTestbed },
+    );
     const hosts = await this.hostInfo.listHosts(request.signal);
-    const reserved = request.cleanTestbed ? undefined : this.store.reservedCapacity(now);
     const trec = await fetchTrec(
       parsed.map((m, k) => ({
         serviceId: m.serviceId,
         ...(m.serviceProviderId ? { serviceProviderId: m.serviceProviderId } : {}),
         manifestXml: request.manifests[k]!,
       })),
-      hosts.map((h) => h.id),
+      hostIds(hosts),
       this.options.trec,
       request.signal,
     );
-    const policy = this.store.getPolicy();
-    const bounds = parsed.map((m) => this.store.explainConstraints(m.serviceId, m.trecConstraints));
     const services = parsed.map((m, k): ServiceRequest => ({
       id: m.serviceId,
       federationAllowed: m.federationAllowed && !request.forbidFederation?.[k],

@@ -105,6 +105,16 @@ export interface CapacitySnapshot {
   readonly reserved: ReadonlyMap<string, { readonly cpus: number; readonly memoryMb: number }>;
 }
 
+/** StateStore.admissionReads: what an admission needs from the store. */
+export interface AdmissionReads {
+  readonly generation: number;
+  /** Absent when the admission ignores reservations (OPTIMIS's cleanTestbed). */
+  readonly reserved?: ReadonlyMap<string, { readonly cpus: number; readonly memoryMb: number }>;
+  readonly policy: PolicyRecord;
+  /** One per requested service, in order. */
+  readonly constraints: readonly EffectiveConstraints[];
+}
+
 export interface StateStoreOptions {
   /** The database is `<dataDir>/eac.sqlite`; the directory is created when missing. */
   readonly dataDir: string;
@@ -332,7 +342,10 @@ export class StateStore {
   // Policy (objective weights).
 
   getPolicy(): PolicyRecord {
-    const cache = this.cachedReads();
+    return this.policyVia(this.cachedReads());
+  }
+
+  private policyVia(cache: ReadCache | undefined): PolicyRecord {
     if (!cache) return this.readPolicy();
     return (cache.policy ??= frozen(this.readPolicy()));
   }
@@ -363,7 +376,10 @@ export class StateStore {
   // TREC constraints: a global default and per-service overrides.
 
   getDefaultConstraints(): ConstraintsRecord {
-    const cache = this.cachedReads();
+    return this.defaultsVia(this.cachedReads());
+  }
+
+  private defaultsVia(cache: ReadCache | undefined): ConstraintsRecord {
     if (!cache) return this.readDefaultConstraints();
     return (cache.defaults ??= frozen(this.readDefaultConstraints()));
   }
@@ -391,11 +407,14 @@ export class StateStore {
 
   /** The operator's override for one service, or undefined when there is none. */
   getServiceConstraints(serviceId: string): ServiceConstraintsRecord | undefined {
+    return this.overrideVia(this.cachedReads(), serviceId);
+  }
+
+  private overrideVia(cache: ReadCache | undefined, serviceId: string): ServiceConstraintsRecord | undefined {
     const read = (): ServiceConstraintsRecord | null => {
       const row = this.serviceRow(serviceId);
       return row && row.deleted === 0 ? frozen(serviceRecord(row)) : null;
     };
-    const cache = this.cachedReads();
     if (!cache) return read() ?? undefined;
     let record = cache.overrides.get(serviceId);
     if (record === undefined) {
@@ -463,13 +482,15 @@ export class StateStore {
 
   /** effectiveConstraints plus where each bound came from. */
   explainConstraints(serviceId: string, fromManifest?: Partial<TrecConstraints>): EffectiveConstraints {
+    const cache = this.cachedReads();
+    // From the same moment: the read cache of one database version, or one read transaction.
+    return cache ? this.constraintsVia(cache, serviceId, fromManifest) : this.db.transaction(() => this.constraintsVia(undefined, serviceId, fromManifest))();
+  }
+
+  private constraintsVia(cache: ReadCache | undefined, serviceId: string, fromManifest?: Partial<TrecConstraints>): EffectiveConstraints {
     const manifest = fromManifest === undefined ? {} : check(manifestConstraintsSchema, fromManifest, 'manifest constraints');
-    // From the same moment: one read transaction, or the read cache of one database version.
-    const both = (): { base: TrecConstraints; override: Partial<TrecConstraints> } => ({
-      base: this.getDefaultConstraints().constraints,
-      override: this.getServiceConstraints(serviceId)?.constraints ?? {},
-    });
-    const { base, override } = this.cachedReads() ? both() : this.db.transaction(both)();
+    const base = this.defaultsVia(cache).constraints;
+    const override = this.overrideVia(cache, serviceId)?.constraints ?? {};
     const constraints: Record<string, number> = {};
     const sources: Record<string, ConstraintSource> = {};
     for (const k of BOUNDS) {
@@ -575,8 +596,10 @@ export class StateStore {
    * other callers (read cache): do not change it.
    */
   reservedCapacity(now: Instant = this.clock()): ReadonlyMap<string, { readonly cpus: number; readonly memoryMb: number }> {
-    const at = toMs(now, 'now');
-    const cache = this.cachedReads();
+    return this.reservedVia(this.cachedReads(), toMs(now, 'now'));
+  }
+
+  private reservedVia(cache: ReadCache | undefined, at: number): ReadonlyMap<string, { readonly cpus: number; readonly memoryMb: number }> {
     const held = cache?.reserved;
     // A cached answer holds from the moment it was read until the first of its admissions expires.
     if (held && at >= held.from && at < held.until) return held.map;
@@ -594,9 +617,34 @@ export class StateStore {
 
   /** Increments on every recordAdmission and releaseAdmission, in every connection to the same file. */
   capacityGeneration(): number {
-    const cache = this.cachedReads();
+    return this.generationVia(this.cachedReads());
+  }
+
+  private generationVia(cache: ReadCache | undefined): number {
     if (!cache) return this.readCapacityGeneration();
     return (cache.generation ??= this.readCapacityGeneration());
+  }
+
+  /**
+   * Everything one admission reads, with one look at the database version: the capacity generation (read first, so
+   * that a booking made meanwhile shows up as a conflict at record time), the reservations at `now` (unless the
+   * admission ignores them), the policy, and each service's effective constraints.
+   */
+  admissionReads(
+    services: readonly { readonly serviceId: string; readonly fromManifest?: Partial<TrecConstraints> }[],
+    options: { readonly now?: Instant; readonly withReservations: boolean },
+  ): AdmissionReads {
+    const read = (cache: ReadCache | undefined): AdmissionReads => {
+      const generation = this.generationVia(cache);
+      return {
+        generation,
+        ...(options.withReservations ? { reserved: this.reservedVia(cache, toMs(options.now ?? this.clock(), 'now')) } : {}),
+        policy: this.policyVia(cache),
+        constraints: services.map((s) => this.constraintsVia(cache, s.serviceId, s.fromManifest)),
+      };
+    };
+    const cache = this.cachedReads();
+    return cache ? read(cache) : this.db.transaction(() => read(undefined))();
   }
 
   private readCapacityGeneration(): number {

@@ -445,6 +445,26 @@ describe('durability and concurrency', () => {
     expect(store.reservedCapacity(T0 + 10 * MIN).size).toBe(0);
   });
 
+  test('admissionReads: one call gives what the single reads give, with or without reservations, also inside a transaction', () => {
+    const store = openStore(newDir(), { clock: clock(T0).now });
+    store.setServiceConstraints('web', { cost: 42 });
+    store.recordAdmission(admission('a1', [{ hostId: 'h1', cpus: 2 }]));
+    const services = [{ serviceId: 'web', fromManifest: { trust: 3 } }, { serviceId: 'db' }];
+    const expected = {
+      generation: store.capacityGeneration(),
+      reserved: store.reservedCapacity(T0),
+      policy: store.getPolicy(),
+      constraints: [store.explainConstraints('web', { trust: 3 }), store.explainConstraints('db')],
+    };
+    expect(expected.constraints[0]).toMatchObject({ constraints: { trust: 3, cost: 42 }, sources: { trust: 'manifest', cost: 'service' } });
+    expect(store.admissionReads(services, { now: T0, withReservations: true })).toEqual(expected);
+    const { reserved: _r, ...withoutReservations } = expected;
+    expect(store.admissionReads(services, { now: T0, withReservations: false })).toEqual(withoutReservations);
+    // Inside a transaction the cache is bypassed; the answer is the same.
+    const inTx = (store as unknown as { db: Database.Database }).db.transaction(() => store.admissionReads(services, { now: T0, withReservations: true }))();
+    expect(inTx).toEqual(expected);
+  });
+
   test('read cache: shared records are frozen', () => {
     const store = openStore(newDir());
     store.setServiceConstraints('web', { cost: 42 });

@@ -146,7 +146,7 @@ type Fetched<T> = { kind: 'service'; value: T } | { kind: 'default' } | { kind: 
  */
 export async function fetchTrec(
   services: ServiceTrecRequest[],
-  hostIds: string[],
+  hostIds: readonly string[],
   options: TrecFetchOptions,
   signal?: AbortSignal,
 ): Promise<TrecSnapshot> {

@@ -178,8 +178,17 @@ export function lineColumn(source: string, index: number): { line: number; colum
   return { line, column: index - lineStart + 1 };
 }
 
+/** Extents already found: documents are immutable and cached by their readers, and writing an offer asks again and again. */
+const extents = new WeakMap<XmlElement, Readonly<ElementExtent>>();
+
 /** Finds where an element of a parsed document starts and ends (the document is known to be well-formed). */
-export function elementExtent(doc: XmlDocument, el: XmlElement): ElementExtent {
+export function elementExtent(doc: XmlDocument, el: XmlElement): Readonly<ElementExtent> {
+  let extent = extents.get(el);
+  if (!extent) extents.set(el, (extent = Object.freeze(findExtent(doc, el))));
+  return extent;
+}
+
+function findExtent(doc: XmlDocument, el: XmlElement): ElementExtent {
   const src = doc.source;
   const start = el.start;
   const gt = endOfTag(src, start);
