@@ -71,6 +71,18 @@ describe.each(SOLVERS.map((s) => [s.name, s] as const))('solver %s', (_name, sol
     }
   });
 
+  it('a frozen host list shared by many solves (the gateway\'s case) gives the same answers as a fresh one, solve after solve', async () => {
+    for (let seed = 1; seed <= 40; seed++) {
+      const m = generateModel({ seed, services: 1 + (seed % 4), components: 1 + (seed % 4), hosts: 4 + (seed % 9), capacity: 'tight', rules: true, memory: seed % 3 === 0 });
+      const shared: AdmissionModel = { ...m, hosts: Object.freeze(m.hosts.map((h) => Object.freeze({ ...h }))) };
+      const fresh = await solver.solve({ ...m, hosts: m.hosts.map((h) => ({ ...h })) });
+      for (let round = 0; round < 3; round++) {
+        const r = await solver.solve(shared);
+        expect([seed, round, r.allocation, r.objective]).toEqual([seed, round, fresh.allocation, fresh.objective]);
+      }
+    }
+  });
+
   it('property: feasible on 200 seeded small instances (loose and tight, rules, mixed sizes, memory)', async () => {
     for (let seed = 1; seed <= 200; seed++) {
       const m = generateModel({

@@ -4,6 +4,63 @@
  */
 import type { AdmissionModel } from '../../model/types';
 
+/**
+ * Pools as first built, per frozen host list and smallest VM: a gateway's admissions share one frozen host list
+ * (trec-analyzer's HostModelMemo), and copying a pool costs a fraction of building it. Invisible to callers: a solve
+ * still gets a pool of its own, equal to a freshly built one.
+ */
+const templates = new WeakMap<readonly unknown[], Map<number, HostPool>>();
+
+interface PoolState {
+  readonly modelIndex: Int32Array;
+  readonly freeCpus: Int32Array;
+  readonly freeMemoryMb: Float64Array;
+  readonly buckets: number[][];
+  readonly position: Int32Array;
+  readonly totalFreeCpus: number;
+  readonly totalFreeMemoryMb: number;
+}
+
+/** Slots are the hosts able to hold the smallest VM, bucketed by free CPUs. Plain indexed loops: this runs per solve. */
+function initialState(model: AdmissionModel, smallestVcpus: number): PoolState {
+  const hosts = model.hosts;
+  const slots: number[] = [];
+  let max = 0;
+  for (let j = 0; j < hosts.length; j++) {
+    const h = hosts[j]!;
+    const free = h.cpus - h.usedCpus;
+    // D1: a host that cannot hold the smallest VM is ignored.
+    if (free >= smallestVcpus && (h.freeMemoryMb === undefined || h.freeMemoryMb >= 0)) {
+      slots.push(j);
+      if (free > max) max = free;
+    }
+  }
+  const n = slots.length;
+  const modelIndex = new Int32Array(n);
+  const freeCpus = new Int32Array(n);
+  const freeMemoryMb = new Float64Array(n);
+  let totalFreeCpus = 0;
+  let totalFreeMemoryMb = 0;
+  for (let s = 0; s < n; s++) {
+    const h = hosts[slots[s]!]!;
+    modelIndex[s] = slots[s]!;
+    freeCpus[s] = h.cpus - h.usedCpus;
+    freeMemoryMb[s] = h.freeMemoryMb ?? Infinity;
+    totalFreeCpus += freeCpus[s]!;
+    totalFreeMemoryMb += freeMemoryMb[s]!;
+  }
+  const buckets = new Array<number[]>(max + 1);
+  for (let c = 0; c <= max; c++) buckets[c] = [];
+  const position = new Int32Array(n);
+  // Inserted in reverse so that, among equal hosts, the lowest model index is taken first (a stable, readable order).
+  for (let s = n - 1; s >= 0; s--) {
+    const b = buckets[freeCpus[s]!]!;
+    position[s] = b.length;
+    b.push(s);
+  }
+  return { modelIndex, freeCpus, freeMemoryMb, buckets, position, totalFreeCpus, totalFreeMemoryMb };
+}
+
 export class HostPool {
   /** Pool slot → index in model.hosts. */
   readonly modelIndex: Int32Array;
@@ -15,40 +72,36 @@ export class HostPool {
   private readonly undo: number[] = [];
   private readonly undoMemory: number[] = [];
   /** Running totals of free capacity, kept in step with take/rollback for O(1) quick rejections. */
-  totalFreeCpus = 0;
-  totalFreeMemoryMb = 0;
+  totalFreeCpus: number;
+  totalFreeMemoryMb: number;
 
-  constructor(model: AdmissionModel, smallestVcpus: number) {
-    // Plain indexed loops (not forEach / TypedArray.from with a mapper): built once per solve, on every admission.
-    const hosts = model.hosts;
-    const slots: number[] = [];
-    let max = 0;
-    for (let j = 0; j < hosts.length; j++) {
-      const h = hosts[j]!;
-      const free = h.cpus - h.usedCpus;
-      // D1: a host that cannot hold the smallest VM is ignored.
-      if (free >= smallestVcpus && (h.freeMemoryMb === undefined || h.freeMemoryMb >= 0)) {
-        slots.push(j);
-        if (free > max) max = free;
-      }
-    }
-    const n = slots.length;
-    this.modelIndex = new Int32Array(n);
-    this.freeCpus = new Int32Array(n);
-    this.freeMemoryMb = new Float64Array(n);
-    for (let s = 0; s < n; s++) {
-      const h = hosts[slots[s]!]!;
-      this.modelIndex[s] = slots[s]!;
-      this.freeCpus[s] = h.cpus - h.usedCpus;
-      this.freeMemoryMb[s] = h.freeMemoryMb ?? Infinity;
-      this.totalFreeCpus += this.freeCpus[s]!;
-      this.totalFreeMemoryMb += this.freeMemoryMb[s]!;
-    }
-    this.buckets = new Array<number[]>(max + 1);
-    for (let c = 0; c <= max; c++) this.buckets[c] = [];
-    this.position = new Int32Array(n);
-    // Insert in reverse so that, among equal hosts, the lowest model index is taken first (a stable, readable order).
-    for (let s = n - 1; s >= 0; s--) this.insert(s);
+  /** A pool of the model's hosts that can hold a VM of `smallestVcpus` CPUs (D1). */
+  static of(model: AdmissionModel, smallestVcpus: number): HostPool {
+    if (!Object.isFrozen(model.hosts)) return new HostPool(initialState(model, smallestVcpus));
+    let bySize = templates.get(model.hosts);
+    if (!bySize) templates.set(model.hosts, (bySize = new Map()));
+    let template = bySize.get(smallestVcpus);
+    if (!template) bySize.set(smallestVcpus, (template = new HostPool(initialState(model, smallestVcpus))));
+    return new HostPool({
+      modelIndex: template.modelIndex, // never written after construction
+      freeCpus: template.freeCpus.slice(),
+      freeMemoryMb: template.freeMemoryMb.slice(),
+      buckets: template.buckets.map((b) => b.slice()),
+      position: template.position.slice(),
+      totalFreeCpus: template.totalFreeCpus,
+      totalFreeMemoryMb: template.totalFreeMemoryMb,
+    });
+  }
+
+  /** One constructor for built and copied pools, so that every pool has the same shape (monomorphic hot paths). */
+  private constructor(state: PoolState) {
+    this.modelIndex = state.modelIndex;
+    this.freeCpus = state.freeCpus;
+    this.freeMemoryMb = state.freeMemoryMb;
+    this.buckets = state.buckets;
+    this.position = state.position;
+    this.totalFreeCpus = state.totalFreeCpus;
+    this.totalFreeMemoryMb = state.totalFreeMemoryMb;
   }
 
   get size(): number {

@@ -43,7 +43,7 @@ class Search {
     const data = model.services.map((_, a) => prepareService(model, a));
     let smallest = Infinity;
     for (const sd of data) for (const c of sd.components) smallest = Math.min(smallest, c.vcpus);
-    this.pool = new HostPool(model, Number.isFinite(smallest) ? smallest : 1);
+    this.pool = HostPool.of(model, Number.isFinite(smallest) ? smallest : 1);
     this.deadline = deadline;
     const totals = this.pool.totals();
     const fitting = new Map<string, number>();
