@@ -38,16 +38,49 @@ async function startServer(env: Record<string, string>): Promise<{ child: ChildP
   return { child, url: `http://127.0.0.1:${port}` };
 }
 
-function load(url: string, body: string, seconds: number, connections: number): Promise<autocannon.Result> {
-  return autocannon({
-    url: `${url}/api/v1/admissions?dryRun=true`,
-    method: 'POST',
-    headers: { 'content-type': 'application/xml' },
-    body,
-    connections,
-    duration: seconds,
-  });
+function load(url: string, body: string | undefined, seconds: number, connections: number): Promise<autocannon.Result> {
+  return autocannon(
+    body === undefined
+      ? { url: `${url}/health`, connections, duration: seconds }
+      : {
+          url: `${url}/api/v1/admissions?dryRun=true`,
+          method: 'POST',
+          headers: { 'content-type': 'application/xml' },
+          body,
+          connections,
+          duration: seconds,
+        },
+  );
 }
+
+/** One measured load: what a table row shows. */
+interface Trial {
+  readonly rps: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly max: number;
+  readonly failed: number;
+}
+
+const trialOf = (r: autocannon.Result): Trial => ({
+  rps: r.requests.average,
+  p50: r.latency.p50,
+  p99: r.latency.p99,
+  max: r.latency.max,
+  failed: r.errors + r.timeouts + r.non2xx,
+});
+
+/** The median trial by throughput (its own latencies, not a mix of trials). */
+function medianTrial(trials: readonly Trial[]): Trial {
+  return [...trials].sort((a, b) => a.rps - b.rps)[Math.floor(trials.length / 2)]!;
+}
+
+const meets = (t: Trial): boolean => t.rps >= TARGET_RPS && t.p99 < TARGET_P99_MS && t.failed === 0;
+
+/** Trials per configuration of the headline rows: this machine is shared and noisy; the median of three is reported. */
+const TRIALS = 3;
+const TRIAL_SECONDS = 5;
+const CONNECTIONS = 16;
 
 export const httpSection: BenchSection = {
   id: 'http',
@@ -61,12 +94,13 @@ export const httpSection: BenchSection = {
     const rows: string[] = [];
     const problems: string[] = [];
     let verdict = '';
+    let floor: Trial | undefined;
     const runs = [
-      { solver: 'auto', workers: 1 },
-      { solver: 'auto', workers: 2 },
-      { solver: 'greedy', workers: 1 },
+      { solver: 'auto', workers: 1, extras: true },
+      { solver: 'auto', workers: 2, extras: false },
+      { solver: 'greedy', workers: 1, extras: false },
     ] as const;
-    for (const { solver, workers } of runs) {
+    for (const { solver, workers, extras } of runs) {
       const { child, url } = await startServer({
         AC_INVENTORY: inventoryFile,
         AC_DATA_DIR: path.join(dir, `${solver}-${workers}`),
@@ -79,16 +113,27 @@ export const httpSection: BenchSection = {
         const check = await fetch(`${url}/api/v1/admissions?dryRun=true`, { method: 'POST', headers: { 'content-type': 'application/xml' }, body: manifest });
         const answer = (await check.json()) as { services: { decision: string }[]; solver: { name: string; status: string } };
         if (check.status !== 200 || answer.services[0]?.decision !== 'accepted') problems.push(`http (${solver}): the checked admission was not accepted (${check.status})`);
-        await load(url, manifest, 3, 16); // warm-up: JIT, caches
-        const r = await load(url, manifest, 10, 16);
-        const failed = r.errors + r.timeouts + r.non2xx;
+        await load(url, manifest, 3, CONNECTIONS); // warm-up: JIT, caches
+        const trials: Trial[] = [];
+        for (let k = 0; k < TRIALS; k++) trials.push(trialOf(await load(url, manifest, TRIAL_SECONDS, CONNECTIONS)));
+        const t = medianTrial(trials);
+        const failed = trials.reduce((n, x) => n + x.failed, 0);
         if (failed > 0) problems.push(`http (${solver}): ${failed} failed requests`);
-        const ok = r.requests.average >= TARGET_RPS && r.latency.p99 < TARGET_P99_MS && failed === 0;
+        const range = `${Math.min(...trials.map((x) => x.rps)).toFixed(0)}–${Math.max(...trials.map((x) => x.rps)).toFixed(0)}`;
         rows.push(
-          `| \`${solver}\` (${answer.solver.status}) | ${workers} | ${r.requests.average.toFixed(0)} | ${r.latency.p50} | ${r.latency.p99} | ${r.latency.max} | ${failed} | ${ok ? 'met' : 'missed'} |`,
+          `| \`${solver}\` (${answer.solver.status}) | ${workers} | ${CONNECTIONS} | **${t.rps.toFixed(0)}** (${range}) | ${t.p50} | ${t.p99} | ${t.max} | ${failed} | ${meets(t) ? 'met' : 'missed'} |`,
         );
-        if (solver === 'auto' && (ok || verdict === '')) verdict = ok ? `met (${workers} worker${workers > 1 ? 's' : ''})` : 'MISSED';
-        context.log(`http ${solver} × ${workers}: ${r.requests.average.toFixed(0)} req/s, p99 ${r.latency.p99} ms`);
+        if (solver === 'auto' && (meets(t) || verdict === '')) verdict = meets(t) ? `met (${workers} worker${workers > 1 ? 's' : ''})` : 'MISSED';
+        context.log(`http ${solver} × ${workers}: median ${t.rps.toFixed(0)} req/s (${range}), p99 ${t.p99} ms`);
+        if (extras) {
+          // Context for the headline: fewer clients (latency is queueing: ≈ connections ÷ throughput), and the HTTP
+          // stack's own ceiling on this machine right now (GET /health on the same server).
+          const fewer = trialOf(await load(url, manifest, TRIAL_SECONDS, 8));
+          rows.push(`| \`${solver}\`, 8 clients | ${workers} | 8 | ${fewer.rps.toFixed(0)} | ${fewer.p50} | ${fewer.p99} | ${fewer.max} | ${fewer.failed} | ${meets(fewer) ? 'met' : 'missed'} |`);
+          floor = trialOf(await load(url, undefined, TRIAL_SECONDS, CONNECTIONS));
+          rows.push(`| \`GET /health\` (no admission) | ${workers} | ${CONNECTIONS} | ${floor.rps.toFixed(0)} | ${floor.p50} | ${floor.p99} | ${floor.max} | ${floor.failed} | – |`);
+          context.log(`http floor (GET /health): ${floor.rps.toFixed(0)} req/s`);
+        }
       } finally {
         const exited = new Promise((resolve) => child.once('exit', resolve));
         child.kill('SIGTERM');
@@ -103,13 +148,14 @@ export const httpSection: BenchSection = {
       markdown: [
         '## HTTP throughput of dry-run admissions',
         '',
-        `The real server process (\`node dist/gateway/server.js\`, one Node process, info-level JSON logs) on 127.0.0.1 with a 200-host inventory; load from autocannon in the bench process (16 connections, 3 s warm-up, 10 s measured) posting \`examples/manifests/three-tier.xml\` (3 components, 11 VMs) to \`POST /api/v1/admissions?dryRun=true\`. Server and load generator share the machine's cores.`,
+        `The real server process (\`node dist/gateway/server.js\`, info-level JSON logs, one line per admission) on 127.0.0.1 with a 200-host inventory; load from autocannon in the bench process posting \`examples/manifests/three-tier.xml\` (3 components, 11 VMs) to \`POST /api/v1/admissions?dryRun=true\` (answer: decision, placements, reasons and the 8.8 kB manifest with its offer). Server and load generator share the machine's cores. Per configuration: 3 s warm-up, then ${TRIALS} trials of ${TRIAL_SECONDS} s with ${CONNECTIONS} connections; the row shows the median trial (its own latencies) and the range of throughput over the trials. The \`GET /health\` row is the same server answering a request that does nothing: the ceiling of the HTTP stack on this machine during this run.`,
         '',
-        '| solver (status) | workers (`AC_WORKERS`) | admissions/s | p50 ms | p99 ms | max ms | failed | target |',
-        '|---|---|---|---|---|---|---|---|',
+        '| solver (status) | workers (`AC_WORKERS`) | connections | admissions/s (range) | p50 ms | p99 ms | max ms | failed | target |',
+        '|---|---|---|---|---|---|---|---|---|',
         ...rows,
         '',
-        `**Target (≥ ${TARGET_RPS} admissions/s with p99 < ${TARGET_P99_MS} ms, default solver \`auto\`): ${verdict}.**`,
+        `**Target (≥ ${TARGET_RPS} admissions/s with p99 < ${TARGET_P99_MS} ms, default solver \`auto\`, ${CONNECTIONS} connections): ${verdict}.**` +
+          (floor ? ` With ${CONNECTIONS} clients every request waits for the others' turns on the event loop, so p99 ≈ ${CONNECTIONS} ÷ throughput plus pauses (GC, the load generator taking the core).` : ''),
         '',
       ].join('\n'),
     };
