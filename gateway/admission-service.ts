@@ -163,11 +163,11 @@ function parseAll(manifests: readonly string[]): ParsedManifest[] {
   return parsed;
 }
 
-/** Host ids of a host snapshot, for the TREC fetchers (snapshots are frozen and shared: one list each). */
-const snapshotIds = new WeakMap<HostSnapshot, string[]>();
-function hostIds(hosts: HostSnapshot): string[] {
+/** Host ids of a host snapshot, for the TREC fetchers (snapshots are frozen and shared: one frozen list each). */
+const snapshotIds = new WeakMap<HostSnapshot, readonly string[]>();
+function hostIds(hosts: HostSnapshot): readonly string[] {
   let ids = snapshotIds.get(hosts);
-  if (!ids) snapshotIds.set(hosts, (ids = hosts.map((h) => h.id)));
+  if (!ids) snapshotIds.set(hosts, (ids = Object.freeze(hosts.map((h) => h.id))));
   return ids;
 }
 

@@ -493,5 +493,10 @@ describe('invalid options', () => {
   it('refuses duplicate service or host ids', async () => {
     await expectCode(fetchTrec([svc('s1'), svc('s1')], [], opts({})), 'AC_ERR_INVALID_REQUEST');
     await expectCode(fetchTrec([], ['h1', 'h1'], opts({})), 'AC_ERR_INVALID_REQUEST');
+    // A frozen list is remembered only once found valid: a bad frozen list is refused every time.
+    const bad = Object.freeze(['h1', 'h1']);
+    for (let k = 0; k < 2; k++) await expectCode(fetchTrec([], bad, opts({})), 'AC_ERR_INVALID_REQUEST');
+    const good = Object.freeze(['h1', 'h2']);
+    for (let k = 0; k < 2; k++) await expect(fetchTrec([svc('s1')], good, opts({}))).resolves.toMatchObject({ degraded: [] });
   });
 });

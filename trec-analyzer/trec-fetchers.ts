@@ -404,6 +404,9 @@ function validateOptions(o: TrecFetchOptions): void {
   }
 }
 
+/** Frozen host-id lists already found valid: the gateway asks with the same frozen list while its host snapshot holds. */
+const checkedHostIds = new WeakSet<readonly string[]>();
+
 function validateIds(services: readonly ServiceTrecRequest[], hostIds: readonly string[]): void {
   const details: ErrorDetail[] = [];
   const seen = new Set<string>();
@@ -412,12 +415,16 @@ function validateIds(services: readonly ServiceTrecRequest[], hostIds: readonly 
     else if (seen.has(s.serviceId)) details.push({ field: `services[${i}].serviceId`, reason: `duplicate service id ${JSON.stringify(s.serviceId)}` });
     else seen.add(s.serviceId);
   });
-  const hosts = new Set<string>();
-  hostIds.forEach((h, i) => {
-    if (typeof h !== 'string' || h === '') details.push({ field: `hostIds[${i}]`, reason: 'missing' });
-    else if (hosts.has(h)) details.push({ field: `hostIds[${i}]`, reason: `duplicate host id ${JSON.stringify(h)}` });
-    else hosts.add(h);
-  });
+  if (!checkedHostIds.has(hostIds)) {
+    const hosts = new Set<string>();
+    const before = details.length;
+    hostIds.forEach((h, i) => {
+      if (typeof h !== 'string' || h === '') details.push({ field: `hostIds[${i}]`, reason: 'missing' });
+      else if (hosts.has(h)) details.push({ field: `hostIds[${i}]`, reason: `duplicate host id ${JSON.stringify(h)}` });
+      else hosts.add(h);
+    });
+    if (details.length === before && Object.isFrozen(hostIds)) checkedHostIds.add(hostIds);
+  }
   if (details.length > 0) {
     // Results are keyed by id, so a duplicate would silently overwrite another entry.
     throw new AdmissionError('AC_ERR_INVALID_REQUEST', 'Duplicate or missing ids in the TREC request', details);
