@@ -330,7 +330,9 @@ describe('PhysicalHosts provider', () => {
     const before = hits['/counted'] ?? 0;
     const answers = await Promise.all([p.listHosts(), p.listHosts(), p.listHosts(), p.listHosts(), p.listHosts()]);
     expect(answers.every((a) => a.length === 2)).toBe(true);
-    await p.listHosts();
+    // One frozen snapshot for every caller while it is cached (the gateway memoises its host model on it).
+    const again = await p.listHosts();
+    expect(answers.every((a) => a === again) && Object.isFrozen(again) && again.every((h) => Object.isFrozen(h))).toBe(true);
     expect(hits['/counted']! - before).toBe(1);
   });
 
