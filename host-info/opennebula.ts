@@ -55,10 +55,8 @@ export class OpenNebulaProvider implements HostInfoProvider {
       provider: this.name,
       source: shownUrl,
       label: LABEL,
-      timeoutMs: config.timeoutMs,
-      cacheTtlMs: config.cacheTtlMs,
-      ...(config.maxStaleMs !== undefined ? { maxStaleMs: config.maxStaleMs } : {}),
-      ...(options.clock ? { clock: options.clock } : {}),
+      durations: config,
+      ...options,
       fetch: async (signal): Promise<Snapshot> => {
         try {
           const body = await httpText({

@@ -27,10 +27,8 @@ export class PhysicalHostsProvider implements HostInfoProvider {
       provider: this.name,
       source: shownUrl,
       label: LABEL,
-      timeoutMs: config.timeoutMs,
-      cacheTtlMs: config.cacheTtlMs,
-      ...(config.maxStaleMs !== undefined ? { maxStaleMs: config.maxStaleMs } : {}),
-      ...(options.clock ? { clock: options.clock } : {}),
+      durations: config,
+      ...options,
       fetch: async (signal): Promise<Snapshot> => {
         const body = await httpText({
           method: 'GET',

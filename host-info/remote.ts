@@ -171,9 +171,8 @@ export interface SnapshotCacheOptions {
   /** URL shown in messages and status (no credentials). */
   readonly source: string;
   readonly label: string;
-  readonly timeoutMs: number;
-  readonly cacheTtlMs: number;
-  readonly maxStaleMs?: number;
+  /** The provider's configured durations (checked by checkDurations). */
+  readonly durations: { readonly timeoutMs: number; readonly cacheTtlMs: number; readonly maxStaleMs?: number };
   /** Reads the source once; must honour the signal (it carries the deadline). */
   readonly fetch: (signal: AbortSignal) => Promise<Snapshot>;
   /** Test hook for time; defaults to Date.now. */
@@ -201,18 +200,18 @@ export class SnapshotCache {
 
   constructor(private readonly options: SnapshotCacheOptions) {
     this.clock = options.clock ?? Date.now;
-    this.maxStaleMs = options.maxStaleMs ?? DEFAULT_MAX_STALE_MS;
+    this.maxStaleMs = options.durations.maxStaleMs ?? DEFAULT_MAX_STALE_MS;
   }
 
   async get(signal?: AbortSignal): Promise<HostSnapshot> {
     if (signal?.aborted) throw this.cancelled(signal);
     const now = this.clock();
-    if (this.good && now - this.good.at < this.options.cacheTtlMs) {
+    if (this.good && now - this.good.at < this.options.durations.cacheTtlMs) {
       this.servedStale = false;
       return freezeSnapshot(this.good.snapshot.hosts);
     }
     // Recent failure and a usable old answer: answer at once instead of waiting for the source again.
-    const recentFailure = this.lastError !== undefined && now - this.lastError.at < this.options.cacheTtlMs;
+    const recentFailure = this.lastError !== undefined && now - this.lastError.at < this.options.durations.cacheTtlMs;
     if (recentFailure && this.staleUsable(now)) {
       this.servedStale = true;
       return freezeSnapshot(this.good!.snapshot.hosts);
@@ -250,7 +249,7 @@ export class SnapshotCache {
   }
 
   private staleUsable(now: number): boolean {
-    return this.good !== undefined && this.maxStaleMs > 0 && now - this.good.at <= this.options.cacheTtlMs + this.maxStaleMs;
+    return this.good !== undefined && this.maxStaleMs > 0 && now - this.good.at <= this.options.durations.cacheTtlMs + this.maxStaleMs;
   }
 
   private refresh(): Promise<Outcome> {
@@ -264,7 +263,8 @@ export class SnapshotCache {
 
   /** Never rejects: the outcome is recorded here once, whatever happens to the callers waiting on it. */
   private async fetchOnce(): Promise<Outcome> {
-    const { timeoutMs, label, source } = this.options;
+    const { label, source } = this.options;
+    const { timeoutMs } = this.options.durations;
     const controller = new AbortController();
     const timeout = new AdmissionError('AC_ERR_TIMEOUT', `${label} ${source}: no complete answer within ${timeoutMs} ms`, [
       { field: source, reason: `timeout after ${timeoutMs} ms` },
