@@ -334,6 +334,25 @@ export class StateStore {
     return this.reads;
   }
 
+  /** The single-row reads the cache keeps; records come out frozen, as every caller may share them. */
+  private readonly singleReads: { readonly [K in SingleRead]: () => NonNullable<ReadCache[K]> } = {
+    policy: () => {
+      const row = this.stmt('SELECT cost, eco, risk, trust, generation, updated_ms FROM policy WHERE id = 1').get() as PolicyRow;
+      return frozen({ weights: { cost: row.cost, eco: row.eco, risk: row.risk, trust: row.trust }, generation: row.generation, updatedAt: iso(row.updated_ms) });
+    },
+    defaults: () => {
+      const row = this.stmt('SELECT eco, trust, risk, cost, generation, updated_ms FROM default_constraints WHERE id = 1').get() as ConstraintsRow;
+      return frozen({ constraints: { eco: row.eco, trust: row.trust, risk: row.risk, cost: row.cost }, generation: row.generation, updatedAt: iso(row.updated_ms) });
+    },
+    generation: () => (this.stmt("SELECT value FROM counters WHERE name = 'capacity'").get() as { value: number }).value,
+  };
+
+  /** A single-row read through the cache (read afresh without one, inside transactions). */
+  private remembered<K extends SingleRead>(cache: ReadCache | undefined, key: K): NonNullable<ReadCache[K]> {
+    if (!cache) return this.singleReads[key]();
+    return (cache[key] ??= this.singleReads[key]()) as NonNullable<ReadCache[K]>;
+  }
+
   close(): void {
     if (this.db.open) this.db.close();
   }
@@ -342,21 +361,7 @@ export class StateStore {
   // Policy (objective weights).
 
   getPolicy(): PolicyRecord {
-    return this.policyVia(this.cachedReads());
-  }
-
-  private policyVia(cache: ReadCache | undefined): PolicyRecord {
-    if (!cache) return this.readPolicy();
-    return (cache.policy ??= frozen(this.readPolicy()));
-  }
-
-  private readPolicy(): PolicyRecord {
-    const row = this.stmt('SELECT cost, eco, risk, trust, generation, updated_ms FROM policy WHERE id = 1').get() as PolicyRow;
-    return {
-      weights: { cost: row.cost, eco: row.eco, risk: row.risk, trust: row.trust },
-      generation: row.generation,
-      updatedAt: iso(row.updated_ms),
-    };
+    return this.remembered(this.cachedReads(), 'policy');
   }
 
   /** Replaces the weights (they must sum to 1). AC_ERR_CONFLICT when expectedGeneration is given and stale. */
@@ -376,21 +381,7 @@ export class StateStore {
   // TREC constraints: a global default and per-service overrides.
 
   getDefaultConstraints(): ConstraintsRecord {
-    return this.defaultsVia(this.cachedReads());
-  }
-
-  private defaultsVia(cache: ReadCache | undefined): ConstraintsRecord {
-    if (!cache) return this.readDefaultConstraints();
-    return (cache.defaults ??= frozen(this.readDefaultConstraints()));
-  }
-
-  private readDefaultConstraints(): ConstraintsRecord {
-    const row = this.stmt('SELECT eco, trust, risk, cost, generation, updated_ms FROM default_constraints WHERE id = 1').get() as ConstraintsRow;
-    return {
-      constraints: { eco: row.eco, trust: row.trust, risk: row.risk, cost: row.cost },
-      generation: row.generation,
-      updatedAt: iso(row.updated_ms),
-    };
+    return this.remembered(this.cachedReads(), 'defaults');
   }
 
   setDefaultConstraints(constraints: TrecConstraints, expectedGeneration?: number): ConstraintsRecord {
@@ -489,7 +480,7 @@ export class StateStore {
 
   private constraintsVia(cache: ReadCache | undefined, serviceId: string, fromManifest?: Partial<TrecConstraints>): EffectiveConstraints {
     const manifest = fromManifest === undefined ? {} : check(manifestConstraintsSchema, fromManifest, 'manifest constraints');
-    const base = this.defaultsVia(cache).constraints;
+    const base = this.remembered(cache, 'defaults').constraints;
     const override = this.overrideVia(cache, serviceId)?.constraints ?? {};
     const constraints: Record<string, number> = {};
     const sources: Record<string, ConstraintSource> = {};
@@ -617,12 +608,7 @@ export class StateStore {
 
   /** Increments on every recordAdmission and releaseAdmission, in every connection to the same file. */
   capacityGeneration(): number {
-    return this.generationVia(this.cachedReads());
-  }
-
-  private generationVia(cache: ReadCache | undefined): number {
-    if (!cache) return this.readCapacityGeneration();
-    return (cache.generation ??= this.readCapacityGeneration());
+    return this.remembered(this.cachedReads(), 'generation');
   }
 
   /**
@@ -635,11 +621,11 @@ export class StateStore {
     options: { readonly now?: Instant; readonly withReservations: boolean },
   ): AdmissionReads {
     const read = (cache: ReadCache | undefined): AdmissionReads => {
-      const generation = this.generationVia(cache);
+      const generation = this.remembered(cache, 'generation');
       return {
         generation,
         ...(options.withReservations ? { reserved: this.reservedVia(cache, toMs(options.now ?? this.clock(), 'now')) } : {}),
-        policy: this.policyVia(cache),
+        policy: this.remembered(cache, 'policy'),
         constraints: services.map((s) => this.constraintsVia(cache, s.serviceId, s.fromManifest)),
       };
     };
@@ -647,9 +633,6 @@ export class StateStore {
     return cache ? read(cache) : this.db.transaction(() => read(undefined))();
   }
 
-  private readCapacityGeneration(): number {
-    return (this.stmt("SELECT value FROM counters WHERE name = 'capacity'").get() as { value: number }).value;
-  }
 
   /** reservedCapacity and capacityGeneration read together (one read transaction), to pass to recordAdmission later. */
   capacitySnapshot(now: Instant = this.clock()): CapacitySnapshot {
@@ -730,6 +713,8 @@ function frozen<T extends object>(record: T): T {
 
 /** Overrides remembered per database version at most; beyond that the map starts again (it only saves reads). */
 const MAX_CACHED_OVERRIDES = 4096;
+
+type SingleRead = 'policy' | 'defaults' | 'generation';
 
 function emptyReadCache(): ReadCache {
   return { overrides: new Map() };
