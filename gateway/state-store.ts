@@ -353,6 +353,22 @@ export class StateStore {
     return (cache[key] ??= this.singleReads[key]()) as NonNullable<ReadCache[K]>;
   }
 
+  /** Updates the one row of the policy or the default constraints under the optimistic generation check (AC_ERR_CONFLICT when stale). */
+  private replaceSingleRow<K extends 'policy' | 'defaults'>(
+    key: K,
+    what: string,
+    expectedGeneration: number | undefined,
+    update: (nextGeneration: number, now: number) => unknown,
+  ): NonNullable<ReadCache[K]> {
+    check(generationSchema, expectedGeneration, 'expectedGeneration');
+    return this.write(() => {
+      const current = this.singleReads[key]().generation;
+      if (expectedGeneration !== undefined && expectedGeneration !== current) throw conflict(what, expectedGeneration, current);
+      update(current + 1, this.clock());
+      return this.singleReads[key]();
+    });
+  }
+
   close(): void {
     if (this.db.open) this.db.close();
   }
@@ -367,14 +383,9 @@ export class StateStore {
   /** Replaces the weights (they must sum to 1). AC_ERR_CONFLICT when expectedGeneration is given and stale. */
   setPolicy(weights: Weights, expectedGeneration?: number): PolicyRecord {
     const w = check(weightsSchema, weights, 'weights');
-    check(generationSchema, expectedGeneration, 'expectedGeneration');
-    return this.write(() => {
-      const current = this.getPolicy().generation;
-      if (expectedGeneration !== undefined && expectedGeneration !== current) throw conflict('the policy', expectedGeneration, current);
-      this.stmt('UPDATE policy SET cost = ?, eco = ?, risk = ?, trust = ?, generation = ?, updated_ms = ? WHERE id = 1')
-        .run(w.cost, w.eco, w.risk, w.trust, current + 1, this.clock());
-      return this.getPolicy();
-    });
+    return this.replaceSingleRow('policy', 'the policy', expectedGeneration, (generation, now) =>
+      this.stmt('UPDATE policy SET cost = ?, eco = ?, risk = ?, trust = ?, generation = ?, updated_ms = ? WHERE id = 1').run(w.cost, w.eco, w.risk, w.trust, generation, now),
+    );
   }
 
   // -------------------------------------------------------------------------------------------
@@ -386,14 +397,9 @@ export class StateStore {
 
   setDefaultConstraints(constraints: TrecConstraints, expectedGeneration?: number): ConstraintsRecord {
     const c = check(constraintsSchema, constraints, 'constraints');
-    check(generationSchema, expectedGeneration, 'expectedGeneration');
-    return this.write(() => {
-      const current = this.getDefaultConstraints().generation;
-      if (expectedGeneration !== undefined && expectedGeneration !== current) throw conflict('the default constraints', expectedGeneration, current);
-      this.stmt('UPDATE default_constraints SET eco = ?, trust = ?, risk = ?, cost = ?, generation = ?, updated_ms = ? WHERE id = 1')
-        .run(c.eco, c.trust, c.risk, c.cost, current + 1, this.clock());
-      return this.getDefaultConstraints();
-    });
+    return this.replaceSingleRow('defaults', 'the default constraints', expectedGeneration, (generation, now) =>
+      this.stmt('UPDATE default_constraints SET eco = ?, trust = ?, risk = ?, cost = ?, generation = ?, updated_ms = ? WHERE id = 1').run(c.eco, c.trust, c.risk, c.cost, generation, now),
+    );
   }
 
   /** The operator's override for one service, or undefined when there is none. */
