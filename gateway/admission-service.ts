@@ -14,6 +14,7 @@ import { AdmissionError, type ErrorDetail } from '../model/errors';
 import type { AdmissionModel } from '../model/types';
 import { buildAdmissionModel, HostModelMemo, type ServiceRequest } from '../trec-analyzer/build-model';
 import { fetchTrec, type DegradedNote, type TrecFetchOptions } from '../trec-analyzer/trec-fetchers';
+import { AdmissionIntake } from './intake';
 import { Federator, type FederationLog, type FederationReport, type FederationRoute, type InboundFederation } from './federation';
 import { writeAllocationOffer, type AllocationOfferInput } from './manifest/offer';
 import { parseManifestDocument, type ParsedManifest } from './manifest/parse';
@@ -38,6 +39,8 @@ export interface AdmissionServiceOptions {
     readonly maxHops: number;
     readonly log?: FederationLog;
   };
+  /** Orders the start of admissions (gateway/intake.ts); a private one when not given. */
+  readonly intake?: AdmissionIntake;
 }
 
 export interface AdmissionRequest {
@@ -177,6 +180,7 @@ export class AdmissionService {
   private readonly hostMemo = new HostModelMemo();
   /** Undefined when no peer is configured: then nothing is forwarded and answers are exactly the local ones. */
   private readonly federator: Federator | undefined;
+  private readonly intake: AdmissionIntake;
 
   constructor(
     private readonly hostInfo: HostInfoProvider,
@@ -184,6 +188,7 @@ export class AdmissionService {
     private readonly options: AdmissionServiceOptions,
   ) {
     const f = options.federation;
+    this.intake = options.intake ?? new AdmissionIntake();
     this.federator =
       f && f.peers.length > 0 ? new Federator({ providerId: options.providerId, peers: f.peers, maxHops: f.maxHops, ...(f.log ? { log: f.log } : {}) }) : undefined;
   }
@@ -203,6 +208,8 @@ export class AdmissionService {
         { field: 'manifests', reason: 'one sub-manifest per federation request' },
       ]);
     }
+    // Everything from parsing on starts in arrival order, one admission per event-loop turn (see intake.ts).
+    await this.intake.turn(request.signal);
     const parsed = parseAll(request.manifests); // bad input fails here, before anything is locked or fetched
     // Loops are refused before anything is locked: the provider we would wait for may be waiting for us.
     if (inbound) this.federator?.checkInbound(inbound);

@@ -3,8 +3,9 @@
  * decision, solver time and status, degraded TREC answers. Exposed at GET /metrics.
  */
 import type { NextFunction, Request, Response } from 'express';
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AdmissionAnswer } from './admission-service';
+import type { AdmissionIntake, IntakeObserver } from './intake';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -35,8 +36,29 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  private readonly intakeWait = new Histogram({
+    name: 'eac_admission_queue_wait_seconds',
+    help: 'Time an admission waited for its turn to start (arrival order, one start per event-loop turn)',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+    registers: [this.registry],
+  });
+  /** Give this to the AdmissionIntake: every start's wait lands in eac_admission_queue_wait_seconds. */
+  readonly intakeObserver: IntakeObserver = { started: (seconds) => this.intakeWait.observe(seconds) };
+
   constructor(withProcessMetrics = true) {
     if (withProcessMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'eac_' });
+  }
+
+  /** eac_admission_queue_length: admissions waiting for their turn, read at each scrape. */
+  watchIntake(intake: AdmissionIntake): void {
+    new Gauge({
+      name: 'eac_admission_queue_length',
+      help: 'Admissions waiting for their turn to start',
+      registers: [this.registry],
+      collect() {
+        this.set(intake.waiting);
+      },
+    });
   }
 
   get contentType(): string {

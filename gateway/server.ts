@@ -11,6 +11,7 @@ import { isAdmissionError } from '../model/errors';
 import { shutdownHighsWorker } from '../solvers/highs';
 import { AdmissionService } from './admission-service';
 import { createApp } from './app';
+import { AdmissionIntake } from './intake';
 import { createLogger } from './logger';
 import { Metrics } from './metrics';
 import { StateStore } from './state-store';
@@ -50,7 +51,11 @@ export async function startServer(config: AppConfig, options: { silent?: boolean
   const store = new StateStore({ dataDir: config.dataDir, defaultWeights: config.defaultWeights, defaultConstraints: config.defaultConstraints });
   const hostInfo = createHostInfoProvider(hostInfoConfig(config));
   const t = config.trec;
+  const metrics = new Metrics();
+  const intake = new AdmissionIntake(metrics.intakeObserver);
+  metrics.watchIntake(intake);
   const service = new AdmissionService(hostInfo, store, {
+    intake,
     solver: config.solver.name,
     timeLimitSeconds: config.solver.timeLimitSeconds,
     mipRelGap: config.solver.mipGap,
@@ -76,7 +81,6 @@ export async function startServer(config: AppConfig, options: { silent?: boolean
       budgetMs: trecBudgetMs(config.server.requestTimeoutMs, config.solver.timeLimitSeconds),
     },
   });
-  const metrics = new Metrics();
   const app = createApp({
     service,
     store,

@@ -193,6 +193,9 @@ describe('operations', () => {
     const res = await request(gw.app).get('/metrics');
     expect(res.status).toBe(200);
     expect(res.text).toMatch(/eac_service_decisions_total\{decision="accepted",dry_run="true"\} 1/);
+    // The admission went through the fair intake: one wait observed, nobody waiting now.
+    expect(res.text).toMatch(/^eac_admission_queue_wait_seconds_count 1$/m);
+    expect(res.text).toMatch(/^eac_admission_queue_length 0$/m);
   });
 
   it('GET /api/v1/hosts lists capacity with free CPUs', async () => {

@@ -6,6 +6,7 @@ import type { Express } from 'express';
 import type { SolverChoice } from '../../admission-controller/admit';
 import { AdmissionService } from '../../gateway/admission-service';
 import { createApp } from '../../gateway/app';
+import { AdmissionIntake } from '../../gateway/intake';
 import { createLogger } from '../../gateway/logger';
 import { Metrics } from '../../gateway/metrics';
 import { StateStore } from '../../gateway/state-store';
@@ -34,7 +35,11 @@ export function testGateway(
   const store = new StateStore({ dataDir, defaultWeights: DEFAULT_WEIGHTS, defaultConstraints: DEFAULT_CONSTRAINTS });
   const hosts = options.hosts ?? fleet(4);
   const hostInfo: HostInfoProvider = options.hostInfo ?? { name: 'test', listHosts: async () => hosts.map((h) => ({ ...h })) };
+  const metrics = new Metrics(false);
+  const intake = new AdmissionIntake(metrics.intakeObserver);
+  metrics.watchIntake(intake);
   const service = new AdmissionService(hostInfo, store, {
+    intake,
     solver: options.solver ?? 'greedy',
     timeLimitSeconds: 2,
     mipRelGap: 0,
@@ -56,7 +61,7 @@ export function testGateway(
     store,
     hostInfo,
     logger: createLogger('error', true),
-    metrics: new Metrics(false),
+    metrics,
     bodyLimitBytes: options.bodyLimitBytes ?? 1024 * 1024,
     requestTimeoutMs: 10_000,
     configView: { test: true },
