@@ -2,7 +2,7 @@
  * The express application: JSON API v1, the OPTIMIS-compatible surface, health, metrics and OpenAPI.
  * Routes validate input (zod), call the AdmissionService / StateStore, and never contain admission logic.
  */
-import express, { type Request, type Response } from 'express';
+import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'winston';
 import { z } from 'zod';
 import { constraintsSchema, weightsSchema } from '../config/config';
@@ -12,7 +12,7 @@ import type { TrecConstraints } from '../model/types';
 import { formatPath } from '../model/validate';
 import type { AdmissionService } from './admission-service';
 import { federationInbound } from './federation/inbound';
-import { errorHandler, notFound, requestContext } from './http';
+import { errorHandler, notFound, requestContext, sendJson } from './http';
 import type { Metrics } from './metrics';
 import { openApiDocument } from './openapi';
 import { optimisRoutes } from './optimis-routes';
@@ -71,6 +71,14 @@ function expectedGeneration(req: Request, body: { generation?: number | undefine
   return body.generation;
 }
 
+/** The request's media type, lower case, without parameters ('' when there is none). */
+function mediaType(req: Request): string {
+  const header = req.headers['content-type'];
+  if (header === undefined) return '';
+  const semicolon = header.indexOf(';');
+  return (semicolon < 0 ? header : header.slice(0, semicolon)).trim().toLowerCase();
+}
+
 function requireContentType(req: Request, ...types: string[]): void {
   if (!req.is(types)) {
     throw new AdmissionError('AC_ERR_UNSUPPORTED_MEDIA_TYPE', `Content-Type must be one of ${types.join(', ')}; got '${req.get('content-type') ?? 'none'}'`, [
@@ -93,15 +101,18 @@ export function createApp(deps: AppDeps): express.Express {
   const xml = express.text({ type: XML_TYPES, limit });
 
   // ---- JSON API v1 --------------------------------------------------------------------------
-  app.post('/api/v1/admissions', json, xml, async (req: Request, res: Response) => {
+  // One body parser per request, picked by media type: running both cost every request the other's type check.
+  const admissionBody = (req: Request, res: Response, next: NextFunction): void => (mediaType(req) === 'application/json' ? json : xml)(req, res, next);
+  app.post('/api/v1/admissions', admissionBody, async (req: Request, res: Response) => {
     const query = parseInput(admissionQuery, req.query, 'query');
     let manifests: string[];
-    if (req.is(XML_TYPES)) {
+    // Only the XML parser leaves a string (the JSON one is strict: objects and arrays); an empty body is left undefined.
+    if (typeof req.body === 'string' || (req.body === undefined && req.is(XML_TYPES))) {
       if (typeof req.body !== 'string' || req.body.trim() === '') {
         throw new AdmissionError('AC_ERR_INVALID_REQUEST', 'empty XML body', [{ field: 'body', reason: 'expected one service manifest' }]);
       }
       manifests = [req.body];
-    } else if (req.is('application/json')) {
+    } else if (req.body !== undefined || mediaType(req) === 'application/json') {
       manifests = parseInput(manifestsBody, req.body, 'body').manifests;
     } else {
       requireContentType(req, 'application/xml', 'application/json');
@@ -133,18 +144,18 @@ export function createApp(deps: AppDeps): express.Express {
     });
     const recordedIds = answer.services.map((s) => s.admissionId).filter((id): id is string => id !== null);
     if (recordedIds.length === 1) res.setHeader('Location', `/api/v1/admissions/${recordedIds[0]}`);
-    res.status(answer.dryRun || recordedIds.length === 0 ? 200 : 201).json(answer);
+    sendJson(res, answer.dryRun || recordedIds.length === 0 ? 200 : 201, answer);
   });
 
   app.get('/api/v1/admissions', (req: Request, res: Response) => {
     const q = parseInput(z.object({ active: booleanFlag, serviceId: z.string().optional() }), req.query, 'query');
     const list = store.listAdmissions({ activeOnly: q.active, ...(q.serviceId ? { serviceId: q.serviceId } : {}) });
-    res.json({ admissions: list.map(({ response: _r, ...a }) => a) });
+    sendJson(res, 200, { admissions: list.map(({ response: _r, ...a }) => a) });
   });
   app.get('/api/v1/admissions/:id', (req: Request, res: Response) => {
     const record = store.getAdmission(String(req.params.id));
     if (!record) throw new AdmissionError('AC_ERR_NOT_FOUND', `no admission '${req.params.id}'`, [{ field: 'id', reason: 'unknown admission' }]);
-    res.json(record);
+    sendJson(res, 200, record);
   });
   app.delete('/api/v1/admissions/:id', async (req: Request, res: Response) => {
     const id = String(req.params.id);
@@ -153,13 +164,13 @@ export function createApp(deps: AppDeps): express.Express {
     const released = store.releaseAdmission(id);
     // A federated admission's peer part goes with it (only on the release that actually ended the admission).
     const federation = released ? await service.releaseFederatedPart(record, req.requestId) : undefined;
-    res.json({ id, released, capacityGeneration: store.capacityGeneration(), ...(federation ? { federation } : {}) });
+    sendJson(res, 200, { id, released, capacityGeneration: store.capacityGeneration(), ...(federation ? { federation } : {}) });
   });
 
   app.get('/api/v1/hosts', async (req: Request, res: Response) => {
     const hosts = await hostInfo.listHosts(req.deadline);
     const snapshot = store.capacitySnapshot();
-    res.json({
+    sendJson(res, 200, {
       source: hostInfo.name,
       capacityGeneration: snapshot.generation,
       hosts: hosts.map((h) => {
@@ -177,34 +188,34 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   app.get('/api/v1/policy', (_req: Request, res: Response) => {
-    res.json(store.getPolicy());
+    sendJson(res, 200, store.getPolicy());
   });
   app.put('/api/v1/policy', json, (req: Request, res: Response) => {
     requireContentType(req, 'application/json');
     const body = parseInput(policyBody, req.body, 'body');
     const record = store.setPolicy(body.weights, expectedGeneration(req, body));
     deps.logger.info('policy changed', { requestId: req.requestId, weights: record.weights, generation: record.generation });
-    res.json(record);
+    sendJson(res, 200, record);
   });
 
   app.get('/api/v1/constraints/default', (_req: Request, res: Response) => {
-    res.json(store.getDefaultConstraints());
+    sendJson(res, 200, store.getDefaultConstraints());
   });
   app.put('/api/v1/constraints/default', json, (req: Request, res: Response) => {
     requireContentType(req, 'application/json');
     const body = parseInput(constraintsBody, req.body, 'body');
-    res.json(store.setDefaultConstraints(body.constraints as TrecConstraints, expectedGeneration(req, body)));
+    sendJson(res, 200, store.setDefaultConstraints(body.constraints as TrecConstraints, expectedGeneration(req, body)));
   });
   app.get('/api/v1/services/:id/constraints', (req: Request, res: Response) => {
     const id = String(req.params.id);
     const own = store.getServiceConstraints(id);
-    res.json({ serviceId: id, override: own ?? null, effective: store.explainConstraints(id) });
+    sendJson(res, 200, { serviceId: id, override: own ?? null, effective: store.explainConstraints(id) });
   });
   app.put('/api/v1/services/:id/constraints', json, (req: Request, res: Response) => {
     requireContentType(req, 'application/json');
     const body = parseInput(serviceConstraintsBody, req.body, 'body');
     const record = store.setServiceConstraints(String(req.params.id), body.constraints, expectedGeneration(req, body));
-    res.json(record);
+    sendJson(res, 200, record);
   });
   app.delete('/api/v1/services/:id/constraints', (req: Request, res: Response) => {
     const id = String(req.params.id);
@@ -215,7 +226,7 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   app.get('/api/v1/config', (_req: Request, res: Response) => {
-    res.json(deps.configView);
+    sendJson(res, 200, deps.configView);
   });
 
   // ---- Operations ---------------------------------------------------------------------------
@@ -234,14 +245,14 @@ export function createApp(deps: AppDeps): express.Express {
       databaseOk = false;
     }
     const ok = hostInfoStatus.ok && databaseOk;
-    res.status(ok ? 200 : 503).json({ status: ok ? 'ok' : 'degraded', hostInfo: { source: hostInfo.name, ...hostInfoStatus }, database: { ok: databaseOk } });
+    sendJson(res, ok ? 200 : 503, { status: ok ? 'ok' : 'degraded', hostInfo: { source: hostInfo.name, ...hostInfoStatus }, database: { ok: databaseOk } });
   });
   app.get('/metrics', async (_req: Request, res: Response) => {
     res.setHeader('Content-Type', metrics.contentType);
     res.send(await metrics.render());
   });
   app.get('/openapi.json', (_req: Request, res: Response) => {
-    res.json(openApiDocument);
+    sendJson(res, 200, openApiDocument);
   });
 
   app.use(optimisRoutes({ service, store, metrics, bodyLimitBytes: limit }));

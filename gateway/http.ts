@@ -66,8 +66,20 @@ export function errorHandler(logger: Logger) {
       logger.error(known.message, { requestId: req.requestId, code: known.code });
     }
     if (res.headersSent) return;
-    res.status(known.status).json({ error: known.toJSON(), requestId: req.requestId });
+    sendJson(res, known.status, { error: known.toJSON(), requestId: req.requestId });
   };
+}
+
+/**
+ * Writes a JSON answer. What express's res.json does for us minus its generic machinery (content negotiation of the
+ * type, an intermediate Buffer): on the admission route that machinery cost about a tenth of the request.
+ */
+export function sendJson(res: Response, status: number, value: unknown): void {
+  const text = JSON.stringify(value);
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(text));
+  res.end(text);
 }
 
 export function notFound(req: Request): never {
