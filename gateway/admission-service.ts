@@ -341,7 +341,7 @@ export class AdmissionService {
   async buildModel(
     parsed: readonly ParsedManifest[],
     request: Pick<AdmissionRequest, 'manifests' | 'cleanTestbed' | 'forbidFederation' | 'signal'>,
-  ): Promise<{ model: AdmissionModel; degraded: DegradedNote[]; generation: number; provenance: Provenance[] }> {
+  ): Promise<{ model: AdmissionModel; degraded: DegradedNote[]; generation: number; provenance: Provenance[]; hosts: HostSnapshot }> {
     const { generation, reserved, policy, constraints: bounds } = this.store.admissionReads(
       parsed.map((m) => ({ serviceId: m.serviceId, fromManifest: m.trecConstraints })),
       { now: new Date(), withReservations: !request.cleanTestbed },
@@ -393,11 +393,11 @@ export class AdmissionService {
       values: trec.services.get(m.serviceId)?.sources ?? { trust: 'default', risk: 'default', eco: 'default', cost: 'default' },
       bounds: bounds[k]!.sources,
     }));
-    return { model, degraded: trec.degraded, generation, provenance };
+    return { model, degraded: trec.degraded, generation, provenance, hosts };
   }
 
   private async cycle(parsed: readonly ParsedManifest[], request: AdmissionRequest): Promise<CycleResult> {
-    const { model, degraded, generation, provenance } = await this.buildModel(parsed, request);
+    const { model, degraded, generation, provenance, hosts: snapshot } = await this.buildModel(parsed, request);
     if (request.signal?.aborted) throw new AdmissionError('AC_ERR_TIMEOUT', 'the request deadline passed before solving');
     const result = await admit(model, {
       solver: request.solver ?? this.options.solver,
@@ -417,7 +417,10 @@ export class AdmissionService {
       throw new AdmissionError('AC_ERR_TIMEOUT', "the requesting peer's deadline passed before recording");
     }
     if (!request.dryRun) {
-      // The mutex serialises this process; the generation check catches another process sharing the database.
+      // The mutex serialises this process. Another process sharing the database may have booked since our snapshot:
+      // the store then takes our booking only if it still fits on every host it uses (hostLimits), else it is a
+      // conflict and the cycle is solved again. Under cleanTestbed usage is ignored, so any change is a conflict.
+      const limits = request.cleanTestbed ? undefined : reservationLimits(snapshot);
       let expected = generation;
       const made: string[] = [];
       try {
@@ -440,6 +443,7 @@ export class AdmissionService {
             ...(request.federation ? { federatedFor: { origin: request.federation.origin, federationId: request.federation.id } } : {}),
           },
           expectedCapacityGeneration: expected++,
+          ...(limits ? { hostLimits: hosts.map((h) => limits.get(h.hostId) ?? { hostId: h.hostId, cpus: 0 }) } : {}),
         });
         made.push(id);
         return { ...s, admissionId: id };
@@ -544,6 +548,20 @@ function asWholeRequest(s: ServiceAnswer): ServiceAnswer {
     }),
   }));
   return { ...s, components, summary };
+}
+
+/** What each host may hold in reservations in all: its capacity minus what runs on it outside this service. */
+function reservationLimits(hosts: HostSnapshot): Map<string, { hostId: string; cpus: number; memoryMb?: number }> {
+  return new Map(
+    hosts.map((h) => [
+      h.id,
+      {
+        hostId: h.id,
+        cpus: Math.max(0, h.cpus - h.usedCpus),
+        ...(h.memoryMb !== undefined ? { memoryMb: Math.max(0, h.memoryMb - (h.usedMemoryMb ?? 0)) } : {}),
+      },
+    ]),
+  );
 }
 
 /** CPUs and memory one service's local VMs take on each host. */

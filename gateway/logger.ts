@@ -9,7 +9,8 @@ export function createLogger(level: string, silent = false): winston.Logger {
     level,
     silent,
     format: winston.format.combine(winston.format.timestamp(), winston.format.errors({ stack: true }), winston.format.json()),
-    defaultMeta: { service: 'eac' },
+    // The pid tells the workers apart when AC_WORKERS > 1 (they share stdout).
+    defaultMeta: { service: 'eac', pid: process.pid },
     transports: [new winston.transports.Console()],
   });
 }

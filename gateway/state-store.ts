@@ -80,8 +80,15 @@ export interface AdmissionInput {
   readonly hosts: readonly { readonly hostId: string; readonly cpus: number; readonly memoryMb?: number }[];
   /** The response sent to the client (any JSON value), kept so that GET /admissions/{id} can return it again. */
   readonly response: unknown;
-  /** When given, the write fails with AC_ERR_CONFLICT unless capacityGeneration() still equals it. */
+  /** When given, the write fails with AC_ERR_CONFLICT unless capacityGeneration() still equals it (but see hostLimits). */
   readonly expectedCapacityGeneration?: number;
+  /**
+   * With expectedCapacityGeneration: how much each booked host may hold in reservations in all (its CPUs and memory
+   * minus what runs on it outside this store, from the host snapshot the solve used). When the generation has moved on,
+   * the booking is still taken if it fits next to what is held at that moment, checked inside the write transaction:
+   * only a booking that would overfill a host is a conflict (as Placement checks providers, not the whole cloud).
+   */
+  readonly hostLimits?: readonly { readonly hostId: string; readonly cpus: number; readonly memoryMb?: number }[];
 }
 
 export type AdmissionStatus = 'active' | 'released' | 'expired';
@@ -213,6 +220,7 @@ const admissionSchema = z.object({
   decision: z.enum(['accepted', 'partial', 'rejected'], { error: 'expected accepted, partial or rejected' }),
   hosts: z.array(z.object({ hostId: id, cpus: nonNegative, memoryMb: nonNegative.optional() })),
   expectedCapacityGeneration: generationSchema,
+  hostLimits: z.array(z.object({ hostId: id, cpus: nonNegative, memoryMb: nonNegative.optional() })).optional(),
 });
 
 function dotted(p: readonly PropertyKey[]): string {
@@ -529,7 +537,8 @@ export class StateStore {
     this.write(() => {
       const generation = this.capacityGeneration();
       if (a.expectedCapacityGeneration !== undefined && a.expectedCapacityGeneration !== generation) {
-        throw conflict('host capacity', a.expectedCapacityGeneration, generation);
+        const overfilled = a.hostLimits ? this.overfilledHost(perHost, a.hostLimits, createdMs) : 'no host limits given';
+        if (overfilled !== undefined) throw conflict(`host capacity (${overfilled})`, a.expectedCapacityGeneration, generation);
       }
       if (this.stmt('SELECT 1 FROM admissions WHERE id = ?').get(a.id) !== undefined) {
         throw new AdmissionError('AC_ERR_CONFLICT', `admission '${a.id}' exists already`, [{ field: 'id', reason: 'duplicate admission id' }]);
@@ -541,6 +550,26 @@ export class StateStore {
       this.bumpCapacity();
     });
     return this.getAdmission(a.id)!;
+  }
+
+  /** The first booked host that would hold more than its limit next to the reservations active at `at`, described. */
+  private overfilledHost(
+    booking: ReadonlyMap<string, { cpus: number; memoryMb: number }>,
+    limits: readonly { readonly hostId: string; readonly cpus: number; readonly memoryMb?: number }[],
+    at: number,
+  ): string | undefined {
+    const held = this.reservedVia(undefined, at); // fresh: this runs inside the write transaction
+    const limitOf = new Map(limits.map((l) => [l.hostId, l]));
+    for (const [hostId, add] of booking) {
+      const limit = limitOf.get(hostId);
+      if (!limit) return `no limit for host '${hostId}'`;
+      const now = held.get(hostId) ?? { cpus: 0, memoryMb: 0 };
+      if (now.cpus + add.cpus > limit.cpus + 1e-9) return `host '${hostId}': ${now.cpus} + ${add.cpus} CPUs > ${limit.cpus}`;
+      if (limit.memoryMb !== undefined && now.memoryMb + add.memoryMb > limit.memoryMb + 1e-9) {
+        return `host '${hostId}': ${now.memoryMb} + ${add.memoryMb} MB > ${limit.memoryMb} MB`;
+      }
+    }
+    return undefined;
   }
 
   getAdmission(admissionId: string): AdmissionRecord | undefined {

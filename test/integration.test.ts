@@ -298,6 +298,55 @@ describe('inventory source with healthy TREC services', () => {
 
 // =============================================================================================
 
+describe('several worker processes (AC_WORKERS=2) share one state store', () => {
+  let server: ServerProcess;
+  const CAPACITY = { hosts: 4, cpus: 8 };
+
+  beforeAll(async () => {
+    const trec = await trecStubs();
+    server = await startServer({ ...trec.env(), AC_WORKERS: '2', AC_INVENTORY: inventoryFile('inventory-workers.json', CAPACITY.hosts, CAPACITY.cpus).file });
+    // Both workers listen (the first "listening" line let startServerProcess go on).
+    for (let k = 0; k < 100 && (server.output().match(/"message":"listening"/g) ?? []).length < 2; k++) await new Promise((r) => setTimeout(r, 50));
+  });
+
+  it('concurrent real admissions through both workers never book a CPU twice', async () => {
+    expect((server.output().match(/"message":"listening"/g) ?? []).length).toBe(2);
+    // 24 distinct services posted at once on separate connections: more than the fleet holds, so the workers
+    // compete for the same capacity; each admission is solved on a snapshot and recorded with the generation check.
+    const replies = await Promise.all(
+      Array.from({ length: 24 }, (_, k) => postXml(server, SM.replace(`opt:serviceId="${SM_ID}"`, `opt:serviceId="svc-${k}"`))),
+    );
+    for (const r of replies) expect([200, 201]).toContain(r.status);
+    const decisions = replies.map((r) => r.body.services[0].decision as string);
+    expect(decisions).toContain('accepted');
+    expect(decisions).toContain('rejected'); // the fleet ran out
+
+    // What the store holds adds up, host by host, to the recorded admissions, and never exceeds a host.
+    const hosts = (await call(server.url, 'GET', '/api/v1/hosts')).body.hosts as { id: string; cpus: number; usedCpus: number; reservedCpus: number }[];
+    const admissions = (await call(server.url, 'GET', '/api/v1/admissions?active=true')).body.admissions as { hosts: { hostId: string; cpus: number }[] }[];
+    const booked = new Map<string, number>();
+    for (const a of admissions) for (const h of a.hosts) booked.set(h.hostId, (booked.get(h.hostId) ?? 0) + h.cpus);
+    for (const h of hosts) {
+      expect(h.reservedCpus).toBe(booked.get(h.id) ?? 0);
+      expect(h.reservedCpus).toBeLessThanOrEqual(h.cpus - h.usedCpus);
+    }
+    // Every answer that holds capacity is one of the recorded admissions, and nothing else is recorded.
+    const held = replies.filter((r) => r.status === 201).map((r) => r.body.services[0].admissionId as string);
+    expect(new Set(held).size).toBe(held.length);
+    expect(admissions).toHaveLength(held.length);
+
+    // The admissions were shared between the two processes.
+    const pids = new Set(
+      server
+        .output()
+        .split('\n')
+        .filter((l) => l.includes('"message":"admission"'))
+        .map((l) => JSON.parse(l).pid as number),
+    );
+    expect(pids.size).toBe(2);
+  });
+});
+
 describe('every request bounded in time; graceful shutdown', () => {
   const REQUEST_TIMEOUT_MS = 1500;
   let trec: TrecStubs;

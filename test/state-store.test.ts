@@ -400,6 +400,36 @@ describe('durability and concurrency', () => {
     expect(b.capacitySnapshot()).toEqual({ generation: 3, reserved: new Map([['h1', { cpus: 4, memoryMb: 0 }]]) });
   });
 
+  test('capacity generation with host limits: a stale booking is still taken when it fits on its hosts, refused when it would overfill one', () => {
+    const dir = newDir();
+    const a = openStore(dir, { clock: clock(T0).now });
+    const b = openStore(dir, { clock: clock(T0).now });
+    const stale = a.capacitySnapshot().generation;
+    b.recordAdmission(admission('from-b', [{ hostId: 'h1', cpus: 4, memoryMb: 1000 }], { expectedCapacityGeneration: b.capacitySnapshot().generation }));
+    const h1 = { hostId: 'h1', cpus: 8, memoryMb: 4000 };
+    // b's booking left room on h1: a's booking, solved before it, still fits next to it.
+    a.recordAdmission(admission('fits', [{ hostId: 'h1', cpus: 4, memoryMb: 1000 }], { expectedCapacityGeneration: stale, hostLimits: [h1] }));
+    expect(a.reservedCapacity().get('h1')).toEqual({ cpus: 8, memoryMb: 2000 });
+    // h1 is full now: one more CPU would overfill it, whatever the memory says; so would memory alone on h2.
+    const overfill = (): void => {
+      a.recordAdmission(admission('too-much', [{ hostId: 'h1', cpus: 1 }], { expectedCapacityGeneration: stale, hostLimits: [h1] }));
+    };
+    expect(codeOf(overfill)).toBe('AC_ERR_CONFLICT');
+    expect(() => overfill()).toThrow(/host 'h1': 8 \+ 1 CPUs > 8/);
+    expect(
+      codeOf(() =>
+        a.recordAdmission(admission('mem', [{ hostId: 'h2', cpus: 1, memoryMb: 600 }], { expectedCapacityGeneration: stale, hostLimits: [{ hostId: 'h2', cpus: 8, memoryMb: 500 }] })),
+      ),
+    ).toBe('AC_ERR_CONFLICT');
+    // A booking on a host it has no limit for, or without limits at all, is refused once the generation moved.
+    expect(codeOf(() => a.recordAdmission(admission('unknown', [{ hostId: 'h3', cpus: 1 }], { expectedCapacityGeneration: stale, hostLimits: [h1] })))).toBe(
+      'AC_ERR_CONFLICT',
+    );
+    expect(codeOf(() => a.recordAdmission(admission('strict', [{ hostId: 'h2', cpus: 1 }], { expectedCapacityGeneration: stale })))).toBe('AC_ERR_CONFLICT');
+    // The refused ones left nothing behind.
+    expect(a.listAdmissions().map((x) => x.id).sort()).toEqual(['fits', 'from-b']);
+  });
+
   test('read cache: reads outside transactions are remembered, yet every other connection\'s commit is seen at once', () => {
     const dir = newDir();
     const c = clock(T0);
