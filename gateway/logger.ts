@@ -22,13 +22,14 @@ const jsonLine = winston.format((info) => {
   }
 });
 
-export function createLogger(level: string, silent = false): winston.Logger {
+/** `stream`: where the lines go instead of stdout (tests). */
+export function createLogger(level: string, silent = false, stream?: NodeJS.WritableStream): winston.Logger {
   return winston.createLogger({
     level,
     silent,
     format: winston.format.combine(winston.format.timestamp(), winston.format.errors({ stack: true }), jsonLine()),
     // The pid tells the workers apart when AC_WORKERS > 1 (they share stdout).
     defaultMeta: { service: 'eac', pid: process.pid },
-    transports: [new winston.transports.Console()],
+    transports: [stream ? new winston.transports.Stream({ stream }) : new winston.transports.Console()],
   });
 }

@@ -1,24 +1,24 @@
 /** The log format: one JSON object per line with level, message, timestamp, service and pid; never a throw on odd values. */
+import { Writable } from 'node:stream';
 import { createLogger } from '../gateway/logger';
 
-function captureLines(run: () => void): Record<string, unknown>[] {
-  const lines: string[] = [];
-  const spy = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    lines.push(String(chunk));
-    return true;
+/** A logger writing into memory, and the JSON lines it wrote once `run` is done. */
+async function captureLines(run: (logger: ReturnType<typeof createLogger>) => void): Promise<Record<string, unknown>[]> {
+  let text = '';
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      text += chunk.toString();
+      done();
+    },
   });
-  try {
-    run();
-  } finally {
-    spy.mockRestore();
-  }
-  return lines.join('').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  run(createLogger('info', false, sink));
+  await new Promise((resolve) => setImmediate(resolve)); // let winston's pipeline flush, should it defer
+  return text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 describe('createLogger', () => {
-  test('writes one JSON line per entry with the request id, level, timestamp, service and pid', () => {
-    const logger = createLogger('info');
-    const [line, ...rest] = captureLines(() => {
+  test('writes one JSON line per entry with the request id, level, timestamp, service and pid', async () => {
+    const [line, ...rest] = await captureLines((logger) => {
       logger.info('admission', { requestId: 'req-1', services: ['s1:accepted'] });
       logger.debug('below the level');
     });
@@ -27,11 +27,10 @@ describe('createLogger', () => {
     expect(new Date(String(line!.timestamp)).toISOString()).toBe(line!.timestamp);
   });
 
-  test('values JSON.stringify cannot write (a cycle, a BigInt) are still logged, not thrown', () => {
-    const logger = createLogger('info');
+  test('values JSON.stringify cannot write (a cycle, a BigInt) are still logged, not thrown', async () => {
     const cyclic: Record<string, unknown> = { x: 1 };
     cyclic.self = cyclic;
-    const lines = captureLines(() => {
+    const lines = await captureLines((logger) => {
       logger.info('cycle', { cyclic });
       logger.info('bigint', { n: 10n });
     });
@@ -39,9 +38,8 @@ describe('createLogger', () => {
     expect(lines[1]).toMatchObject({ message: 'bigint', n: '10' });
   });
 
-  test('errors keep their stack', () => {
-    const logger = createLogger('info');
-    const [line] = captureLines(() => logger.error('failed', new Error('boom')));
+  test('errors keep their stack', async () => {
+    const [line] = await captureLines((logger) => logger.error('failed', new Error('boom')));
     expect(line).toMatchObject({ level: 'error', message: 'failed boom' });
     expect(String(line!.stack)).toMatch(/^Error: boom\n\s+at /);
   });
