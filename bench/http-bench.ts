@@ -153,7 +153,8 @@ export const httpSection: BenchSection = {
     const manifest = fs.readFileSync(path.join(ROOT, 'examples', 'manifests', 'three-tier.xml'), 'utf8');
     const rows: string[] = [];
     const problems: string[] = [];
-    let verdict = '';
+    /** The `auto` configurations (worker counts) that met the target in this run. */
+    const metWith: string[] = [];
     let floor: Trial | undefined;
     const runs = [
       { solver: 'auto', workers: 1, extras: true },
@@ -183,7 +184,7 @@ export const httpSection: BenchSection = {
         rows.push(
           `| \`${solver}\` (${answer.solver.status}) | ${workers} | ${CONNECTIONS} | **${t.rps.toFixed(0)}** (${range}) | ${t.p50} | ${t.p99} | ${t.max} | ${failed} | ${meets(t) ? 'met' : 'missed'} |`,
         );
-        if (solver === 'auto' && (meets(t) || verdict === '')) verdict = meets(t) ? `met (${workers} worker${workers > 1 ? 's' : ''})` : 'MISSED';
+        if (solver === 'auto' && meets(t)) metWith.push(`${workers} worker${workers > 1 ? 's' : ''}`);
         context.log(`http ${solver} × ${workers}: median ${t.rps.toFixed(0)} req/s (${range}), p99 ${t.p99} ms`);
         if (extras) {
           // Context for the headline: fewer clients (latency is queueing: ≈ connections ÷ throughput), and the HTTP
@@ -202,7 +203,8 @@ export const httpSection: BenchSection = {
     const fairness = await fairnessRows();
     const probeAfter = cpuProbeMs();
     context.log(`http: CPU probe ${probeBefore.toFixed(0)} ms before, ${probeAfter.toFixed(0)} ms after`);
-    if (!verdict.startsWith('met')) problems.push(`HTTP target missed with the default solver (≥ ${TARGET_RPS}/s, p99 < ${TARGET_P99_MS} ms)`);
+    const verdict = metWith.length > 0 ? `met (${metWith.join(' and ')})` : 'MISSED';
+    if (metWith.length === 0) problems.push(`HTTP target missed with the default solver (≥ ${TARGET_RPS}/s, p99 < ${TARGET_P99_MS} ms)`);
     return {
       ok: !problems.some((p) => p.includes('failed requests') || p.includes('not accepted')),
       problems,
