@@ -10,7 +10,7 @@ import { admit } from '../admission-controller/admit';
 import type { ServiceDecision } from '../admission-controller/decisions';
 import type { PeerConfig } from '../config/config';
 import type { HostInfoProvider, HostSnapshot } from '../host-info/types';
-import { AdmissionError, type ErrorDetail } from '../model/errors';
+import { AdmissionError, isAdmissionError, type ErrorDetail } from '../model/errors';
 import type { AdmissionModel } from '../model/types';
 import { buildAdmissionModel, HostModelMemo, type ServiceRequest } from '../trec-analyzer/build-model';
 import { fetchTrec, type DegradedNote, type TrecFetchOptions } from '../trec-analyzer/trec-fetchers';
@@ -398,7 +398,7 @@ export class AdmissionService {
 
   private async cycle(parsed: readonly ParsedManifest[], request: AdmissionRequest): Promise<CycleResult> {
     const { model, degraded, generation, provenance, hosts: snapshot } = await this.buildModel(parsed, request);
-    if (request.signal?.aborted) throw new AdmissionError('AC_ERR_TIMEOUT', 'the request deadline passed before solving');
+    if (request.signal?.aborted) throw abortedBefore('solving', request.signal);
     const result = await admit(model, {
       solver: request.solver ?? this.options.solver,
       timeLimitSeconds: this.options.timeLimitSeconds,
@@ -412,9 +412,13 @@ export class AdmissionService {
       return { ...withProvenance(decision, provenance[a]!), serviceId: m.serviceId, manifestId: m.manifestId, admissionId: null, manifest };
     });
     let recorded = services;
-    // A peer whose budget ran out while we solved has given up on us: a booking now would be held for nobody.
+    // A peer whose budget ran out while we solved, or a client that closed its connection, has given up on us: a booking
+    // now would be held for nobody.
     if (!request.dryRun && request.federation && request.signal?.aborted) {
       throw new AdmissionError('AC_ERR_TIMEOUT', "the requesting peer's deadline passed before recording");
+    }
+    if (!request.dryRun && isAdmissionError(request.signal?.reason) && request.signal.reason.code === 'AC_ERR_CLIENT_CLOSED') {
+      throw abortedBefore('recording', request.signal);
     }
     if (!request.dryRun) {
       // The mutex serialises this process. Another process sharing the database may have booked since our snapshot:
@@ -548,6 +552,13 @@ function asWholeRequest(s: ServiceAnswer): ServiceAnswer {
     }),
   }));
   return { ...s, components, summary };
+}
+
+/** Why work stopped at `stage`: the signal's own reason when it is one of ours (client gone, deadline), else the deadline. */
+function abortedBefore(stage: string, signal: AbortSignal): AdmissionError {
+  const reason: unknown = signal.reason;
+  if (isAdmissionError(reason)) return new AdmissionError(reason.code, `${reason.message} (before ${stage})`, reason.details);
+  return new AdmissionError('AC_ERR_TIMEOUT', `the request deadline passed before ${stage}`);
 }
 
 /** What each host may hold in reservations in all: its capacity minus what runs on it outside this service. */

@@ -25,7 +25,12 @@ export function requestContext(timeoutMs: number) {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new AdmissionError('AC_ERR_TIMEOUT', `request exceeded ${timeoutMs} ms`)), timeoutMs);
     timer.unref();
-    res.on('close', () => clearTimeout(timer));
+    res.on('close', () => {
+      clearTimeout(timer);
+      // Closed before the answer was written: the client went away. Its work stops where it checks the signal (a
+      // queued admission leaves the queue; an admission not yet solved or recorded is dropped).
+      if (!res.writableFinished) controller.abort(new AdmissionError('AC_ERR_CLIENT_CLOSED', 'the client closed the connection before its answer'));
+    });
     req.deadline = controller.signal;
     next();
   };
@@ -64,6 +69,8 @@ export function errorHandler(logger: Logger) {
       known = new AdmissionError('AC_ERR_INTERNAL', 'internal error; see the server log for this request id');
     } else if (known.status >= 500) {
       logger.error(known.message, { requestId: req.requestId, code: known.code });
+    } else if (known.code === 'AC_ERR_CLIENT_CLOSED') {
+      logger.info(known.message, { requestId: req.requestId, code: known.code });
     }
     if (res.headersSent) return;
     sendJson(res, known.status, { error: known.toJSON(), requestId: req.requestId });

@@ -36,7 +36,7 @@ export class AdmissionIntake {
 
   /**
    * Resolves when it is this caller's turn to start. Rejects with the signal's reason if the signal aborts first (the
-   * caller's deadline passed): the waiter leaves the queue and costs nothing more.
+   * caller's deadline passed, or its client closed the connection): the waiter leaves the queue and costs nothing more.
    */
   turn(signal?: AbortSignal): Promise<void> {
     if (signal?.aborted) return Promise.reject(signal.reason);

@@ -22,6 +22,8 @@ export const ERROR_CATALOGUE = {
   AC_ERR_UNAUTHORIZED: { status: 401, title: 'Authentication is required' },
   AC_ERR_UPSTREAM: { status: 502, title: 'An upstream service failed' },
   AC_ERR_TIMEOUT: { status: 503, title: 'The request did not finish in time' },
+  /** Nobody receives it: the status (nginx's 499) is for logs and metrics. */
+  AC_ERR_CLIENT_CLOSED: { status: 499, title: 'The client closed the connection before its answer' },
   AC_ERR_CONFIG: { status: 500, title: 'The configuration is invalid' },
   AC_ERR_INTERNAL: { status: 500, title: 'Internal error' },
 } as const;
