@@ -19,7 +19,7 @@ import { Federator, type FederationLog, type FederationReport, type FederationRo
 import { writeAllocationOffer, type AllocationOfferInput } from './manifest/offer';
 import { parseManifestDocument, type ParsedManifest } from './manifest/parse';
 import type { XmlDocument } from '../xml/safe-xml';
-import type { StateStore } from './state-store';
+import type { HostAmount, StateStore } from './state-store';
 
 export interface AdmissionServiceOptions {
   readonly solver: SolverChoice;
@@ -413,12 +413,10 @@ export class AdmissionService {
     });
     let recorded = services;
     // A peer whose budget ran out while we solved, or a client that closed its connection, has given up on us: a booking
-    // now would be held for nobody.
-    if (!request.dryRun && request.federation && request.signal?.aborted) {
-      throw new AdmissionError('AC_ERR_TIMEOUT', "the requesting peer's deadline passed before recording");
-    }
-    if (!request.dryRun && isAdmissionError(request.signal?.reason) && request.signal.reason.code === 'AC_ERR_CLIENT_CLOSED') {
-      throw abortedBefore('recording', request.signal);
+    // now would be held for nobody. (A plain client past its deadline still gets its late answer, and it holds.)
+    const signal = request.signal;
+    if (!request.dryRun && signal?.aborted && (request.federation || (isAdmissionError(signal.reason) && signal.reason.code === 'AC_ERR_CLIENT_CLOSED'))) {
+      throw abortedBefore('recording', signal);
     }
     if (!request.dryRun) {
       // The mutex serialises this process. Another process sharing the database may have booked since our snapshot:
@@ -447,7 +445,7 @@ export class AdmissionService {
             ...(request.federation ? { federatedFor: { origin: request.federation.origin, federationId: request.federation.id } } : {}),
           },
           expectedCapacityGeneration: expected++,
-          ...(limits ? { hostLimits: hosts.map((h) => limits.get(h.hostId) ?? { hostId: h.hostId, cpus: 0 }) } : {}),
+          ...(limits ? { hostLimits: hosts.flatMap((h) => limits.get(h.hostId) ?? []) } : {}),
         });
         made.push(id);
         return { ...s, admissionId: id };
@@ -562,7 +560,7 @@ function abortedBefore(stage: string, signal: AbortSignal): AdmissionError {
 }
 
 /** What each host may hold in reservations in all: its capacity minus what runs on it outside this service. */
-function reservationLimits(hosts: HostSnapshot): Map<string, { hostId: string; cpus: number; memoryMb?: number }> {
+function reservationLimits(hosts: HostSnapshot): Map<string, HostAmount> {
   return new Map(
     hosts.map((h) => [
       h.id,

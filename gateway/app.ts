@@ -106,14 +106,14 @@ export function createApp(deps: AppDeps): express.Express {
   app.post('/api/v1/admissions', admissionBody, async (req: Request, res: Response) => {
     const query = parseInput(admissionQuery, req.query, 'query');
     let manifests: string[];
-    // Only the XML parser leaves a string (the JSON one is strict: objects and arrays); an empty body is left undefined.
-    if (typeof req.body === 'string' || (req.body === undefined && req.is(XML_TYPES))) {
+    if (mediaType(req) === 'application/json') {
+      manifests = parseInput(manifestsBody, req.body, 'body').manifests;
+    } else if (typeof req.body === 'string' || req.is(XML_TYPES)) {
+      // The XML parser leaves a string; an empty body is left undefined.
       if (typeof req.body !== 'string' || req.body.trim() === '') {
         throw new AdmissionError('AC_ERR_INVALID_REQUEST', 'empty XML body', [{ field: 'body', reason: 'expected one service manifest' }]);
       }
       manifests = [req.body];
-    } else if (req.body !== undefined || mediaType(req) === 'application/json') {
-      manifests = parseInput(manifestsBody, req.body, 'body').manifests;
     } else {
       requireContentType(req, 'application/xml', 'application/json');
       manifests = [];

@@ -69,6 +69,13 @@ export interface HostReservation {
   readonly memoryMb: number;
 }
 
+/** CPUs and memory on one host: what a booking takes there, or what the host may hold in all. */
+export interface HostAmount {
+  readonly hostId: string;
+  readonly cpus: number;
+  readonly memoryMb?: number;
+}
+
 export interface AdmissionInput {
   readonly id: string;
   readonly serviceId: string;
@@ -77,7 +84,7 @@ export interface AdmissionInput {
   /** Capacity is held while now < expiresAt. */
   readonly expiresAt: Instant;
   /** Capacity held per host; several entries for one host are added up; memoryMb defaults to 0. */
-  readonly hosts: readonly { readonly hostId: string; readonly cpus: number; readonly memoryMb?: number }[];
+  readonly hosts: readonly HostAmount[];
   /** The response sent to the client (any JSON value), kept so that GET /admissions/{id} can return it again. */
   readonly response: unknown;
   /** When given, the write fails with AC_ERR_CONFLICT unless capacityGeneration() still equals it (but see hostLimits). */
@@ -88,7 +95,7 @@ export interface AdmissionInput {
    * the booking is still taken if it fits next to what is held at that moment, checked inside the write transaction:
    * only a booking that would overfill a host is a conflict (as Placement checks providers, not the whole cloud).
    */
-  readonly hostLimits?: readonly { readonly hostId: string; readonly cpus: number; readonly memoryMb?: number }[];
+  readonly hostLimits?: readonly HostAmount[];
 }
 
 export type AdmissionStatus = 'active' | 'released' | 'expired';
@@ -214,13 +221,14 @@ const partialConstraintsSchema = constraintsSchema.partial().refine((c) => Objec
 /** Manifests are validated by their parser; here only what would corrupt arithmetic is refused. */
 const manifestConstraintsSchema = z.object({ eco: finite.optional(), trust: finite.optional(), risk: finite.optional(), cost: finite.optional() });
 const generationSchema = z.number().int().min(0).optional();
+const hostAmount = z.object({ hostId: id, cpus: nonNegative, memoryMb: nonNegative.optional() });
 const admissionSchema = z.object({
   id,
   serviceId: id,
   decision: z.enum(['accepted', 'partial', 'rejected'], { error: 'expected accepted, partial or rejected' }),
-  hosts: z.array(z.object({ hostId: id, cpus: nonNegative, memoryMb: nonNegative.optional() })),
+  hosts: z.array(hostAmount),
   expectedCapacityGeneration: generationSchema,
-  hostLimits: z.array(z.object({ hostId: id, cpus: nonNegative, memoryMb: nonNegative.optional() })).optional(),
+  hostLimits: z.array(hostAmount).optional(),
 });
 
 function dotted(p: readonly PropertyKey[]): string {
@@ -555,7 +563,7 @@ export class StateStore {
   /** The first booked host that would hold more than its limit next to the reservations active at `at`, described. */
   private overfilledHost(
     booking: ReadonlyMap<string, { cpus: number; memoryMb: number }>,
-    limits: readonly { readonly hostId: string; readonly cpus: number; readonly memoryMb?: number }[],
+    limits: readonly HostAmount[],
     at: number,
   ): string | undefined {
     const held = this.reservedVia(undefined, at); // fresh: this runs inside the write transaction
