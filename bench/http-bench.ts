@@ -14,15 +14,15 @@ const TARGET_RPS = 1000;
 const TARGET_P99_MS = 25;
 
 /** Spawns a node script under dist/ and waits for the port it prints (the gateway logs it; the fixed-cost server prints it). */
-async function startProcess(script: string[], env: Record<string, string>, portPattern: RegExp): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [path.join(ROOT, 'dist', ...script.slice(0, 1)), ...script.slice(1)], {
+async function startProcess(script: string, args: string[], env: Record<string, string>, portPattern: RegExp): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [path.join(ROOT, 'dist', script), ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${script[0]} did not start:\n${out}`)), 20_000);
+    const timer = setTimeout(() => reject(new Error(`${script} did not start:\n${out}`)), 20_000);
     const onOutput = (d: Buffer): void => {
       out += d.toString();
       const m = portPattern.exec(out);
@@ -36,7 +36,7 @@ async function startProcess(script: string[], env: Record<string, string>, portP
         resolve(Number(m.slice(1).find((g) => g !== undefined)));
       }
     };
-    const onExit = (code: number | null): void => reject(new Error(`${script[0]} exited with ${code}:\n${out}`));
+    const onExit = (code: number | null): void => reject(new Error(`${script} exited with ${code}:\n${out}`));
     child.stdout!.on('data', onOutput);
     child.stderr!.on('data', onOutput);
     child.once('exit', onExit);
@@ -48,7 +48,7 @@ async function startProcess(script: string[], env: Record<string, string>, portP
 }
 
 const startServer = (env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> =>
-  startProcess([path.join('gateway', 'server.js')], { PORT: '0', AC_HOST: '127.0.0.1', ...env }, /"message":"listening"[^\n]*"port":(\d+)|"port":(\d+)[^\n]*"message":"listening"/);
+  startProcess(path.join('gateway', 'server.js'), [], { PORT: '0', AC_HOST: '127.0.0.1', ...env }, /"message":"listening"[^\n]*"port":(\d+)|"port":(\d+)[^\n]*"message":"listening"/);
 
 async function stopProcess(child: ChildProcess): Promise<void> {
   const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -124,12 +124,13 @@ async function fairnessRows(): Promise<string[]> {
   const rows: string[] = [];
   for (let round = 1; round <= 2; round++) {
     for (const mode of ['direct', 'intake'] as const) {
-      const { child, url } = await startProcess([path.join('bench', 'fixed-cost-server.js'), String(FIXED_COST_MS), mode], {}, /"port":(\d+)/);
+      const { child, url } = await startProcess(path.join('bench', 'fixed-cost-server.js'), [String(FIXED_COST_MS), mode], {}, /"port":(\d+)/);
       try {
         await load(url, FIXED_BODY, 2, CONNECTIONS);
         const r = await load(url, FIXED_BODY, TRIAL_SECONDS, CONNECTIONS);
+        const t = trialOf(r);
         const label = mode === 'direct' ? 'started as read (node:http order)' : 'started through the fair intake';
-        rows.push(`| ${label} | ${round} | ${r.requests.average.toFixed(0)} | ${r.latency.p50} | ${r.latency.p97_5} | ${r.latency.p99} | ${r.latency.max} | ${r.errors + r.timeouts + r.non2xx} |`);
+        rows.push(`| ${label} | ${round} | ${t.rps.toFixed(0)} | ${t.p50} | ${r.latency.p97_5} | ${t.p99} | ${t.max} | ${t.failed} |`);
       } finally {
         await stopProcess(child);
       }
