@@ -20,6 +20,11 @@ export const ERROR_CATALOGUE = {
   AC_ERR_NOT_FOUND: { status: 404, title: 'The resource does not exist' },
   AC_ERR_CONFLICT: { status: 409, title: 'The resource was changed concurrently' },
   AC_ERR_UNAUTHORIZED: { status: 401, title: 'Authentication is required' },
+  AC_ERR_FORBIDDEN: { status: 403, title: "The principal's role or ownership does not allow this" },
+  AC_ERR_CAPACITY_CONFLICT: { status: 409, title: 'The capacity is not free (any more)' },
+  AC_ERR_IDEMPOTENCY_MISMATCH: { status: 422, title: 'The idempotency key was used for a different request' },
+  AC_ERR_LIMIT_EXCEEDED: { status: 413, title: 'The request exceeds a configured limit' },
+  AC_ERR_HOST_INFO_STALE: { status: 503, title: 'The host capacity snapshot is too old or not trustworthy' },
   AC_ERR_UPSTREAM: { status: 502, title: 'An upstream service failed' },
   AC_ERR_TIMEOUT: { status: 503, title: 'The request did not finish in time' },
   /** Nobody receives it: the status (nginx's 499) is for logs and metrics. */

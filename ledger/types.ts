@@ -1,0 +1,459 @@
+/**
+ * The ledger's contract: the one owner of booked capacity over time (admissions with windows, capacity windows, host
+ * inventory with generations), of settings (policy, constraints), of the audit trail and of the durable event outbox.
+ * Asynchronous so that an embedded (SQLite) and a server (PostgreSQL) implementation serve the same callers.
+ */
+import type { ServiceDecisionKind } from '../admission-controller/decisions';
+import type { TrecConstraints, Weights } from '../model/types';
+
+/*
+ * Conventions (every implementation, checked by test/ledger/conformance.ts):
+ * - Times are epoch milliseconds (numbers) in and out of the interface; the HTTP layer converts to RFC 3339.
+ * - A window is half-open: [start, end); `end: null` is open (until released). Two windows overlap iff
+ *   a.start < (b.end ?? ∞) && b.start < (a.end ?? ∞): touching windows ([1,2) and [2,3)) do not overlap.
+ * - The ledger owns the host inventory it checks bookings against (Placement's resource providers): syncHosts() is
+ *   given what host-info reports, and every booking is checked inside the ledger's write transaction against that
+ *   inventory, the capacity windows and everything else booked there — never against limits the caller passes in.
+ * - Free capacity of a host at instant t: cpus − usedCpus + Σ cpusDelta of capacity windows covering t − Σ cpus of
+ *   admissions holding capacity at t. Over a window: the minimum over the window (likewise memory, when the host
+ *   reports memory; a host without memory does not constrain memory).
+ * - An admission holds capacity over its window while its status is held (and now < holdExpiresAt), confirmed or
+ *   active. Holding is judged at the ledger's clock, so a lapsed hold stops holding at once, even before the
+ *   scheduler's advance() has recorded it as expired.
+ * - Every change that causes an event writes the event to the outbox in the same transaction (no event lost or
+ *   invented across a crash). Event sequence numbers are strictly increasing in commit order.
+ * - Every change of a host's bookings or inventory increments that host's generation.
+ * - Errors are AdmissionErrors from model/errors.ts: AC_ERR_NOT_FOUND, AC_ERR_CONFLICT (generation / state),
+ *   AC_ERR_CAPACITY_CONFLICT (a booking does not fit; `details` name the host and the amounts),
+ *   AC_ERR_IDEMPOTENCY_MISMATCH (an idempotency key reused for a different request), AC_ERR_INVALID_REQUEST.
+ */
+
+export type EpochMs = number;
+
+export interface TimeWindow {
+  readonly start: EpochMs;
+  /** Exclusive; null = open-ended. */
+  readonly end: EpochMs | null;
+}
+
+/** Lifecycle of an admission (Promise's reservation, Blazar's lease). */
+export type AdmissionStatus = 'held' | 'confirmed' | 'active' | 'ended' | 'released' | 'expired';
+export const ADMISSION_STATUSES: readonly AdmissionStatus[] = ['held', 'confirmed', 'active', 'ended', 'released', 'expired'];
+/** Statuses in which an admission holds capacity (a `held` one only until its hold expires). */
+export const HOLDING_STATUSES: readonly AdmissionStatus[] = ['held', 'confirmed', 'active'];
+
+/** What one admission takes on one host. */
+export interface HostAmount {
+  readonly hostId: string;
+  readonly cpus: number;
+  readonly memoryMb: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Host inventory (resource providers)
+
+/** A host as host-info reports it (the ledger's copy is what bookings are checked against). */
+export interface HostInventory {
+  readonly id: string;
+  readonly cpus: number;
+  /** Used outside the ledger (VMs host-info sees that no admission here accounts for); assumed to persist over time. */
+  readonly usedCpus: number;
+  /** Absent: the host does not report memory, and memory does not constrain it. */
+  readonly memoryMb?: number;
+  readonly usedMemoryMb?: number;
+}
+
+export interface LedgerHost extends HostInventory {
+  /** Increments on every change of this host's inventory or of what is booked on it. */
+  readonly generation: number;
+}
+
+export interface HostChange {
+  readonly hostId: string;
+  readonly change: 'added' | 'removed' | 'resized';
+  readonly before?: HostInventory;
+  readonly after?: HostInventory;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Admissions
+
+export interface BookingInput {
+  /** Chosen by the caller (`adm-<uuid>`), unique. */
+  readonly id: string;
+  /** The principal that made the admission (its name); clients see and change only their own. */
+  readonly owner: string;
+  readonly serviceId: string;
+  readonly decision: ServiceDecisionKind;
+  readonly window: TimeWindow;
+  /** A held offer lapses (status expired) at this instant unless confirmed before. */
+  readonly holdExpiresAt: EpochMs;
+  /** Promise's expiry, kept for the record (holdExpiresAt already accounts for it). */
+  readonly expirySeconds?: number;
+  /** Capacity taken per host (several entries for one host are added up). May be empty (everything federated). */
+  readonly hosts: readonly HostAmount[];
+  /** The host generations the caller's snapshot saw; informative (capacity is always re-checked in the write). */
+  readonly seenGenerations?: Readonly<Record<string, number>>;
+  /** Stored as is (any JSON value) and returned by get(): the service's answer for this admission. */
+  readonly response: unknown;
+}
+
+export interface BookRequest {
+  /** All or nothing, in one transaction. */
+  readonly bookings: readonly BookingInput[];
+  /**
+   * OPTIMIS's SLA manager asks twice (negotiation, then instantiation): a `held` admission of the same owner and
+   * serviceId is released in the same transaction (its capacity does not count against the new booking), and the
+   * new admission records `replaces: <old id>`. Confirmed / active admissions are never replaced.
+   */
+  readonly replaceHeld?: boolean;
+  /**
+   * Idempotent claims: the first answer stored under (owner, key) is returned again for the same request (same
+   * requestHash), and nothing more is booked; a different requestHash under the same key → AC_ERR_IDEMPOTENCY_MISMATCH.
+   */
+  readonly idempotency?: { readonly owner: string; readonly key: string; readonly requestHash: string; readonly answer: unknown };
+  /** Who acts (for the audit trail and events). */
+  readonly actor: string;
+}
+
+export type BookResult =
+  | { readonly kind: 'booked'; readonly admissions: readonly AdmissionRecord[]; readonly replaced: readonly string[] }
+  | { readonly kind: 'replayed'; readonly answer: unknown };
+
+export interface AdmissionRecord {
+  readonly id: string;
+  readonly owner: string;
+  readonly serviceId: string;
+  readonly decision: ServiceDecisionKind;
+  /** As of the ledger's clock when read (a lapsed hold reads `expired` even before advance() records it). */
+  readonly status: AdmissionStatus;
+  readonly window: TimeWindow;
+  readonly holdExpiresAt: EpochMs;
+  readonly expirySeconds?: number;
+  readonly createdAt: EpochMs;
+  readonly confirmedAt?: EpochMs;
+  /** When it was released, expired or ended (the instant it stopped holding capacity). */
+  readonly closedAt?: EpochMs;
+  /** Id of the held admission this one replaced. */
+  readonly replaces?: string;
+  /** Sorted by host id, one entry per host. */
+  readonly hosts: readonly HostAmount[];
+  readonly response: unknown;
+  /** Increments on every change of this admission (confirm, reschedule, release…). */
+  readonly generation: number;
+}
+
+export interface AdmissionFilter {
+  /** Only this owner's. */
+  readonly owner?: string;
+  readonly serviceId?: string;
+  readonly statuses?: readonly AdmissionStatus[];
+  /** Only admissions whose window overlaps [from, to) (to absent = open). */
+  readonly from?: EpochMs;
+  readonly to?: EpochMs;
+}
+
+export interface Page<T> {
+  readonly items: readonly T[];
+  /** Opaque; pass back as `cursor` for the next page; null when this is the last page. */
+  readonly nextCursor: string | null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Capacity windows (maintenance, drains, capacity that arrives)
+
+export interface CapacityWindowInput {
+  readonly id: string;
+  readonly hosts: readonly string[];
+  readonly window: TimeWindow;
+  /** Negative for maintenance or a drain (−cpus of the host = the whole host), positive for capacity that arrives. */
+  readonly cpusDelta: number;
+  readonly memoryMbDelta: number;
+  readonly reason: string;
+  readonly actor: string;
+}
+
+export interface CapacityWindowRecord extends Omit<CapacityWindowInput, 'actor'> {
+  readonly createdAt: EpochMs;
+  readonly createdBy: string;
+}
+
+/** A recorded admission that a capacity window leaves without room (it is not cancelled; the operator decides). */
+export interface WindowConflict {
+  readonly admissionId: string;
+  readonly owner: string;
+  readonly serviceId: string;
+  readonly window: TimeWindow;
+  readonly hostId: string;
+  /** What the host lacks at the worst instant of the overlap (positive numbers). */
+  readonly missingCpus: number;
+  readonly missingMemoryMb: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Capacity views
+
+/** One host over a query window. */
+export interface HostCapacityView {
+  readonly hostId: string;
+  readonly generation: number;
+  readonly cpus: number;
+  readonly usedCpus: number;
+  /** Peak over the window of the CPUs held by admissions. */
+  readonly reservedCpus: number;
+  /** Minimum over the window of Σ cpusDelta of capacity windows (negative in maintenance). */
+  readonly windowCpusDelta: number;
+  /** Minimum over the window of the free CPUs, clamped at 0. */
+  readonly freeCpus: number;
+  readonly memoryMb?: number;
+  readonly usedMemoryMb?: number;
+  readonly reservedMemoryMb?: number;
+  readonly windowMemoryMbDelta?: number;
+  readonly freeMemoryMb?: number;
+}
+
+export interface CapacityView {
+  readonly window: TimeWindow;
+  readonly hosts: readonly HostCapacityView[];
+  readonly totals: {
+    readonly cpus: number;
+    readonly usedCpus: number;
+    readonly reservedCpus: number;
+    readonly freeCpus: number;
+    readonly memoryMb: number;
+    readonly usedMemoryMb: number;
+    readonly reservedMemoryMb: number;
+    readonly freeMemoryMb: number;
+  };
+}
+
+/** An admission holding capacity on a host in a window (for reasons: who holds what the request lacks). */
+export interface Holder {
+  readonly admissionId: string;
+  readonly owner: string;
+  readonly serviceId: string;
+  readonly status: AdmissionStatus;
+  readonly window: TimeWindow;
+  readonly hostId: string;
+  readonly cpus: number;
+  readonly memoryMb: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events (durable outbox) and subscriptions
+
+export type EventType =
+  | 'admission.held'
+  | 'admission.confirmed'
+  | 'admission.rescheduled'
+  | 'admission.released'
+  | 'admission.expired'
+  | 'reservation.started'
+  | 'reservation.ending'
+  | 'reservation.ended'
+  | 'capacity.changed'
+  | 'maintenance.conflict';
+
+export interface LedgerEvent {
+  /** Strictly increasing in commit order; the cursor of polls and SSE (Last-Event-ID). */
+  readonly seq: number;
+  /** Globally unique (`evt-<uuid>`): the X-EAC-Event-Id of webhooks, the receiver's de-duplication key. */
+  readonly id: string;
+  readonly type: EventType;
+  readonly at: EpochMs;
+  /** The owner of the admission the event is about; null for fleet events (visible to operators and readers only). */
+  readonly owner: string | null;
+  /** Admission id, capacity window id or host id. */
+  readonly subject: string;
+  readonly data: Readonly<Record<string, unknown>>;
+}
+
+export interface SubscriptionInput {
+  readonly id: string;
+  readonly owner: string;
+  /** Whether the owner sees every event (operator, reader) or only its own admissions' (client). */
+  readonly seesAll: boolean;
+  readonly url: string;
+  /** Patterns: exact types or `prefix.*`. */
+  readonly events: readonly string[];
+  /** HMAC-SHA256 key of X-EAC-Signature; stored, never returned. */
+  readonly secret: string;
+  readonly actor: string;
+}
+
+export interface DeadLetter {
+  readonly eventId: string;
+  readonly seq: number;
+  readonly attempts: number;
+  readonly lastError: string;
+  readonly at: EpochMs;
+}
+
+export interface SubscriptionRecord {
+  readonly id: string;
+  readonly owner: string;
+  readonly seesAll: boolean;
+  readonly url: string;
+  readonly events: readonly string[];
+  readonly createdAt: EpochMs;
+  /** Every event with seq ≤ cursor has been delivered (or dead-lettered). */
+  readonly cursor: number;
+  /** The event being delivered now, its attempts so far and when the next attempt is due. */
+  readonly pending?: { readonly seq: number; readonly attempts: number; readonly nextAttemptAt: EpochMs; readonly lastError?: string };
+  readonly delivered: number;
+  readonly deadLetters: readonly DeadLetter[];
+}
+
+/** A subscription's next event to deliver, claimed for one delivery attempt (one deliverer at a time per subscription). */
+export interface DeliveryClaim {
+  readonly subscription: SubscriptionRecord & { readonly secret: string };
+  readonly event: LedgerEvent;
+  readonly attempt: number;
+  /** Opaque token to pass back to settleDelivery. */
+  readonly token: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Settings and audit
+
+export interface PolicyRecord {
+  readonly weights: Weights;
+  readonly generation: number;
+  readonly updatedAt: EpochMs;
+}
+
+export interface ConstraintsRecord {
+  readonly constraints: TrecConstraints;
+  readonly generation: number;
+  readonly updatedAt: EpochMs;
+}
+
+export interface ServiceConstraintsRecord {
+  readonly serviceId: string;
+  readonly constraints: Partial<TrecConstraints>;
+  readonly generation: number;
+  readonly updatedAt: EpochMs;
+}
+
+export type ConstraintSource = 'default' | 'manifest' | 'service';
+
+export interface EffectiveConstraints {
+  readonly constraints: TrecConstraints;
+  readonly sources: { readonly [K in keyof TrecConstraints]: ConstraintSource };
+}
+
+export interface AuditRecord {
+  readonly seq: number;
+  readonly at: EpochMs;
+  readonly actor: string;
+  /** e.g. `policy.set`, `constraints.default.set`, `window.created`, `admission.released`. */
+  readonly action: string;
+  readonly subject: string;
+  readonly before: unknown;
+  readonly after: unknown;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The ledger
+
+export interface AdvanceResult {
+  /** Events the transitions emitted (already in the outbox). */
+  readonly events: readonly LedgerEvent[];
+  /** The next instant at which something is due (hold expiry, start, ending lead, end, window edge); null = nothing. */
+  readonly nextDueAt: EpochMs | null;
+}
+
+export interface Ledger {
+  /** `sqlite`, `postgres`. */
+  readonly kind: string;
+
+  // Host inventory
+  /** Replaces the inventory with host-info's snapshot: added / removed / resized hosts bump generations and emit capacity.changed. */
+  syncHosts(hosts: readonly HostInventory[], actor: string): Promise<readonly HostChange[]>;
+  hosts(): Promise<readonly LedgerHost[]>;
+
+  // Capacity
+  /** Per host and in total over [window.start, window.end). Hosts absent from the inventory are not listed. */
+  capacity(window: TimeWindow, options?: { readonly hostIds?: readonly string[] }): Promise<CapacityView>;
+  /** Admissions holding capacity in the window, on the given hosts (all when absent), largest first per host. */
+  holders(window: TimeWindow, options?: { readonly hostIds?: readonly string[]; readonly excludeOwnerService?: { owner: string; serviceId: string } }): Promise<readonly Holder[]>;
+
+  // Admissions
+  /** Checks every booking against capacity inside the write; AC_ERR_CAPACITY_CONFLICT names the first host that would overfill. */
+  book(request: BookRequest): Promise<BookResult>;
+  /** The stored answer for an idempotency key, if any (cheap pre-check before solving; book() re-checks). */
+  idempotentAnswer(owner: string, key: string): Promise<{ readonly requestHash: string; readonly answer: unknown } | undefined>;
+  get(id: string): Promise<AdmissionRecord | undefined>;
+  list(filter: AdmissionFilter, page?: { readonly limit?: number; readonly cursor?: string }): Promise<Page<AdmissionRecord>>;
+  /** held → confirmed (or active when its start has come). AC_ERR_CONFLICT when not held (expired, released…). */
+  confirm(id: string, actor: string, expectedGeneration?: number): Promise<AdmissionRecord>;
+  /**
+   * New window (and, when given, new hosts) for a held / confirmed / active admission, re-checked against everything
+   * else (its own old booking does not count). AC_ERR_CAPACITY_CONFLICT when it does not fit.
+   */
+  reschedule(id: string, change: { readonly window: TimeWindow; readonly hosts?: readonly HostAmount[]; readonly holdExpiresAt?: EpochMs }, actor: string, expectedGeneration?: number): Promise<AdmissionRecord>;
+  /** Stops holding capacity. Returns the record and whether this call released it (false: it was already closed). */
+  release(id: string, actor: string): Promise<{ readonly record: AdmissionRecord; readonly released: boolean }>;
+
+  // Capacity windows
+  /** Records the window and returns the recorded admissions it leaves without room (maintenance.conflict events emitted). */
+  addWindow(input: CapacityWindowInput): Promise<{ readonly window: CapacityWindowRecord; readonly conflicts: readonly WindowConflict[] }>;
+  removeWindow(id: string, actor: string): Promise<boolean>;
+  listWindows(filter?: { readonly from?: EpochMs; readonly to?: EpochMs; readonly hostId?: string }): Promise<readonly CapacityWindowRecord[]>;
+
+  // Lifecycle
+  /**
+   * Records every transition due at `now` (held → expired, confirmed → active, active → ended, `reservation.ending`
+   * at end − endingLeadMs, capacity windows starting / ending), each once even with several processes calling it, and
+   * purges history older than the retention.
+   */
+  advance(now: EpochMs): Promise<AdvanceResult>;
+
+  // Events
+  /** Events with seq > after, oldest first; `visibleTo` filters for a client (own admissions only). */
+  events(after: number, options?: { readonly limit?: number; readonly visibleTo?: { readonly owner: string; readonly seesAll: boolean }; readonly types?: readonly string[] }): Promise<readonly LedgerEvent[]>;
+  /** Appends an event that no other state change causes (e.g. a free-capacity threshold crossing). */
+  emit(event: Omit<LedgerEvent, 'seq' | 'id' | 'at'> & { readonly at?: EpochMs }): Promise<LedgerEvent>;
+  lastEventSeq(): Promise<number>;
+
+  // Subscriptions (webhooks) and their deliveries
+  subscribe(input: SubscriptionInput): Promise<SubscriptionRecord>;
+  subscription(id: string): Promise<SubscriptionRecord | undefined>;
+  subscriptions(filter?: { readonly owner?: string }): Promise<readonly SubscriptionRecord[]>;
+  unsubscribe(id: string, actor: string): Promise<boolean>;
+  /**
+   * Claims the next due delivery (in seq order per subscription; one claim per subscription at a time, across
+   * processes; a claim not settled within leaseMs may be claimed again). Undefined when nothing is due at `now`.
+   */
+  claimDelivery(now: EpochMs, leaseMs: number): Promise<DeliveryClaim | undefined>;
+  /** After an attempt: delivered (cursor advances), or failed (retry at retryAt, or dead-letter when retryAt is null). */
+  settleDelivery(token: string, outcome: { readonly ok: true } | { readonly ok: false; readonly error: string; readonly retryAt: EpochMs | null }): Promise<void>;
+
+  // Settings and audit
+  policy(): Promise<PolicyRecord>;
+  setPolicy(weights: Weights, actor: string, expectedGeneration?: number): Promise<PolicyRecord>;
+  defaultConstraints(): Promise<ConstraintsRecord>;
+  setDefaultConstraints(constraints: TrecConstraints, actor: string, expectedGeneration?: number): Promise<ConstraintsRecord>;
+  serviceConstraints(serviceId: string): Promise<ServiceConstraintsRecord | undefined>;
+  setServiceConstraints(serviceId: string, constraints: Partial<TrecConstraints>, actor: string, expectedGeneration?: number): Promise<ServiceConstraintsRecord>;
+  deleteServiceConstraints(serviceId: string, actor: string, expectedGeneration?: number): Promise<boolean>;
+  /** Bound by bound: global default ← manifest ← operator's per-service setting. */
+  effectiveConstraints(serviceId: string, fromManifest?: Partial<TrecConstraints>): Promise<EffectiveConstraints>;
+  audit(filter?: { readonly after?: number; readonly limit?: number; readonly actor?: string; readonly action?: string }): Promise<readonly AuditRecord[]>;
+
+  /** Cheap liveness of the database, for /ready. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface LedgerOptions {
+  /** Epoch ms; injectable so tests control time. Default Date.now. */
+  readonly clock?: () => EpochMs;
+  /** Seeds when the database has none. */
+  readonly defaultWeights: Weights;
+  readonly defaultConstraints: TrecConstraints;
+  /** `reservation.ending` is emitted this long before an active reservation's end (Blazar's before_end). Default 10 min. */
+  readonly endingLeadMs?: number;
+  /** Closed admissions (ended, released, expired) and delivered events older than this are purged by advance(). Default 30 days. */
+  readonly retentionMs?: number;
+}
