@@ -168,14 +168,13 @@ describe('A (2 × 4 CPUs) with peer B (8 × 16 CPUs)', () => {
     expect(f.attempts).toHaveLength(1);
     expect(f.cost.total).toBe(s.trec.cost);
     expect(f.cost.federatedSource).toBe('peer');
-    // The merged manifest: valid, local pattern for db, the peer's part in ExternalDeployment with the peer's id.
-    expectXsdValid(s.manifest);
+    // The merged manifest and the peer's: valid; local pattern for db, the peer's part in ExternalDeployment with the peer's id.
+    await expectXsdValid(s.manifest, f.peerManifest);
     const offer = readAllocationOffer(s.manifest)!;
     expect(offer.decision).toBe('accepted');
     expect(offer.components.map((c) => c.componentId)).toEqual(['db']);
     expect(offer.externalDeployments.map((e) => e.providerId)).toEqual(['B']);
     expect(readAllocationOffer(offer.externalDeployments[0]!.manifestXml)!.decision).toBe('accepted');
-    expectXsdValid(f.peerManifest);
 
     // Both providers hold their part; A's record names B's.
     const atA = await get(`${procs.A!.url}/api/v1/admissions/${s.admissionId}`);
@@ -209,7 +208,7 @@ describe('A (2 × 4 CPUs) with peer B (8 × 16 CPUs)', () => {
       ['db', 0, 1],
     ]);
     expect(s.summary).toBe('accepted with federation: the whole service federated to B: web (8 VM(s)), db (1 VM(s))');
-    expectXsdValid(s.manifest);
+    await expectXsdValid(s.manifest);
     expect(readAllocationOffer(s.manifest)!.components).toEqual([]);
   });
 
@@ -221,7 +220,7 @@ describe('A (2 × 4 CPUs) with peer B (8 × 16 CPUs)', () => {
     });
     const form = new URLSearchParams(await res.text());
     const manifest = form.get('serviceManifest')!;
-    expectXsdValid(manifest);
+    await expectXsdValid(manifest);
     expect(readAllocationOffer(manifest)).toMatchObject({ decision: 'accepted', externalDeployments: [{ providerId: 'B' }] });
     expect(form.get('AllocationDetails')).toContain('<service_component id="web" federatedVMs="8"></service_component>');
   });
@@ -240,7 +239,7 @@ describe('a peer too small (1 × 4 CPUs)', () => {
     expect(s.federation.reasons[0]).toMatchObject({ code: 'PEER_REJECTED', data: { peerId: 'T' } });
     expect(s.federation.reasons[0].message).toMatch(/^T answered rejected for web: web: the 6 basic VM\(s\) of web need 12 CPUs/);
     expect(s.summary).toMatch(/^partial: db admitted locally with 1 VM\(s\).*; federation: T answered rejected/);
-    expectXsdValid(s.manifest);
+    await expectXsdValid(s.manifest);
     expect(readAllocationOffer(s.manifest)!.decision).toBe('partial');
     expect((await get(`${procs.T!.url}/api/v1/admissions?active=true`)).admissions).toEqual([]);
   });
@@ -275,7 +274,7 @@ describe('peers that fail', () => {
     expect(attempts[2]!.seconds).toBeLessThanOrEqual(1.2); // the slow peer: at most its 1000 ms
     expect(attempts[3]!.error).toBe('invalid answer: the body is not valid JSON');
     expect(s).toMatchObject({ decision: 'accepted', federation: { status: 'federated', peerId: 'B-optimis', protocol: 'optimis', peerAdmissionId: null, placedVms: { web: 8 } } });
-    expectXsdValid(s.manifest);
+    await expectXsdValid(s.manifest);
     expect(res.ms).toBeLessThan(3000);
     // B logged the refused request, without the secret.
     expect(logged(procs.B!, 'federation request refused: bad or missing credentials').length).toBeGreaterThanOrEqual(1);

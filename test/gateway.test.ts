@@ -32,7 +32,7 @@ describe('POST /api/v1/admissions: the OPTIMIS decision manifests on 4 hosts × 
     expect(res.headers.location).toBe(`/api/v1/admissions/${s.admissionId}`);
     expect(res.body.recorded).toBe(true);
     expect(res.body.solver).toMatchObject({ name: 'greedy' });
-    expectXsdValid(s.manifest);
+    await expectXsdValid(s.manifest);
     const offer = readAllocationOffer(s.manifest)!;
     expect(offer.decision).toBe('accepted');
     expect(offer.components.map((c) => [c.componentId, c.placements.reduce((t, p) => t + p.basicVms + p.elasticVms, 0)])).toEqual([
@@ -50,7 +50,7 @@ describe('POST /api/v1/admissions: the OPTIMIS decision manifests on 4 hosts × 
     const reason = compA.reasons.find((r: { code: string }) => r.code === 'INSUFFICIENT_CAPACITY');
     expect(reason.data).toEqual({ neededCpus: 5000, freeCpus: 32 });
     expect(reason.message).toBe('the 500 basic VM(s) of compA need 5000 CPUs; the fleet has 32 free');
-    expectXsdValid(s.manifest);
+    await expectXsdValid(s.manifest);
     expect(readAllocationOffer(s.manifest)!.decision).toBe('rejected');
   });
 
@@ -62,7 +62,7 @@ describe('POST /api/v1/admissions: the OPTIMIS decision manifests on 4 hosts × 
     const codes = s.components.flatMap((c: { reasons: { code: string }[] }) => c.reasons.map((r) => r.code));
     expect(codes).toEqual(expect.arrayContaining(['INSUFFICIENT_CAPACITY', 'ALL_OR_NOTHING']));
     expect(s.summary).toMatch(/^rejected: /);
-    expectXsdValid(s.manifest);
+    await expectXsdValid(s.manifest);
   });
 
   it('several manifests in JSON are solved jointly, in order', async () => {
@@ -224,7 +224,7 @@ describe('OPTIMIS-compatible endpoints', () => {
     const res = await request(gw.app).post('/ACGateway/model/performOneManifestACTest?dryRun=true').set('Content-Type', 'text/plain').send(SM);
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toMatch(/application\/xml/);
-    expectXsdValid(res.text);
+    await expectXsdValid(res.text);
     expect(readAllocationOffer(res.text)!.decision).toBe('accepted');
   });
 
