@@ -7,7 +7,9 @@ import { writeFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { admit, SOLVER_CHOICES, type AdmissionResult, type SolverChoice } from '../admission-controller/admit';
 import { writeResultCsv } from '../admission-controller/result-csv';
-import { isAdmissionError } from '../model/errors';
+import { ROLES, type Role } from '../config/config';
+import { createToken } from '../gateway/auth';
+import { AdmissionError, isAdmissionError } from '../model/errors';
 import { loadModelDirectory } from '../trec-analyzer/model-directory';
 
 const EXIT_BAD_INPUT = 2;
@@ -65,6 +67,27 @@ function program(): Command {
     .option('--out <file>', 'write the output to a file instead of standard output')
     .exitOverride()
     .action(solveCommand);
+  const token = cmd.command('token').description('bearer tokens for the service (the config stores only their SHA-256)');
+  token
+    .command('create')
+    .description('print a new random token and the line to add to the config file\'s "tokens"')
+    .requiredOption('--name <name>', "the principal's name (owner of its admissions)")
+    .addOption(new Option('--role <role>', 'what the token may do').choices(ROLES as string[]).makeOptionMandatory())
+    .option('--json', 'print {"token", "entry"} as one JSON object')
+    .exitOverride()
+    .action((opts: { name: string; role: Role; json?: boolean }) => {
+      if (!/^[A-Za-z0-9._:@-]{1,64}$/.test(opts.name)) {
+        throw new AdmissionError('AC_ERR_BAD_ARGUMENT', `--name: expected letters, digits, . _ - : @ (at most 64), got '${opts.name}'`);
+      }
+      const { token: secret, entry } = createToken(opts.name, opts.role);
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify({ token: secret, entry })}\n`);
+        return;
+      }
+      process.stdout.write(
+        `token (give it to ${opts.name}; it is shown only now):\n${secret}\n\nadd to "tokens" in the AC_CONFIG file:\n${JSON.stringify(entry)}\n`,
+      );
+    });
   return cmd;
 }
 

@@ -3,6 +3,7 @@
  * Reads only the config file and the environment it is given; it never reads the inventory, the database or the network.
  */
 import { readFileSync } from 'node:fs';
+import { BlockList, isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 import { AdmissionError, type ErrorDetail } from '../model/errors';
@@ -55,6 +56,10 @@ export interface PeerConfig {
 
 export interface ServerConfig {
   readonly port: number;
+  /**
+   * Bind address. When neither AC_HOST nor the file sets it: 127.0.0.1 in open mode (no tokens configured), 0.0.0.0
+   * otherwise — an unauthenticated service is never reachable from other machines by accident.
+   */
   readonly host: string;
   /** Largest accepted request body, in bytes. */
   readonly bodyLimitBytes: number;
@@ -79,6 +84,16 @@ export interface HostInfoSettings {
   readonly timeoutMs: number;
   /** How long a host snapshot is reused before the source is asked again, in ms (0 = every admission asks). */
   readonly cacheMs: number;
+  /**
+   * Oldest snapshot an admission may be made on, in ms: older than cacheMs the answer is marked degraded with the age,
+   * older than this it is refused (503 AC_ERR_HOST_INFO_STALE).
+   */
+  readonly maxAgeMs: number;
+  /**
+   * Largest share of the hosts (0–1) that may disappear from one poll to the next before the new list is held back as
+   * suspect (the previous one stays in use and /ready says why). An empty list never replaces a non-empty one.
+   */
+  readonly maxShrink: number;
 }
 
 /** Local defaults when a TREC tool is not configured or fails (OPTIMIS's level-2 values, interfaces.md §3.6). */
@@ -117,8 +132,44 @@ export interface SolverSettings {
   readonly mipGap: number;
 }
 
+/** Who may call: `operator` everything, `client` its own admissions, `reader` every GET view, `peer` federation inbound. */
+export type Role = 'operator' | 'client' | 'reader' | 'peer';
+export const ROLES: readonly Role[] = ['operator', 'client', 'reader', 'peer'];
+
+/** One bearer token, stored as the SHA-256 of the token (hex): the token itself is never stored or logged. */
+export interface TokenConfig {
+  /** The principal's name: the owner of its admissions, the actor in the audit trail. */
+  readonly name: string;
+  readonly role: Role;
+  readonly sha256: string;
+}
+
+/**
+ * The OPTIMIS surface (/ACGateway/…) is called by Java clients that cannot send a token. An operator may let requests
+ * without one from listed source addresses act as a named principal; nothing else is served anonymously once tokens
+ * are configured. The original's state-changing GET paths (setPolicy, perServiceConstraints) work only when
+ * `allowStateChangingGet` is true, and only for an operator principal — whatever mode the service runs in.
+ */
+export interface OptimisAccessConfig {
+  /** Source addresses or CIDR blocks (IPv4 / IPv6) whose token-less OPTIMIS requests act as `principal`. */
+  readonly trustedSources: readonly string[];
+  readonly principal: string;
+  readonly role: Role;
+  readonly allowStateChangingGet: boolean;
+}
+
+/** Caps on the work one request may ask for (413 AC_ERR_LIMIT_EXCEEDED naming the cap). */
+export interface LimitsConfig {
+  readonly maxComponentsPerManifest: number;
+  readonly maxVmsPerComponent: number;
+}
+
 export interface AppConfig {
   readonly server: ServerConfig;
+  /** Empty: open mode (every caller acts as the operator `anonymous`; bound to 127.0.0.1 unless AC_HOST is given). */
+  readonly tokens: readonly TokenConfig[];
+  readonly optimis: OptimisAccessConfig;
+  readonly limits: LimitsConfig;
   readonly hostInfo: HostInfoSettings;
   readonly trec: TrecSettings;
   readonly solver: SolverSettings;
@@ -143,6 +194,44 @@ export interface AppConfig {
   readonly peerSecret?: string;
   /** The JSON file that was read (AC_CONFIG), absolute; absent when none was given. */
   readonly configFile?: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Addresses
+
+/** `10.0.0.0/8`, `::1`, `192.0.2.7` → address, family and prefix length; undefined when it is none of these. */
+export function parseCidr(text: string): { address: string; family: 'ipv4' | 'ipv6'; prefix: number } | undefined {
+  const [address = '', prefixText, extra] = text.trim().split('/');
+  if (extra !== undefined) return undefined;
+  const version = isIP(address);
+  if (version === 0) return undefined;
+  const family = version === 4 ? 'ipv4' : 'ipv6';
+  const max = version === 4 ? 32 : 128;
+  if (prefixText === undefined) return { address, family, prefix: max };
+  if (!/^\d{1,3}$/.test(prefixText) || Number(prefixText) > max) return undefined;
+  return { address, family, prefix: Number(prefixText) };
+}
+
+/** A matcher for a list of addresses / CIDR blocks (node's BlockList; IPv4-mapped IPv6 addresses match their IPv4 block). */
+export function addressMatcher(blocks: readonly string[]): (address: string | undefined) => boolean {
+  if (blocks.length === 0) return () => false;
+  const list = new BlockList();
+  for (const b of blocks) {
+    const c = parseCidr(b);
+    if (c) list.addSubnet(c.address, c.prefix, c.family);
+  }
+  return (address) => {
+    if (!address) return false;
+    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
+    const a = mapped ?? address;
+    const version = isIP(a);
+    return version !== 0 && list.check(a, version === 4 ? 'ipv4' : 'ipv6');
+  };
+}
+
+/** Open mode: no tokens configured, every caller acts as the operator `anonymous`. */
+export function isOpenMode(config: Pick<AppConfig, 'tokens'>): boolean {
+  return config.tokens.length === 0;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -224,6 +313,37 @@ const peersSchema = z.array(peerSchema, { error: 'expected an array of peers' })
   });
 });
 
+const roleLeaf = enumLeaf(['operator', 'client', 'reader', 'peer']);
+const principalName = z
+  .string({ error: 'expected a principal name (letters, digits, . _ - : @, at most 64)' })
+  .regex(/^[A-Za-z0-9._:@-]{1,64}$/, { error: 'expected a principal name (letters, digits, . _ - : @, at most 64)' });
+const tokenSchema = z.strictObject(
+  {
+    name: principalName,
+    role: roleLeaf,
+    sha256: z.string({ error: 'expected the SHA-256 of the token as 64 hex digits' }).regex(/^[0-9a-fA-F]{64}$/, { error: 'expected the SHA-256 of the token as 64 hex digits' }),
+  },
+  { error: 'expected an object {name, role, sha256}' },
+);
+const tokensSchema = z.array(tokenSchema, { error: 'expected an array of tokens' }).superRefine((tokens, ctx) => {
+  const seen = new Map<string, number>();
+  tokens.forEach((t, i) => {
+    const hash = t.sha256.toLowerCase();
+    if (seen.has(hash)) ctx.addIssue({ code: 'custom', params: COMPLETE, path: [i, 'sha256'], message: `expected unique tokens (the same as tokens[${seen.get(hash)}])`, input: '' });
+    seen.set(hash, i);
+  });
+});
+/** An IPv4 / IPv6 address or CIDR block. */
+const sourceLeaf = z.string({ error: 'expected an IP address or CIDR block' }).refine((v) => parseCidr(v) !== undefined, { error: 'expected an IP address or CIDR block' });
+const optimisSchema = z.strictObject({
+  trustedSources: z.array(sourceLeaf, { error: 'expected an array of addresses or CIDR blocks' }),
+  principal: principalName,
+  role: roleLeaf,
+  allowStateChangingGet: z.boolean({ error: 'expected true or false' }),
+});
+const limitsSchema = z.strictObject({ maxComponentsPerManifest: positiveInt, maxVmsPerComponent: positiveInt });
+const shareLeaf = numberLeaf('a share within [0, 1]', (n) => n >= 0 && n <= 1);
+
 const serverSchema = z.strictObject({ port, host: nonEmptyString, bodyLimitBytes: positiveInt, requestTimeoutMs: positiveInt, maxManifests: positiveInt, workers: positiveInt });
 const hostInfoSchema = z.strictObject({
   source: enumLeaf(['inventory', 'physical-hosts', 'opennebula']),
@@ -233,6 +353,8 @@ const hostInfoSchema = z.strictObject({
   openNebulaAuth: nonEmptyString.optional(),
   timeoutMs: positiveInt,
   cacheMs: nonNegativeInt,
+  maxAgeMs: positiveInt,
+  maxShrink: shareLeaf,
 });
 const fallbacksSchema = z.strictObject({
   trust: nonNegativeNumber,
@@ -260,6 +382,9 @@ const logLevelSchema = enumLeaf(['error', 'warn', 'info', 'http', 'verbose', 'de
 const configSchema = z
   .strictObject({
     server: serverSchema,
+    tokens: tokensSchema,
+    optimis: optimisSchema,
+    limits: limitsSchema,
     hostInfo: hostInfoSchema,
     trec: trecSchema,
     solver: solverSchema,
@@ -286,6 +411,9 @@ const configSchema = z
     if (h.source === 'opennebula' && h.openNebulaAuth === undefined) {
       ctx.addIssue({ code: 'custom', params: COMPLETE, path: ['hostInfo', 'source'], message: "'opennebula' needs credentials: set AC_OPENNEBULA_AUTH (or hostInfo.openNebulaAuth in the config file)", input: h.source });
     }
+    if (h.maxAgeMs < h.cacheMs) {
+      ctx.addIssue({ code: 'custom', params: COMPLETE, path: ['hostInfo', 'maxAgeMs'], message: `expected at least hostInfo.cacheMs (${h.cacheMs} ms): a snapshot must be usable for as long as it is cached`, input: h.maxAgeMs });
+    }
     // Peers recognise each other by provider id (origin chains stop loops): two federating providers both called
     // 'local' would take each other's requests for loops, so a provider with peers must name itself.
     if (c.peers.length > 0 && c.providerId === DEFAULT_PROVIDER_ID) {
@@ -302,6 +430,9 @@ const configSchema = z
 const fileSchema = z.strictObject(
   {
     server: serverSchema.partial().optional(),
+    tokens: tokensSchema.optional(),
+    optimis: optimisSchema.partial().optional(),
+    limits: limitsSchema.partial().optional(),
     hostInfo: hostInfoSchema.partial().optional(),
     trec: trecSchema.extend({ fallbacks: fallbacksSchema.partial().optional() }).partial().optional(),
     solver: solverSchema.partial().optional(),
@@ -328,6 +459,8 @@ interface EnvSpec {
   readonly numeric?: boolean;
   /** Values that are file system paths (resolved against the working directory). */
   readonly isPath?: boolean;
+  /** Comma-separated lists. */
+  readonly list?: boolean;
   /** Shown by the README table. */
   readonly meaning: string;
 }
@@ -342,6 +475,8 @@ const ENV: readonly EnvSpec[] = [
   { name: 'AC_OPENNEBULA_AUTH', path: ['hostInfo', 'openNebulaAuth'], leaf: nonEmptyString, meaning: 'OpenNebula session `user:password` (required for opennebula; secret)' },
   { name: 'AC_HOST_INFO_TIMEOUT_MS', path: ['hostInfo', 'timeoutMs'], leaf: positiveInt, numeric: true, meaning: 'deadline of one host-info request, ms' },
   { name: 'AC_HOST_INFO_CACHE_MS', path: ['hostInfo', 'cacheMs'], leaf: nonNegativeInt, numeric: true, meaning: 'reuse a host snapshot for this long, ms (0 = ask every time)' },
+  { name: 'AC_HOST_INFO_MAX_AGE_MS', path: ['hostInfo', 'maxAgeMs'], leaf: positiveInt, numeric: true, meaning: 'oldest host snapshot admissions may use, ms (older: 503 AC_ERR_HOST_INFO_STALE)' },
+  { name: 'AC_HOST_INFO_MAX_SHRINK', path: ['hostInfo', 'maxShrink'], leaf: shareLeaf, numeric: true, meaning: 'largest share of hosts that may vanish between two polls before the new list is held back as suspect' },
   { name: 'AC_TREC_TRUST_URL', path: ['trec', 'trustUrl'], leaf: httpUrl, meaning: 'TREC trust endpoint (unset = fallback)' },
   { name: 'AC_TREC_RISK_URL', path: ['trec', 'riskUrl'], leaf: httpUrl, meaning: 'TREC service risk endpoint (unset = fallback)' },
   { name: 'AC_TREC_ECO_URL', path: ['trec', 'ecoUrl'], leaf: httpUrl, meaning: 'TREC service eco endpoint (unset = fallback)' },
@@ -358,6 +493,9 @@ const ENV: readonly EnvSpec[] = [
   { name: 'AC_BODY_LIMIT', path: ['server', 'bodyLimitBytes'], leaf: positiveInt, numeric: true, meaning: 'largest request body, bytes' },
   { name: 'AC_REQUEST_TIMEOUT_MS', path: ['server', 'requestTimeoutMs'], leaf: positiveInt, numeric: true, meaning: 'deadline of one request, ms' },
   { name: 'AC_MAX_MANIFESTS', path: ['server', 'maxManifests'], leaf: positiveInt, numeric: true, meaning: 'most manifests in one admission request' },
+  { name: 'AC_MAX_COMPONENTS', path: ['limits', 'maxComponentsPerManifest'], leaf: positiveInt, numeric: true, meaning: 'most components in one manifest' },
+  { name: 'AC_MAX_VMS_PER_COMPONENT', path: ['limits', 'maxVmsPerComponent'], leaf: positiveInt, numeric: true, meaning: 'largest UpperBound of one component' },
+  { name: 'AC_OPTIMIS_TRUSTED_SOURCES', path: ['optimis', 'trustedSources'], leaf: z.array(sourceLeaf), list: true, meaning: 'comma-separated addresses / CIDR blocks whose token-less OPTIMIS requests act as optimis.principal' },
   { name: 'AC_WORKERS', path: ['server', 'workers'], leaf: positiveInt, numeric: true, meaning: 'HTTP worker processes sharing the port (1 = no cluster)' },
   { name: 'AC_RESERVATION_TTL_SECONDS', path: ['reservationTtlSeconds'], leaf: positiveInt, numeric: true, meaning: 'how long an admission holds capacity unless released, s' },
   { name: 'AC_LOG_LEVEL', path: ['logLevel'], leaf: logLevelSchema, meaning: 'error | warn | info | http | verbose | debug | silly' },
@@ -397,8 +535,12 @@ function projectRoot(): string {
 export const DEFAULT_INVENTORY_PATH = path.join(projectRoot(), 'config', 'inventory.default.json');
 
 export const DEFAULT_CONFIG: AppConfig = deepFreeze({
-  server: { port: 8080, host: '0.0.0.0', bodyLimitBytes: 2 * 1024 * 1024, requestTimeoutMs: 10_000, maxManifests: 50, workers: 1 },
-  hostInfo: { source: 'inventory', inventoryPath: DEFAULT_INVENTORY_PATH, timeoutMs: 2000, cacheMs: 5000 },
+  server: { port: 8080, host: '127.0.0.1', bodyLimitBytes: 2 * 1024 * 1024, requestTimeoutMs: 10_000, maxManifests: 50, workers: 1 },
+  tokens: [],
+  optimis: { trustedSources: [], principal: 'optimis', role: 'client', allowStateChangingGet: false },
+  limits: { maxComponentsPerManifest: 1000, maxVmsPerComponent: 1000 },
+  // Serving a snapshot up to two minutes old rides out a restart of the source; older ones are refused.
+  hostInfo: { source: 'inventory', inventoryPath: DEFAULT_INVENTORY_PATH, timeoutMs: 2000, cacheMs: 5000, maxAgeMs: 120_000, maxShrink: 0.5 },
   trec: {
     timeoutMs: 1000,
     retries: 2,
@@ -529,7 +671,7 @@ function describeValue(v: unknown): string {
   return s.length > 80 ? `${s.slice(0, 77)}...` : s;
 }
 
-const SECRET_KEYS: ReadonlySet<string> = new Set(['openNebulaAuth', 'secret', 'peerSecret']);
+const SECRET_KEYS: ReadonlySet<string> = new Set(['openNebulaAuth', 'secret', 'peerSecret', 'sha256']);
 
 function zodIssues(error: z.ZodError, input: unknown, label: (p: readonly PropertyKey[]) => string, quoteGot: (v: unknown) => string): ErrorDetail[] {
   const out: ErrorDetail[] = [];
@@ -621,7 +763,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   for (const spec of ENV) {
     const raw = given(spec.name);
     if (raw === undefined) continue;
-    const value: unknown = spec.numeric && DECIMAL.test(raw.trim()) ? Number(raw.trim()) : raw;
+    const value: unknown = spec.list
+      ? raw.split(',').map((v) => v.trim()).filter((v) => v !== '')
+      : spec.numeric && DECIMAL.test(raw.trim())
+        ? Number(raw.trim())
+        : raw;
     const parsed = spec.leaf.safeParse(value);
     if (!parsed.success) {
       problems.push({ field: spec.name, reason: `${parsed.error.issues[0]?.message ?? 'invalid value'}, got '${raw}'` });
@@ -634,6 +780,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
 
   // Defaults that are relative paths resolve against the working directory (AC_DATA_DIR's `./data`).
   merged.dataDir = path.resolve(String(merged.dataDir));
+  // Nobody chose a bind address: an open (token-less) service stays on the loopback interface.
+  if (!sources.has('server.host')) {
+    const tokens = merged.tokens;
+    (merged.server as Json).host = Array.isArray(tokens) && tokens.length > 0 ? '0.0.0.0' : '127.0.0.1';
+  }
 
   const result = configSchema.safeParse(merged);
   if (!result.success) {
@@ -655,23 +806,48 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
 
 export const REDACTED = '[redacted]';
 
-/** Removes credentials embedded in a URL (`http://user:pass@host`), keeping the rest readable. */
-function redactUrl(url: string | undefined): string | undefined {
+/**
+ * A path segment that looks like a credential: long, and mixing letters with digits (API keys, tokens, signed ids
+ * embedded in paths such as `/hooks/3f9c…/`). Ordinary segments (`api`, `v1`, `RPC2`, `trust`) stay readable.
+ */
+const SECRET_LIKE_SEGMENT = /^(?=.*[0-9])(?=.*[A-Za-z])[A-Za-z0-9._~+=-]{16,}$/;
+
+/**
+ * A URL as it may be shown: user info, every query value, the fragment and credential-like path segments replaced by
+ * '[redacted]' (query keys stay, so that an operator sees *which* parameter is set). Unparseable text is redacted whole.
+ */
+export function redactUrl(url: string | undefined): string | undefined {
   if (url === undefined) return undefined;
+  let u: URL;
   try {
-    const u = new URL(url);
-    if (u.username === '' && u.password === '') return url;
-    // Built by hand: URL would percent-encode the brackets of the marker.
-    return `${u.protocol}//${REDACTED}@${u.host}${u.pathname}${u.search}${u.hash}`;
+    u = new URL(url);
   } catch {
     return REDACTED;
+  }
+  const userInfo = u.username !== '' || u.password !== '' ? `${REDACTED}@` : '';
+  const pathname = u.pathname
+    .split('/')
+    .map((segment) => (SECRET_LIKE_SEGMENT.test(decodeURIComponentSafe(segment)) ? REDACTED : segment))
+    .join('/');
+  const keys = [...new URLSearchParams(u.search).keys()];
+  const search = keys.length > 0 ? `?${keys.map((k) => `${encodeURIComponent(k)}=${REDACTED}`).join('&')}` : u.search === '?' ? '?' : '';
+  // Built by hand: URL would percent-encode the brackets of the marker.
+  return `${u.protocol}//${userInfo}${u.host}${pathname}${search}${u.hash ? `#${REDACTED}` : ''}`;
+}
+
+function decodeURIComponentSafe(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
   }
 }
 
 /**
- * The effective configuration for logs, /health and /api/v1/config: a copy with every secret replaced by '[redacted]'
- * (OpenNebula auth, the inbound peer secret, each peer's secret, credentials inside URLs). Unset secrets stay unset, so
- * the view still shows whether one is configured.
+ * The effective configuration for /api/v1/config (operator only) and logs: a copy with every secret replaced by
+ * '[redacted]' — OpenNebula auth, the inbound peer secret, each peer's secret, token hashes, and credentials inside
+ * URLs (user info, query values, credential-like path segments). Unset secrets stay unset, so the view still shows
+ * whether one is configured.
  */
 export function describeConfig(config: AppConfig): AppConfig {
   const c = clone(config) as { -readonly [K in keyof AppConfig]: AppConfig[K] };
@@ -684,6 +860,7 @@ export function describeConfig(config: AppConfig): AppConfig {
   for (const k of ['trustUrl', 'riskUrl', 'ecoUrl', 'costUrl', 'hostRiskUrl', 'hostEcoUrl'] as const) trec[k] = redactUrl(trec[k]);
   const out: AppConfig = {
     ...c,
+    tokens: c.tokens.map((t) => ({ ...t, sha256: REDACTED })),
     hostInfo: dropUndefined(hostInfo),
     trec: dropUndefined(trec),
     peers: c.peers.map((p) => ({ ...p, url: redactUrl(p.url) ?? p.url, secret: REDACTED })),

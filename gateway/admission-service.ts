@@ -26,6 +26,8 @@ export interface AdmissionServiceOptions {
   readonly timeLimitSeconds: number;
   readonly mipRelGap: number;
   readonly maxManifests: number;
+  /** Caps on one manifest (AC_MAX_COMPONENTS, AC_MAX_VMS_PER_COMPONENT); absent = the configuration's defaults. */
+  readonly limits?: { readonly maxComponentsPerManifest: number; readonly maxVmsPerComponent: number };
   readonly reservationTtlSeconds: number;
   readonly trec: TrecFetchOptions;
   /** Gain of a service without a price plan (OPTIMIS's bundled cost.xml: planFloor 10 → 100). */
@@ -45,6 +47,8 @@ export interface AdmissionServiceOptions {
 
 export interface AdmissionRequest {
   readonly manifests: readonly string[];
+  /** The principal asking (gateway/auth.ts): the owner of what gets recorded. */
+  readonly owner: string;
   readonly dryRun: boolean;
   /** Solver override for this request (OPTIMIS's use_GAMS / use_Heuristic flags). */
   readonly solver?: SolverChoice;
@@ -166,6 +170,31 @@ function parseAll(manifests: readonly string[]): ParsedManifest[] {
   return parsed;
 }
 
+const DEFAULT_LIMITS = { maxComponentsPerManifest: 1000, maxVmsPerComponent: 1000 } as const;
+
+/** The work one manifest may ask for: refused before anything is fetched or solved (413, naming the cap). */
+function checkLimits(parsed: readonly ParsedManifest[], limits: NonNullable<AdmissionServiceOptions['limits']>): void {
+  parsed.forEach((m, k) => {
+    const where = parsed.length > 1 ? `manifests[${k}]` : 'manifest';
+    if (m.components.length > limits.maxComponentsPerManifest) {
+      throw new AdmissionError(
+        'AC_ERR_LIMIT_EXCEEDED',
+        `${where}: ${m.components.length} components exceed the limit of ${limits.maxComponentsPerManifest} per manifest (AC_MAX_COMPONENTS)`,
+        [{ field: `${where}.components`, reason: `${m.components.length} > ${limits.maxComponentsPerManifest} (AC_MAX_COMPONENTS)` }],
+      );
+    }
+    for (const c of m.components) {
+      if (c.maxVms > limits.maxVmsPerComponent) {
+        throw new AdmissionError(
+          'AC_ERR_LIMIT_EXCEEDED',
+          `${where}: component '${c.id}' asks for up to ${c.maxVms} VMs, more than the limit of ${limits.maxVmsPerComponent} (AC_MAX_VMS_PER_COMPONENT)`,
+          [{ field: `${where}.components[${c.id}].UpperBound`, reason: `${c.maxVms} > ${limits.maxVmsPerComponent} (AC_MAX_VMS_PER_COMPONENT)` }],
+        );
+      }
+    }
+  });
+}
+
 /** Host ids of a host snapshot, for the TREC fetchers (snapshots are frozen and shared: one frozen list each). */
 const snapshotIds = new WeakMap<HostSnapshot, readonly string[]>();
 function hostIds(hosts: HostSnapshot): readonly string[] {
@@ -198,8 +227,8 @@ export class AdmissionService {
       throw new AdmissionError('AC_ERR_INVALID_REQUEST', 'no manifest in the request', [{ field: 'manifests', reason: 'at least one manifest is required' }]);
     }
     if (request.manifests.length > this.options.maxManifests) {
-      throw new AdmissionError('AC_ERR_INVALID_REQUEST', `too many manifests: ${request.manifests.length} > ${this.options.maxManifests}`, [
-        { field: 'manifests', reason: `at most ${this.options.maxManifests} per request` },
+      throw new AdmissionError('AC_ERR_LIMIT_EXCEEDED', `too many manifests: ${request.manifests.length} > ${this.options.maxManifests} (AC_MAX_MANIFESTS)`, [
+        { field: 'manifests', reason: `at most ${this.options.maxManifests} per request (AC_MAX_MANIFESTS)` },
       ]);
     }
     const inbound = request.federation;
@@ -211,6 +240,7 @@ export class AdmissionService {
     // Everything from parsing on starts in arrival order, one admission per event-loop turn (see intake.ts).
     await this.intake.turn(request.signal);
     const parsed = parseAll(request.manifests); // bad input fails here, before anything is locked or fetched
+    checkLimits(parsed, this.options.limits ?? DEFAULT_LIMITS);
     // Loops are refused before anything is locked: the provider we would wait for may be waiting for us.
     if (inbound) this.federator?.checkInbound(inbound);
     const route = this.federator?.route(inbound);
@@ -297,6 +327,7 @@ export class AdmissionService {
         try {
           this.store.recordAdmission({
             id,
+            owner: request.owner,
             serviceId: s.serviceId,
             decision: s.decision,
             createdAt: now.toISOString(),
@@ -432,6 +463,7 @@ export class AdmissionService {
         const id = `adm-${randomUUID()}`;
         this.store.recordAdmission({
           id,
+          owner: request.owner,
           serviceId: s.serviceId,
           decision: s.decision,
           createdAt: now.toISOString(),

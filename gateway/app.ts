@@ -11,6 +11,7 @@ import { AdmissionError } from '../model/errors';
 import type { TrecConstraints } from '../model/types';
 import { formatPath } from '../model/validate';
 import type { AdmissionService } from './admission-service';
+import { allows, authenticate, changesAll, principalOf, refuseCrossSite, requires, seesAll, type AuthOptions, type Principal } from './auth';
 import { federationInbound } from './federation/inbound';
 import { errorHandler, notFound, requestContext, sendJson } from './http';
 import type { Metrics } from './metrics';
@@ -28,8 +29,8 @@ export interface AppDeps {
   readonly requestTimeoutMs: number;
   /** Effective configuration with secrets redacted, for GET /api/v1/config. */
   readonly configView: unknown;
-  /** AC_PEER_SECRET: federation requests (hop header) must present it as a bearer token; unset = not checked. */
-  readonly peerSecret?: string;
+  /** Tokens, the inbound peer secret and the OPTIMIS surface's access (gateway/auth.ts). */
+  readonly auth: AuthOptions;
 }
 
 export const XML_TYPES = ['application/xml', 'text/xml', 'application/*+xml'];
@@ -87,6 +88,23 @@ function requireContentType(req: Request, ...types: string[]): void {
   }
 }
 
+/** The OPTIMIS originals that change state on GET (defect D11): allowed only where the operator enabled them. */
+export function isOptimisStateChangingGet(req: Request): boolean {
+  return req.method === 'GET' && /^\/ACGateway\/data\/(setPolicy|perServiceConstraints)\//.test(req.path);
+}
+
+/** Admissions: clients and operators; peers only as federation requests (federationInbound checked the headers). */
+function requiresAdmit(req: Request, res: Response, next: NextFunction): void {
+  if (req.principal?.role === 'peer' && req.federation) return next();
+  requires('admit')(req, res, next);
+}
+
+/** Lists and single admissions: everyone's for viewers, one's own for clients and peers (filtered by the handler). */
+function requiresOwnOrView(req: Request, res: Response, next: NextFunction): void {
+  if (req.principal && (allows(req.principal, 'view') || allows(req.principal, 'own'))) return next();
+  requires('view')(req, res, next);
+}
+
 export function createApp(deps: AppDeps): express.Express {
   const { service, store, hostInfo, metrics } = deps;
   const app = express();
@@ -94,8 +112,17 @@ export function createApp(deps: AppDeps): express.Express {
   app.set('etag', false);
   app.use(requestContext(deps.requestTimeoutMs));
   app.use(metrics.middleware());
-  // Peers' requests: authenticated and read before any route (docs/federation.md).
-  app.use(federationInbound({ ...(deps.peerSecret !== undefined ? { peerSecret: deps.peerSecret } : {}), requestTimeoutMs: deps.requestTimeoutMs, logger: deps.logger }));
+  // Before anything reads a body or a token: state changes a browser sends for another site are refused in every mode.
+  app.use(refuseCrossSite(isOptimisStateChangingGet));
+  app.use(authenticate(deps.auth));
+  // Peers' requests: a peer's credentials and the federation headers, together or not at all (docs/federation.md).
+  app.use(
+    federationInbound({
+      unauthenticatedPeers: deps.auth.tokens.length === 0 && deps.auth.peerSecret === undefined,
+      requestTimeoutMs: deps.requestTimeoutMs,
+      logger: deps.logger,
+    }),
+  );
   const limit = deps.bodyLimitBytes;
   const json = express.json({ limit, strict: true });
   const xml = express.text({ type: XML_TYPES, limit });
@@ -103,7 +130,7 @@ export function createApp(deps: AppDeps): express.Express {
   // ---- JSON API v1 --------------------------------------------------------------------------
   // One body parser per request, picked by media type: running both cost every request the other's type check.
   const admissionBody = (req: Request, res: Response, next: NextFunction): void => (mediaType(req) === 'application/json' ? json : xml)(req, res, next);
-  app.post('/api/v1/admissions', admissionBody, async (req: Request, res: Response) => {
+  app.post('/api/v1/admissions', requiresAdmit, admissionBody, async (req: Request, res: Response) => {
     const query = parseInput(admissionQuery, req.query, 'query');
     let manifests: string[];
     if (mediaType(req) === 'application/json') {
@@ -120,6 +147,7 @@ export function createApp(deps: AppDeps): express.Express {
     }
     const answer = await service.admit({
       manifests,
+      owner: principalOf(req).name,
       dryRun: query.dryRun,
       ...(query.solver ? { solver: query.solver } : {}),
       signal: req.deadline,
@@ -147,27 +175,35 @@ export function createApp(deps: AppDeps): express.Express {
     sendJson(res, answer.dryRun || recordedIds.length === 0 ? 200 : 201, answer);
   });
 
-  app.get('/api/v1/admissions', (req: Request, res: Response) => {
+  app.get('/api/v1/admissions', requiresOwnOrView, (req: Request, res: Response) => {
     const q = parseInput(z.object({ active: booleanFlag, serviceId: z.string().optional() }), req.query, 'query');
-    const list = store.listAdmissions({ activeOnly: q.active, ...(q.serviceId ? { serviceId: q.serviceId } : {}) });
+    const principal = principalOf(req);
+    const list = store.listAdmissions({ activeOnly: q.active, ...(q.serviceId ? { serviceId: q.serviceId } : {}), ...(seesAll(principal) ? {} : { owner: principal.name }) });
     sendJson(res, 200, { admissions: list.map(({ response: _r, ...a }) => a) });
   });
-  app.get('/api/v1/admissions/:id', (req: Request, res: Response) => {
-    const record = store.getAdmission(String(req.params.id));
-    if (!record) throw new AdmissionError('AC_ERR_NOT_FOUND', `no admission '${req.params.id}'`, [{ field: 'id', reason: 'unknown admission' }]);
-    sendJson(res, 200, record);
-  });
-  app.delete('/api/v1/admissions/:id', async (req: Request, res: Response) => {
+  /** The admission if this principal may see it (another principal's is reported as absent: its existence is not disclosed). */
+  const visibleAdmission = (req: Request, mayAct: (p: Principal) => boolean) => {
     const id = String(req.params.id);
     const record = store.getAdmission(id);
-    if (!record) throw new AdmissionError('AC_ERR_NOT_FOUND', `no admission '${id}'`, [{ field: 'id', reason: 'unknown admission' }]);
+    const principal = principalOf(req);
+    if (!record || (!mayAct(principal) && record.owner !== principal.name)) {
+      throw new AdmissionError('AC_ERR_NOT_FOUND', `no admission '${id}'`, [{ field: 'id', reason: 'unknown admission' }]);
+    }
+    return record;
+  };
+  app.get('/api/v1/admissions/:id', requiresOwnOrView, (req: Request, res: Response) => {
+    sendJson(res, 200, visibleAdmission(req, seesAll));
+  });
+  app.delete('/api/v1/admissions/:id', requires('own'), async (req: Request, res: Response) => {
+    const id = String(req.params.id);
+    const record = visibleAdmission(req, changesAll);
     const released = store.releaseAdmission(id);
     // A federated admission's peer part goes with it (only on the release that actually ended the admission).
     const federation = released ? await service.releaseFederatedPart(record, req.requestId) : undefined;
     sendJson(res, 200, { id, released, capacityGeneration: store.capacityGeneration(), ...(federation ? { federation } : {}) });
   });
 
-  app.get('/api/v1/hosts', async (req: Request, res: Response) => {
+  app.get('/api/v1/hosts', requires('view'), async (req: Request, res: Response) => {
     const hosts = await hostInfo.listHosts(req.deadline);
     const snapshot = store.capacitySnapshot();
     sendJson(res, 200, {
@@ -187,10 +223,10 @@ export function createApp(deps: AppDeps): express.Express {
     });
   });
 
-  app.get('/api/v1/policy', (_req: Request, res: Response) => {
+  app.get('/api/v1/policy', requires('view'), (_req: Request, res: Response) => {
     sendJson(res, 200, store.getPolicy());
   });
-  app.put('/api/v1/policy', json, (req: Request, res: Response) => {
+  app.put('/api/v1/policy', requires('operate'), json, (req: Request, res: Response) => {
     requireContentType(req, 'application/json');
     const body = parseInput(policyBody, req.body, 'body');
     const record = store.setPolicy(body.weights, expectedGeneration(req, body));
@@ -198,26 +234,26 @@ export function createApp(deps: AppDeps): express.Express {
     sendJson(res, 200, record);
   });
 
-  app.get('/api/v1/constraints/default', (_req: Request, res: Response) => {
+  app.get('/api/v1/constraints/default', requires('view'), (_req: Request, res: Response) => {
     sendJson(res, 200, store.getDefaultConstraints());
   });
-  app.put('/api/v1/constraints/default', json, (req: Request, res: Response) => {
+  app.put('/api/v1/constraints/default', requires('operate'), json, (req: Request, res: Response) => {
     requireContentType(req, 'application/json');
     const body = parseInput(constraintsBody, req.body, 'body');
     sendJson(res, 200, store.setDefaultConstraints(body.constraints as TrecConstraints, expectedGeneration(req, body)));
   });
-  app.get('/api/v1/services/:id/constraints', (req: Request, res: Response) => {
+  app.get('/api/v1/services/:id/constraints', requires('view'), (req: Request, res: Response) => {
     const id = String(req.params.id);
     const own = store.getServiceConstraints(id);
     sendJson(res, 200, { serviceId: id, override: own ?? null, effective: store.explainConstraints(id) });
   });
-  app.put('/api/v1/services/:id/constraints', json, (req: Request, res: Response) => {
+  app.put('/api/v1/services/:id/constraints', requires('operate'), json, (req: Request, res: Response) => {
     requireContentType(req, 'application/json');
     const body = parseInput(serviceConstraintsBody, req.body, 'body');
     const record = store.setServiceConstraints(String(req.params.id), body.constraints, expectedGeneration(req, body));
     sendJson(res, 200, record);
   });
-  app.delete('/api/v1/services/:id/constraints', (req: Request, res: Response) => {
+  app.delete('/api/v1/services/:id/constraints', requires('operate'), (req: Request, res: Response) => {
     const id = String(req.params.id);
     if (!store.deleteServiceConstraints(id)) {
       throw new AdmissionError('AC_ERR_NOT_FOUND', `service '${id}' has no constraints of its own`, [{ field: 'id', reason: 'no override' }]);
@@ -225,7 +261,7 @@ export function createApp(deps: AppDeps): express.Express {
     res.status(204).end();
   });
 
-  app.get('/api/v1/config', (_req: Request, res: Response) => {
+  app.get('/api/v1/config', requires('config'), (_req: Request, res: Response) => {
     sendJson(res, 200, deps.configView);
   });
 
@@ -247,7 +283,7 @@ export function createApp(deps: AppDeps): express.Express {
     const ok = hostInfoStatus.ok && databaseOk;
     sendJson(res, ok ? 200 : 503, { status: ok ? 'ok' : 'degraded', hostInfo: { source: hostInfo.name, ...hostInfoStatus }, database: { ok: databaseOk } });
   });
-  app.get('/metrics', async (_req: Request, res: Response) => {
+  app.get('/metrics', requires('metrics'), async (_req: Request, res: Response) => {
     res.setHeader('Content-Type', metrics.contentType);
     res.send(await metrics.render());
   });
@@ -255,7 +291,7 @@ export function createApp(deps: AppDeps): express.Express {
     sendJson(res, 200, openApiDocument);
   });
 
-  app.use(optimisRoutes({ service, store, metrics, bodyLimitBytes: limit }));
+  app.use(optimisRoutes({ service, store, metrics, bodyLimitBytes: limit, allowStateChangingGet: deps.auth.optimis.allowStateChangingGet }));
 
   app.use((req: Request) => notFound(req));
   app.use(errorHandler(deps.logger));

@@ -69,6 +69,9 @@ export function errorHandler(logger: Logger) {
       known = new AdmissionError('AC_ERR_INTERNAL', 'internal error; see the server log for this request id');
     } else if (known.status >= 500) {
       logger.error(known.message, { requestId: req.requestId, code: known.code });
+    } else if (known.code === 'AC_ERR_UNAUTHORIZED' || known.code === 'AC_ERR_FORBIDDEN') {
+      // Refusals are an operator's business (a misconfigured client, a probe); the credential itself is never logged.
+      logger.warn(`request refused: ${known.message}`, { requestId: req.requestId, code: known.code, method: req.method, path: req.path, remote: req.socket.remoteAddress, principal: req.principal?.name });
     } else if (known.code === 'AC_ERR_CLIENT_CLOSED') {
       logger.info(known.message, { requestId: req.requestId, code: known.code });
     }

@@ -3,9 +3,10 @@
  * (form in, form out, with AllocationDetails), performOneManifestACTest (raw XML), setPolicy and
  * perServiceConstraints (original GET paths, plus POST/PUT equivalents), and the csv getters.
  */
-import express, { type Request, type Response, type Router } from 'express';
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { SolverChoice } from '../admission-controller/admit';
 import { AdmissionError } from '../model/errors';
+import { allows, principalOf, requires } from './auth';
 import type { TrecConstraints, Weights } from '../model/types';
 import type { AdmissionAnswer, AdmissionService } from './admission-service';
 import { escapeAttribute } from '../xml/safe-xml';
@@ -17,6 +18,20 @@ export interface OptimisRouteDeps {
   readonly store: StateStore;
   readonly metrics: Metrics;
   readonly bodyLimitBytes: number;
+  /** optimis.allowStateChangingGet: the original GET paths of setPolicy / perServiceConstraints may change state. */
+  readonly allowStateChangingGet: boolean;
+}
+
+/** performACTest and performOneManifestACTest: a client or operator, or a peer asking through the OPTIMIS protocol. */
+function requiresAdmit(req: Request, res: Response, next: NextFunction): void {
+  if (req.principal?.role === 'peer' && req.federation) return next();
+  requires('admit')(req, res, next);
+}
+
+/** The getters answer any known principal: OPTIMIS clients read the weights they are judged by. */
+function requiresPrincipal(req: Request, res: Response, next: NextFunction): void {
+  if (req.principal) return next();
+  requires('view')(req, res, next);
 }
 
 /** OPTIMIS's `AllocationDetails`: VM counts per service, component and host, and federated VMs. */
@@ -77,7 +92,7 @@ export function optimisRoutes(deps: OptimisRouteDeps): Router {
   const dryRunOf = (req: Request, body: Record<string, unknown>): boolean =>
     req.query.dryRun === 'true' || req.query.dryRun === '1' || String(body.dryRun ?? '') === 'true';
 
-  router.post('/ACGateway/model/performACTest', form, async (req: Request, res: Response) => {
+  router.post('/ACGateway/model/performACTest', requiresAdmit, form, async (req: Request, res: Response) => {
     if (!req.is('application/x-www-form-urlencoded')) {
       throw new AdmissionError('AC_ERR_UNSUPPORTED_MEDIA_TYPE', 'performACTest takes application/x-www-form-urlencoded', [{ field: 'Content-Type', reason: 'expected a form' }]);
     }
@@ -87,8 +102,14 @@ export function optimisRoutes(deps: OptimisRouteDeps): Router {
       throw new AdmissionError('AC_ERR_INVALID_REQUEST', 'form field serviceManifest is missing', [{ field: 'serviceManifest', reason: 'at least one manifest is required' }]);
     }
     const solver = solverFlag(body);
+    if (flag(body, 'cleanTestbed') && !(req.principal && allows(req.principal, 'operate'))) {
+      throw new AdmissionError('AC_ERR_FORBIDDEN', `cleanTestbed is an operator's flag (it ignores every booking); principal '${req.principal?.name}' is ${req.principal?.role}`, [
+        { field: 'cleanTestbed', reason: 'operator only' },
+      ]);
+    }
     const answer = await service.admit({
       manifests,
+      owner: principalOf(req).name,
       dryRun: dryRunOf(req, body),
       ...(solver ? { solver } : {}),
       cleanTestbed: flag(body, 'cleanTestbed'),
@@ -105,13 +126,14 @@ export function optimisRoutes(deps: OptimisRouteDeps): Router {
     res.type('application/x-www-form-urlencoded').send(out.toString());
   });
 
-  router.post('/ACGateway/model/performOneManifestACTest', raw, async (req: Request, res: Response) => {
+  router.post('/ACGateway/model/performOneManifestACTest', requiresAdmit, raw, async (req: Request, res: Response) => {
     let xml = typeof req.body === 'string' ? req.body : '';
     // Tolerate clients that send the manifest as a form field after all.
     if (xml.startsWith('serviceManifest=')) xml = new URLSearchParams(xml).get('serviceManifest') ?? '';
     if (xml.trim() === '') throw new AdmissionError('AC_ERR_INVALID_REQUEST', 'empty body: expected one service manifest', [{ field: 'body', reason: 'empty' }]);
     const answer = await service.admit({
       manifests: [xml],
+      owner: principalOf(req).name,
       dryRun: dryRunOf(req, {}),
       signal: req.deadline,
       requestId: req.requestId,
@@ -133,11 +155,21 @@ export function optimisRoutes(deps: OptimisRouteDeps): Router {
     const record = store.setPolicy(weights);
     res.type('text/plain').send(`policy set (generation ${record.generation})\n${policyText(record.weights)}`);
   };
-  // The original is a GET (defect D11); POST and PUT do the same for clients that can.
+  // The original is a GET (defect D11): a link or an <img> could change the policy. It works only where the operator
+  // enabled it (optimis.allowStateChangingGet); POST and PUT do the same for clients that can.
+  const getAllowed = (req: Request, _res: Response, next: NextFunction): void => {
+    if (!deps.allowStateChangingGet) {
+      throw new AdmissionError('AC_ERR_FORBIDDEN', `GET ${req.path} would change state; use POST or PUT, or enable optimis.allowStateChangingGet in the configuration`, [
+        { field: 'method', reason: 'state-changing GET disabled' },
+      ]);
+    }
+    next();
+  };
+  const operate = requires('operate');
   const policyPath = '/ACGateway/data/setPolicy/:trust/:eco/:risk/:cost';
-  router.get(policyPath, setPolicy);
-  router.post(policyPath, setPolicy);
-  router.put(policyPath, setPolicy);
+  router.get(policyPath, operate, getAllowed, setPolicy);
+  router.post(policyPath, operate, setPolicy);
+  router.put(policyPath, operate, setPolicy);
 
   const setConstraints = (req: Request, res: Response): void => {
     const p = req.params as Record<string, string>;
@@ -152,9 +184,9 @@ export function optimisRoutes(deps: OptimisRouteDeps): Router {
     res.type('text/plain').send(`default constraints set (generation ${record.generation})\n${constraintsText(record.constraints)}`);
   };
   const constraintsPath = '/ACGateway/data/perServiceConstraints/:trust/:risk/:eco/:cost';
-  router.get(constraintsPath, setConstraints);
-  router.post(constraintsPath, setConstraints);
-  router.put(constraintsPath, setConstraints);
+  router.get(constraintsPath, operate, getAllowed, setConstraints);
+  router.post(constraintsPath, operate, setConstraints);
+  router.put(constraintsPath, operate, setConstraints);
 
   const csv: Record<string, () => number> = {
     getTrust_Weight: () => store.getPolicy().weights.trust,
@@ -166,7 +198,7 @@ export function optimisRoutes(deps: OptimisRouteDeps): Router {
     getEco_Constraint: () => store.getDefaultConstraints().constraints.eco,
     getCost_Constraint: () => store.getDefaultConstraints().constraints.cost,
   };
-  router.get('/ACGateway/csv/:name', (req: Request, res: Response) => {
+  router.get('/ACGateway/csv/:name', requiresPrincipal, (req: Request, res: Response) => {
     const get = csv[String(req.params.name)];
     if (!get) throw new AdmissionError('AC_ERR_NOT_FOUND', `unknown csv '${req.params.name}'`, [{ field: 'name', reason: `one of ${Object.keys(csv).join(', ')}` }]);
     res.type('text/plain').send(String(get()));

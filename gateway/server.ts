@@ -3,8 +3,8 @@
  * the host-info provider, the HTTP server, and a graceful shutdown on SIGTERM / SIGINT.
  */
 import cluster from 'node:cluster';
-import type { Server, ServerResponse } from 'node:http';
-import { describeConfig, loadConfig, type AppConfig } from '../config/config';
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import { describeConfig, isOpenMode, loadConfig, type AppConfig } from '../config/config';
 import { createHostInfoProvider } from '../host-info';
 import type { HostInfoConfig } from '../host-info/types';
 import { isAdmissionError } from '../model/errors';
@@ -60,6 +60,7 @@ export async function startServer(config: AppConfig, options: { silent?: boolean
     timeLimitSeconds: config.solver.timeLimitSeconds,
     mipRelGap: config.solver.mipGap,
     maxManifests: config.server.maxManifests,
+    limits: config.limits,
     reservationTtlSeconds: config.reservationTtlSeconds,
     defaultGain: DEFAULT_GAIN,
     providerId: config.providerId,
@@ -90,11 +91,29 @@ export async function startServer(config: AppConfig, options: { silent?: boolean
     bodyLimitBytes: config.server.bodyLimitBytes,
     requestTimeoutMs: config.server.requestTimeoutMs,
     configView: describeConfig(config),
-    ...(config.peerSecret !== undefined ? { peerSecret: config.peerSecret } : {}),
+    auth: { tokens: config.tokens, optimis: config.optimis, ...(config.peerSecret !== undefined ? { peerSecret: config.peerSecret } : {}) },
   });
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(config.server.port, config.server.host, () => resolve(s));
-    s.once('error', reject);
+  // Before the port is taken: an inventory that cannot be read is a start-up error, not the first admission's 500.
+  await hostInfo.listHosts().catch((error: unknown) => {
+    if (hostInfo.name === 'inventory') throw error;
+    // A remote source that is down at start-up is reported by /ready; the service starts and keeps asking.
+    logger.warn('host-info source not reachable at start-up', { source: hostInfo.name, error: error instanceof Error ? error.message : String(error) });
+  });
+  const server = createServer(app);
+  await new Promise<void>((resolve, reject) => {
+    const failed = (error: NodeJS.ErrnoException): void => {
+      const where = `${config.server.host}:${config.server.port}`;
+      reject(new Error(error.code === 'EADDRINUSE' ? `port ${where} is already in use` : error.code === 'EACCES' ? `no permission to listen on ${where}` : `cannot listen on ${where}: ${error.message}`));
+    };
+    server.once('error', failed);
+    server.listen(config.server.port, config.server.host, () => {
+      server.off('error', failed);
+      resolve();
+    });
+  }).catch(async (error: unknown) => {
+    await shutdownHighsWorker();
+    store.close();
+    throw error;
   });
   // Every request is bounded in time, including slow clients that never finish sending.
   server.requestTimeout = config.server.requestTimeoutMs + 5000;
@@ -110,7 +129,18 @@ export async function startServer(config: AppConfig, options: { silent?: boolean
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.server.port;
-  logger.info('listening', { port, host: config.server.host, hostInfo: hostInfo.name, solver: config.solver.name, dataDir: config.dataDir });
+  const open = isOpenMode(config);
+  logger.info('listening', {
+    port,
+    host: config.server.host,
+    hostInfo: hostInfo.name,
+    solver: config.solver.name,
+    dataDir: config.dataDir,
+    mode: open ? 'open' : 'tokens',
+    ...(open
+      ? { warning: `open mode: no tokens are configured, so every caller that can reach ${config.server.host}:${port} acts as the operator 'anonymous' (configure tokens to require them)` }
+      : { tokens: config.tokens.length }),
+  });
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
@@ -167,8 +197,20 @@ async function main(): Promise<void> {
  */
 function runPrimary(workers: number): void {
   let stopping = false;
+  const listened = new Set<number>();
   for (let k = 0; k < workers; k++) cluster.fork();
+  cluster.on('listening', (worker) => listened.add(worker.id));
   cluster.on('exit', (worker, code) => {
+    if (!stopping && !listened.has(worker.id)) {
+      // It never served: replacing it would fail the same way, forever (a busy port, an unreadable inventory).
+      process.stderr.write(`eac: worker ${worker.process.pid} failed to start (exit ${code}); stopping\n`);
+      stopping = true;
+      for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
+      process.exitCode = 1;
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(1);
+      return;
+    }
+    if (stopping && Object.keys(cluster.workers ?? {}).length === 0) process.exit(process.exitCode ?? 0);
     if (!stopping && code !== 0) {
       process.stderr.write(`eac: worker ${worker.process.pid} exited with ${code}; starting another\n`);
       cluster.fork();

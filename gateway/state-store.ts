@@ -78,6 +78,8 @@ export interface HostAmount {
 
 export interface AdmissionInput {
   readonly id: string;
+  /** The principal that made it; clients see and release only their own. */
+  readonly owner: string;
   readonly serviceId: string;
   readonly decision: ServiceDecisionKind;
   readonly createdAt: Instant;
@@ -102,6 +104,7 @@ export type AdmissionStatus = 'active' | 'released' | 'expired';
 
 export interface AdmissionRecord {
   readonly id: string;
+  readonly owner: string;
   readonly serviceId: string;
   readonly decision: ServiceDecisionKind;
   readonly createdAt: string;
@@ -204,6 +207,11 @@ const MIGRATIONS: readonly string[] = [
   );
   INSERT INTO counters (name, value) VALUES ('capacity', 0);
   `,
+  // v2: who made each admission (the principal's name); admissions from before principals belong to 'legacy'.
+  `
+  ALTER TABLE admissions ADD COLUMN owner TEXT NOT NULL DEFAULT 'legacy';
+  CREATE INDEX admissions_owner ON admissions (owner);
+  `,
 ];
 
 /** The schema version this build writes. */
@@ -224,6 +232,7 @@ const generationSchema = z.number().int().min(0).optional();
 const hostAmount = z.object({ hostId: id, cpus: nonNegative, memoryMb: nonNegative.optional() });
 const admissionSchema = z.object({
   id,
+  owner: id,
   serviceId: id,
   decision: z.enum(['accepted', 'partial', 'rejected'], { error: 'expected accepted, partial or rejected' }),
   hosts: z.array(hostAmount),
@@ -273,6 +282,7 @@ interface ServiceConstraintsRow {
 }
 interface AdmissionRow {
   id: string;
+  owner: string;
   service_id: string;
   decision: ServiceDecisionKind;
   created_ms: number;
@@ -551,8 +561,8 @@ export class StateStore {
       if (this.stmt('SELECT 1 FROM admissions WHERE id = ?').get(a.id) !== undefined) {
         throw new AdmissionError('AC_ERR_CONFLICT', `admission '${a.id}' exists already`, [{ field: 'id', reason: 'duplicate admission id' }]);
       }
-      this.stmt('INSERT INTO admissions (id, service_id, decision, created_ms, expires_ms, released_ms, response_json) VALUES (?, ?, ?, ?, ?, NULL, ?)')
-        .run(a.id, a.serviceId, a.decision, createdMs, expiresMs, responseJson);
+      this.stmt('INSERT INTO admissions (id, owner, service_id, decision, created_ms, expires_ms, released_ms, response_json) VALUES (?, ?, ?, ?, ?, ?, NULL, ?)')
+        .run(a.id, a.owner, a.serviceId, a.decision, createdMs, expiresMs, responseJson);
       const insert = this.stmt('INSERT INTO reservations (admission_id, host_id, cpus, memory_mb) VALUES (?, ?, ?, ?)');
       for (const [hostId, r] of perHost) insert.run(a.id, hostId, r.cpus, r.memoryMb);
       this.bumpCapacity();
@@ -588,7 +598,7 @@ export class StateStore {
   }
 
   /** Admissions by creation time; activeOnly = not released and not expired at `now` (default: the store's clock). */
-  listAdmissions(options: { activeOnly?: boolean; serviceId?: string; now?: Instant } = {}): AdmissionRecord[] {
+  listAdmissions(options: { activeOnly?: boolean; serviceId?: string; owner?: string; now?: Instant } = {}): AdmissionRecord[] {
     const now = options.now === undefined ? this.clock() : toMs(options.now, 'now');
     const where: string[] = [];
     const params: Record<string, unknown> = {};
@@ -599,6 +609,10 @@ export class StateStore {
     if (options.serviceId !== undefined) {
       where.push('a.service_id = @serviceId');
       params.serviceId = options.serviceId;
+    }
+    if (options.owner !== undefined) {
+      where.push('a.owner = @owner');
+      params.owner = options.owner;
     }
     const filter = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
     return this.db.transaction(() => {
@@ -773,6 +787,7 @@ function admissionRecord(row: AdmissionRow, hosts: readonly ReservationRow[], no
   const status: AdmissionStatus = row.released_ms !== null ? 'released' : row.expires_ms > now ? 'active' : 'expired';
   return {
     id: row.id,
+    owner: row.owner,
     serviceId: row.service_id,
     decision: row.decision,
     createdAt: iso(row.created_ms),

@@ -39,8 +39,12 @@ function configError(env: NodeJS.ProcessEnv): AdmissionError {
 describe('defaults', () => {
   test('an empty environment gives the documented defaults', () => {
     const c = loadConfig({});
-    expect(c.server).toEqual({ port: 8080, host: '0.0.0.0', bodyLimitBytes: 2 * 1024 * 1024, requestTimeoutMs: 10_000, maxManifests: 50, workers: 1 });
-    expect(c.hostInfo).toEqual({ source: 'inventory', inventoryPath: DEFAULT_INVENTORY_PATH, timeoutMs: 2000, cacheMs: 5000 });
+    // Open mode (no tokens) binds the loopback interface unless told otherwise.
+    expect(c.server).toEqual({ port: 8080, host: '127.0.0.1', bodyLimitBytes: 2 * 1024 * 1024, requestTimeoutMs: 10_000, maxManifests: 50, workers: 1 });
+    expect(c.hostInfo).toEqual({ source: 'inventory', inventoryPath: DEFAULT_INVENTORY_PATH, timeoutMs: 2000, cacheMs: 5000, maxAgeMs: 120_000, maxShrink: 0.5 });
+    expect(c.tokens).toEqual([]);
+    expect(c.limits).toEqual({ maxComponentsPerManifest: 1000, maxVmsPerComponent: 1000 });
+    expect(c.optimis).toEqual({ trustedSources: [], principal: 'optimis', role: 'client', allowStateChangingGet: false });
     expect(c.trec).toEqual({ timeoutMs: 1000, retries: 2, backoffMs: 100, fallbacks: { trust: 3, eco: 8, risk: 0.001, hostRisk: 0.01, hostEco: 'index' } });
     expect(c.solver).toEqual({ name: 'auto', timeLimitSeconds: 2, mipGap: 0 });
     expect(c.dataDir).toBe(path.resolve('data'));
@@ -100,7 +104,7 @@ describe('precedence: defaults → file → environment', () => {
     expect(both.solver).toEqual({ name: 'highs', timeLimitSeconds: 0.5, mipGap: 0 });
     expect(both.trec.retries).toBe(3);
     expect(both.logLevel).toBe('warn');
-    expect(both.server.host).toBe('0.0.0.0'); // default where neither speaks
+    expect(both.server.host).toBe('127.0.0.1'); // default where neither speaks (open mode: no tokens)
   });
 
   test('every environment variable reaches its field', () => {
@@ -115,6 +119,11 @@ describe('precedence: defaults → file → environment', () => {
       AC_OPENNEBULA_AUTH: 'oneadmin:pw',
       AC_HOST_INFO_TIMEOUT_MS: '1500',
       AC_HOST_INFO_CACHE_MS: '0',
+      AC_HOST_INFO_MAX_AGE_MS: '60000',
+      AC_HOST_INFO_MAX_SHRINK: '0.25',
+      AC_MAX_COMPONENTS: '200',
+      AC_MAX_VMS_PER_COMPONENT: '50',
+      AC_OPTIMIS_TRUSTED_SOURCES: '10.0.0.0/8, ::1',
       AC_TREC_TRUST_URL: 'http://trec/trust',
       AC_TREC_RISK_URL: 'http://trec/risk',
       AC_TREC_ECO_URL: 'http://trec/eco',
@@ -145,7 +154,11 @@ describe('precedence: defaults → file → environment', () => {
       openNebulaAuth: 'oneadmin:pw',
       timeoutMs: 1500,
       cacheMs: 0,
+      maxAgeMs: 60_000,
+      maxShrink: 0.25,
     });
+    expect(c.limits).toEqual({ maxComponentsPerManifest: 200, maxVmsPerComponent: 50 });
+    expect(c.optimis.trustedSources).toEqual(['10.0.0.0/8', '::1']);
     expect(c.trec).toEqual({
       trustUrl: 'http://trec/trust',
       riskUrl: 'http://trec/risk',
@@ -171,6 +184,7 @@ describe('precedence: defaults → file → environment', () => {
         'AC_TREC_HOST_RISK_URL', 'AC_TREC_HOST_ECO_URL', 'AC_TREC_TIMEOUT_MS', 'AC_TREC_RETRIES', 'AC_TREC_BACKOFF_MS', 'AC_SOLVER',
         'AC_TIME_LIMIT', 'AC_MIP_GAP', 'AC_DATA_DIR', 'AC_BODY_LIMIT', 'AC_REQUEST_TIMEOUT_MS', 'AC_MAX_MANIFESTS',
         'AC_RESERVATION_TTL_SECONDS', 'AC_LOG_LEVEL', 'AC_PEER_SECRET', 'AC_PROVIDER_ID', 'AC_FEDERATION_MAX_HOPS',
+        'AC_HOST_INFO_MAX_AGE_MS', 'AC_HOST_INFO_MAX_SHRINK', 'AC_MAX_COMPONENTS', 'AC_MAX_VMS_PER_COMPONENT', 'AC_OPTIMIS_TRUSTED_SOURCES',
       ].sort(),
     );
   });

@@ -277,7 +277,7 @@ describe('peers that fail', () => {
     await expectXsdValid(s.manifest);
     expect(res.ms).toBeLessThan(3000);
     // B logged the refused request, without the secret.
-    expect(logged(procs.B!, 'federation request refused: bad or missing credentials').length).toBeGreaterThanOrEqual(1);
+    expect(logged(procs.B!, 'request refused: the bearer token is not valid').length).toBeGreaterThanOrEqual(1);
     expect(procs.B!.output()).not.toContain('not-the-secret');
   });
 

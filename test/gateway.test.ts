@@ -228,24 +228,42 @@ describe('OPTIMIS-compatible endpoints', () => {
     expect(readAllocationOffer(res.text)!.decision).toBe('accepted');
   });
 
-  it('setPolicy by GET (original path) and by PUT reaches the policy', async () => {
-    const get = await request(gw.app).get('/ACGateway/data/setPolicy/0.3/0.2/0.4/0.1');
-    expect(get.status).toBe(200);
-    expect(get.text).toContain('TRUST_weight = 0.3');
+  it('the state-changing GET originals are refused unless the operator enables them', async () => {
+    for (const path of ['/ACGateway/data/setPolicy/0.3/0.2/0.4/0.1', '/ACGateway/data/perServiceConstraints/0.0/7.0/0/100000']) {
+      const res = await request(gw.app).get(path);
+      expect(res.status).toBe(403);
+      expect(res.body.error.code).toBe('AC_ERR_FORBIDDEN');
+      expect(res.body.error.message).toContain('optimis.allowStateChangingGet');
+    }
+    expect((await request(gw.app).get('/api/v1/policy')).body.weights).toEqual({ trust: 0.25, eco: 0.25, risk: 0.25, cost: 0.25 });
+    const post = await request(gw.app).post('/ACGateway/data/setPolicy/0.3/0.2/0.4/0.1');
+    expect(post.status).toBe(200);
     expect((await request(gw.app).get('/api/v1/policy')).body.weights).toEqual({ trust: 0.3, eco: 0.2, risk: 0.4, cost: 0.1 });
-    await request(gw.app).put('/ACGateway/data/setPolicy/0/0/1/0');
-    expect((await request(gw.app).get('/ACGateway/csv/getRisk_Weight')).text).toBe('1');
+  });
+
+  it('setPolicy by GET (original path, where enabled) and by PUT reaches the policy', async () => {
+    const enabled = testGateway({ optimis: { allowStateChangingGet: true } });
+    try {
+      const get = await request(enabled.app).get('/ACGateway/data/setPolicy/0.3/0.2/0.4/0.1');
+      expect(get.status).toBe(200);
+      expect(get.text).toContain('TRUST_weight = 0.3');
+      expect((await request(enabled.app).get('/api/v1/policy')).body.weights).toEqual({ trust: 0.3, eco: 0.2, risk: 0.4, cost: 0.1 });
+      await request(enabled.app).put('/ACGateway/data/setPolicy/0/0/1/0');
+      expect((await request(enabled.app).get('/ACGateway/csv/getRisk_Weight')).text).toBe('1');
+    } finally {
+      enabled.close();
+    }
   });
 
   it('perServiceConstraints sets the global default, and the csv getters read it back', async () => {
-    const res = await request(gw.app).get('/ACGateway/data/perServiceConstraints/0.0/7.0/0/100000');
+    const res = await request(gw.app).put('/ACGateway/data/perServiceConstraints/0.0/7.0/0/100000');
     expect(res.status).toBe(200);
     expect((await request(gw.app).get('/ACGateway/csv/getCost_Constraint')).text).toBe('100000');
     expect((await request(gw.app).get('/ACGateway/csv/getRisk_Constraint')).text).toBe('7');
   });
 
   it('bad values and unknown csv names are 4xx', async () => {
-    const bad = await request(gw.app).get('/ACGateway/data/setPolicy/abc/0/1/0');
+    const bad = await request(gw.app).post('/ACGateway/data/setPolicy/abc/0/1/0');
     expect(bad.status).toBe(400);
     expect(bad.body.error.details[0].field).toBe('trust_weight');
     expect((await request(gw.app).get('/ACGateway/csv/getSecrets')).status).toBe(404);

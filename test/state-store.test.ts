@@ -57,6 +57,7 @@ const MIN = 60_000;
 function admission(id: string, hosts: AdmissionInput['hosts'], extra: Partial<AdmissionInput> = {}): AdmissionInput {
   return {
     id,
+    owner: 'test',
     serviceId: `svc-${id}`,
     decision: 'accepted',
     createdAt: T0,
@@ -220,6 +221,7 @@ describe('admissions and reservations', () => {
     );
     expect(rec).toEqual({
       id: 'a1',
+      owner: 'test',
       serviceId: 'svc-a1',
       decision: 'accepted',
       createdAt: '2025-01-01T00:00:00.000Z',

@@ -1,8 +1,8 @@
 /**
- * The receiving side of federation, as express middleware: a request carrying the hop header is a peer's request; it
- * is authenticated (bearer = AC_PEER_SECRET), its headers are checked, and its time budget tightens the deadline.
+ * The receiving side of federation, as express middleware after authentication (gateway/auth.ts): a request that carries
+ * the hop header or a peer's credentials is a peer's request and must be both; its headers are checked, and its time
+ * budget tightens the deadline.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'winston';
 import { AdmissionError } from '../../model/errors';
@@ -19,12 +19,12 @@ declare module 'express-serve-static-core' {
 
 /*
  * Decisions:
- * - What makes a request a federation request is the hop header. A client that sends none is an ordinary client (the
- *   client API has its own access control story); a request that claims to be a peer's must prove it.
- * - With AC_PEER_SECRET set, a federation request without `Authorization: Bearer <that secret>` is refused with 401
- *   AC_ERR_UNAUTHORIZED before anything else happens. The comparison is constant-time (hashes of equal length).
- *   Without AC_PEER_SECRET, federation requests are accepted unauthenticated (config.ts: "unset = not checked"), and
- *   every such request is logged as a warning, so the choice is visible.
+ * - A request asks to be treated as a peer's when it carries the hop header *or* presents a peer's credentials (the
+ *   shared AC_PEER_SECRET or a token of role `peer`). Such a request must have both: the hop header without a peer's
+ *   credentials is refused (401 without any principal, 403 with another role's), and a peer's credentials without the
+ *   hop header are refused (403): a peer's token can do what federation needs and nothing else.
+ * - The one exception is open mode without AC_PEER_SECRET: nothing is authenticated there, so a hop-header request is
+ *   served as an unauthenticated peer and logged as a warning (the choice stays visible).
  * - Malformed federation headers are a 400 naming the header: a peer that sends a broken chain must not be half-trusted.
  * - The peer's budget header tightens this request's deadline (and the signal routes already pass down), so a peer
  *   that gave up is not answered with work that holds capacity: the admission cycle books nothing after the deadline.
@@ -33,10 +33,6 @@ declare module 'express-serve-static-core' {
 const ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const PROVIDER = /^[A-Za-z0-9._:@-]{1,64}$/;
 const MAX_CHAIN = 32;
-
-function digest(s: string): Buffer {
-  return createHash('sha256').update(s, 'utf8').digest();
-}
 
 function headerError(header: string, reason: string): AdmissionError {
   return new AdmissionError('AC_ERR_INVALID_REQUEST', `${header}: ${reason}`, [{ field: header, reason }]);
@@ -62,27 +58,35 @@ export function readFederationHeaders(get: (name: string) => string | undefined)
   return { hop: Number(hopText), origin, id, ...(budgetMs !== undefined ? { budgetMs } : {}) };
 }
 
-/** True when `authorization` is `Bearer <secret>` (constant time in the secret). */
-export function bearerMatches(authorization: string | undefined, secret: string): boolean {
-  const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization ?? '');
-  return m !== null && timingSafeEqual(digest(m[1]!), digest(secret));
-}
-
-export function federationInbound(options: { readonly peerSecret?: string; readonly requestTimeoutMs: number; readonly logger: Logger }) {
+export function federationInbound(options: { readonly unauthenticatedPeers: boolean; readonly requestTimeoutMs: number; readonly logger: Logger }) {
   return (req: Request, res: Response, next: NextFunction): void => {
     const now = Date.now();
     req.deadlineAt = now + options.requestTimeoutMs;
-    if (req.get(HEADER_HOP) === undefined) {
+    const hop = req.get(HEADER_HOP);
+    const principal = req.principal;
+    if (hop === undefined) {
+      if (principal?.role === 'peer') {
+        throw new AdmissionError('AC_ERR_FORBIDDEN', `principal '${principal.name}' (role peer) may only make federation requests (they carry ${HEADER_HOP})`, [
+          { field: HEADER_HOP, reason: "missing on a request with a peer's credentials" },
+        ]);
+      }
       next();
       return;
     }
-    if (options.peerSecret !== undefined && !bearerMatches(req.get('authorization'), options.peerSecret)) {
-      options.logger.warn('federation request refused: bad or missing credentials', { requestId: req.requestId, path: req.path, remote: req.ip });
-      res.setHeader('WWW-Authenticate', 'Bearer realm="eac-federation"');
-      throw new AdmissionError('AC_ERR_UNAUTHORIZED', 'federation requests need the peer credentials: Authorization: Bearer <shared secret>', [
-        { field: 'Authorization', reason: req.get('authorization') ? 'the bearer token is not the peer secret' : 'missing' },
+    const openPeer = options.unauthenticatedPeers && principal?.via === 'open-mode';
+    if (principal?.role !== 'peer' && !openPeer) {
+      options.logger.warn('federation request refused: not a peer', { requestId: req.requestId, path: req.path, remote: req.ip, principal: principal?.name });
+      if (!principal || principal.via === 'open-mode') {
+        res.setHeader('WWW-Authenticate', 'Bearer realm="eac-federation"');
+        throw new AdmissionError('AC_ERR_UNAUTHORIZED', "federation requests need a peer's credentials: Authorization: Bearer <peer token or shared secret>", [
+          { field: 'Authorization', reason: req.get('authorization') ? "not a peer's credentials" : 'missing' },
+        ]);
+      }
+      throw new AdmissionError('AC_ERR_FORBIDDEN', `principal '${principal.name}' (role ${principal.role}) may not make federation requests`, [
+        { field: 'Authorization', reason: `role ${principal.role} is not peer` },
       ]);
     }
+    if (openPeer) req.principal = { name: 'anonymous-peer', role: 'peer', via: 'open-mode' };
     const federation = readFederationHeaders((name) => req.get(name));
     req.federation = federation;
     if (federation?.budgetMs !== undefined) {
@@ -94,13 +98,14 @@ export function federationInbound(options: { readonly peerSecret?: string; reado
       res.on('close', () => clearTimeout(timer));
       req.deadline = AbortSignal.any([req.deadline, controller.signal]);
     }
-    options.logger.log(options.peerSecret === undefined ? 'warn' : 'info', 'federation request received', {
+    options.logger.log(openPeer ? 'warn' : 'info', 'federation request received', {
       requestId: req.requestId,
       path: req.path,
       hop: federation?.hop,
       origin: federation?.origin,
       federationId: federation?.id,
-      authenticated: options.peerSecret !== undefined,
+      peer: req.principal?.name,
+      authenticated: !openPeer,
     });
     next();
   };

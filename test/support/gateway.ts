@@ -11,6 +11,7 @@ import { createLogger } from '../../gateway/logger';
 import { Metrics } from '../../gateway/metrics';
 import { StateStore } from '../../gateway/state-store';
 import type { HostCapacity, HostInfoProvider } from '../../host-info/types';
+import { DEFAULT_CONFIG, type OptimisAccessConfig, type TokenConfig } from '../../config/config';
 import { DEFAULT_CONSTRAINTS, DEFAULT_WEIGHTS } from '../../model/types';
 
 export const MANIFESTS = path.join(__dirname, '..', 'fixtures', 'manifests');
@@ -28,9 +29,21 @@ export function fleet(n: number, cpus = 8): HostCapacity[] {
   return Array.from({ length: n }, (_, j) => ({ id: `host-${j + 1}`, cpus, usedCpus: 0, memoryMb: 65536, usedMemoryMb: 0 }));
 }
 
-export function testGateway(
-  options: { hosts?: HostCapacity[]; solver?: SolverChoice; trustFallback?: number; bodyLimitBytes?: number; hostInfo?: HostInfoProvider } = {},
-): TestGateway {
+export interface TestGatewayOptions {
+  hosts?: HostCapacity[];
+  solver?: SolverChoice;
+  trustFallback?: number;
+  bodyLimitBytes?: number;
+  hostInfo?: HostInfoProvider;
+  /** Tokens (none: open mode). */
+  tokens?: readonly TokenConfig[];
+  peerSecret?: string;
+  optimis?: Partial<OptimisAccessConfig>;
+  limits?: { maxComponentsPerManifest: number; maxVmsPerComponent: number };
+  maxManifests?: number;
+}
+
+export function testGateway(options: TestGatewayOptions = {}): TestGateway {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'eac-gw-'));
   const store = new StateStore({ dataDir, defaultWeights: DEFAULT_WEIGHTS, defaultConstraints: DEFAULT_CONSTRAINTS });
   const hosts = options.hosts ?? fleet(4);
@@ -43,7 +56,8 @@ export function testGateway(
     solver: options.solver ?? 'greedy',
     timeLimitSeconds: 2,
     mipRelGap: 0,
-    maxManifests: 10,
+    maxManifests: options.maxManifests ?? 10,
+    ...(options.limits ? { limits: options.limits } : {}),
     reservationTtlSeconds: 900,
     defaultGain: 100,
     providerId: 'test',
@@ -65,6 +79,11 @@ export function testGateway(
     bodyLimitBytes: options.bodyLimitBytes ?? 1024 * 1024,
     requestTimeoutMs: 10_000,
     configView: { test: true },
+    auth: {
+      tokens: options.tokens ?? [],
+      optimis: { ...DEFAULT_CONFIG.optimis, ...options.optimis },
+      ...(options.peerSecret !== undefined ? { peerSecret: options.peerSecret } : {}),
+    },
   });
   return {
     app,
