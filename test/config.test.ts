@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { AdmissionError } from '../model/errors';
 import { DEFAULT_CONSTRAINTS, DEFAULT_WEIGHTS } from '../model/types';
-import { DEFAULT_CONFIG, DEFAULT_INVENTORY_PATH, describeConfig, ENV_VARS, loadConfig, REDACTED } from '../config/config';
+import { DEFAULT_CONFIG, DEFAULT_INVENTORY_PATH, describeConfig, ENV_VARS, loadConfig, REDACTED, redactUrl } from '../config/config';
 
 let tmpDir = '';
 let fileCount = 0;
@@ -386,6 +386,42 @@ describe('describeConfig', () => {
     expect(d.configFile).toBe(file);
     expect(c.hostInfo.openNebulaAuth).toBe('oneadmin:sessionpass');
     expect(c.peers[0]!.secret).toBe('peer-a-secret');
+  });
+
+  test('secrets in query strings, fragments and credential-like path segments are redacted; token hashes too', () => {
+    const file = configFile({
+      tokens: [{ name: 'acme', role: 'client', sha256: 'ab'.repeat(32) }],
+      providerId: 'me',
+      peers: [{ id: 'peer-b', url: 'https://b.example/api/k3y9f0a8b7c6d5e4f3a2/v1?api_key=QUERYSECRET&region=eu#FRAGSECRET', secret: 's', timeoutMs: 1000 }],
+    });
+    const c = loadConfig({ AC_CONFIG: file, AC_TREC_RISK_URL: 'http://trec/risk?token=RISKSECRET', AC_TREC_ECO_URL: 'http://trec/hooks/Zk9Lq3Vx7Tn2Wm5Rp8Ys/eco' });
+    const d = describeConfig(c);
+    const text = JSON.stringify(d);
+    for (const secret of ['QUERYSECRET', 'FRAGSECRET', 'k3y9f0a8b7c6d5e4f3a2', 'RISKSECRET', 'Zk9Lq3Vx7Tn2Wm5Rp8Ys', 'abababab']) expect(text).not.toContain(secret);
+    expect(d.peers[0]!.url).toBe(`https://b.example/api/${REDACTED}/v1?api_key=${REDACTED}&region=${REDACTED}#${REDACTED}`);
+    expect(d.trec.riskUrl).toBe(`http://trec/risk?token=${REDACTED}`);
+    expect(d.trec.ecoUrl).toBe(`http://trec/hooks/${REDACTED}/eco`);
+    expect(d.tokens).toEqual([{ name: 'acme', role: 'client', sha256: REDACTED }]);
+    // Ordinary paths stay readable.
+    expect(redactUrl('http://one:2633/RPC2')).toBe('http://one:2633/RPC2');
+    expect(redactUrl('http://phys:8080/AC_PhHostsInfo_aaS/hosts')).toBe('http://phys:8080/AC_PhHostsInfo_aaS/hosts');
+  });
+
+  test('tokens: validated, unique, and they move the default bind address off the loopback interface', () => {
+    const sha = 'cd'.repeat(32);
+    const c = loadConfig({ AC_CONFIG: configFile({ tokens: [{ name: 'ops', role: 'operator', sha256: sha }] }) });
+    expect(c.tokens).toEqual([{ name: 'ops', role: 'operator', sha256: sha }]);
+    expect(c.server.host).toBe('0.0.0.0');
+    expect(loadConfig({ AC_CONFIG: configFile({ tokens: [{ name: 'ops', role: 'operator', sha256: sha }] }), AC_HOST: '127.0.0.1' }).server.host).toBe('127.0.0.1');
+    expect(() => loadConfig({ AC_CONFIG: configFile({ tokens: [{ name: 'ops', role: 'boss', sha256: sha }] }) })).toThrow(/tokens\[0\]\.role: expected one of operator, client, reader, peer/);
+    expect(() => loadConfig({ AC_CONFIG: configFile({ tokens: [{ name: 'ops', role: 'client', sha256: 'nothex' }] }) })).toThrow(/tokens\[0\]\.sha256: expected the SHA-256/);
+    expect(() => loadConfig({ AC_CONFIG: configFile({ tokens: [{ name: 'a', role: 'client', sha256: sha }, { name: 'b', role: 'reader', sha256: sha }] }) })).toThrow(/unique tokens/);
+    // A malformed hash is never echoed.
+    try {
+      loadConfig({ AC_CONFIG: configFile({ tokens: [{ name: 'ops', role: 'client', sha256: 'leak-me-not' }] }) });
+    } catch (e) {
+      expect(String((e as Error).message)).not.toContain('leak-me-not');
+    }
   });
 
   test('unset secrets stay unset, so the view shows whether one is configured', () => {
