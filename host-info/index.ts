@@ -11,14 +11,15 @@ import { PhysicalHostsProvider } from './physical-hosts';
 import type { HostInfoConfig, HostInfoProvider } from './types';
 
 export * from './types';
-export { InventoryProvider, parseInventory } from './inventory';
+export { InventoryProvider, parseInventory, type InventoryOptions } from './inventory';
+export { HostSnapshotTooOldError } from './keeper';
 export { PhysicalHostsProvider, parsePhysicalHosts } from './physical-hosts';
 export { OpenNebulaProvider, parseHostPool, parseHostPoolResponse, hostPoolInfoCall } from './opennebula';
 
 export function createHostInfoProvider(config: HostInfoConfig): HostInfoProvider {
   switch (config?.kind) {
     case 'inventory':
-      return new InventoryProvider(config.path);
+      return new InventoryProvider(config);
     case 'physical-hosts':
       return new PhysicalHostsProvider(config);
     case 'opennebula':

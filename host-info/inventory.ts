@@ -5,9 +5,11 @@
 import { promises as fsp } from 'node:fs';
 import { z } from 'zod';
 import { AdmissionError, isAdmissionError, type ErrorDetail } from '../model/errors';
-import { freezeSnapshot, type HostCapacity, type HostInfoProvider, type HostInfoStatus, type HostSnapshot } from './types';
+import { checkGuardConfig, SnapshotKeeper } from './keeper';
+import type { HostCapacity, HostInfoProvider, HostInfoStatus, HostSnapshot, InventoryConfig, SnapshotInfo } from './types';
 
 const MAX_DETAILS = 50;
+const NO_HOSTS = 'must list at least one host';
 /** A hand-maintained inventory of 100,000 hosts is ~15 MB; a bigger file is a mistake, not an inventory. */
 const MAX_FILE_BYTES = 64 * 1024 * 1024;
 
@@ -56,6 +58,11 @@ const hostSchema = z.strictObject({
  * (a misspelt `usedCPUs` must not silently read as an idle host); a top-level `comment` string is allowed.
  */
 export function parseInventory(text: string, file: string): HostCapacity[] {
+  return parseInventoryText(text, file, false);
+}
+
+/** parseInventory, with `hosts: []` accepted when allowEmpty (the provider decides what an empty list means). */
+function parseInventoryText(text: string, file: string, allowEmpty: boolean): HostCapacity[] {
   const problems: ErrorDetail[] = [];
   const add = (field: string, reason: string): void => {
     problems.push({ field, reason });
@@ -79,7 +86,7 @@ export function parseInventory(text: string, file: string): HostCapacity[] {
   const list = top['hosts'];
   if (list === undefined) add('hosts', 'is required');
   else if (!Array.isArray(list)) add('hosts', `must be an array (got ${shown(list)})`);
-  else if (list.length === 0) add('hosts', 'must list at least one host');
+  else if (list.length === 0 && !allowEmpty) add('hosts', NO_HOSTS);
   if (problems.length > 0 || !Array.isArray(list)) throw configError(file, problems);
 
   const hosts: HostCapacity[] = [];
@@ -278,6 +285,7 @@ function jsonSyntaxError(text: string): JsonStop | undefined {
 // ---------------------------------------------------------------------------------------------
 // Provider
 
+/** The file's latest read: its signature and what it said (hosts, possibly suspicious), or why it is unusable. */
 type Loaded = { readonly signature: string; readonly at: number } & (
   | { readonly ok: true; readonly hosts: readonly HostCapacity[] }
   | { readonly ok: false; readonly error: AdmissionError }
@@ -286,26 +294,61 @@ type Loaded = { readonly signature: string; readonly at: number } & (
 /** An edit of the inventory file is noticed within this delay. */
 const STAT_INTERVAL_MS = 250;
 
+export interface InventoryOptions {
+  /** How long a check of the file is trusted before it is checked again, ms (0 = every call). Default 250. */
+  readonly statIntervalMs?: number;
+  /** Test hook for time; defaults to Date.now. */
+  readonly clock?: () => number;
+}
+
 /**
- * Reads the inventory once and keeps it; a call costs at most one stat() per STAT_INTERVAL_MS. When the file's mtime, size or inode changes
- * (an operator's edit, or an atomic replace) it is read again. A file that became invalid is reported on every call
- * until it is fixed; the previous contents are not served, since the operator's intent is the new file.
+ * Reads the inventory once and keeps it; a call costs at most one stat() per statIntervalMs. When the file's mtime, size
+ * or inode changes (an operator's edit, or an atomic replace) it is read again.
+ * - A file that became invalid is reported on every call until it is fixed; the previous contents are not served, since
+ *   the operator's intent is the new file.
+ * - A valid file that lists no hosts, or drastically fewer than before, follows the rules of every provider
+ *   (SnapshotKeeper): a first empty file is an error; afterwards the previous contents keep being served, marked suspect,
+ *   for at most maxStaleMs after the file last vouched for them; a shorter list is believed once the file has kept it
+ *   for shrinkConfirmMs.
  */
 export class InventoryProvider implements HostInfoProvider {
   readonly name = 'inventory';
+  readonly path: string;
+  private readonly statIntervalMs: number;
+  private readonly clock: () => number;
+  private readonly keeper: SnapshotKeeper;
   private loaded: Loaded | undefined;
   private loading: { signature: string; promise: Promise<Loaded> } | undefined;
-  private lastGood: { hosts: number; at: number } | undefined;
+  /** The signature of the file whose contents the keeper holds. */
+  private heldSignature: string | undefined;
   private checkedAt = 0;
 
-  /** @param statIntervalMs how long a read is trusted before the file is checked again (0 = every call). */
-  constructor(
-    readonly path: string,
-    private readonly statIntervalMs = STAT_INTERVAL_MS,
-  ) {
-    if (typeof path !== 'string' || path.trim() === '') {
+  /**
+   * @param config the file path, or the inventory settings
+   * @param options statIntervalMs (a number, for short) and the clock
+   */
+  constructor(config: string | InventoryConfig, options: number | InventoryOptions = {}) {
+    const c: InventoryConfig = typeof config === 'string' ? { path: config } : config;
+    const o: InventoryOptions = typeof options === 'number' ? { statIntervalMs: options } : options;
+    if (typeof c.path !== 'string' || c.path.trim() === '') {
       throw new AdmissionError('AC_ERR_CONFIG', 'inventory: path is required', [{ field: 'inventory.path', reason: 'is required' }]);
     }
+    checkGuardConfig('inventory', c);
+    this.path = c.path;
+    this.statIntervalMs = o.statIntervalMs ?? STAT_INTERVAL_MS;
+    this.clock = o.clock ?? Date.now;
+    this.keeper = new SnapshotKeeper({
+      provider: this.name,
+      source: this.path,
+      where: this.path,
+      subject: 'the inventory file',
+      verb: 'lists',
+      cacheTtlMs: this.statIntervalMs,
+      guard: c,
+      tooOldCode: 'AC_ERR_CONFIG',
+      emptyError: () => configError(this.path, [{ field: 'hosts', reason: NO_HOSTS }]),
+      clock: this.clock,
+    });
   }
 
   async listHosts(signal?: AbortSignal): Promise<HostSnapshot> {
@@ -313,55 +356,70 @@ export class InventoryProvider implements HostInfoProvider {
       throw new AdmissionError('AC_ERR_TIMEOUT', `${this.path}: the caller cancelled the request`, [{ field: this.path, reason: 'cancelled' }]);
     }
     // At most one stat() per interval: under load the file check would otherwise cost more than the admission.
-    const recent = this.loaded;
-    if (recent?.ok && Date.now() - this.checkedAt < this.statIntervalMs) return freezeSnapshot(recent.hosts);
+    const now = this.clock();
+    if (this.loaded?.ok && now - this.checkedAt < this.statIntervalMs && this.keeper.servable(now)) return this.keeper.serve();
     let signature: string;
+    let mtimeMs: number;
     try {
-      this.checkedAt = Date.now();
+      this.checkedAt = now;
       const st = await fsp.stat(this.path);
       if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: st.isDirectory() ? 'EISDIR' : 'ENOTFILE' });
       if (st.size > MAX_FILE_BYTES) throw Object.assign(new Error('too large'), { code: 'EFBIG' });
       signature = `${st.mtimeMs}:${st.size}:${st.ino}`;
+      mtimeMs = st.mtimeMs;
     } catch (error) {
       const e = this.readError(error);
-      this.loaded = { signature: '', at: Date.now(), ok: false, error: e };
+      this.loaded = { signature: '', at: this.clock(), ok: false, error: e };
+      this.keeper.fail(e, this.clock());
       throw e;
     }
     let entry = this.loaded;
     if (entry?.signature !== signature) {
       if (this.loading?.signature !== signature) {
+        // The held contents were the file's until it changed: they were true up to its new mtime (at most now).
+        if (this.heldSignature !== undefined && this.heldSignature === entry?.signature) this.keeper.confirm(Math.min(this.clock(), mtimeMs));
         const promise = this.load(signature).finally(() => {
           if (this.loading?.promise === promise) this.loading = undefined;
         });
         this.loading = { signature, promise };
       }
       entry = await this.loading.promise;
+    } else if (entry.ok) {
+      // Unchanged: the file vouches again for what it says, held contents or a list still held back.
+      if (this.heldSignature === signature) this.keeper.confirm(this.clock());
+      else if (this.keeper.recheck(this.clock())) this.heldSignature = signature;
     }
     if (!entry.ok) throw entry.error;
-    return freezeSnapshot(entry.hosts);
+    const t = this.clock();
+    if (this.keeper.servable(t)) return this.keeper.serve();
+    throw this.keeper.unservable(t);
   }
 
   status(): HostInfoStatus {
-    const l = this.loaded;
-    return {
-      provider: this.name,
-      source: this.path,
-      ok: l === undefined || l.ok,
-      stale: false,
-      ...(this.lastGood && l?.ok ? { hosts: this.lastGood.hosts, lastSuccessAt: new Date(this.lastGood.at).toISOString(), ageMs: Date.now() - this.lastGood.at } : {}),
-      ...(l && !l.ok ? { lastError: { code: l.error.code, message: l.error.message, at: new Date(l.at).toISOString() } } : {}),
-    };
+    return this.keeper.status(this.clock());
   }
 
+  snapshotInfo(snapshot: HostSnapshot): SnapshotInfo | undefined {
+    return this.keeper.info(snapshot, this.clock());
+  }
+
+  /** Reads and parses the file once per signature, and hands a valid list to the keeper (once, for every caller). */
   private async load(signature: string): Promise<Loaded> {
     let entry: Loaded;
     try {
       const text = await fsp.readFile(this.path, 'utf8');
-      const hosts = parseInventory(text, this.path);
-      entry = { signature, at: Date.now(), ok: true, hosts };
-      this.lastGood = { hosts: hosts.length, at: entry.at };
+      const hosts = parseInventoryText(text, this.path, true);
+      const offered = this.keeper.offer(hosts, [], this.clock());
+      if (offered.kind === 'refused') {
+        entry = { signature, at: this.clock(), ok: false, error: offered.error };
+      } else {
+        entry = { signature, at: this.clock(), ok: true, hosts };
+        if (offered.kind === 'accepted') this.heldSignature = signature;
+      }
     } catch (error) {
-      entry = { signature, at: Date.now(), ok: false, error: isAdmissionError(error) ? error : this.readError(error) };
+      const e = isAdmissionError(error) ? error : this.readError(error);
+      this.keeper.fail(e, this.clock());
+      entry = { signature, at: this.clock(), ok: false, error: e };
     }
     this.loaded = entry;
     return entry;

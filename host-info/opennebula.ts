@@ -5,7 +5,7 @@
 import { AdmissionError, isAdmissionError, type ErrorDetail } from '../model/errors';
 import { childElements, escapeText, firstChild, isXmlChars, parseXml, textOf, type XmlElement } from '../xml/safe-xml';
 import { answerRoot, checkDurations, checkUrl, httpText, notXmlReason, SnapshotCache, type Snapshot } from './remote';
-import type { HostCapacity, HostInfoConfig, HostInfoProvider, HostInfoStatus, HostSnapshot } from './types';
+import type { HostCapacity, HostInfoConfig, HostInfoProvider, HostInfoStatus, HostSnapshot, SnapshotInfo } from './types';
 
 export type OpenNebulaConfig = Extract<HostInfoConfig, { kind: 'opennebula' }>;
 
@@ -93,6 +93,10 @@ export class OpenNebulaProvider implements HostInfoProvider {
 
   status(): HostInfoStatus {
     return this.cache.status();
+  }
+
+  snapshotInfo(snapshot: HostSnapshot): SnapshotInfo | undefined {
+    return this.cache.info(snapshot);
   }
 }
 

@@ -5,7 +5,7 @@
 import { AdmissionError, type ErrorDetail } from '../model/errors';
 import { attribute, childElements } from '../xml/safe-xml';
 import { answerRoot, checkDurations, checkUrl, httpText, SnapshotCache, type Snapshot } from './remote';
-import type { HostCapacity, HostInfoConfig, HostInfoProvider, HostInfoStatus, HostSnapshot } from './types';
+import type { HostCapacity, HostInfoConfig, HostInfoProvider, HostInfoStatus, HostSnapshot, SnapshotInfo } from './types';
 
 /** A few thousand hosts are ~150 bytes each; anything near this limit is not a PhysicalHosts answer. */
 const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
@@ -51,6 +51,10 @@ export class PhysicalHostsProvider implements HostInfoProvider {
 
   status(): HostInfoStatus {
     return this.cache.status();
+  }
+
+  snapshotInfo(snapshot: HostSnapshot): SnapshotInfo | undefined {
+    return this.cache.info(snapshot);
   }
 }
 

@@ -1,11 +1,13 @@
 /**
  * What the two remote providers share: one HTTP exchange with a whole-request deadline and plain-language errors,
- * and a snapshot cache (TTL, one in-flight request for all callers, bounded stale answers, status for health).
+ * and a snapshot cache (TTL, one in-flight request for all callers, bounded stale answers, empty or much shorter answers
+ * held back, status and per-snapshot facts for health).
  */
 import axios, { AxiosError } from 'axios';
 import { AdmissionError, isAdmissionError } from '../model/errors';
 import { parseXml, type XmlElement } from '../xml/safe-xml';
-import { DEFAULT_MAX_STALE_MS, freezeSnapshot, type HostCapacity, type HostInfoStatus, type HostSnapshot } from './types';
+import { checkGuardConfig, SnapshotKeeper } from './keeper';
+import type { HostCapacity, HostInfoStatus, HostSnapshot, ShrinkGuardConfig, SnapshotInfo } from './types';
 
 // ---------------------------------------------------------------------------------------------
 // Configuration checks
@@ -26,15 +28,14 @@ export function checkUrl(provider: string, url: unknown): string {
   return redactUrl(parsed);
 }
 
-export function checkDurations(provider: string, c: { timeoutMs: unknown; cacheTtlMs: unknown; maxStaleMs?: unknown }): void {
+/** Validates timeoutMs, cacheTtlMs, and the settings every kind shares (maxStaleMs, maxShrink, shrinkConfirmMs). */
+export function checkDurations(provider: string, c: { timeoutMs: unknown; cacheTtlMs: unknown; maxStaleMs?: unknown } & ShrinkGuardConfig): void {
   const bad = (field: string, reason: string): never => {
     throw new AdmissionError('AC_ERR_CONFIG', `${provider}: ${field} ${reason}`, [{ field: `${provider}.${field}`, reason }]);
   };
   if (typeof c.timeoutMs !== 'number' || !Number.isFinite(c.timeoutMs) || c.timeoutMs <= 0) bad('timeoutMs', 'must be a positive number of ms');
   if (typeof c.cacheTtlMs !== 'number' || !Number.isFinite(c.cacheTtlMs) || c.cacheTtlMs < 0) bad('cacheTtlMs', 'must be a number of ms ≥ 0');
-  if (c.maxStaleMs !== undefined && (typeof c.maxStaleMs !== 'number' || !Number.isFinite(c.maxStaleMs) || c.maxStaleMs < 0)) {
-    bad('maxStaleMs', 'must be a number of ms ≥ 0');
-  }
+  checkGuardConfig(provider, c);
 }
 
 /** The URL without `user:password@`, so that messages and health output can show it. */
@@ -171,85 +172,73 @@ export interface SnapshotCacheOptions {
   /** URL shown in messages and status (no credentials). */
   readonly source: string;
   readonly label: string;
-  /** The provider's configured durations (checked by checkDurations). */
-  readonly durations: { readonly timeoutMs: number; readonly cacheTtlMs: number; readonly maxStaleMs?: number };
+  /** The provider's configured durations and shrink guard (checked by checkDurations). */
+  readonly durations: { readonly timeoutMs: number; readonly cacheTtlMs: number; readonly maxStaleMs?: number } & ShrinkGuardConfig;
   /** Reads the source once; must honour the signal (it carries the deadline). */
   readonly fetch: (signal: AbortSignal) => Promise<Snapshot>;
   /** Test hook for time; defaults to Date.now. */
   readonly clock?: () => number;
 }
 
-type Outcome = { readonly ok: true; readonly snapshot: Snapshot } | { readonly ok: false; readonly error: AdmissionError };
+type Outcome = { readonly ok: true } | { readonly ok: false; readonly error: AdmissionError };
 
 /**
  * Serves a remote snapshot.
- * - Fresh (age < cacheTtlMs): served without asking the source.
+ * - Asked less than cacheTtlMs ago: the held snapshot is served without asking the source (after a failure or a
+ *   suspicious answer too, so that a dead source does not add its timeout to every admission).
  * - Otherwise one request is made for all concurrent callers (a caller's own signal only stops its wait, so the
  *   others and the cache still get the answer).
- * - When that request fails and the held snapshot is younger than cacheTtlMs + maxStaleMs, the snapshot is served
- *   (status().stale = true, lastError set); after such a failure the source is not asked again for cacheTtlMs, so a
- *   dead source does not add its timeout to every admission. Beyond that bound the error is thrown.
+ * - What the answer does to the held snapshot (believed, or held back because it is empty or much shorter) and how
+ *   long an old snapshot may be served (cacheTtlMs + maxStaleMs after the source last vouched for it) are
+ *   SnapshotKeeper's rules. Past that bound listHosts() rejects with HostSnapshotTooOldError.
  */
 export class SnapshotCache {
   private readonly clock: () => number;
-  private readonly maxStaleMs: number;
-  private good: { snapshot: Snapshot; at: number } | undefined;
+  private readonly keeper: SnapshotKeeper;
   private inflight: Promise<Outcome> | undefined;
-  private lastError: { error: AdmissionError; at: number } | undefined;
-  private servedStale = false;
+  /** When the last read of the source ended, whatever its outcome. */
+  private lastAttemptAt: number | undefined;
 
   constructor(private readonly options: SnapshotCacheOptions) {
     this.clock = options.clock ?? Date.now;
-    this.maxStaleMs = options.durations.maxStaleMs ?? DEFAULT_MAX_STALE_MS;
+    const { label, source } = options;
+    this.keeper = new SnapshotKeeper({
+      provider: options.provider,
+      source,
+      where: `${label} ${source}`,
+      subject: label,
+      verb: 'answered',
+      cacheTtlMs: options.durations.cacheTtlMs,
+      guard: options.durations,
+      tooOldCode: 'AC_ERR_UPSTREAM',
+      emptyError: (notes) => {
+        const reason = `answered 0 hosts${notes.length > 0 ? ` (${notes.join('; ')})` : ''}`;
+        return new AdmissionError('AC_ERR_UPSTREAM', `${label} ${source}: ${reason}: there is no capacity to offer (an empty host list is never taken as the truth)`, [
+          { field: source, reason },
+        ]);
+      },
+      clock: this.clock,
+    });
   }
 
   async get(signal?: AbortSignal): Promise<HostSnapshot> {
     if (signal?.aborted) throw this.cancelled(signal);
     const now = this.clock();
-    if (this.good && now - this.good.at < this.options.durations.cacheTtlMs) {
-      this.servedStale = false;
-      return freezeSnapshot(this.good.snapshot.hosts);
-    }
-    // Recent failure and a usable old answer: answer at once instead of waiting for the source again.
-    const recentFailure = this.lastError !== undefined && now - this.lastError.at < this.options.durations.cacheTtlMs;
-    if (recentFailure && this.staleUsable(now)) {
-      this.servedStale = true;
-      return freezeSnapshot(this.good!.snapshot.hosts);
+    if (this.lastAttemptAt !== undefined && now - this.lastAttemptAt < this.options.durations.cacheTtlMs && this.keeper.servable(now)) {
+      return this.keeper.serve();
     }
     const outcome = await this.waitFor(this.refresh(), signal);
-    if (outcome.ok) {
-      this.servedStale = false;
-      return freezeSnapshot(outcome.snapshot.hosts);
-    }
-    if (this.staleUsable(this.clock())) {
-      this.servedStale = true;
-      return freezeSnapshot(this.good!.snapshot.hosts);
-    }
-    throw outcome.error;
+    const after = this.clock();
+    if (this.keeper.servable(after)) return this.keeper.serve();
+    throw this.keeper.unservable(after, outcome.ok ? undefined : outcome.error);
   }
 
   status(): HostInfoStatus {
-    const now = this.clock();
-    const last = this.lastError;
-    return {
-      provider: this.options.provider,
-      source: this.options.source,
-      ok: last === undefined,
-      stale: this.servedStale,
-      ...(this.good
-        ? {
-            hosts: this.good.snapshot.hosts.length,
-            lastSuccessAt: new Date(this.good.at).toISOString(),
-            ageMs: now - this.good.at,
-            ...(this.good.snapshot.notes && this.good.snapshot.notes.length > 0 ? { notes: this.good.snapshot.notes } : {}),
-          }
-        : {}),
-      ...(last ? { lastError: { code: last.error.code, message: last.error.message, at: new Date(last.at).toISOString() } } : {}),
-    };
+    return this.keeper.status(this.clock());
   }
 
-  private staleUsable(now: number): boolean {
-    return this.good !== undefined && this.maxStaleMs > 0 && now - this.good.at <= this.options.durations.cacheTtlMs + this.maxStaleMs;
+  info(snapshot: HostSnapshot): SnapshotInfo | undefined {
+    return this.keeper.info(snapshot, this.clock());
   }
 
   private refresh(): Promise<Outcome> {
@@ -272,15 +261,15 @@ export class SnapshotCache {
     const timer = setTimeout(() => controller.abort(timeout), timeoutMs);
     try {
       const snapshot = await this.options.fetch(controller.signal);
-      this.good = { snapshot, at: this.clock() };
-      this.lastError = undefined;
-      return { ok: true, snapshot };
+      const offered = this.keeper.offer(snapshot.hosts, snapshot.notes ?? [], this.clock());
+      return offered.kind === 'refused' ? { ok: false, error: offered.error } : { ok: true };
     } catch (error) {
       const e = controller.signal.aborted ? timeout : asUpstreamError(error, label, source);
-      this.lastError = { error: e, at: this.clock() };
+      this.keeper.fail(e, this.clock());
       return { ok: false, error: e };
     } finally {
       clearTimeout(timer);
+      this.lastAttemptAt = this.clock();
     }
   }
 
