@@ -94,6 +94,8 @@ export interface HostInfoSettings {
    * suspect (the previous one stays in use and /ready says why). An empty list never replaces a non-empty one.
    */
   readonly maxShrink: number;
+  /** How long a shrunk list must keep being answered before it is believed, in ms. */
+  readonly shrinkConfirmMs: number;
 }
 
 /** Local defaults when a TREC tool is not configured or fails (OPTIMIS's level-2 values, interfaces.md §3.6). */
@@ -355,6 +357,7 @@ const hostInfoSchema = z.strictObject({
   cacheMs: nonNegativeInt,
   maxAgeMs: positiveInt,
   maxShrink: shareLeaf,
+  shrinkConfirmMs: nonNegativeInt,
 });
 const fallbacksSchema = z.strictObject({
   trust: nonNegativeNumber,
@@ -477,6 +480,7 @@ const ENV: readonly EnvSpec[] = [
   { name: 'AC_HOST_INFO_CACHE_MS', path: ['hostInfo', 'cacheMs'], leaf: nonNegativeInt, numeric: true, meaning: 'reuse a host snapshot for this long, ms (0 = ask every time)' },
   { name: 'AC_HOST_INFO_MAX_AGE_MS', path: ['hostInfo', 'maxAgeMs'], leaf: positiveInt, numeric: true, meaning: 'oldest host snapshot admissions may use, ms (older: 503 AC_ERR_HOST_INFO_STALE)' },
   { name: 'AC_HOST_INFO_MAX_SHRINK', path: ['hostInfo', 'maxShrink'], leaf: shareLeaf, numeric: true, meaning: 'largest share of hosts that may vanish between two polls before the new list is held back as suspect' },
+  { name: 'AC_HOST_INFO_SHRINK_CONFIRM_MS', path: ['hostInfo', 'shrinkConfirmMs'], leaf: nonNegativeInt, numeric: true, meaning: 'how long a shrunk host list must persist before it is believed, ms' },
   { name: 'AC_TREC_TRUST_URL', path: ['trec', 'trustUrl'], leaf: httpUrl, meaning: 'TREC trust endpoint (unset = fallback)' },
   { name: 'AC_TREC_RISK_URL', path: ['trec', 'riskUrl'], leaf: httpUrl, meaning: 'TREC service risk endpoint (unset = fallback)' },
   { name: 'AC_TREC_ECO_URL', path: ['trec', 'ecoUrl'], leaf: httpUrl, meaning: 'TREC service eco endpoint (unset = fallback)' },
@@ -540,7 +544,7 @@ export const DEFAULT_CONFIG: AppConfig = deepFreeze({
   optimis: { trustedSources: [], principal: 'optimis', role: 'client', allowStateChangingGet: false },
   limits: { maxComponentsPerManifest: 1000, maxVmsPerComponent: 1000 },
   // Serving a snapshot up to two minutes old rides out a restart of the source; older ones are refused.
-  hostInfo: { source: 'inventory', inventoryPath: DEFAULT_INVENTORY_PATH, timeoutMs: 2000, cacheMs: 5000, maxAgeMs: 120_000, maxShrink: 0.5 },
+  hostInfo: { source: 'inventory', inventoryPath: DEFAULT_INVENTORY_PATH, timeoutMs: 2000, cacheMs: 5000, maxAgeMs: 120_000, maxShrink: 0.5, shrinkConfirmMs: 60_000 },
   trec: {
     timeoutMs: 1000,
     retries: 2,

@@ -424,7 +424,23 @@ export class AdmissionService {
       values: trec.services.get(m.serviceId)?.sources ?? { trust: 'default', risk: 'default', eco: 'default', cost: 'default' },
       bounds: bounds[k]!.sources,
     }));
-    return { model, degraded: trec.degraded, generation, provenance, hosts };
+    const snapshot = this.hostInfo.snapshotInfo?.(hosts);
+    // Never silent: an admission made on host data older than the cache time says how old and why.
+    const hostNote: DegradedNote[] =
+      snapshot && !snapshot.fresh
+        ? [
+            {
+              source: 'hostInfo',
+              target: snapshot.provider,
+              reason: snapshot.suspect
+                ? `the latest host list is held back: ${snapshot.suspect.reason}`
+                : `the host source failed: ${snapshot.lastError?.message ?? 'not refreshed'}`,
+              fallback: `the host list read at ${snapshot.readAt} (${snapshot.hosts} hosts, ${(snapshot.ageMs / 1000).toFixed(1)} s old)`,
+              ageMs: snapshot.ageMs,
+            },
+          ]
+        : [];
+    return { model, degraded: [...hostNote, ...trec.degraded], generation, provenance, hosts };
   }
 
   private async cycle(parsed: readonly ParsedManifest[], request: AdmissionRequest): Promise<CycleResult> {

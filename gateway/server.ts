@@ -21,13 +21,16 @@ const DEFAULT_GAIN = 100;
 
 export function hostInfoConfig(config: AppConfig): HostInfoConfig {
   const h = config.hostInfo;
+  // The configured maximum age counts from when the source last vouched for the data; host-info counts it as the cache
+  // time plus how long a stale or held-back snapshot may still be served.
+  const guard = { maxStaleMs: Math.max(0, h.maxAgeMs - h.cacheMs), maxShrink: h.maxShrink, shrinkConfirmMs: h.shrinkConfirmMs };
   switch (h.source) {
     case 'inventory':
-      return { kind: 'inventory', path: h.inventoryPath };
+      return { kind: 'inventory', path: h.inventoryPath, ...guard };
     case 'physical-hosts':
-      return { kind: 'physical-hosts', url: h.physicalHostsUrl!, timeoutMs: h.timeoutMs, cacheTtlMs: h.cacheMs };
+      return { kind: 'physical-hosts', url: h.physicalHostsUrl!, timeoutMs: h.timeoutMs, cacheTtlMs: h.cacheMs, ...guard };
     case 'opennebula':
-      return { kind: 'opennebula', url: h.openNebulaUrl!, auth: h.openNebulaAuth ?? '', timeoutMs: h.timeoutMs, cacheTtlMs: h.cacheMs };
+      return { kind: 'opennebula', url: h.openNebulaUrl!, auth: h.openNebulaAuth ?? '', timeoutMs: h.timeoutMs, cacheTtlMs: h.cacheMs, ...guard };
   }
 }
 

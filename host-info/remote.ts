@@ -210,7 +210,7 @@ export class SnapshotCache {
       verb: 'answered',
       cacheTtlMs: options.durations.cacheTtlMs,
       guard: options.durations,
-      tooOldCode: 'AC_ERR_UPSTREAM',
+      tooOldCode: 'AC_ERR_HOST_INFO_STALE',
       emptyError: (notes) => {
         const reason = `answered 0 hosts${notes.length > 0 ? ` (${notes.join('; ')})` : ''}`;
         return new AdmissionError('AC_ERR_UPSTREAM', `${label} ${source}: ${reason}: there is no capacity to offer (an empty host list is never taken as the truth)`, [

@@ -41,7 +41,7 @@ describe('defaults', () => {
     const c = loadConfig({});
     // Open mode (no tokens) binds the loopback interface unless told otherwise.
     expect(c.server).toEqual({ port: 8080, host: '127.0.0.1', bodyLimitBytes: 2 * 1024 * 1024, requestTimeoutMs: 10_000, maxManifests: 50, workers: 1 });
-    expect(c.hostInfo).toEqual({ source: 'inventory', inventoryPath: DEFAULT_INVENTORY_PATH, timeoutMs: 2000, cacheMs: 5000, maxAgeMs: 120_000, maxShrink: 0.5 });
+    expect(c.hostInfo).toEqual({ source: 'inventory', inventoryPath: DEFAULT_INVENTORY_PATH, timeoutMs: 2000, cacheMs: 5000, maxAgeMs: 120_000, maxShrink: 0.5, shrinkConfirmMs: 60_000 });
     expect(c.tokens).toEqual([]);
     expect(c.limits).toEqual({ maxComponentsPerManifest: 1000, maxVmsPerComponent: 1000 });
     expect(c.optimis).toEqual({ trustedSources: [], principal: 'optimis', role: 'client', allowStateChangingGet: false });
@@ -121,6 +121,7 @@ describe('precedence: defaults → file → environment', () => {
       AC_HOST_INFO_CACHE_MS: '0',
       AC_HOST_INFO_MAX_AGE_MS: '60000',
       AC_HOST_INFO_MAX_SHRINK: '0.25',
+      AC_HOST_INFO_SHRINK_CONFIRM_MS: '5000',
       AC_MAX_COMPONENTS: '200',
       AC_MAX_VMS_PER_COMPONENT: '50',
       AC_OPTIMIS_TRUSTED_SOURCES: '10.0.0.0/8, ::1',
@@ -156,6 +157,7 @@ describe('precedence: defaults → file → environment', () => {
       cacheMs: 0,
       maxAgeMs: 60_000,
       maxShrink: 0.25,
+      shrinkConfirmMs: 5000,
     });
     expect(c.limits).toEqual({ maxComponentsPerManifest: 200, maxVmsPerComponent: 50 });
     expect(c.optimis.trustedSources).toEqual(['10.0.0.0/8', '::1']);
@@ -184,7 +186,7 @@ describe('precedence: defaults → file → environment', () => {
         'AC_TREC_HOST_RISK_URL', 'AC_TREC_HOST_ECO_URL', 'AC_TREC_TIMEOUT_MS', 'AC_TREC_RETRIES', 'AC_TREC_BACKOFF_MS', 'AC_SOLVER',
         'AC_TIME_LIMIT', 'AC_MIP_GAP', 'AC_DATA_DIR', 'AC_BODY_LIMIT', 'AC_REQUEST_TIMEOUT_MS', 'AC_MAX_MANIFESTS',
         'AC_RESERVATION_TTL_SECONDS', 'AC_LOG_LEVEL', 'AC_PEER_SECRET', 'AC_PROVIDER_ID', 'AC_FEDERATION_MAX_HOPS',
-        'AC_HOST_INFO_MAX_AGE_MS', 'AC_HOST_INFO_MAX_SHRINK', 'AC_MAX_COMPONENTS', 'AC_MAX_VMS_PER_COMPONENT', 'AC_OPTIMIS_TRUSTED_SOURCES',
+        'AC_HOST_INFO_MAX_AGE_MS', 'AC_HOST_INFO_MAX_SHRINK', 'AC_HOST_INFO_SHRINK_CONFIRM_MS', 'AC_MAX_COMPONENTS', 'AC_MAX_VMS_PER_COMPONENT', 'AC_OPTIMIS_TRUSTED_SOURCES',
       ].sort(),
     );
   });

@@ -134,7 +134,7 @@ describe('remote snapshots: age, staleness and the maximum age', () => {
     clockNow = T0 + 125_001; // older than the maximum age and the source still fails: refused, saying how old and why
     const error = await errorOf(p.listHosts());
     expect(error).toBeInstanceOf(HostSnapshotTooOldError);
-    expect(error.code).toBe('AC_ERR_UPSTREAM');
+    expect(error.code).toBe('AC_ERR_HOST_INFO_STALE');
     expect(error.message).toBe(
       `PhysicalHosts service ${source.url}: the last good host list (320 hosts, read at ${iso(T0)}) is 125.001 s old, ` +
         'more than the maximum age of 125 s; refreshing failed: connection refused (ECONNREFUSED)',

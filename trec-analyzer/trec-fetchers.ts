@@ -118,12 +118,15 @@ export interface HostTrec {
 }
 
 export interface DegradedNote {
-  source: 'trust' | 'risk' | 'eco' | 'cost' | 'hostRisk' | 'hostEco';
+  /** `hostInfo`: the host snapshot was older than the cache time (stale or held back), see ageMs. */
+  source: 'trust' | 'risk' | 'eco' | 'cost' | 'hostRisk' | 'hostEco' | 'hostInfo';
   /** Service id; for host sources 'hosts' (whole batch) or the host id (one host). */
   target: string;
   /** e.g. "timeout after 500 ms (3 attempts)", "invalid answer: not a number: \"<html>\"". */
   reason: string;
   fallback: number | string;
+  /** hostInfo only: age of the host data the admission was made on, ms. */
+  ageMs?: number;
 }
 
 export interface TrecSnapshot {
