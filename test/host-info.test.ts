@@ -438,7 +438,7 @@ describe('PhysicalHosts provider', () => {
 
     now = 1_000_000 + 6001; // older than cacheTtlMs + maxStaleMs: the error surfaces
     const error = await errorOf(p.listHosts());
-    expect(error.code).toBe('AC_ERR_UPSTREAM');
+    expect(error.code).toBe('AC_ERR_HOST_INFO_STALE');
     expect(p.status()).toMatchObject({ ok: false });
 
     flaky = 'ok';
@@ -455,7 +455,7 @@ describe('PhysicalHosts provider', () => {
     await p.listHosts();
     flaky = 'fail';
     now = 1001;
-    expect((await errorOf(p.listHosts())).code).toBe('AC_ERR_UPSTREAM');
+    expect((await errorOf(p.listHosts())).code).toBe('AC_ERR_HOST_INFO_STALE');
     flaky = 'ok';
   });
 
