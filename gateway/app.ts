@@ -13,6 +13,7 @@ import { formatPath } from '../model/validate';
 import type { AdmissionService } from './admission-service';
 import { allows, authenticate, changesAll, principalOf, refuseCrossSite, requires, seesAll, type AuthOptions, type Principal } from './auth';
 import { federationInbound } from './federation/inbound';
+import { dependencyReport, readiness } from './health';
 import { errorHandler, notFound, requestContext, sendJson } from './http';
 import type { Metrics } from './metrics';
 import { openApiDocument } from './openapi';
@@ -31,6 +32,8 @@ export interface AppDeps {
   readonly configView: unknown;
   /** Tokens, the inbound peer secret and the OPTIMIS surface's access (gateway/auth.ts). */
   readonly auth: AuthOptions;
+  /** The TREC circuit breakers' state, for /health and /ready. */
+  readonly trecStatus?: () => unknown;
 }
 
 export const XML_TYPES = ['application/xml', 'text/xml', 'application/*+xml'];
@@ -266,22 +269,25 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   // ---- Operations ---------------------------------------------------------------------------
-  app.get('/health', async (req: Request, res: Response) => {
-    let hostInfoStatus: { ok: boolean; hosts?: number; error?: string };
-    try {
-      const hosts = await hostInfo.listHosts(req.deadline);
-      hostInfoStatus = { ok: true, hosts: hosts.length };
-    } catch (error) {
-      hostInfoStatus = { ok: false, error: error instanceof Error ? error.message : String(error) };
-    }
-    let databaseOk = true;
-    try {
+  // Passive: neither waits for a source or a solve, so a load balancer's probe is answered at once.
+  const healthSources = {
+    hostInfo,
+    openMode: deps.auth.tokens.length === 0,
+    databaseCheck: () => {
       store.capacityGeneration();
-    } catch {
-      databaseOk = false;
-    }
-    const ok = hostInfoStatus.ok && databaseOk;
-    sendJson(res, ok ? 200 : 503, { status: ok ? 'ok' : 'degraded', hostInfo: { source: hostInfo.name, ...hostInfoStatus }, database: { ok: databaseOk } });
+      return { kind: 'sqlite' };
+    },
+    ...(deps.trecStatus ? { trecStatus: deps.trecStatus } : {}),
+  };
+  app.get('/health', async (_req: Request, res: Response) => {
+    const report = await dependencyReport(healthSources);
+    const r = readiness(report);
+    sendJson(res, 200, { status: r.ready && r.warnings.length === 0 ? 'ok' : 'degraded', ready: r.ready, reasons: r.reasons, warnings: r.warnings, ...report });
+  });
+  app.get('/ready', async (_req: Request, res: Response) => {
+    const report = await dependencyReport(healthSources);
+    const r = readiness(report);
+    sendJson(res, r.ready ? 200 : 503, { ready: r.ready, reasons: r.reasons, warnings: r.warnings, ...report });
   });
   app.get('/metrics', requires('metrics'), async (_req: Request, res: Response) => {
     res.setHeader('Content-Type', metrics.contentType);

@@ -130,6 +130,12 @@ export async function startServer(config: AppConfig, options: { silent?: boolean
     inFlight.add(res);
     res.once('close', () => inFlight.delete(res));
   });
+  // The host snapshot is refreshed in the background too, so that /ready reports the source's real state (the providers
+  // are passive: without admissions nobody would ask) and the first admission after a quiet spell does not wait for it.
+  const refresh = setInterval(() => {
+    hostInfo.listHosts().catch(() => undefined); // failures are kept in the provider's status (/ready)
+  }, Math.max(1000, config.hostInfo.cacheMs));
+  refresh.unref();
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.server.port;
   const open = isOpenMode(config);
@@ -150,6 +156,7 @@ export async function startServer(config: AppConfig, options: { silent?: boolean
     (closing ??= (async () => {
       logger.info('shutting down: finishing in-flight requests');
       stopping = true;
+      clearInterval(refresh);
       for (const res of inFlight) if (!res.headersSent) res.setHeader('Connection', 'close');
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

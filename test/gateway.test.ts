@@ -165,19 +165,27 @@ describe('policy and constraints reach the model', () => {
 });
 
 describe('operations', () => {
-  it('/health reports the host source and the database', async () => {
-    const res = await request(gw.app).get('/health');
-    expect(res.status).toBe(200);
-    expect(res.body).toEqual({ status: 'ok', hostInfo: { source: 'test', ok: true, hosts: 4 }, database: { ok: true } });
+  it('/health and /ready report the host source, the database and the mode', async () => {
+    for (const path of ['/health', '/ready']) {
+      const res = await request(gw.app).get(path);
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({ ready: true, reasons: [], warnings: [], mode: 'open', hostInfo: { provider: 'test', ok: true, hosts: 4 }, database: { ok: true, kind: 'sqlite' } });
+    }
+    expect((await request(gw.app).get('/health')).body.status).toBe('ok');
   });
 
-  it('/health is 503 when the host source fails', async () => {
+  it('a failing host source: /health stays 200 (alive) and says degraded, /ready is 503 with the reason', async () => {
     const failing = testGateway({ hostInfo: { name: 'broken', listHosts: () => Promise.reject(new Error('connection refused')) } });
-    const res = await request(failing.app).get('/health');
+    const health = await request(failing.app).get('/health');
+    const ready = await request(failing.app).get('/ready');
     failing.close();
-    expect(res.status).toBe(503);
-    expect(res.body.hostInfo).toEqual({ source: 'broken', ok: false, error: 'connection refused' });
+    expect(health.status).toBe(200);
+    expect(health.body).toMatchObject({ status: 'degraded', ready: false });
+    expect(ready.status).toBe(503);
+    expect(ready.body.reasons).toEqual(['no host list from broken: connection refused']);
+    expect(ready.body.hostInfo).toMatchObject({ provider: 'broken', ok: false, lastError: { message: 'connection refused' } });
   });
+
 
   it('/openapi.json describes every route of the API', async () => {
     const res = await request(gw.app).get('/openapi.json');

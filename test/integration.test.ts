@@ -438,8 +438,11 @@ describe('PhysicalHosts source', () => {
     expect(admission.body.requestId).toEqual(expect.any(String));
 
     const health = await call(server.url, 'GET', '/health');
-    expect(health.status).toBe(503);
-    expect(health.body).toMatchObject({ status: 'degraded', hostInfo: { source: 'physical-hosts', ok: false, error: expect.stringMatching(/connection refused/) } });
+    expect(health.status).toBe(200); // alive
+    expect(health.body).toMatchObject({ status: 'degraded', ready: false, hostInfo: { provider: 'physical-hosts', ok: false, lastError: { message: expect.stringMatching(/connection refused/) } } });
+    const ready = await call(server.url, 'GET', '/ready');
+    expect(ready.status).toBe(503);
+    expect(ready.body.reasons[0]).toMatch(/^no host list from physical-hosts: .*connection refused/);
 
     expect((await call(server.url, 'GET', '/api/v1/admissions')).body.admissions).toEqual([]);
     expect(server.child.exitCode).toBeNull();
@@ -472,7 +475,8 @@ describe('PhysicalHosts source', () => {
 
     const health = await call(server.url, 'GET', '/health');
     expect(health.status).toBe(200);
-    expect(health.body.hostInfo).toMatchObject({ source: 'physical-hosts', ok: true, hosts: 3 });
+    expect(health.body.hostInfo).toMatchObject({ provider: 'physical-hosts', ok: true, hosts: 3 });
+    expect((await call(server.url, 'GET', '/ready')).status).toBe(200);
   });
 });
 
@@ -512,8 +516,9 @@ describe('OpenNebula source', () => {
     expect(hosts.body.error.message).toMatch(/couldn't be authenticated.*AUTHENTICATION/);
     expect(hosts.text).not.toContain('s3cret-pass');
     const health = await call(server.url, 'GET', '/health');
-    expect(health.status).toBe(503);
-    expect(health.body.hostInfo).toMatchObject({ source: 'opennebula', ok: false });
+    expect(health.status).toBe(200);
+    expect(health.body.hostInfo).toMatchObject({ provider: 'opennebula', ok: false });
+    expect((await call(server.url, 'GET', '/ready')).status).toBe(503);
     expect(health.text).not.toContain('s3cret-pass');
   });
 
@@ -541,6 +546,6 @@ describe('OpenNebula source', () => {
 
     const health = await call(server.url, 'GET', '/health');
     expect(health.status).toBe(200);
-    expect(health.body.hostInfo).toMatchObject({ source: 'opennebula', ok: true, hosts: 2 });
+    expect(health.body.hostInfo).toMatchObject({ provider: 'opennebula', ok: true, hosts: 2 });
   });
 });
