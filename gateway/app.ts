@@ -11,6 +11,7 @@ import { AdmissionError } from '../model/errors';
 import type { TrecConstraints } from '../model/types';
 import { formatPath } from '../model/validate';
 import type { AdmissionService } from './admission-service';
+import { jsonBody, xmlBody } from './body';
 import { federationInbound } from './federation/inbound';
 import { errorHandler, notFound, requestContext, sendJson } from './http';
 import type { Metrics } from './metrics';
@@ -97,8 +98,8 @@ export function createApp(deps: AppDeps): express.Express {
   // Peers' requests: authenticated and read before any route (docs/federation.md).
   app.use(federationInbound({ ...(deps.peerSecret !== undefined ? { peerSecret: deps.peerSecret } : {}), requestTimeoutMs: deps.requestTimeoutMs, logger: deps.logger }));
   const limit = deps.bodyLimitBytes;
-  const json = express.json({ limit, strict: true });
-  const xml = express.text({ type: XML_TYPES, limit });
+  const json = jsonBody({ limit });
+  const xml = xmlBody({ types: XML_TYPES, limit });
 
   // ---- JSON API v1 --------------------------------------------------------------------------
   // One body parser per request, picked by media type: running both cost every request the other's type check.

@@ -8,6 +8,7 @@ import type { SolverChoice } from '../admission-controller/admit';
 import { AdmissionError } from '../model/errors';
 import type { TrecConstraints, Weights } from '../model/types';
 import type { AdmissionAnswer, AdmissionService } from './admission-service';
+import { formBody, rawManifestBody } from './body';
 import { escapeAttribute } from '../xml/safe-xml';
 import type { Metrics } from './metrics';
 import type { StateStore } from './state-store';
@@ -72,8 +73,8 @@ function constraintsText(c: TrecConstraints): string {
 export function optimisRoutes(deps: OptimisRouteDeps): Router {
   const { service, store } = deps;
   const router = express.Router();
-  const form = express.urlencoded({ extended: false, limit: deps.bodyLimitBytes, parameterLimit: 1000 });
-  const raw = express.text({ type: () => true, limit: deps.bodyLimitBytes });
+  const form = formBody({ limit: deps.bodyLimitBytes, parameterLimit: 1000 });
+  const raw = rawManifestBody({ limit: deps.bodyLimitBytes, parameterLimit: 1000 });
   const dryRunOf = (req: Request, body: Record<string, unknown>): boolean =>
     req.query.dryRun === 'true' || req.query.dryRun === '1' || String(body.dryRun ?? '') === 'true';
 
