@@ -71,7 +71,7 @@ export function decodeXml(bytes: Uint8Array, charset?: string): string {
   const declared = LABELS[decl.encoding.toLowerCase()];
   if (chosenBy !== 'charset') {
     if (declared === undefined) {
-      throw new AdmissionError('AC_ERR_UNSUPPORTED_MEDIA_TYPE', `The XML document is in encoding '${decl.encoding}', which is not supported (use ${SUPPORTED})`, [
+      throw new AdmissionError('AC_ERR_UNSUPPORTED_MEDIA_TYPE', `The XML document declares encoding '${decl.encoding}' at line 1, column ${column}, which is not supported (use ${SUPPORTED})`, [
         { field: `line 1, column ${column}`, reason: `encoding '${decl.encoding}' is not supported` },
       ]);
     }
