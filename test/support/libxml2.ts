@@ -55,7 +55,8 @@ async function run(batch: readonly Uint8Array[]): Promise<Libxml2Verdict[]> {
   }
   const errors = new Map<number, string>();
   for (const line of output.split('\n')) {
-    const m = /^doc(\d+)\.xml:\d+: ([^:]*error\b.*)$/.exec(line);
+    // [\s\S], not '.': libxml2 quotes the document, and U+2028 or U+0085 in it must not hide the error.
+    const m = /^doc(\d+)\.xml:\d+: ([^:]*error\b[\s\S]*)$/.exec(line);
     if (m && !errors.has(Number(m[1]))) errors.set(Number(m[1]), m[2]!);
   }
   return batch.map((_, i) => (errors.has(i) ? { wellFormed: false, error: errors.get(i)! } : { wellFormed: true }));
