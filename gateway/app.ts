@@ -11,7 +11,8 @@ import { AdmissionError } from '../model/errors';
 import type { TrecConstraints } from '../model/types';
 import { formatPath } from '../model/validate';
 import type { AdmissionService } from './admission-service';
-import { allows, authenticate, changesAll, principalOf, refuseCrossSite, requires, seesAll, type AuthOptions, type Principal } from './auth';
+import { allows, requiresAdmitOrFederate, authenticate, changesAll, principalOf, refuseCrossSite, requires, seesAll, type AuthOptions, type Principal } from './auth';
+import { jsonBody, xmlBody } from './body';
 import { federationInbound } from './federation/inbound';
 import { dependencyReport, readiness } from './health';
 import { errorHandler, notFound, requestContext, sendJson } from './http';
@@ -96,12 +97,6 @@ export function isOptimisStateChangingGet(req: Request): boolean {
   return req.method === 'GET' && /^\/ACGateway\/data\/(setPolicy|perServiceConstraints)\//.test(req.path);
 }
 
-/** Admissions: clients and operators; peers only as federation requests (federationInbound checked the headers). */
-function requiresAdmit(req: Request, res: Response, next: NextFunction): void {
-  if (req.principal?.role === 'peer' && req.federation) return next();
-  requires('admit')(req, res, next);
-}
-
 /** Lists and single admissions: everyone's for viewers, one's own for clients and peers (filtered by the handler). */
 function requiresOwnOrView(req: Request, res: Response, next: NextFunction): void {
   if (req.principal && (allows(req.principal, 'view') || allows(req.principal, 'own'))) return next();
@@ -127,13 +122,13 @@ export function createApp(deps: AppDeps): express.Express {
     }),
   );
   const limit = deps.bodyLimitBytes;
-  const json = express.json({ limit, strict: true });
-  const xml = express.text({ type: XML_TYPES, limit });
+  const json = jsonBody({ limit });
+  const xml = xmlBody({ types: XML_TYPES, limit });
 
   // ---- JSON API v1 --------------------------------------------------------------------------
   // One body parser per request, picked by media type: running both cost every request the other's type check.
   const admissionBody = (req: Request, res: Response, next: NextFunction): void => (mediaType(req) === 'application/json' ? json : xml)(req, res, next);
-  app.post('/api/v1/admissions', requiresAdmit, admissionBody, async (req: Request, res: Response) => {
+  app.post('/api/v1/admissions', requiresAdmitOrFederate, admissionBody, async (req: Request, res: Response) => {
     const query = parseInput(admissionQuery, req.query, 'query');
     let manifests: string[];
     if (mediaType(req) === 'application/json') {

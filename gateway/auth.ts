@@ -159,6 +159,12 @@ const PERMISSION_WORDS: Readonly<Record<Permission, string>> = {
   federate: 'make federation requests',
 };
 
+/** Admissions: clients and operators; peers only on federation requests (federation/inbound.ts read the headers). */
+export function requiresAdmitOrFederate(req: Request, res: Response, next: NextFunction): void {
+  if (req.principal?.role === 'peer' && req.federation) return next();
+  requires('admit')(req, res, next);
+}
+
 /** The principal, for handlers behind requires() (which guarantees one). */
 export function principalOf(req: Request): Principal {
   if (!req.principal) throw new AdmissionError('AC_ERR_UNAUTHORIZED', 'this request needs a token', [{ field: 'Authorization', reason: 'missing' }]);

@@ -6,9 +6,10 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { SolverChoice } from '../admission-controller/admit';
 import { AdmissionError } from '../model/errors';
-import { allows, principalOf, requires } from './auth';
+import { allows, requiresAdmitOrFederate, principalOf, requires } from './auth';
 import type { TrecConstraints, Weights } from '../model/types';
 import type { AdmissionAnswer, AdmissionService } from './admission-service';
+import { formBody, rawManifestBody } from './body';
 import { escapeAttribute } from '../xml/safe-xml';
 import type { Metrics } from './metrics';
 import type { StateStore } from './state-store';
@@ -20,12 +21,6 @@ export interface OptimisRouteDeps {
   readonly bodyLimitBytes: number;
   /** optimis.allowStateChangingGet: the original GET paths of setPolicy / perServiceConstraints may change state. */
   readonly allowStateChangingGet: boolean;
-}
-
-/** performACTest and performOneManifestACTest: a client or operator, or a peer asking through the OPTIMIS protocol. */
-function requiresAdmit(req: Request, res: Response, next: NextFunction): void {
-  if (req.principal?.role === 'peer' && req.federation) return next();
-  requires('admit')(req, res, next);
 }
 
 /** The getters answer any known principal: OPTIMIS clients read the weights they are judged by. */
@@ -87,12 +82,12 @@ function constraintsText(c: TrecConstraints): string {
 export function optimisRoutes(deps: OptimisRouteDeps): Router {
   const { service, store } = deps;
   const router = express.Router();
-  const form = express.urlencoded({ extended: false, limit: deps.bodyLimitBytes, parameterLimit: 1000 });
-  const raw = express.text({ type: () => true, limit: deps.bodyLimitBytes });
+  const form = formBody({ limit: deps.bodyLimitBytes, parameterLimit: 1000 });
+  const raw = rawManifestBody({ limit: deps.bodyLimitBytes, parameterLimit: 1000 });
   const dryRunOf = (req: Request, body: Record<string, unknown>): boolean =>
     req.query.dryRun === 'true' || req.query.dryRun === '1' || String(body.dryRun ?? '') === 'true';
 
-  router.post('/ACGateway/model/performACTest', requiresAdmit, form, async (req: Request, res: Response) => {
+  router.post('/ACGateway/model/performACTest', requiresAdmitOrFederate, form, async (req: Request, res: Response) => {
     if (!req.is('application/x-www-form-urlencoded')) {
       throw new AdmissionError('AC_ERR_UNSUPPORTED_MEDIA_TYPE', 'performACTest takes application/x-www-form-urlencoded', [{ field: 'Content-Type', reason: 'expected a form' }]);
     }
@@ -126,7 +121,7 @@ export function optimisRoutes(deps: OptimisRouteDeps): Router {
     res.type('application/x-www-form-urlencoded').send(out.toString());
   });
 
-  router.post('/ACGateway/model/performOneManifestACTest', requiresAdmit, raw, async (req: Request, res: Response) => {
+  router.post('/ACGateway/model/performOneManifestACTest', requiresAdmitOrFederate, raw, async (req: Request, res: Response) => {
     let xml = typeof req.body === 'string' ? req.body : '';
     // Tolerate clients that send the manifest as a form field after all.
     if (xml.startsWith('serviceManifest=')) xml = new URLSearchParams(xml).get('serviceManifest') ?? '';

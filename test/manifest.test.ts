@@ -843,6 +843,30 @@ describe('writeAllocationOffer / readAllocationOffer', () => {
     expect(readAllocationOffer(out)!.components).toEqual(expectedPlacements(offer));
   });
 
+  it('every offer written back re-parses with parseXml, whatever the manifest, its encoding marks and the ids', () => {
+    // Characters that survive into output must be writable: parseXml refuses manifests with any other (strict-xml.test.ts),
+    // and what the offer writer adds around them must keep the document well-formed.
+    const hostId = 'rack "A" <1> & co\'s\t\u00e9\ud83d\ude00\r\n]]>';
+    const files = ['decision/SM_1c2.xml', 'availability/SM_1c5.xml', 'examples/minimal-input.xml', 'examples/minimal-output-accepted.xml', 'other/IP-ManifestExample.xml', 'other/OptimisGen_1.xml', 'other/sla-mock-response.xml', 'variants/SM_1c2-default-namespace.xml', 'variants/SM_1c2-swapped-prefixes.xml'];
+    for (const file of files) {
+      for (const input of [read(file), '\uFEFF' + read(file).replace(/\n/g, '\r\n')]) {
+        const ids = parseManifest(input).components.map((c) => c.id);
+        for (const decision of ['accepted', 'partial', 'rejected'] as const) {
+          const offer: AllocationOfferInput = {
+            decision,
+            components: decision === 'rejected' ? [] : ids.map((componentId) => ({ componentId, placements: [{ hostId, basicVms: 2, elasticVms: 1 }], federatedVms: 0 })),
+            costXml: parseManifest(input).pricePlan?.xml,
+            risk: 0.25,
+          };
+          const out = writeAllocationOffer(input, offer);
+          expect(() => parseXml(out)).not.toThrow();
+          expect(parseManifest(out).components.map((c) => c.id)).toEqual(ids);
+          expect(readAllocationOffer(out)!.components).toEqual(expectedPlacements(offer));
+        }
+      }
+    }
+  });
+
   it('refuses an inconsistent offer (AC_ERR_INTERNAL, naming the field)', () => {
     const input = read('decision/SM_1c2.xml');
     const e1 = errorOf(() =>
