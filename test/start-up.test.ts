@@ -83,3 +83,37 @@ describe('loud start', () => {
     expect(String(line.warning)).toContain('open mode');
   });
 });
+
+describe('secrets never shown', () => {
+  test('tokens never reach the log; /api/v1/config (operator only) is redacted', async () => {
+    const { startServerProcess } = await import('./support/server-process');
+    const { createToken } = await import('../gateway/auth');
+    const operator = createToken('ops', 'operator');
+    const reader = createToken('viewer', 'reader');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'eac-secrets-'));
+    const configFile = path.join(dir, 'config.json');
+    fs.writeFileSync(
+      configFile,
+      JSON.stringify({
+        tokens: [operator.entry, reader.entry],
+        trec: { trustUrl: 'http://127.0.0.1:9/trust?api_key=QUERY-SECRET-123' },
+      }),
+    );
+    const server = await startServerProcess({ AC_CONFIG: configFile, AC_PEER_SECRET: 'PEER-SECRET-456', AC_LOG_LEVEL: 'debug' });
+    try {
+      const get = (p: string, token?: string) => fetch(`${server.url}${p}`, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
+      expect((await get('/api/v1/config', reader.token)).status).toBe(403);
+      const config = await get('/api/v1/config', operator.token);
+      expect(config.status).toBe(200);
+      const text = await config.text();
+      for (const secret of ['QUERY-SECRET-123', 'PEER-SECRET-456', operator.entry.sha256, operator.token]) expect(text).not.toContain(secret);
+      expect((await get('/api/v1/policy', 'eac_wrong-token-789')).status).toBe(401);
+      expect((await get('/api/v1/policy', reader.token)).status).toBe(200);
+    } finally {
+      await server.stop();
+    }
+    const log = server.output();
+    expect(log).toContain('request refused'); // the 401 was logged…
+    for (const secret of [operator.token, reader.token, 'eac_wrong-token-789', 'PEER-SECRET-456', 'QUERY-SECRET-123']) expect(log).not.toContain(secret); // …without a credential
+  });
+});
