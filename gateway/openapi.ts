@@ -139,9 +139,10 @@ export const openApiDocument = {
       delete: { summary: "Remove a service's own constraints", parameters: [idParam('id', 'service id')], responses: { '204': { description: 'removed' }, '404': errorResponse('none set') } },
     },
     '/api/v1/config': { get: { summary: 'Effective configuration, secrets redacted', responses: { '200': json({ type: 'object' }) } } },
-    '/health': { get: { summary: 'Liveness and dependencies', responses: { '200': json({ type: 'object' }), '503': json({ type: 'object' }, 'a dependency is down') } } },
+    '/health': { get: { summary: 'Liveness (200 while serving) and every dependency’s state', security: [], responses: { '200': json({ type: 'object' }) } } },
+    '/ready': { get: { summary: 'Able to admit: 200, or 503 with reasons', security: [], responses: { '200': json({ type: 'object' }), '503': json({ type: 'object' }, 'not able to admit (reasons)') } } },
     '/metrics': { get: { summary: 'Prometheus metrics', responses: { '200': { description: 'text exposition format' } } } },
-    '/openapi.json': { get: { summary: 'This document', responses: { '200': json({ type: 'object' }) } } },
+    '/openapi.json': { get: { summary: 'This document', security: [], responses: { '200': json({ type: 'object' }) } } },
     '/ACGateway/model/performACTest': {
       post: {
         summary: 'OPTIMIS: admit manifests (form serviceManifest, repeated) → form serviceManifest… + AllocationDetails',
@@ -167,7 +168,10 @@ export const openApiDocument = {
       get: { summary: 'OPTIMIS: one weight or constraint as text (getTrust_Weight, getCost_Constraint, …)', parameters: [idParam('name', 'getTrust_Weight | … | getCost_Constraint')], responses: { '200': { description: 'text' } } },
     },
   },
+  // Bearer tokens (gateway/auth.ts); /health, /ready and this document need none.
+  security: [{ bearer: [] }],
   components: {
+    securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'a token from `eac token create`; roles operator, client, reader, peer' } },
     schemas: {
       Error: {
         type: 'object',
