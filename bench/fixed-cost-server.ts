@@ -1,6 +1,6 @@
 /**
  * A bare node:http server whose every request costs the same CPU time, for the HTTP bench's fairness rows: it shows
- * what the fair intake (gateway/intake.ts) changes in the latency tail when nothing else varies.
+ * what the fair intake (service/intake.ts) changes in the latency tail when nothing else varies.
  *
  *   node dist/bench/fixed-cost-server.js <cost-ms> <direct|intake>
  *
@@ -9,7 +9,7 @@
  * request's work through an AdmissionIntake, `direct` starts it as soon as its body has been read.
  */
 import http from 'node:http';
-import { AdmissionIntake } from '../gateway/intake';
+import { AdmissionIntake } from '../service/intake';
 
 const costMs = Number(process.argv[2]);
 const mode = process.argv[3];

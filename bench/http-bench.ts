@@ -225,7 +225,7 @@ export const httpSection: BenchSection = {
         '',
         '### Why admissions start through the fair intake',
         '',
-        `A bare node:http server (\`dist/bench/fixed-cost-server.js\`) whose every request costs exactly ${FIXED_COST_MS} ms of CPU and answers 11 kB, under the same load (${CONNECTIONS} autocannon connections, ${TRIAL_SECONDS} s after a 2 s warm-up), once starting each request's work as soon as its body is read and once through \`AdmissionIntake\` (gateway/intake.ts: arrival order, one start per event-loop turn); alternated twice. Without the intake a connection whose request arrives just after the loop polled is served after two rounds of everybody's work, so a few percent of requests take twice the median although no request costs more than another (docs/architecture.md, "Fair intake").`,
+        `A bare node:http server (\`dist/bench/fixed-cost-server.js\`) whose every request costs exactly ${FIXED_COST_MS} ms of CPU and answers 11 kB, under the same load (${CONNECTIONS} autocannon connections, ${TRIAL_SECONDS} s after a 2 s warm-up), once starting each request's work as soon as its body is read and once through \`AdmissionIntake\` (service/intake.ts: arrival order, one start per event-loop turn); alternated twice. Without the intake a connection whose request arrives just after the loop polled is served after two rounds of everybody's work, so a few percent of requests take twice the median although no request costs more than another (docs/architecture.md, "Fair intake").`,
         '',
         '| work started | round | req/s | p50 ms | p97.5 ms | p99 ms | max ms | failed |',
         '|---|---|---|---|---|---|---|---|',

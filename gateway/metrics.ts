@@ -4,8 +4,8 @@
  */
 import type { NextFunction, Request, Response } from 'express';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { AdmissionAnswer } from './admission-service';
-import type { AdmissionIntake, IntakeObserver } from './intake';
+import type { AdmissionAnswer } from '../service/admission-service';
+import type { AdmissionIntake, IntakeObserver } from '../service/intake';
 
 export class Metrics {
   readonly registry = new Registry();

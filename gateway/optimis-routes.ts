@@ -8,7 +8,7 @@ import type { SolverChoice } from '../admission-controller/admit';
 import { AdmissionError } from '../model/errors';
 import { allows, requiresAdmitOrFederate, principalOf, requires } from './auth';
 import type { TrecConstraints, Weights } from '../model/types';
-import type { AdmissionAnswer, AdmissionService } from './admission-service';
+import type { AdmissionAnswer, AdmissionService } from '../service/admission-service';
 import { formBody, rawManifestBody } from './body';
 import { escapeAttribute } from '../xml/safe-xml';
 import type { Metrics } from './metrics';

@@ -8,7 +8,7 @@ import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { readAllocationOffer } from '../gateway/manifest/offer';
+import { readAllocationOffer } from '../formats/optimis-manifest/offer';
 import { startServerProcess, type ServerProcess } from './support/server-process';
 import { expectXsdValid } from './support/xsd';
 

@@ -5,7 +5,7 @@
  */
 import request from 'supertest';
 import { openApiDocument } from '../gateway/openapi';
-import { readAllocationOffer } from '../gateway/manifest/offer';
+import { readAllocationOffer } from '../formats/optimis-manifest/offer';
 import { fleet, readManifest, testGateway, type TestGateway } from './support/gateway';
 import { expectXsdValid } from './support/xsd';
 

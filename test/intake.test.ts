@@ -3,7 +3,7 @@
  * waiters that give up leave the queue; a start never waits for an earlier admission to finish.
  */
 import net from 'node:net';
-import { AdmissionIntake } from '../gateway/intake';
+import { AdmissionIntake } from '../service/intake';
 import { AdmissionError } from '../model/errors';
 
 describe('AdmissionIntake', () => {

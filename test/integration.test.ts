@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { readAllocationOffer } from '../gateway/manifest/offer';
+import { readAllocationOffer } from '../formats/optimis-manifest/offer';
 import { readManifest } from './support/gateway';
 import { startServerProcess, type ServerProcess } from './support/server-process';
 import {

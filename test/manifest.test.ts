@@ -1,13 +1,13 @@
 /**
- * Manifest reading and allocation-offer writing (gateway/manifest): sample manifests, namespace independence, precise
+ * Manifest reading and allocation-offer writing (formats/optimis-manifest): sample manifests, namespace independence, precise
  * errors, and offers that validate against the OPTIMIS XSDs (libxml2, test/support/xsd.ts) and give back their exact VM counts.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AdmissionError } from '../model/errors';
-import { OPT_IP_NS, OPT_NS } from '../gateway/manifest/namespaces';
-import { readAllocationOffer, writeAllocationOffer, type AllocationOfferInput } from '../gateway/manifest/offer';
-import { parseManifest, type ParsedComponent, type ParsedManifest } from '../gateway/manifest/parse';
+import { OPT_IP_NS, OPT_NS } from '../formats/optimis-manifest/namespaces';
+import { readAllocationOffer, writeAllocationOffer, type AllocationOfferInput } from '../formats/optimis-manifest/offer';
+import { parseManifest, type ParsedComponent, type ParsedManifest } from '../formats/optimis-manifest/parse';
 import { childElements, descendants, firstChild, parseXml, textOf } from '../xml/safe-xml';
 import { expectXsdValid, xsd } from './support/xsd';
 

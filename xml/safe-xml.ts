@@ -1,6 +1,6 @@
 /**
  * Safe, namespace-aware XML reading: refuses DTDs and entity declarations, checks well-formedness as libxml2 does, resolves prefixes to URIs.
- * Knows nothing about OPTIMIS nor about bytes (xml/decode.ts turns bytes into the string): shared by manifests (gateway/manifest),
+ * Knows nothing about OPTIMIS nor about bytes (xml/decode.ts turns bytes into the string): shared by manifests (formats/optimis-manifest),
  * host-info and the TREC answers; it returns an element tree with source positions that the manifest reader and offer writer build on.
  */
 import { AdmissionError, type ErrorDetail } from '../model/errors';

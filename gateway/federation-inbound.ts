@@ -5,8 +5,8 @@
  */
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'winston';
-import { AdmissionError } from '../../model/errors';
-import { HEADER_BUDGET, HEADER_HOP, HEADER_ID, HEADER_ORIGIN, type InboundFederation } from './types';
+import { AdmissionError } from '../model/errors';
+import { HEADER_BUDGET, HEADER_HOP, HEADER_ID, HEADER_ORIGIN, type InboundFederation } from '../federation/types';
 
 declare module 'express-serve-static-core' {
   interface Request {

@@ -3,10 +3,10 @@
  * (or explains the failure), and guards against loops. It books nothing locally: the AdmissionService owns bookings.
  */
 import { randomUUID } from 'node:crypto';
-import type { PeerConfig } from '../../config/config';
-import { AdmissionError } from '../../model/errors';
-import type { ServiceAnswer } from '../admission-service';
-import type { ParsedManifest } from '../manifest/parse';
+import type { PeerConfig } from '../config/config';
+import { AdmissionError } from '../model/errors';
+import type { ServiceAnswer } from '../service/admission-service';
+import type { ParsedManifest } from '../formats/optimis-manifest/parse';
 import { declaredComponentIds, embeddablePeerManifest, mergeAccepted, withFederationFailure } from './merge';
 import { askPeer, orderPeers, protocolOf, releaseAtPeer, type PeerCallContext } from './peers';
 import { buildSubManifest, planSplit } from './split';

@@ -2,11 +2,11 @@
  * Splitting (interfaces.md §1.4, §3.8): decides which components of a partly admitted service go to a peer, with which
  * VM bounds, refuses splits the affinity rules forbid, and writes the sub-manifest. No network, no model.
  */
-import { AdmissionError } from '../../model/errors';
-import type { ComponentDecision } from '../../admission-controller/decisions';
-import { OPT_IP_NS, OPT_NS } from '../manifest/namespaces';
-import { parseManifest, type ParsedManifest } from '../manifest/parse';
-import { attribute, childElements, firstChild, parseXml, textOf, type XmlDocument, type XmlElement } from '../../xml/safe-xml';
+import { AdmissionError } from '../model/errors';
+import type { ComponentDecision } from '../admission-controller/decisions';
+import { OPT_IP_NS, OPT_NS } from '../formats/optimis-manifest/namespaces';
+import { parseManifest, type ParsedManifest } from '../formats/optimis-manifest/parse';
+import { attribute, childElements, firstChild, parseXml, textOf, type XmlDocument, type XmlElement } from '../xml/safe-xml';
 import type { FederationReason, SentComponent } from './types';
 import { applyEdits, removeElement, replaceText, type Edit } from './xml-edit';
 

@@ -2,8 +2,8 @@
  * Text splicing on a parsed manifest for the federation rewrites (sub-manifests, embedded peer manifests): remove an
  * element, replace an element's content or an attribute's value. Everything not edited stays byte-for-byte as it was.
  */
-import { AdmissionError } from '../../model/errors';
-import { elementExtent, escapeAttribute, escapeText, type XmlAttribute, type XmlDocument, type XmlElement } from '../../xml/safe-xml';
+import { AdmissionError } from '../model/errors';
+import { elementExtent, escapeAttribute, escapeText, type XmlAttribute, type XmlDocument, type XmlElement } from '../xml/safe-xml';
 
 /*
  * Why splicing rather than re-serialising a tree: the manifests carry OVF sections, SP extensions and price plans this

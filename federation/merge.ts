@@ -2,11 +2,11 @@
  * Merging: one answer for the client from the local decision and an accepting peer's answer (placements, decision,
  * cost, the merged manifest with opt-ip:ExternalDeployment), or the local answer with the federation failure explained.
  */
-import type { ServiceAnswer } from '../admission-service';
-import { OPT_IP_NS, OPT_NS } from '../manifest/namespaces';
-import { writeAllocationOffer } from '../manifest/offer';
-import type { ParsedManifest } from '../manifest/parse';
-import { attribute, childElements, firstChild, parseXml, type XmlElement } from '../../xml/safe-xml';
+import type { ServiceAnswer } from '../service/admission-service';
+import { OPT_IP_NS, OPT_NS } from '../formats/optimis-manifest/namespaces';
+import { writeAllocationOffer } from '../formats/optimis-manifest/offer';
+import type { ParsedManifest } from '../formats/optimis-manifest/parse';
+import { attribute, childElements, firstChild, parseXml, type XmlElement } from '../xml/safe-xml';
 import type { FederationCost, FederationReport } from './types';
 import { applyEdits, removeElement, replaceAttribute, type Edit } from './xml-edit';
 

@@ -15,11 +15,11 @@ import type { AdmissionModel } from '../model/types';
 import { buildAdmissionModel, HostModelMemo, type ServiceRequest } from '../trec-analyzer/build-model';
 import { fetchTrec, type DegradedNote, type TrecFetchOptions } from '../trec-analyzer/trec-fetchers';
 import { AdmissionIntake } from './intake';
-import { Federator, type FederationLog, type FederationReport, type FederationRoute, type InboundFederation } from './federation';
-import { writeAllocationOffer, type AllocationOfferInput } from './manifest/offer';
-import { parseManifestDocument, type ParsedManifest } from './manifest/parse';
+import { Federator, type FederationLog, type FederationReport, type FederationRoute, type InboundFederation } from '../federation';
+import { writeAllocationOffer, type AllocationOfferInput } from '../formats/optimis-manifest/offer';
+import { parseManifestDocument, type ParsedManifest } from '../formats/optimis-manifest/parse';
 import type { XmlDocument } from '../xml/safe-xml';
-import type { HostAmount, StateStore } from './state-store';
+import type { HostAmount, StateStore } from '../gateway/state-store';
 
 export interface AdmissionServiceOptions {
   readonly solver: SolverChoice;
@@ -41,7 +41,7 @@ export interface AdmissionServiceOptions {
     readonly maxHops: number;
     readonly log?: FederationLog;
   };
-  /** Orders the start of admissions (gateway/intake.ts); a private one when not given. */
+  /** Orders the start of admissions (service/intake.ts); a private one when not given. */
   readonly intake?: AdmissionIntake;
 }
 

@@ -2,8 +2,8 @@
  * The federation vocabulary shared by the splitter, the peer client, the merger and the HTTP layer: header names,
  * the inbound context a peer's request carries, and the `federation` block of a service's answer. Data only.
  */
-import type { PeerProtocol } from '../../config/config';
-import type { OfferDecision } from '../manifest/offer';
+import type { PeerProtocol } from '../config/config';
+import type { OfferDecision } from '../formats/optimis-manifest/offer';
 
 /** Hops so far: 1 on a request A → B, 2 on B → C. Its presence is what makes a request a federation request. */
 export const HEADER_HOP = 'X-EAC-Federation-Hop';

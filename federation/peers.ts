@@ -3,10 +3,10 @@
  * service's JSON API or the OPTIMIS form endpoint) with its answer checked, and releasing a peer's booking.
  */
 import axios, { type AxiosResponse } from 'axios';
-import type { PeerConfig, PeerProtocol } from '../../config/config';
-import { readAllocationOffer, type OfferDecision } from '../manifest/offer';
-import { parseManifest } from '../manifest/parse';
-import { attribute, childElements, parseXml, textOf } from '../../xml/safe-xml';
+import type { PeerConfig, PeerProtocol } from '../config/config';
+import { readAllocationOffer, type OfferDecision } from '../formats/optimis-manifest/offer';
+import { parseManifest } from '../formats/optimis-manifest/parse';
+import { attribute, childElements, parseXml, textOf } from '../xml/safe-xml';
 import { HEADER_BUDGET, HEADER_HOP, HEADER_ID, HEADER_ORIGIN, type SentComponent } from './types';
 
 /*
