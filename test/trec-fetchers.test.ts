@@ -5,8 +5,16 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import express, { type Request, type Response } from 'express';
-import { fetchTrec, type ServiceTrecRequest, type TrecFetchOptions } from '../trec-analyzer/trec-fetchers';
+import {
+  fetchTrec,
+  TrecClient,
+  type ServiceTrecRequest,
+  type TrecFetchOptions,
+  type TrecSourceHealth,
+  type TrecSourceName,
+} from '../trec-analyzer/trec-fetchers';
 import { isAdmissionError } from '../model/errors';
+import { answer, hang, hostValues, startStub, status as statusHandler, type StubServer } from './support/stubs';
 
 // ---------------------------------------------------------------------------------------------
 // Stub server: one express app, one route per behaviour, hit counters per route
@@ -229,6 +237,12 @@ const svc = (serviceId: string, serviceProviderId?: string): ServiceTrecRequest 
 
 const url = (path: string): string => `${base}${path}`;
 
+const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const ISO = '\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z';
+/** The note of a call refused by an open circuit ("…, a trial call is running" while half-open). */
+const SKIPPED = (source: string, last: string, trialRunning = false): RegExp =>
+  new RegExp(`^skipped: the ${source} service is failing \\(circuit open since ${ISO}${trialRunning ? ', a trial call is running' : ''}, last: ${escapeRegExp(last)}\\)$`);
+
 describe('healthy services', () => {
   it('fetches every value, marks the sources "service" and notes nothing', async () => {
     const snap = await fetchTrec(
@@ -349,7 +363,8 @@ describe('slow, down and failing services', () => {
     expect(snap.degraded.map((n) => n.target)).toEqual(['a', 'b', 'c', 'd', 'e']);
     expect(snap.degraded.slice(0, 2).map((n) => n.reason)).toEqual(['HTTP 503 Service Unavailable (1 attempt)', 'HTTP 503 Service Unavailable (1 attempt)']);
     for (const note of snap.degraded.slice(2)) {
-      expect(note.reason).toBe('skipped: the trust service failed for 2 services in a row (last: HTTP 503 Service Unavailable (1 attempt))');
+      // The circuit of fetchTrec's throwaway client opened after a and b (persistent breakers: TrecClient).
+      expect(note.reason).toMatch(SKIPPED('trust', 'HTTP 503 Service Unavailable (1 attempt)'));
       expect(note.fallback).toBe(3);
     }
     // With the breaker off, every service tries.
@@ -456,6 +471,18 @@ describe('concurrency and abort', () => {
     expect(hits.get('/slow')).toBe(3); // no retry after the abort
   });
 
+  it('stops at once when the abort comes during a backoff delay, and sends nothing after it', async () => {
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 80);
+    const started = Date.now();
+    // The first retry waits 600..1200 ms (cockatiel's delays cannot be aborted: the call must not wait for it).
+    const snap = await fetchTrec([svc('s1')], [], opts({ eco: url('/always503') }, { retries: 3, backoffMs: 1200 }), controller.signal);
+    expect(Date.now() - started).toBeLessThan(500);
+    expect(snap.degraded).toEqual([{ source: 'eco', target: 's1', reason: 'aborted after 1 attempt: the caller aborted', fallback: 8 }]);
+    await new Promise((resolve) => setTimeout(resolve, 1300));
+    expect(hits.get('/always503')).toBe(1);
+  });
+
   it('makes no call at all when the signal is already aborted', async () => {
     const snap = await fetchTrec([svc('s1')], ['h1'], opts({ trust: url('/trust/json'), hostRisk: url('/hosts/risk') }), AbortSignal.abort());
     expect(hits.size).toBe(0);
@@ -487,6 +514,10 @@ describe('invalid options', () => {
     await expectCode(fetchTrec([svc('s1')], [], opts({}, { retries: 1.5 })), 'AC_ERR_CONFIG');
     await expectCode(fetchTrec([svc('s1')], [], { ...opts({}), fallbacks: { ...FALLBACKS, hostRisk: 2 } }), 'AC_ERR_CONFIG');
     await expectCode(fetchTrec([svc('s1')], [], { ...opts({}), fallbacks: { ...FALLBACKS, risk: 8 } }), 'AC_ERR_CONFIG');
+    await expectCode(fetchTrec([svc('s1')], [], opts({}, { breakerOpenMs: 0 })), 'AC_ERR_CONFIG');
+    await expectCode(fetchTrec([svc('s1')], [], opts({}, { breakerThreshold: -1 })), 'AC_ERR_CONFIG');
+    // The long-lived client checks its options once, when it is created.
+    await expectCode(Promise.resolve().then(() => new TrecClient(opts({ trust: 'ftp://x/' }))), 'AC_ERR_CONFIG');
     expect(hits.size).toBe(0);
   });
 
@@ -498,5 +529,260 @@ describe('invalid options', () => {
     for (let k = 0; k < 2; k++) await expectCode(fetchTrec([], bad, opts({})), 'AC_ERR_INVALID_REQUEST');
     const good = Object.freeze(['h1', 'h2']);
     for (let k = 0; k < 2; k++) await expect(fetchTrec([svc('s1')], good, opts({}))).resolves.toMatchObject({ degraded: [] });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// TrecClient: one per service process, its circuit breakers persist across fetch calls (admissions)
+
+describe('TrecClient: persistent circuit breakers', () => {
+  let stub: StubServer;
+  let client: TrecClient | undefined;
+
+  beforeEach(async () => {
+    stub = await startStub(statusHandler(503, 'busy'));
+  });
+
+  afterEach(async () => {
+    client?.close();
+    client = undefined;
+    await stub.close();
+  });
+
+  const make = (endpoints: TrecFetchOptions['endpoints'], extra: Partial<TrecFetchOptions> = {}): TrecClient =>
+    (client = new TrecClient(opts(endpoints, { retries: 0, backoffMs: 10, ...extra })));
+  const health = (c: TrecClient, source: TrecSourceName): TrecSourceHealth => {
+    const s = c.status().sources.find((x) => x.source === source);
+    if (!s?.configured) throw new Error(`${source} is not configured`);
+    return s;
+  };
+  const services = (n: number, prefix = 's'): ServiceTrecRequest[] => Array.from({ length: n }, (_, i) => svc(`${prefix}${i}`));
+  const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+  const OPEN = 'HTTP 503 Service Unavailable (1 attempt)';
+
+  it('opens after breakerThreshold failed calls and stays open across fetch calls, without sending requests', async () => {
+    const c = make({ trust: `${stub.url}/trust` }, { breakerThreshold: 2, breakerOpenMs: 60_000 });
+    expect(health(c, 'trust')).toMatchObject({ state: 'closed', consecutiveFailures: 0 });
+    const first = await c.fetch([svc('a')], []);
+    expect(first.degraded.map((n) => n.reason)).toEqual([OPEN]);
+    expect(health(c, 'trust')).toMatchObject({ state: 'closed', consecutiveFailures: 1, lastFailure: { reason: OPEN } });
+    // The second admission's failure is the second call in a row: the circuit opens.
+    await c.fetch([svc('b')], []);
+    expect(stub.requests).toHaveLength(2);
+    const opened = health(c, 'trust');
+    expect(opened).toMatchObject({ state: 'open', consecutiveFailures: 2 });
+    expect(Date.parse(opened.openUntil!) - Date.parse(opened.openedAt!)).toBe(60_000);
+
+    for (let k = 0; k < 3; k++) {
+      const snap = await c.fetch(services(3, `k${k}-`), []);
+      expect(snap.degraded).toHaveLength(3);
+      for (const note of snap.degraded) {
+        expect(note).toMatchObject({ source: 'trust', fallback: 3 });
+        expect(note.reason).toMatch(SKIPPED('trust', OPEN));
+      }
+    }
+    expect(stub.requests).toHaveLength(2);
+    // Skipped calls neither count nor reset.
+    expect(health(c, 'trust')).toMatchObject({ state: 'open', consecutiveFailures: 2 });
+  });
+
+  it('goes half-open after breakerOpenMs: one trial call; its success closes the circuit, its failure opens it again', async () => {
+    const c = make({ trust: `${stub.url}/trust` }, { breakerThreshold: 2, breakerOpenMs: 150 });
+    await c.fetch(services(2), []);
+    expect(health(c, 'trust').state).toBe('open');
+    expect(stub.requests).toHaveLength(2);
+
+    // Trial fails: open again, for another breakerOpenMs.
+    await pause(200);
+    expect(health(c, 'trust').state).toBe('half-open');
+    const failedTrial = await c.fetch(services(3), []);
+    expect(stub.requests).toHaveLength(3);
+    expect(failedTrial.degraded[0]!.reason).toBe(OPEN);
+    for (const note of failedTrial.degraded.slice(1)) expect(note.reason).toMatch(SKIPPED('trust', OPEN, true));
+    expect(health(c, 'trust')).toMatchObject({ state: 'open', consecutiveFailures: 3 });
+
+    // Service back; still open until the period is over.
+    stub.handler = answer({ trust: 4.2 });
+    expect((await c.fetch([svc('x')], [])).degraded[0]!.reason).toMatch(SKIPPED('trust', OPEN));
+    expect(stub.requests).toHaveLength(3);
+    await pause(200);
+    const trial = await c.fetch(services(3), []);
+    expect(stub.requests).toHaveLength(4);
+    expect(trial.services.get('s0')).toMatchObject({ trust: 4.2, sources: { trust: 'service' } });
+    // The other services of that admission asked while the trial call ran: skipped, not queued behind it.
+    expect(trial.degraded.map((n) => n.target)).toEqual(['s1', 's2']);
+    const closed = health(c, 'trust');
+    expect(closed).toMatchObject({ state: 'closed', consecutiveFailures: 0, lastFailure: { reason: OPEN } });
+    expect(closed.lastSuccessAt).toBeDefined();
+    expect(closed.openUntil).toBeUndefined();
+
+    const after = await c.fetch(services(3), []);
+    expect(after.degraded).toEqual([]);
+    expect(stub.requests).toHaveLength(7);
+  });
+
+  it('4xx and garbage answers do not open the circuit, and reset the count of failures in a row', async () => {
+    const c = make({ trust: `${stub.url}/trust` }, { breakerThreshold: 2 });
+    stub.handler = statusHandler(404, 'no such tool');
+    for (let k = 0; k < 4; k++) await c.fetch([svc('a')], []);
+    stub.handler = answer('<html>maintenance</html>', 'text/html');
+    for (let k = 0; k < 4; k++) await c.fetch([svc('a')], []);
+    expect(stub.requests).toHaveLength(8);
+    const h = health(c, 'trust');
+    expect(h).toMatchObject({ state: 'closed', consecutiveFailures: 0 });
+    expect(h.lastFailure!.reason).toMatch(/^invalid answer: /);
+    expect(h.lastSuccessAt).toBeUndefined(); // garbage was never used
+
+    // 503 (1 in a row), 404 (the server is up: back to 0), 503 (1): still closed.
+    stub.handler = statusHandler(503);
+    await c.fetch([svc('a')], []);
+    stub.handler = statusHandler(404);
+    await c.fetch([svc('a')], []);
+    expect(health(c, 'trust')).toMatchObject({ consecutiveFailures: 0, lastFailure: { reason: 'HTTP 404 Not Found (1 attempt)' } });
+    stub.handler = statusHandler(503);
+    await c.fetch([svc('a')], []);
+    expect(health(c, 'trust')).toMatchObject({ state: 'closed', consecutiveFailures: 1 });
+  });
+
+  it('counts a call once, after its retries', async () => {
+    const c = make({ trust: `${stub.url}/trust` }, { breakerThreshold: 2, retries: 2 });
+    await c.fetch([svc('a')], []);
+    expect(stub.requests).toHaveLength(3);
+    expect(health(c, 'trust')).toMatchObject({ state: 'closed', consecutiveFailures: 1, lastFailure: { reason: 'HTTP 503 Service Unavailable (3 attempts)' } });
+  });
+
+  it('aborted calls say nothing: an abort or a spent budget neither counts nor resets; an aborted trial leaves the circuit open', async () => {
+    stub.handler = hang();
+    const c = make({ trust: `${stub.url}/trust` }, { breakerThreshold: 1, breakerOpenMs: 100, timeoutMs: 10_000 });
+    const started = Date.now();
+    const aborted = await c.fetch(services(2), [], AbortSignal.timeout(100));
+    expect(Date.now() - started).toBeLessThan(2000);
+    for (const note of aborted.degraded) expect(note.reason).toBe("aborted after 1 attempt: the caller's deadline passed");
+    expect(health(c, 'trust')).toEqual(expect.objectContaining({ state: 'closed', consecutiveFailures: 0 }));
+    expect(health(c, 'trust').lastFailure).toBeUndefined();
+
+    // Open it (threshold 1), then abort its trial call.
+    stub.handler = statusHandler(503);
+    await c.fetch([svc('a')], []);
+    expect(health(c, 'trust')).toMatchObject({ state: 'open', consecutiveFailures: 1 });
+    await pause(150);
+    stub.handler = hang();
+    const before = stub.requests.length;
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 100);
+    const trial = await c.fetch([svc('t')], [], controller.signal);
+    expect(stub.requests).toHaveLength(before + 1);
+    expect(trial.degraded[0]!.reason).toBe('aborted after 1 attempt: the caller aborted');
+    await pause(20);
+    // Neither closed (as if the trial had succeeded) nor opened again: still due for a trial.
+    expect(health(c, 'trust')).toMatchObject({ state: 'half-open', consecutiveFailures: 1 });
+
+    // A spent budget is an abort too.
+    const budgeted = new TrecClient(opts({ trust: `${stub.url}/trust` }, { breakerThreshold: 1, timeoutMs: 10_000, budgetMs: 100 }));
+    try {
+      const snap = await budgeted.fetch([svc('b')], []);
+      expect(snap.degraded[0]!.reason).toBe('aborted after 1 attempt: the TREC budget of 100 ms ran out');
+      expect(health(budgeted, 'trust')).toMatchObject({ state: 'closed', consecutiveFailures: 0 });
+    } finally {
+      budgeted.close();
+    }
+
+    // The next trial that gets an answer closes the circuit.
+    stub.handler = answer('4.5');
+    const next = await c.fetch([svc('n')], []);
+    expect(next.services.get('n')).toMatchObject({ trust: 4.5, sources: { trust: 'service' } });
+    expect(health(c, 'trust')).toMatchObject({ state: 'closed', consecutiveFailures: 0 });
+  });
+
+  it('a hung service costs the first admission its timeout series, later admissions nothing while the circuit is open', async () => {
+    stub.handler = hang();
+    // Default breakerThreshold (3): the first admission has three services, so its three trust calls open the circuit.
+    const c = make({ trust: `${stub.url}/trust`, eco: url('/eco/text') }, { timeoutMs: 150, retries: 1, backoffMs: 20 });
+    const t0 = Date.now();
+    const first = await c.fetch(services(3), []);
+    const firstMs = Date.now() - t0;
+    expect(first.degraded.map((n) => n.reason)).toEqual(Array(3).fill('timeout after 150 ms (2 attempts)'));
+    expect(stub.requests).toHaveLength(6);
+    expect(firstMs).toBeGreaterThanOrEqual(300);
+    expect(health(c, 'trust')).toMatchObject({ state: 'open', consecutiveFailures: 3, lastFailure: { reason: 'timeout after 150 ms (2 attempts)' } });
+
+    const t1 = Date.now();
+    for (let k = 0; k < 5; k++) {
+      const snap = await c.fetch(services(3, `k${k}-`), []);
+      expect(snap.degraded).toHaveLength(3);
+      for (const note of snap.degraded) expect(note.reason).toMatch(SKIPPED('trust', 'timeout after 150 ms (2 attempts)'));
+      // Other sources are not affected.
+      expect(snap.services.get(`k${k}-0`)).toMatchObject({ eco: 7.5, sources: { eco: 'service' } });
+    }
+    expect(stub.requests).toHaveLength(6);
+    // Five admissions with the circuit open together take less than one timeout series (a very generous bound).
+    expect(Date.now() - t1).toBeLessThan(1000);
+  });
+
+  it('host batches have their circuit too, counted per admission', async () => {
+    const c = make({ hostRisk: `${stub.url}/hosts` }, { breakerThreshold: 2, breakerOpenMs: 60_000 });
+    for (let k = 0; k < 2; k++) {
+      const snap = await c.fetch([], ['h1', 'h2']);
+      expect(snap.degraded).toEqual([{ source: 'hostRisk', target: 'hosts', reason: OPEN, fallback: 0.01 }]);
+    }
+    const skipped = await c.fetch([], ['h1', 'h2']);
+    expect(skipped.degraded).toEqual([{ source: 'hostRisk', target: 'hosts', reason: expect.stringMatching(SKIPPED('hostRisk', OPEN)), fallback: 0.01 }]);
+    expect(stub.requests).toHaveLength(2);
+    expect(health(c, 'hostRisk').state).toBe('open');
+
+    // A batch that answers, even with a host missing, is a success.
+    const other = make({ hostEco: `${stub.url}/hosts` }, { breakerThreshold: 1 });
+    stub.handler = hostValues((id) => (id === 'h2' ? 'NaN' : 5));
+    const answered = await other.fetch([], ['h1', 'h2']);
+    expect(answered.degraded.map((n) => n.target)).toEqual(['h2']);
+    expect(health(other, 'hostEco')).toMatchObject({ state: 'closed', consecutiveFailures: 0 });
+    expect(health(other, 'hostEco').lastSuccessAt).toBeDefined();
+    c.close();
+  });
+
+  it('status() lists every source, configured or not, with redacted URLs and no credentials', async () => {
+    const port = stub.port;
+    const c = make(
+      {
+        trust: `http://trec-user:s3cr3t-pass@127.0.0.1:${port}/trust?token=abc123&mode=fast#frag`,
+        risk: `http://127.0.0.1:${port}/keys/AKIAIOSFODNN7EXAMPLE99/risk`,
+      },
+      { breakerThreshold: 1, breakerOpenMs: 60_000 },
+    );
+    await c.fetch([svc('a')], []);
+    const status = c.status();
+    expect(status).toMatchObject({ breakerThreshold: 1, breakerOpenMs: 60_000 });
+    expect(status.sources.map((s) => [s.source, s.configured])).toEqual([
+      ['trust', true],
+      ['risk', true],
+      ['eco', false],
+      ['cost', false],
+      ['hostRisk', false],
+      ['hostEco', false],
+    ]);
+    expect(status.sources[2]).toEqual({ source: 'eco', configured: false });
+    const trust = health(c, 'trust');
+    expect(trust).toMatchObject({
+      url: `http://[redacted]@127.0.0.1:${port}/trust?token=[redacted]&mode=[redacted]#[redacted]`,
+      state: 'open',
+      consecutiveFailures: 1,
+      lastFailure: { reason: OPEN, at: expect.stringMatching(new RegExp(`^${ISO}$`)) },
+      openedAt: expect.stringMatching(new RegExp(`^${ISO}$`)),
+      openUntil: expect.stringMatching(new RegExp(`^${ISO}$`)),
+    });
+    expect(health(c, 'risk').url).toBe(`http://127.0.0.1:${port}/keys/[redacted]/risk`);
+    const text = JSON.stringify(status);
+    for (const secret of ['trec-user', 's3cr3t', 'abc123', 'fast', 'frag', 'AKIAIOSFODNN7EXAMPLE99']) expect(text).not.toContain(secret);
+  });
+
+  it('concurrent fetches share the circuit', async () => {
+    stub.handler = hang();
+    const c = make({ trust: `${stub.url}/trust` }, { breakerThreshold: 2, timeoutMs: 150, breakerOpenMs: 60_000 });
+    const [a, b] = await Promise.all([c.fetch([svc('a')], []), c.fetch([svc('b')], [])]);
+    expect([...a.degraded, ...b.degraded].map((n) => n.reason)).toEqual(['timeout after 150 ms (1 attempt)', 'timeout after 150 ms (1 attempt)']);
+    expect(health(c, 'trust')).toMatchObject({ state: 'open', consecutiveFailures: 2 });
+    const third = await c.fetch([svc('c')], []);
+    expect(third.degraded[0]!.reason).toMatch(SKIPPED('trust', 'timeout after 150 ms (1 attempt)'));
+    expect(stub.requests).toHaveLength(2);
   });
 });
