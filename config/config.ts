@@ -7,7 +7,10 @@ import { BlockList, isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 import { AdmissionError, type ErrorDetail } from '../model/errors';
+import { REDACTED, redactUrl } from '../model/redact';
 import { DEFAULT_CONSTRAINTS, DEFAULT_WEIGHTS, type TrecConstraints, type Weights } from '../model/types';
+
+export { REDACTED, redactUrl } from '../model/redact';
 
 /*
  * Decisions:
@@ -123,6 +126,10 @@ export interface TrecSettings {
   readonly retries: number;
   /** Delay before the first retry, in ms (doubled for each further one). */
   readonly backoffMs: number;
+  /** Calls in a row that fail (after their retries) before a source's circuit opens (0 = never). */
+  readonly breakerThreshold: number;
+  /** How long an open circuit skips its source before one trial call, in ms. */
+  readonly breakerOpenMs: number;
   readonly fallbacks: TrecFallbacks;
 }
 
@@ -376,6 +383,8 @@ const trecSchema = z.strictObject({
   timeoutMs: positiveInt,
   retries: nonNegativeInt,
   backoffMs: nonNegativeInt,
+  breakerThreshold: nonNegativeInt,
+  breakerOpenMs: positiveInt,
   fallbacks: fallbacksSchema,
 });
 const solverSchema = z.strictObject({ name: enumLeaf(['greedy', 'highs', 'auto']), timeLimitSeconds: positiveNumber, mipGap: probability });
@@ -489,6 +498,8 @@ const ENV: readonly EnvSpec[] = [
   { name: 'AC_TREC_HOST_ECO_URL', path: ['trec', 'hostEcoUrl'], leaf: httpUrl, meaning: 'TREC host eco endpoint (unset = fallback)' },
   { name: 'AC_TREC_TIMEOUT_MS', path: ['trec', 'timeoutMs'], leaf: positiveInt, numeric: true, meaning: 'deadline of one TREC attempt, ms' },
   { name: 'AC_TREC_RETRIES', path: ['trec', 'retries'], leaf: nonNegativeInt, numeric: true, meaning: 'TREC retries after the first attempt' },
+  { name: 'AC_TREC_BREAKER_THRESHOLD', path: ['trec', 'breakerThreshold'], leaf: nonNegativeInt, numeric: true, meaning: 'TREC calls in a row that fail before the source is skipped (0 = never)' },
+  { name: 'AC_TREC_BREAKER_OPEN_MS', path: ['trec', 'breakerOpenMs'], leaf: positiveInt, numeric: true, meaning: 'how long a failing TREC source is skipped before a trial call, ms' },
   { name: 'AC_TREC_BACKOFF_MS', path: ['trec', 'backoffMs'], leaf: nonNegativeInt, numeric: true, meaning: 'delay before the first TREC retry, ms (doubles)' },
   { name: 'AC_SOLVER', path: ['solver', 'name'], leaf: solverSchema.shape.name, meaning: 'greedy | highs | auto' },
   { name: 'AC_TIME_LIMIT', path: ['solver', 'timeLimitSeconds'], leaf: positiveNumber, numeric: true, meaning: 'solver time budget, seconds' },
@@ -549,6 +560,8 @@ export const DEFAULT_CONFIG: AppConfig = deepFreeze({
     timeoutMs: 1000,
     retries: 2,
     backoffMs: 100,
+    breakerThreshold: 3,
+    breakerOpenMs: 30_000,
     // OPTIMIS's local defaults (interfaces.md §3.6): trust "3", eco "8", risk pof 0.001 (D4), host risk 0.01, host eco 3+i.
     fallbacks: { trust: 3, eco: 8, risk: 0.001, hostRisk: 0.01, hostEco: 'index' },
   },
@@ -808,44 +821,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
 // ---------------------------------------------------------------------------------------------
 // Redaction.
 
-export const REDACTED = '[redacted]';
-
-/**
- * A path segment that looks like a credential: long, and mixing letters with digits (API keys, tokens, signed ids
- * embedded in paths such as `/hooks/3f9c…/`). Ordinary segments (`api`, `v1`, `RPC2`, `trust`) stay readable.
- */
-const SECRET_LIKE_SEGMENT = /^(?=.*[0-9])(?=.*[A-Za-z])[A-Za-z0-9._~+=-]{16,}$/;
-
-/**
- * A URL as it may be shown: user info, every query value, the fragment and credential-like path segments replaced by
- * '[redacted]' (query keys stay, so that an operator sees *which* parameter is set). Unparseable text is redacted whole.
- */
-export function redactUrl(url: string | undefined): string | undefined {
-  if (url === undefined) return undefined;
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    return REDACTED;
-  }
-  const userInfo = u.username !== '' || u.password !== '' ? `${REDACTED}@` : '';
-  const pathname = u.pathname
-    .split('/')
-    .map((segment) => (SECRET_LIKE_SEGMENT.test(decodeURIComponentSafe(segment)) ? REDACTED : segment))
-    .join('/');
-  const keys = [...new URLSearchParams(u.search).keys()];
-  const search = keys.length > 0 ? `?${keys.map((k) => `${encodeURIComponent(k)}=${REDACTED}`).join('&')}` : u.search === '?' ? '?' : '';
-  // Built by hand: URL would percent-encode the brackets of the marker.
-  return `${u.protocol}//${userInfo}${u.host}${pathname}${search}${u.hash ? `#${REDACTED}` : ''}`;
-}
-
-function decodeURIComponentSafe(s: string): string {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return s;
-  }
-}
 
 /**
  * The effective configuration for /api/v1/config (operator only) and logs: a copy with every secret replaced by

@@ -82,6 +82,8 @@ export async function startServer(config: AppConfig, options: { silent?: boolean
       timeoutMs: t.timeoutMs,
       retries: t.retries,
       backoffMs: t.backoffMs,
+      breakerThreshold: t.breakerThreshold,
+      breakerOpenMs: t.breakerOpenMs,
       budgetMs: trecBudgetMs(config.server.requestTimeoutMs, config.solver.timeLimitSeconds),
     },
   });
@@ -94,6 +96,7 @@ export async function startServer(config: AppConfig, options: { silent?: boolean
     bodyLimitBytes: config.server.bodyLimitBytes,
     requestTimeoutMs: config.server.requestTimeoutMs,
     configView: describeConfig(config),
+    trecStatus: () => service.trecStatus(),
     auth: { tokens: config.tokens, optimis: config.optimis, ...(config.peerSecret !== undefined ? { peerSecret: config.peerSecret } : {}) },
   });
   // Before the port is taken: an inventory that cannot be read is a start-up error, not the first admission's 500.
@@ -168,6 +171,7 @@ export async function startServer(config: AppConfig, options: { silent?: boolean
         }, config.server.requestTimeoutMs).unref();
       });
       await shutdownHighsWorker();
+      service.close();
       store.close();
       logger.info('stopped');
     })());

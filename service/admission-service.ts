@@ -13,7 +13,7 @@ import type { HostInfoProvider, HostSnapshot } from '../host-info/types';
 import { AdmissionError, isAdmissionError, type ErrorDetail } from '../model/errors';
 import type { AdmissionModel } from '../model/types';
 import { buildAdmissionModel, HostModelMemo, type ServiceRequest } from '../trec-analyzer/build-model';
-import { fetchTrec, type DegradedNote, type TrecFetchOptions } from '../trec-analyzer/trec-fetchers';
+import { TrecClient, type DegradedNote, type TrecFetchOptions, type TrecStatus } from '../trec-analyzer/trec-fetchers';
 import { AdmissionIntake } from './intake';
 import { Federator, type FederationLog, type FederationReport, type FederationRoute, type InboundFederation } from '../federation';
 import { writeAllocationOffer, type AllocationOfferInput } from '../formats/optimis-manifest/offer';
@@ -210,6 +210,8 @@ export class AdmissionService {
   /** Undefined when no peer is configured: then nothing is forwarded and answers are exactly the local ones. */
   private readonly federator: Federator | undefined;
   private readonly intake: AdmissionIntake;
+  /** One per process: its circuit breakers remember failing TREC services across admissions. */
+  private readonly trec: TrecClient;
 
   constructor(
     private readonly hostInfo: HostInfoProvider,
@@ -218,6 +220,7 @@ export class AdmissionService {
   ) {
     const f = options.federation;
     this.intake = options.intake ?? new AdmissionIntake();
+    this.trec = new TrecClient(options.trec);
     this.federator =
       f && f.peers.length > 0 ? new Federator({ providerId: options.providerId, peers: f.peers, maxHops: f.maxHops, ...(f.log ? { log: f.log } : {}) }) : undefined;
   }
@@ -368,6 +371,16 @@ export class AdmissionService {
     return { peerId: fed.peerId, peerAdmissionId: fed.peerAdmissionId, ...r };
   }
 
+  /** The TREC sources and their circuit breakers, for /health and /ready. */
+  trecStatus(): TrecStatus {
+    return this.trec.status();
+  }
+
+  /** Releases what the service holds open (keep-alive sockets to TREC services). */
+  close(): void {
+    this.trec.close();
+  }
+
   /** The model this request would be solved on (for diagnostics and tests). */
   async buildModel(
     parsed: readonly ParsedManifest[],
@@ -378,14 +391,13 @@ export class AdmissionService {
       { now: new Date(), withReservations: !request.cleanTestbed },
     );
     const hosts = await this.hostInfo.listHosts(request.signal);
-    const trec = await fetchTrec(
+    const trec = await this.trec.fetch(
       parsed.map((m, k) => ({
         serviceId: m.serviceId,
         ...(m.serviceProviderId ? { serviceProviderId: m.serviceProviderId } : {}),
         manifestXml: request.manifests[k]!,
       })),
       hostIds(hosts),
-      this.options.trec,
       request.signal,
     );
     const services = parsed.map((m, k): ServiceRequest => ({

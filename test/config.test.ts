@@ -45,7 +45,7 @@ describe('defaults', () => {
     expect(c.tokens).toEqual([]);
     expect(c.limits).toEqual({ maxComponentsPerManifest: 1000, maxVmsPerComponent: 1000 });
     expect(c.optimis).toEqual({ trustedSources: [], principal: 'optimis', role: 'client', allowStateChangingGet: false });
-    expect(c.trec).toEqual({ timeoutMs: 1000, retries: 2, backoffMs: 100, fallbacks: { trust: 3, eco: 8, risk: 0.001, hostRisk: 0.01, hostEco: 'index' } });
+    expect(c.trec).toEqual({ timeoutMs: 1000, retries: 2, backoffMs: 100, breakerThreshold: 3, breakerOpenMs: 30_000, fallbacks: { trust: 3, eco: 8, risk: 0.001, hostRisk: 0.01, hostEco: 'index' } });
     expect(c.solver).toEqual({ name: 'auto', timeLimitSeconds: 2, mipGap: 0 });
     expect(c.dataDir).toBe(path.resolve('data'));
     expect(c.reservationTtlSeconds).toBe(900);
@@ -134,6 +134,8 @@ describe('precedence: defaults → file → environment', () => {
       AC_TREC_TIMEOUT_MS: '250',
       AC_TREC_RETRIES: '0',
       AC_TREC_BACKOFF_MS: '0',
+      AC_TREC_BREAKER_THRESHOLD: '5',
+      AC_TREC_BREAKER_OPEN_MS: '1000',
       AC_SOLVER: 'greedy',
       AC_TIME_LIMIT: '1e1',
       AC_MIP_GAP: '0.01',
@@ -171,6 +173,8 @@ describe('precedence: defaults → file → environment', () => {
       timeoutMs: 250,
       retries: 0,
       backoffMs: 0,
+      breakerThreshold: 5,
+      breakerOpenMs: 1000,
       fallbacks: DEFAULT_CONFIG.trec.fallbacks,
     });
     expect(c.solver).toEqual({ name: 'greedy', timeLimitSeconds: 10, mipGap: 0.01 });
@@ -186,7 +190,7 @@ describe('precedence: defaults → file → environment', () => {
         'AC_TREC_HOST_RISK_URL', 'AC_TREC_HOST_ECO_URL', 'AC_TREC_TIMEOUT_MS', 'AC_TREC_RETRIES', 'AC_TREC_BACKOFF_MS', 'AC_SOLVER',
         'AC_TIME_LIMIT', 'AC_MIP_GAP', 'AC_DATA_DIR', 'AC_BODY_LIMIT', 'AC_REQUEST_TIMEOUT_MS', 'AC_MAX_MANIFESTS',
         'AC_RESERVATION_TTL_SECONDS', 'AC_LOG_LEVEL', 'AC_PEER_SECRET', 'AC_PROVIDER_ID', 'AC_FEDERATION_MAX_HOPS',
-        'AC_HOST_INFO_MAX_AGE_MS', 'AC_HOST_INFO_MAX_SHRINK', 'AC_HOST_INFO_SHRINK_CONFIRM_MS', 'AC_MAX_COMPONENTS', 'AC_MAX_VMS_PER_COMPONENT', 'AC_OPTIMIS_TRUSTED_SOURCES',
+        'AC_TREC_BREAKER_THRESHOLD', 'AC_TREC_BREAKER_OPEN_MS', 'AC_HOST_INFO_MAX_AGE_MS', 'AC_HOST_INFO_MAX_SHRINK', 'AC_HOST_INFO_SHRINK_CONFIRM_MS', 'AC_MAX_COMPONENTS', 'AC_MAX_VMS_PER_COMPONENT', 'AC_OPTIMIS_TRUSTED_SOURCES',
       ].sort(),
     );
   });

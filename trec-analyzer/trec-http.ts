@@ -17,6 +17,7 @@
  * An abort (CallAborted) or a refusal by the circuit (CallSkipped) is an error no policy handles: it is not retried and the
  * breaker records nothing for it.
  */
+import { REDACTED, redactUrl } from '../model/redact';
 import { setMaxListeners } from 'node:events';
 import http from 'node:http';
 import https from 'node:https';
@@ -514,36 +515,8 @@ function errorCode(error: unknown): string | undefined {
   return typeof top === 'string' ? top : undefined;
 }
 
-/**
- * A URL as it may be shown in status output: user info, every query value and the fragment replaced by '[redacted]'
- * (query keys stay), credential-like path segments too. Same rules as the configuration view (config/config.ts redactUrl).
- */
-export function redactEndpoint(url: string): string {
-  const REDACTED = '[redacted]';
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    return REDACTED;
-  }
-  const userInfo = u.username !== '' || u.password !== '' ? `${REDACTED}@` : '';
-  const secretLike = /^(?=.*[0-9])(?=.*[A-Za-z])[A-Za-z0-9._~+=-]{16,}$/;
-  const pathname = u.pathname
-    .split('/')
-    .map((segment) => {
-      let decoded = segment;
-      try {
-        decoded = decodeURIComponent(segment);
-      } catch {
-        // kept as is
-      }
-      return secretLike.test(decoded) ? REDACTED : segment;
-    })
-    .join('/');
-  const keys = [...new URLSearchParams(u.search).keys()];
-  const search = keys.length > 0 ? `?${keys.map((k) => `${encodeURIComponent(k)}=${REDACTED}`).join('&')}` : '';
-  return `${u.protocol}//${userInfo}${u.host}${pathname}${search}${u.hash ? `#${REDACTED}` : ''}`;
-}
+/** Endpoints as they may be shown (status, messages): model/redact.ts's rule. */
+export const redactEndpoint = (url: string): string => redactUrl(url) ?? REDACTED;
 
 export function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;

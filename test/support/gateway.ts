@@ -79,6 +79,7 @@ export function testGateway(options: TestGatewayOptions = {}): TestGateway {
     bodyLimitBytes: options.bodyLimitBytes ?? 1024 * 1024,
     requestTimeoutMs: 10_000,
     configView: { test: true },
+    trecStatus: () => service.trecStatus(),
     auth: {
       tokens: options.tokens ?? [],
       optimis: { ...DEFAULT_CONFIG.optimis, ...options.optimis },
