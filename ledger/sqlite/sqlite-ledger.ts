@@ -1092,7 +1092,7 @@ export class SqliteLedger implements Ledger {
       `SELECT MIN(x) FROM (
          SELECT MIN(hold_expires_ms) AS x FROM admissions WHERE status = 'held'
          UNION ALL SELECT MIN(start_ms) FROM admissions WHERE status = 'confirmed'
-         UNION ALL SELECT MIN(CASE WHEN ending_sent = 0 AND end_ms - @lead > @now THEN end_ms - @lead ELSE end_ms END)
+         UNION ALL SELECT MIN(CASE WHEN ending_sent = 0 AND end_ms > @now THEN end_ms - @lead ELSE end_ms END)
                    FROM admissions WHERE status = 'active' AND end_ms IS NOT NULL
          UNION ALL SELECT MIN(start_ms) FROM capacity_windows WHERE started = 0
          UNION ALL SELECT MIN(end_ms) FROM capacity_windows WHERE ended = 0 AND end_ms IS NOT NULL)`,
