@@ -499,19 +499,20 @@ export class FleetIndex {
 
 /** One host's view over a window, from its inventory and its timeline's extremes. */
 export function hostView(host: HostInventory & { readonly generation: number }, s: RangeSummary): HostCapacityView {
-  const base = {
+  // Object literals, not spreads: this runs once per host per capacity() call, and spreading is ~50× slower in V8.
+  const freeCpus = Math.max(0, host.cpus - host.usedCpus + s.minNetCpus);
+  if (host.memoryMb === undefined) {
+    return { hostId: host.id, generation: host.generation, cpus: host.cpus, usedCpus: host.usedCpus, reservedCpus: s.maxBookedCpus, windowCpusDelta: s.minDeltaCpus, freeCpus };
+  }
+  const usedMemoryMb = host.usedMemoryMb ?? 0;
+  return {
     hostId: host.id,
     generation: host.generation,
     cpus: host.cpus,
     usedCpus: host.usedCpus,
     reservedCpus: s.maxBookedCpus,
     windowCpusDelta: s.minDeltaCpus,
-    freeCpus: Math.max(0, host.cpus - host.usedCpus + s.minNetCpus),
-  };
-  if (host.memoryMb === undefined) return base;
-  const usedMemoryMb = host.usedMemoryMb ?? 0;
-  return {
-    ...base,
+    freeCpus,
     memoryMb: host.memoryMb,
     usedMemoryMb,
     reservedMemoryMb: s.maxBookedMemoryMb,
