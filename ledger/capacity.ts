@@ -79,6 +79,21 @@ function upperBound(a: Float64Array, n: number, x: number): number {
   return lo;
 }
 
+/** Changes a timeline absorbs on top of its trees before it rebuilds them. */
+const PENDING_LIMIT = 8;
+
+interface Pending {
+  readonly start: number;
+  readonly end: number;
+  /** Signed contributions to booked CPUs / memory and to the window deltas. */
+  readonly bc: number;
+  readonly bm: number;
+  readonly dc: number;
+  readonly dm: number;
+}
+
+const snap = (x: number): number => (Math.abs(x) < EPSILON ? 0 : x);
+
 const ZERO_SUMMARY: RangeSummary = { maxBookedCpus: 0, maxBookedMemoryMb: 0, minDeltaCpus: 0, minDeltaMemoryMb: 0, minNetCpus: 0, minNetMemoryMb: 0 };
 
 /**
@@ -92,9 +107,9 @@ export class HostTimeline {
   private dirty = true;
   private n = 0;
   private times = new Float64Array(0);
-  /** Segment trees, leaves at [size, 2·size): 0 max booked cpus, 1 max booked mem, 2 min delta cpus, 3 min delta mem, 4 min net cpus, 5 min net mem. */
+  /** Segment tree over the segments, leaves at [size, 2·size), six values per node (see rebuild). */
   private size = 0;
-  private trees: Float64Array[] = [];
+  private tree = new Float64Array(0);
 
   get itemCount(): number {
     return this.items.size;
@@ -104,26 +119,57 @@ export class HostTimeline {
     return this.items.has(key);
   }
 
+  /**
+   * Changes since the last rebuild, as signed step contributions: queries add them piecewise on top of the trees, so a
+   * booking costs no rebuild until PENDING_LIMIT of them have piled up (then one rebuild, O(k log k)).
+   */
+  private pending: Pending[] = [];
+
+  private note(item: TimelineItem, sign: 1 | -1): void {
+    if (this.dirty) return;
+    if (this.pending.length >= PENDING_LIMIT) {
+      this.dirty = true;
+      this.pending = [];
+      return;
+    }
+    const booking = item.kind === 'booking';
+    this.pending.push({
+      start: item.start,
+      end: item.end,
+      bc: booking ? sign * item.cpus : 0,
+      bm: booking ? sign * item.memoryMb : 0,
+      dc: booking ? 0 : sign * item.cpus,
+      dm: booking ? 0 : sign * item.memoryMb,
+    });
+  }
+
+  private counting(key: string): TimelineItem | undefined {
+    const it = this.items.get(key);
+    return it && !this.inactive.has(key) ? it : undefined;
+  }
+
   set(key: string, item: TimelineItem): void {
+    const old = this.counting(key);
+    if (old) this.note(old, -1);
     this.items.set(key, item);
     this.inactive.delete(key);
-    this.dirty = true;
+    this.note(item, 1);
   }
 
   delete(key: string): void {
-    if (this.items.delete(key)) {
-      this.inactive.delete(key);
-      this.dirty = true;
-    }
+    const old = this.counting(key);
+    if (old) this.note(old, -1);
+    if (this.items.delete(key)) this.inactive.delete(key);
   }
 
   setActive(key: string, active: boolean): void {
-    if (!this.items.has(key)) return;
+    const it = this.items.get(key);
+    if (!it) return;
     const was = !this.inactive.has(key);
     if (was === active) return;
     if (active) this.inactive.delete(key);
     else this.inactive.add(key);
-    this.dirty = true;
+    this.note(it, active ? 1 : -1);
   }
 
   /** The counting items (for holders, conflicts and brute-force checks). */
@@ -133,16 +179,35 @@ export class HostTimeline {
 
   private rebuild(): void {
     this.dirty = false;
-    const points: number[] = [];
+    this.pending = [];
+    // The counting items once into flat arrays (Map iteration and string lookups are the slow part of a rebuild).
+    let m = 0;
+    const count = this.items.size;
+    const starts = new Float64Array(count);
+    const ends = new Float64Array(count);
+    const cpus = new Float64Array(count);
+    const mems = new Float64Array(count);
+    const isBooking = new Uint8Array(count);
+    const checkInactive = this.inactive.size > 0;
     for (const [key, it] of this.items) {
-      if (this.inactive.has(key)) continue;
-      points.push(it.start);
-      if (it.end !== Infinity) points.push(it.end);
+      if (checkInactive && this.inactive.has(key)) continue;
+      starts[m] = it.start;
+      ends[m] = it.end;
+      cpus[m] = it.cpus;
+      mems[m] = it.memoryMb;
+      isBooking[m] = it.kind === 'booking' ? 1 : 0;
+      m++;
     }
-    points.sort((a, b) => a - b);
-    const times = new Float64Array(points.length);
+    const points = new Float64Array(2 * m);
+    let np = 0;
+    for (let i = 0; i < m; i++) {
+      points[np++] = starts[i]!;
+      if (ends[i] !== Infinity) points[np++] = ends[i]!;
+    }
+    const sorted = points.subarray(0, np).sort();
     let n = 0;
-    for (const p of points) if (n === 0 || times[n - 1] !== p) times[n++] = p;
+    for (let i = 0; i < np; i++) if (n === 0 || sorted[n - 1] !== sorted[i]) sorted[n++] = sorted[i]!;
+    const times = sorted.slice(0, n);
     this.n = n;
     this.times = times;
     const segments = n + 1;
@@ -151,27 +216,39 @@ export class HostTimeline {
     const dBm = new Float64Array(segments + 1);
     const dDc = new Float64Array(segments + 1);
     const dDm = new Float64Array(segments + 1);
-    for (const [key, it] of this.items) {
-      if (this.inactive.has(key)) continue;
-      const from = upperBound(times, n, it.start);
-      const to = it.end === Infinity ? segments : upperBound(times, n, it.end);
-      if (it.kind === 'booking') {
-        dBc[from]! += it.cpus;
-        dBc[to]! -= it.cpus;
-        dBm[from]! += it.memoryMb;
-        dBm[to]! -= it.memoryMb;
+    for (let i = 0; i < m; i++) {
+      const from = upperBound(times, n, starts[i]!);
+      const to = ends[i] === Infinity ? segments : upperBound(times, n, ends[i]!);
+      const c = cpus[i]!;
+      const mm = mems[i]!;
+      if (isBooking[i] === 1) {
+        dBc[from] += c;
+        dBc[to] -= c;
+        dBm[from] += mm;
+        dBm[to] -= mm;
       } else {
-        dDc[from]! += it.cpus;
-        dDc[to]! -= it.cpus;
-        dDm[from]! += it.memoryMb;
-        dDm[to]! -= it.memoryMb;
+        dDc[from] += c;
+        dDc[to] -= c;
+        dDm[from] += mm;
+        dDm[to] -= mm;
       }
     }
     let size = 1;
     while (size < segments) size <<= 1;
+    // One interleaved array, node i at [6i, 6i + 6): max booked cpus, max booked mem, min delta cpus, min delta mem,
+    // min net cpus, min net mem (one cache line per node instead of six arrays).
+    if (size !== this.size || this.tree.length === 0) this.tree = new Float64Array(12 * size);
     this.size = size;
-    const trees = [0, 1, 2, 3, 4, 5].map((t) => new Float64Array(2 * size).fill(t < 2 ? -Infinity : Infinity));
-    const [maxBc, maxBm, minDc, minDm, minNc, minNm] = trees as [Float64Array, Float64Array, Float64Array, Float64Array, Float64Array, Float64Array];
+    const t = this.tree;
+    for (let leaf = size + segments; leaf < 2 * size; leaf++) {
+      const o = 6 * leaf;
+      t[o] = -Infinity;
+      t[o + 1] = -Infinity;
+      t[o + 2] = Infinity;
+      t[o + 3] = Infinity;
+      t[o + 4] = Infinity;
+      t[o + 5] = Infinity;
+    }
     let bc = 0;
     let bm = 0;
     let dc = 0;
@@ -186,40 +263,91 @@ export class HostTimeline {
       if (Math.abs(bm) < EPSILON) bm = 0;
       if (Math.abs(dc) < EPSILON) dc = 0;
       if (Math.abs(dm) < EPSILON) dm = 0;
-      const leaf = size + j;
-      maxBc[leaf] = bc;
-      maxBm[leaf] = bm;
-      minDc[leaf] = dc;
-      minDm[leaf] = dm;
-      minNc[leaf] = dc - bc;
-      minNm[leaf] = dm - bm;
+      const o = 6 * (size + j);
+      t[o] = bc;
+      t[o + 1] = bm;
+      t[o + 2] = dc;
+      t[o + 3] = dm;
+      t[o + 4] = dc - bc;
+      t[o + 5] = dm - bm;
     }
     for (let i = size - 1; i >= 1; i--) {
-      const l = 2 * i;
-      const r = l + 1;
-      maxBc[i] = Math.max(maxBc[l]!, maxBc[r]!);
-      maxBm[i] = Math.max(maxBm[l]!, maxBm[r]!);
-      minDc[i] = Math.min(minDc[l]!, minDc[r]!);
-      minDm[i] = Math.min(minDm[l]!, minDm[r]!);
-      minNc[i] = Math.min(minNc[l]!, minNc[r]!);
-      minNm[i] = Math.min(minNm[l]!, minNm[r]!);
+      const o = 6 * i;
+      const l = 12 * i;
+      const r = l + 6;
+      t[o] = Math.max(t[l]!, t[r]!);
+      t[o + 1] = Math.max(t[l + 1]!, t[r + 1]!);
+      t[o + 2] = Math.min(t[l + 2]!, t[r + 2]!);
+      t[o + 3] = Math.min(t[l + 3]!, t[r + 3]!);
+      t[o + 4] = Math.min(t[l + 4]!, t[r + 4]!);
+      t[o + 5] = Math.min(t[l + 5]!, t[r + 5]!);
     }
-    this.trees = trees;
   }
 
-  /** Segment index range [lo, hi] (inclusive) covering [start, end). */
-  private range(start: number, end: number): [number, number] {
-    const lo = upperBound(this.times, this.n, start);
-    const hi = end === Infinity ? this.n : lowerBound(this.times, this.n, end);
-    return [lo, hi];
-  }
-
-  /** Extremes over [start, end) (start < end). */
+  /** Extremes over [start, end) (start < end), pending changes included. */
   summary(start: number, end: number): RangeSummary {
     if (this.dirty) this.rebuild();
-    if (this.n === 0) return ZERO_SUMMARY;
-    const [lo, hi] = this.range(start, end);
-    const t = this.trees as [Float64Array, Float64Array, Float64Array, Float64Array, Float64Array, Float64Array];
+    if (this.pending.length === 0) return this.treeSummary(start, end);
+    return this.piecewise(start, end, this.pending);
+  }
+
+  /**
+   * Extremes over [start, end) of the trees plus signed contributions: the window is cut at the contributions' edges;
+   * on each piece they are constant, so they add to the piece's extremes.
+   */
+  private piecewise(start: number, end: number, extra: readonly Pending[]): RangeSummary {
+    let overlapping = false;
+    for (let i = 0; i < extra.length && !overlapping; i++) overlapping = extra[i]!.start < end && start < extra[i]!.end;
+    if (!overlapping) return this.treeSummary(start, end);
+    const cuts: number[] = [start];
+    for (const a of extra) {
+      if (a.start > start && a.start < end) cuts.push(a.start);
+      if (a.end > start && a.end < end) cuts.push(a.end);
+    }
+    cuts.sort((a, b) => a - b);
+    let maxBc = -Infinity;
+    let maxBm = -Infinity;
+    let minDc = Infinity;
+    let minDm = Infinity;
+    let minNc = Infinity;
+    let minNm = Infinity;
+    for (let i = 0; i < cuts.length; i++) {
+      const s = cuts[i]!;
+      if (i > 0 && s === cuts[i - 1]) continue;
+      let j = i + 1;
+      while (j < cuts.length && cuts[j] === s) j++;
+      const e = j < cuts.length ? cuts[j]! : end;
+      const t = this.treeSummary(s, e);
+      let bc = 0;
+      let bm = 0;
+      let dc = 0;
+      let dm = 0;
+      for (const a of extra) {
+        if (a.start <= s && s < a.end) {
+          bc += a.bc;
+          bm += a.bm;
+          dc += a.dc;
+          dm += a.dm;
+        }
+      }
+      maxBc = Math.max(maxBc, t.maxBookedCpus + bc);
+      maxBm = Math.max(maxBm, t.maxBookedMemoryMb + bm);
+      minDc = Math.min(minDc, t.minDeltaCpus + dc);
+      minDm = Math.min(minDm, t.minDeltaMemoryMb + dm);
+      minNc = Math.min(minNc, t.minNetCpus + dc - bc);
+      minNm = Math.min(minNm, t.minNetMemoryMb + dm - bm);
+    }
+    return { maxBookedCpus: snap(maxBc), maxBookedMemoryMb: snap(maxBm), minDeltaCpus: snap(minDc), minDeltaMemoryMb: snap(minDm), minNetCpus: snap(minNc), minNetMemoryMb: snap(minNm) };
+  }
+
+  /** Extremes of the trees alone (the items as of the last rebuild). */
+  private treeSummary(start: number, end: number): RangeSummary {
+    const n = this.n;
+    if (n === 0) return ZERO_SUMMARY;
+    // Segments [lo, hi] cover [start, end): lo holds start, hi holds the last instant before end.
+    const lo = upperBound(this.times, n, start);
+    const hi = end === Infinity ? n : lowerBound(this.times, n, end);
+    const t = this.tree;
     let maxBc = -Infinity;
     let maxBm = -Infinity;
     let minDc = Infinity;
@@ -230,22 +358,24 @@ export class HostTimeline {
     let r = hi + this.size + 1;
     while (l < r) {
       if (l & 1) {
-        maxBc = Math.max(maxBc, t[0][l]!);
-        maxBm = Math.max(maxBm, t[1][l]!);
-        minDc = Math.min(minDc, t[2][l]!);
-        minDm = Math.min(minDm, t[3][l]!);
-        minNc = Math.min(minNc, t[4][l]!);
-        minNm = Math.min(minNm, t[5][l]!);
+        const o = 6 * l;
+        if (t[o]! > maxBc) maxBc = t[o]!;
+        if (t[o + 1]! > maxBm) maxBm = t[o + 1]!;
+        if (t[o + 2]! < minDc) minDc = t[o + 2]!;
+        if (t[o + 3]! < minDm) minDm = t[o + 3]!;
+        if (t[o + 4]! < minNc) minNc = t[o + 4]!;
+        if (t[o + 5]! < minNm) minNm = t[o + 5]!;
         l++;
       }
       if (r & 1) {
         r--;
-        maxBc = Math.max(maxBc, t[0][r]!);
-        maxBm = Math.max(maxBm, t[1][r]!);
-        minDc = Math.min(minDc, t[2][r]!);
-        minDm = Math.min(minDm, t[3][r]!);
-        minNc = Math.min(minNc, t[4][r]!);
-        minNm = Math.min(minNm, t[5][r]!);
+        const o = 6 * r;
+        if (t[o]! > maxBc) maxBc = t[o]!;
+        if (t[o + 1]! > maxBm) maxBm = t[o + 1]!;
+        if (t[o + 2]! < minDc) minDc = t[o + 2]!;
+        if (t[o + 3]! < minDm) minDm = t[o + 3]!;
+        if (t[o + 4]! < minNc) minNc = t[o + 4]!;
+        if (t[o + 5]! < minNm) minNm = t[o + 5]!;
       }
       l >>= 1;
       r >>= 1;
@@ -258,34 +388,11 @@ export class HostTimeline {
    * each piece asks the trees, so a check that pretends a few bookings away (or adds the request's own) stays exact.
    */
   minNet(start: number, end: number, adjustments: readonly Adjustment[] = []): { cpus: number; memoryMb: number } {
-    if (adjustments.length === 0) {
-      const s = this.summary(start, end);
-      return { cpus: s.minNetCpus, memoryMb: s.minNetMemoryMb };
-    }
-    const cuts = new Set<number>([start]);
-    for (const a of adjustments) {
-      if (a.start > start && a.start < end) cuts.add(a.start);
-      if (a.end > start && a.end < end) cuts.add(a.end);
-    }
-    const edges = [...cuts].sort((a, b) => a - b);
-    let cpus = Infinity;
-    let memoryMb = Infinity;
-    for (let i = 0; i < edges.length; i++) {
-      const s = edges[i]!;
-      const e = i + 1 < edges.length ? edges[i + 1]! : end;
-      const sum = this.summary(s, e);
-      let ac = 0;
-      let am = 0;
-      for (const a of adjustments) {
-        if (a.start <= s && s < a.end) {
-          ac += a.cpus;
-          am += a.memoryMb;
-        }
-      }
-      cpus = Math.min(cpus, sum.minNetCpus + ac);
-      memoryMb = Math.min(memoryMb, sum.minNetMemoryMb + am);
-    }
-    return { cpus, memoryMb };
+    if (this.dirty) this.rebuild();
+    // An adjustment changes the net only: as a delta it adds to it with its sign.
+    const extra: Pending[] = adjustments.length === 0 ? this.pending : [...this.pending, ...adjustments.map((a) => ({ start: a.start, end: a.end, bc: 0, bm: 0, dc: a.cpus, dm: a.memoryMb }))];
+    const s = extra.length === 0 ? this.treeSummary(start, end) : this.piecewise(start, end, extra);
+    return { cpus: s.minNetCpus, memoryMb: s.minNetMemoryMb };
   }
 }
 

@@ -196,11 +196,12 @@ const LEDGER_CORE = (db: Database.Database, ctx: MigrationContext): void => {
   ) WITHOUT ROWID;
   CREATE INDEX capacity_window_hosts_host ON capacity_window_hosts (host_id, window_id);
 
-  -- The change feed of capacity: one row per admission or capacity window whose holding changed, in commit order.
-  -- Every process's in-memory index follows it (rows after the last seq it applied) instead of reloading.
+  -- The change feed of capacity: one row per admission or capacity window whose holding changed and per host whose
+  -- inventory or generation changed, in commit order. Every process's in-memory index and host cache follow it (rows
+  -- after the last seq it applied) instead of reloading.
   CREATE TABLE changes (
     seq    INTEGER PRIMARY KEY AUTOINCREMENT,
-    kind   TEXT NOT NULL CHECK (kind IN ('admission', 'window')),
+    kind   TEXT NOT NULL CHECK (kind IN ('admission', 'window', 'host')),
     ref    TEXT NOT NULL,
     at_ms  INTEGER NOT NULL
   );

@@ -265,12 +265,22 @@ function typeFilter(patterns: readonly string[] | undefined, column = 'type'): {
   return { sql: ` AND (${parts.join(' OR ')})`, params };
 }
 
+type HostEntry = HostRow & { readonly record: LedgerHost };
+interface HostState {
+  readonly byId: Map<string, HostEntry>;
+  /** The hosts not removed, by id (computed when first needed after a change). */
+  present?: HostEntry[];
+}
+
+function hostEntry(r: HostRow): HostEntry {
+  return { ...r, record: Object.freeze({ ...inventoryOf(r), generation: r.generation }) as LedgerHost };
+}
+
 type ReadCache = {
   policy?: PolicyRecord;
   defaults?: ConstraintsRecord;
   overrides: Map<string, ServiceConstraintsRecord | null>;
   /** Every inventory row (removed ones too), by id, and the present ones sorted by id. */
-  hosts?: { byId: Map<string, HostRow & { record: LedgerHost }>; present: (HostRow & { record: LedgerHost })[] };
 };
 
 export class SqliteLedger implements Ledger {
@@ -297,6 +307,7 @@ export class SqliteLedger implements Ledger {
   /** This connection committed since the caches were filled (its own commits do not change its data_version). */
   private ownWrite = true;
   private cache: ReadCache = { overrides: new Map() };
+  private hostState: HostState = { byId: new Map() };
   private readonly bookQueue: { run: () => BookResult; resolve: (r: BookResult) => void; reject: (e: unknown) => void }[] = [];
   private flushScheduled = false;
 
@@ -460,13 +471,15 @@ export class SqliteLedger implements Ledger {
       this.fullReload();
       return;
     }
-    const rows = this.q('SELECT seq, kind, ref FROM changes WHERE seq > ? ORDER BY seq').all(this.indexSeq) as { seq: number; kind: 'admission' | 'window'; ref: string }[];
+    const rows = this.q('SELECT seq, kind, ref FROM changes WHERE seq > ? ORDER BY seq').all(this.indexSeq) as { seq: number; kind: 'admission' | 'window' | 'host'; ref: string }[];
     if (rows.length === 0) return;
     const admissions = new Set<string>();
     const windows = new Set<string>();
-    for (const r of rows) (r.kind === 'admission' ? admissions : windows).add(r.ref);
+    const hosts = new Set<string>();
+    for (const r of rows) (r.kind === 'admission' ? admissions : r.kind === 'window' ? windows : hosts).add(r.ref);
     for (const id of admissions) this.reloadAdmission(id);
     for (const id of windows) this.reloadWindow(id);
+    for (const id of hosts) this.reloadHost(id);
     this.indexSeq = rows[rows.length - 1]!.seq;
   }
 
@@ -500,6 +513,7 @@ export class SqliteLedger implements Ledger {
   private fullReload(): void {
     this.read(() => {
       this.index.clear();
+      this.hostState = { byId: new Map((this.q('SELECT * FROM hosts').all() as HostRow[]).map((r) => [r.id, hostEntry(r)])) };
       this.indexSeq = (this.q('SELECT COALESCE(MAX(seq), 0) FROM changes').pluck().get() as number) ?? 0;
       const rows = this.q(
         `SELECT a.id, a.status, a.start_ms, a.end_ms, a.hold_expires_ms, al.host_id, al.cpus, al.memory_mb
@@ -536,13 +550,16 @@ export class SqliteLedger implements Ledger {
     this.indexStale = false;
   }
 
-  private change(kind: 'admission' | 'window', ref: string, now: number): void {
+  private change(kind: 'admission' | 'window' | 'host', ref: string, now: number): void {
     this.q('INSERT INTO changes (kind, ref, at_ms) VALUES (?, ?, ?)').run(kind, ref, now);
   }
 
-  private bumpHosts(hostIds: Iterable<string>): void {
+  private bumpHosts(hostIds: Iterable<string>, now = this.clock()): void {
     const st = this.q('UPDATE hosts SET generation = generation + 1 WHERE id = ?');
-    for (const id of new Set(hostIds)) st.run(id);
+    for (const id of new Set(hostIds)) {
+      st.run(id);
+      this.change('host', id, now);
+    }
   }
 
   private event(type: EventType, owner: string | null, subject: string, data: Record<string, unknown>, at: number): LedgerEvent {
@@ -582,15 +599,27 @@ export class SqliteLedger implements Ledger {
     return this.q('SELECT * FROM hosts WHERE id = ?').get(id) as HostRow | undefined;
   }
 
-  private hostCache(): NonNullable<ReadCache['hosts']> {
-    this.checkVersion();
-    if (this.cache.hosts) return this.cache.hosts;
-    const rows = this.q('SELECT * FROM hosts ORDER BY id').all() as HostRow[];
-    const all = rows.map((r) => ({ ...r, record: Object.freeze({ ...inventoryOf(r), generation: r.generation }) as LedgerHost }));
-    const hosts = { byId: new Map(all.map((h) => [h.id, h])), present: all.filter((h) => h.removed === 0) };
-    if (!this.db.inTransaction) this.cache.hosts = hosts;
-    return hosts;
+  /** The inventory as of the last commit seen, kept up to date through the change feed like the index. */
+  private hostCache(): Required<HostState> {
+    if (!this.db.inTransaction) {
+      this.checkVersion();
+      if (this.indexStale) {
+        this.read(() => this.pullChanges());
+        this.indexStale = false;
+      }
+    }
+    const h = this.hostState;
+    if (!h.present) h.present = [...h.byId.values()].filter((x) => x.removed === 0).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return h as Required<HostState>;
   }
+
+  private reloadHost(id: string): void {
+    const row = this.q('SELECT * FROM hosts WHERE id = ?').get(id) as HostRow | undefined;
+    if (row) this.hostState.byId.set(id, hostEntry(row));
+    else this.hostState.byId.delete(id);
+    this.hostState.present = undefined;
+  }
+
 
   // -------------------------------------------------------------------------------------------
   // Host inventory.
@@ -628,6 +657,7 @@ export class SqliteLedger implements Ledger {
                generation = generation + 1, updated_ms = @now`,
           ).run({ id: a.id, cpus: a.cpus, used: a.usedCpus, mem: a.memoryMb ?? null, usedMem: a.usedMemoryMb ?? null, now });
         }
+        this.change('host', c.hostId, now);
         this.event('capacity.changed', null, c.hostId, { reason: 'inventory', change: c.change, hosts: [c.hostId], ...(c.before ? { before: c.before } : {}), ...(c.after ? { after: c.after } : {}), actor }, now);
       }
       return changes;
