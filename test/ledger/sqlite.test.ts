@@ -367,6 +367,42 @@ describe('SqliteLedger: several processes on one file', () => {
   }, 60_000);
 });
 
+test('acknowledged admissions survive kill -9 of the process that booked them', async () => {
+  const dir = newDir();
+  const setup = await SqliteLedger.open(options(dir, new ManualClock(T0)));
+  await setup.syncHosts([{ id: 'h1', cpus: 1000, usedCpus: 0 }], 'host-info');
+  await setup.close();
+  const script = `
+    const [mod, dataDir] = process.argv.slice(1);
+    const { openLedger } = require(mod);
+    (async () => {
+      const T0 = ${T0};
+      const l = await openLedger({ dataDir, clock: () => T0, defaultWeights: { cost: 0.25, eco: 0.25, risk: 0.25, trust: 0.25 }, defaultConstraints: { eco: 0, trust: 0, risk: 7, cost: 1e6 } });
+      for (let i = 0; ; i++) {
+        await l.book({ actor: 'k', bookings: [{ id: 'k-' + i, owner: 'k', serviceId: 's', decision: 'accepted', window: { start: T0, end: null }, holdExpiresAt: T0 + 1e9, hosts: [{ hostId: 'h1', cpus: 0.5, memoryMb: 0 }], response: { i } }] });
+        process.stdout.write('k-' + i + '\\n');
+      }
+    })();`;
+  const acknowledged = await new Promise<string[]>((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', script, DIST_LEDGER, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.split('\n').length > 40) child.kill('SIGKILL');
+    });
+    child.on('error', reject);
+    child.on('exit', (_code, signal) => (signal === 'SIGKILL' ? resolve(out.split('\n').filter((x) => x !== '')) : reject(new Error(`exited without being killed (${String(signal)})`))));
+  });
+  expect(acknowledged.length).toBeGreaterThanOrEqual(40);
+  const after = await SqliteLedger.open(options(dir, new ManualClock(T0)));
+  try {
+    for (const id of acknowledged) expect((await after.get(id))?.status).toBe('held');
+    expect((await after.capacity({ start: T0, end: null })).hosts[0]!.reservedCpus).toBeGreaterThanOrEqual(acknowledged.length * 0.5);
+  } finally {
+    await after.close();
+  }
+}, 60_000);
+
 test('the same database opened twice in one process shares nothing but the file', async () => {
   const dir = newDir();
   const clock = new ManualClock(T0);
