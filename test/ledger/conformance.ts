@@ -263,6 +263,19 @@ export function ledgerConformance(name: string, open: () => Promise<OpenedLedger
         ]);
       });
 
+      test('concurrent requests are each all or nothing: one that does not fit fails alone, the others are booked, in call order', async () => {
+        const results = await Promise.allSettled([
+          ledger.book(request([booking('first', { hosts: [{ hostId: 'h1', cpus: 5, memoryMb: 0 }] })])),
+          ledger.book(request([booking('second', { hosts: [{ hostId: 'h1', cpus: 4, memoryMb: 0 }] })])),
+          ledger.book(request([booking('third', { hosts: [{ hostId: 'h1', cpus: 3, memoryMb: 0 }] }), booking('third-b', { hosts: [{ hostId: 'h2', cpus: 4, memoryMb: 0 }] })])),
+          ledger.book(request([booking('fourth', { hosts: [{ hostId: 'h2', cpus: 1, memoryMb: 0 }] })])),
+        ]);
+        expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'rejected']);
+        expect(((results[1] as PromiseRejectedResult).reason as AdmissionError).code).toBe('AC_ERR_CAPACITY_CONFLICT');
+        expect((await ledger.list({})).items.map((a) => a.id).sort()).toEqual(['first', 'third', 'third-b']);
+        expect((await ledger.capacity(win(0, 60))).hosts.slice(0, 2).map((h) => h.freeCpus)).toEqual([0, 0]);
+      });
+
       test('a booking with no hosts (all federated) is recorded', async () => {
         const [rec] = await book(booking('fed', { hosts: [] }));
         expect(rec!.hosts).toEqual([]);

@@ -257,6 +257,28 @@ describe('SqliteLedger: opening, durability, migrations', () => {
     await ledger.close();
   });
 
+  test('syncHosts with an unchanged snapshot writes nothing (other connections see no commit)', async () => {
+    const dir = newDir();
+    const clock = new ManualClock(T0);
+    const a = await SqliteLedger.open(options(dir, clock));
+    const b = await SqliteLedger.open(options(dir, clock));
+    try {
+      await a.syncHosts(FLEET, 'host-info');
+      const watcher = new Database(path.join(dir, 'eac.sqlite'), { readonly: true });
+      const version = (): number => watcher.pragma('data_version', { simple: true }) as number;
+      const before = version();
+      expect(await b.syncHosts(FLEET, 'host-info')).toEqual([]);
+      expect(await a.syncHosts([...FLEET].reverse(), 'host-info')).toEqual([]);
+      expect(version()).toBe(before);
+      await b.syncHosts([{ ...FLEET[0]!, usedCpus: 1 }, FLEET[1]!, FLEET[2]!], 'host-info');
+      expect(version()).not.toBe(before);
+      watcher.close();
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   test('an index behind purged change rows reloads in full and stays exact', async () => {
     const dir = newDir();
     const clock = new ManualClock(T0);
