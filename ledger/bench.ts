@@ -250,7 +250,7 @@ async function main(): Promise<void> {
   console.log('| processes | in flight | synchronous | recorded admissions/s | p50 ms | p99 ms |');
   console.log('|---:|---:|---|---:|---:|---:|');
   for (const sync of ['FULL', 'NORMAL'] as const) {
-    for (const [p, c] of [[1, 1], [2, 1], [1, 16], [2, 16]] as const) {
+    for (const [p, c] of [[1, 1], [2, 1], [1, 16], [2, 16], [1, 64], [2, 64]] as const) {
       const row = await throughput(p, c, sync, seconds, hostCount, 10_000);
       console.log(`| ${row.processes} | ${row.concurrency} | ${row.synchronous} | ${row.perSecond.toFixed(0)} | ${ms(row.p50)} | ${ms(row.p99)} |`);
     }
