@@ -86,7 +86,7 @@ export interface BookingInput {
   readonly serviceId: string;
   readonly decision: ServiceDecisionKind;
   readonly window: TimeWindow;
-  /** A held offer lapses (status expired) at this instant unless confirmed before. */
+  /** A held offer lapses (status expired) at this instant unless confirmed before. Must be after the ledger's clock. */
   readonly holdExpiresAt: EpochMs;
   /** Promise's expiry, kept for the record (holdExpiresAt already accounts for it). */
   readonly expirySeconds?: number;
@@ -308,6 +308,7 @@ export interface SubscriptionRecord {
 export interface DeliveryClaim {
   readonly subscription: SubscriptionRecord & { readonly secret: string };
   readonly event: LedgerEvent;
+  /** 1 for the first claim of this event; every claim counts, also one whose lease lapsed (a crashed deliverer). */
   readonly attempt: number;
   /** Opaque token to pass back to settleDelivery. */
   readonly token: string;
@@ -379,7 +380,13 @@ export interface Ledger {
   holders(window: TimeWindow, options?: { readonly hostIds?: readonly string[]; readonly excludeOwnerService?: { owner: string; serviceId: string } }): Promise<readonly Holder[]>;
 
   // Admissions
-  /** Checks every booking against capacity inside the write; AC_ERR_CAPACITY_CONFLICT names the first host that would overfill. */
+  /**
+   * Checks every booking against capacity inside the write; AC_ERR_CAPACITY_CONFLICT names the first host that would
+   * overfill (a CapacityConflictError from ledger/errors.ts: `shortage` holds host, resource, needed, free, holders). A
+   * host that is not in the inventory, or was removed, is a capacity conflict too (resource `host`): the caller solved
+   * on a snapshot that is out of date. Concurrent calls may share one transaction (group commit); each is all or
+   * nothing on its own.
+   */
   book(request: BookRequest): Promise<BookResult>;
   /** The stored answer for an idempotency key, if any (cheap pre-check before solving; book() re-checks). */
   idempotentAnswer(owner: string, key: string): Promise<{ readonly requestHash: string; readonly answer: unknown } | undefined>;
@@ -392,7 +399,10 @@ export interface Ledger {
    * else (its own old booking does not count). AC_ERR_CAPACITY_CONFLICT when it does not fit.
    */
   reschedule(id: string, change: { readonly window: TimeWindow; readonly hosts?: readonly HostAmount[]; readonly holdExpiresAt?: EpochMs }, actor: string, expectedGeneration?: number): Promise<AdmissionRecord>;
-  /** Stops holding capacity. Returns the record and whether this call released it (false: it was already closed). */
+  /**
+   * Stops holding capacity. Returns the record and whether this call released it (false: it was already closed, or is
+   * a hold that has lapsed at the ledger's clock: it reads `expired`). AC_ERR_NOT_FOUND for an unknown id.
+   */
   release(id: string, actor: string): Promise<{ readonly record: AdmissionRecord; readonly released: boolean }>;
 
   // Capacity windows
@@ -417,6 +427,7 @@ export interface Ledger {
   lastEventSeq(): Promise<number>;
 
   // Subscriptions (webhooks) and their deliveries
+  /** Deliveries start after the last event committed before the subscription (no history). */
   subscribe(input: SubscriptionInput): Promise<SubscriptionRecord>;
   subscription(id: string): Promise<SubscriptionRecord | undefined>;
   subscriptions(filter?: { readonly owner?: string }): Promise<readonly SubscriptionRecord[]>;
@@ -426,7 +437,10 @@ export interface Ledger {
    * processes; a claim not settled within leaseMs may be claimed again). Undefined when nothing is due at `now`.
    */
   claimDelivery(now: EpochMs, leaseMs: number): Promise<DeliveryClaim | undefined>;
-  /** After an attempt: delivered (cursor advances), or failed (retry at retryAt, or dead-letter when retryAt is null). */
+  /**
+   * After an attempt: delivered (cursor advances), or failed (retry at retryAt, or dead-letter when retryAt is null).
+   * AC_ERR_CONFLICT when the token no longer holds the claim (settled already, or its lease lapsed and it was claimed again).
+   */
   settleDelivery(token: string, outcome: { readonly ok: true } | { readonly ok: false; readonly error: string; readonly retryAt: EpochMs | null }): Promise<void>;
 
   // Settings and audit
