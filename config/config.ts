@@ -167,6 +167,23 @@ export interface OptimisAccessConfig {
   readonly allowStateChangingGet: boolean;
 }
 
+export interface LedgerSettings {
+  /** `reservation.ending` is emitted this long before an active reservation ends (Blazar's before_end), s. */
+  readonly endingLeadSeconds: number;
+  /** Closed admissions, delivered events and idempotency keys are kept this long, days. */
+  readonly retentionDays: number;
+  /** How far ahead a rejected windowed request looks for the earliest start that fits, hours (0 = no search). */
+  readonly earliestFitHorizonHours: number;
+  /** `manual`: the clock stands still unless an operator sets it (PUT /api/v1/test/clock) — for tests only. */
+  readonly clock: 'system' | 'manual';
+  readonly webhooks: {
+    readonly timeoutMs: number;
+    readonly maxAttempts: number;
+    /** Whether clients' subscriptions may target loopback, private and link-local addresses (operators always may). */
+    readonly allowPrivateTargets: boolean;
+  };
+}
+
 /** Caps on the work one request may ask for (413 AC_ERR_LIMIT_EXCEEDED naming the cap). */
 export interface LimitsConfig {
   readonly maxComponentsPerManifest: number;
@@ -184,8 +201,10 @@ export interface AppConfig {
   readonly solver: SolverSettings;
   /** Directory of the SQLite database (`eac.sqlite`). Absolute after loadConfig. */
   readonly dataDir: string;
-  /** How long an admission holds capacity unless released, in seconds. */
+  /** How long an offer is held (status `held`) unless confirmed or released, in seconds. */
   readonly reservationTtlSeconds: number;
+  /** The ledger over time: events before an end, history kept, the earliest-fit search, webhooks. */
+  readonly ledger: LedgerSettings;
   readonly logLevel: LogLevel;
   /** Objective weights the policy starts from (the stored policy wins once it exists). */
   readonly defaultWeights: Weights;
@@ -350,6 +369,13 @@ const optimisSchema = z.strictObject({
   role: roleLeaf,
   allowStateChangingGet: z.boolean({ error: 'expected true or false' }),
 });
+const ledgerSchema = z.strictObject({
+  endingLeadSeconds: nonNegativeInt,
+  retentionDays: positiveNumber,
+  earliestFitHorizonHours: nonNegativeNumber,
+  clock: enumLeaf(['system', 'manual']),
+  webhooks: z.strictObject({ timeoutMs: positiveInt, maxAttempts: positiveInt, allowPrivateTargets: z.boolean({ error: 'expected true or false' }) }),
+});
 const limitsSchema = z.strictObject({ maxComponentsPerManifest: positiveInt, maxVmsPerComponent: positiveInt });
 const shareLeaf = numberLeaf('a share within [0, 1]', (n) => n >= 0 && n <= 1);
 
@@ -402,6 +428,7 @@ const configSchema = z
     solver: solverSchema,
     dataDir: nonEmptyString,
     reservationTtlSeconds: positiveInt,
+    ledger: ledgerSchema,
     logLevel: logLevelSchema,
     defaultWeights: weightsSchema,
     defaultConstraints: constraintsSchema,
@@ -450,6 +477,7 @@ const fileSchema = z.strictObject(
     solver: solverSchema.partial().optional(),
     dataDir: nonEmptyString.optional(),
     reservationTtlSeconds: positiveInt.optional(),
+    ledger: ledgerSchema.extend({ webhooks: ledgerSchema.shape.webhooks.partial().optional() }).partial().optional(),
     logLevel: logLevelSchema.optional(),
     defaultWeights: weightsSchema.optional(),
     defaultConstraints: constraintsSchema.optional(),
@@ -513,6 +541,13 @@ const ENV: readonly EnvSpec[] = [
   { name: 'AC_OPTIMIS_TRUSTED_SOURCES', path: ['optimis', 'trustedSources'], leaf: z.array(sourceLeaf), list: true, meaning: 'comma-separated addresses / CIDR blocks whose token-less OPTIMIS requests act as optimis.principal' },
   { name: 'AC_WORKERS', path: ['server', 'workers'], leaf: positiveInt, numeric: true, meaning: 'HTTP worker processes sharing the port (1 = no cluster)' },
   { name: 'AC_RESERVATION_TTL_SECONDS', path: ['reservationTtlSeconds'], leaf: positiveInt, numeric: true, meaning: 'how long an admission holds capacity unless released, s' },
+  { name: 'AC_RESERVATION_ENDING_LEAD_SECONDS', path: ['ledger', 'endingLeadSeconds'], leaf: nonNegativeInt, numeric: true, meaning: 'reservation.ending is emitted this long before an end, s' },
+  { name: 'AC_HISTORY_RETENTION_DAYS', path: ['ledger', 'retentionDays'], leaf: positiveNumber, numeric: true, meaning: 'closed admissions and delivered events are kept this long, days' },
+  { name: 'AC_EARLIEST_FIT_HORIZON_HOURS', path: ['ledger', 'earliestFitHorizonHours'], leaf: nonNegativeNumber, numeric: true, meaning: 'how far ahead a windowed request that does not fit looks for the earliest start that would, hours (0 = off)' },
+  { name: 'AC_CLOCK', path: ['ledger', 'clock'], leaf: enumLeaf(['system', 'manual']), meaning: 'system | manual (tests only: time moves by PUT /api/v1/test/clock)' },
+  { name: 'AC_WEBHOOK_TIMEOUT_MS', path: ['ledger', 'webhooks', 'timeoutMs'], leaf: positiveInt, numeric: true, meaning: 'deadline of one webhook delivery attempt, ms' },
+  { name: 'AC_WEBHOOK_MAX_ATTEMPTS', path: ['ledger', 'webhooks', 'maxAttempts'], leaf: positiveInt, numeric: true, meaning: 'attempts per event before it is dead-lettered' },
+  { name: 'AC_WEBHOOK_ALLOW_PRIVATE', path: ['ledger', 'webhooks', 'allowPrivateTargets'], leaf: z.enum(['true', 'false'], { error: "expected 'true' or 'false'" }).transform((v) => v === 'true'), meaning: "clients' webhooks may target loopback / private addresses (operators always may)" },
   { name: 'AC_LOG_LEVEL', path: ['logLevel'], leaf: logLevelSchema, meaning: 'error | warn | info | http | verbose | debug | silly' },
   { name: 'AC_PEER_SECRET', path: ['peerSecret'], leaf: nonEmptyString, meaning: 'shared secret inbound peers must present (secret; unset = not checked)' },
   { name: 'AC_PROVIDER_ID', path: ['providerId'], leaf: providerIdLeaf, meaning: 'this provider\'s id among its federation peers (required when peers are configured)' },
@@ -568,6 +603,7 @@ export const DEFAULT_CONFIG: AppConfig = deepFreeze({
   solver: { name: 'auto', timeLimitSeconds: 2, mipGap: 0 },
   dataDir: './data',
   reservationTtlSeconds: 900,
+  ledger: { endingLeadSeconds: 600, retentionDays: 30, earliestFitHorizonHours: 168, clock: 'system', webhooks: { timeoutMs: 5000, maxAttempts: 8, allowPrivateTargets: false } },
   logLevel: 'info',
   defaultWeights: { ...DEFAULT_WEIGHTS },
   defaultConstraints: { ...DEFAULT_CONSTRAINTS },

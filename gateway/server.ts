@@ -11,10 +11,14 @@ import { isAdmissionError } from '../model/errors';
 import { shutdownHighsWorker } from '../solvers/highs';
 import { AdmissionService } from '../service/admission-service';
 import { createApp } from './app';
+import { openLedger } from '../ledger';
+import { ManualClock, systemClock, type Clock } from '../service/clock';
+import { EventHub } from '../service/event-hub';
+import { LifecycleScheduler } from '../service/lifecycle';
+import { WebhookDeliverer } from '../service/webhooks';
 import { AdmissionIntake } from '../service/intake';
 import { createLogger } from './logger';
 import { Metrics } from './metrics';
-import { StateStore } from './state-store';
 
 /** OPTIMIS's bundled cost.xml has planFloor 10, i.e. a gain of 100, for services without a price plan. */
 const DEFAULT_GAIN = 100;
@@ -51,14 +55,55 @@ export interface RunningServer {
 
 export async function startServer(config: AppConfig, options: { silent?: boolean } = {}): Promise<RunningServer> {
   const logger = createLogger(config.logLevel, options.silent);
-  const store = new StateStore({ dataDir: config.dataDir, defaultWeights: config.defaultWeights, defaultConstraints: config.defaultConstraints });
+  const clock: Clock = config.ledger.clock === 'manual' ? new ManualClock() : systemClock;
+  const now = (): number => clock.now();
+  const ledger = await openLedger({
+    dataDir: config.dataDir,
+    clock: now,
+    defaultWeights: config.defaultWeights,
+    defaultConstraints: config.defaultConstraints,
+    endingLeadMs: config.ledger.endingLeadSeconds * 1000,
+    retentionMs: config.ledger.retentionDays * 86_400_000,
+  });
+  const hub = new EventHub(ledger);
+  const webhooks = new WebhookDeliverer(ledger, {
+    clock: now,
+    timeoutMs: config.ledger.webhooks.timeoutMs,
+    maxAttempts: config.ledger.webhooks.maxAttempts,
+    allowsPrivate: (claim) => claim.subscription.seesAll || config.ledger.webhooks.allowPrivateTargets,
+    onOutcome: (claim, o) =>
+      logger.log(o.ok ? 'debug' : 'warn', o.ok ? 'webhook delivered' : o.deadLettered ? 'webhook dead-lettered' : 'webhook attempt failed', {
+        subscriptionId: claim.subscription.id,
+        eventId: claim.event.id,
+        attempt: claim.attempt,
+        ...(o.status !== undefined ? { status: o.status } : {}),
+        ...(o.error ? { error: o.error } : {}),
+      }),
+  });
+  const lifecycle = new LifecycleScheduler(ledger, {
+    clock: now,
+    onEvents: (events) => {
+      hub.poke();
+      webhooks.poke();
+      logger.info('lifecycle', { events: events.map((e) => `${e.type}:${e.subject}`) });
+    },
+    onError: (error) => logger.warn('lifecycle: advance failed, retrying', { error: error instanceof Error ? error.message : String(error) }),
+  });
+  const changed = (): void => {
+    lifecycle.kick();
+    hub.poke();
+    webhooks.poke();
+  };
   const hostInfo = createHostInfoProvider(hostInfoConfig(config));
   const t = config.trec;
   const metrics = new Metrics();
   const intake = new AdmissionIntake(metrics.intakeObserver);
   metrics.watchIntake(intake);
-  const service = new AdmissionService(hostInfo, store, {
+  const service = new AdmissionService(hostInfo, ledger, {
     intake,
+    clock: now,
+    onBooked: changed,
+    earliestFitHorizonHours: config.ledger.earliestFitHorizonHours,
     solver: config.solver.name,
     timeLimitSeconds: config.solver.timeLimitSeconds,
     mipRelGap: config.solver.mipGap,
@@ -89,7 +134,11 @@ export async function startServer(config: AppConfig, options: { silent?: boolean
   });
   const app = createApp({
     service,
-    store,
+    ledger,
+    hub,
+    clock: now,
+    onChange: changed,
+    ...(clock instanceof ManualClock ? { manualClock: clock } : {}),
     hostInfo,
     logger,
     metrics,
@@ -100,7 +149,10 @@ export async function startServer(config: AppConfig, options: { silent?: boolean
     auth: { tokens: config.tokens, optimis: config.optimis, ...(config.peerSecret !== undefined ? { peerSecret: config.peerSecret } : {}) },
   });
   // Before the port is taken: an inventory that cannot be read is a start-up error, not the first admission's 500.
-  await hostInfo.listHosts().catch((error: unknown) => {
+  await hostInfo
+    .listHosts()
+    .then((hosts) => service.syncHosts(hosts))
+    .catch((error: unknown) => {
     if (hostInfo.name === 'inventory') throw error;
     // A remote source that is down at start-up is reported by /ready; the service starts and keeps asking.
     logger.warn('host-info source not reachable at start-up', { source: hostInfo.name, error: error instanceof Error ? error.message : String(error) });
@@ -118,9 +170,12 @@ export async function startServer(config: AppConfig, options: { silent?: boolean
     });
   }).catch(async (error: unknown) => {
     await shutdownHighsWorker();
-    store.close();
+    service.close();
+    await ledger.close();
     throw error;
   });
+  lifecycle.start();
+  webhooks.start();
   // Every request is bounded in time, including slow clients that never finish sending.
   server.requestTimeout = config.server.requestTimeoutMs + 5000;
   server.headersTimeout = Math.min(60_000, config.server.requestTimeoutMs + 5000);
@@ -135,8 +190,12 @@ export async function startServer(config: AppConfig, options: { silent?: boolean
   });
   // The host snapshot is refreshed in the background too, so that /ready reports the source's real state (the providers
   // are passive: without admissions nobody would ask) and the first admission after a quiet spell does not wait for it.
+  // The ledger's inventory follows it: hosts added, removed or resized emit capacity.changed.
   const refresh = setInterval(() => {
-    hostInfo.listHosts().catch(() => undefined); // failures are kept in the provider's status (/ready)
+    hostInfo
+      .listHosts()
+      .then((hosts) => service.syncHosts(hosts))
+      .catch(() => undefined); // failures are kept in the provider's status (/ready)
   }, Math.max(1000, config.hostInfo.cacheMs));
   refresh.unref();
   const address = server.address();
@@ -170,9 +229,12 @@ export async function startServer(config: AppConfig, options: { silent?: boolean
           resolve();
         }, config.server.requestTimeoutMs).unref();
       });
+      hub.close();
+      await lifecycle.stop();
+      await webhooks.stop();
       await shutdownHighsWorker();
       service.close();
-      store.close();
+      await ledger.close();
       logger.info('stopped');
     })());
   return { server, port, close };
@@ -214,10 +276,15 @@ function runPrimary(workers: number): void {
   const listened = new Set<number>();
   for (let k = 0; k < workers; k++) cluster.fork();
   cluster.on('listening', (worker) => listened.add(worker.id));
+  // A worker that cannot start tells why (IPC); the primary prints it once, however many workers fail the same way.
+  const whyFailed = new Map<number, string>();
+  cluster.on('message', (worker, message: { type?: string; message?: string }) => {
+    if (message?.type === 'start-failed' && typeof message.message === 'string') whyFailed.set(worker.id, message.message);
+  });
   cluster.on('exit', (worker, code) => {
     if (!stopping && !listened.has(worker.id)) {
       // It never served: replacing it would fail the same way, forever (a busy port, an unreadable inventory).
-      process.stderr.write(`eac: worker ${worker.process.pid} failed to start (exit ${code}); stopping\n`);
+      process.stderr.write(`eac: failed to start: ${whyFailed.get(worker.id) ?? `worker ${worker.process.pid} exited with ${code} before listening`}\n`);
       stopping = true;
       for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
       process.exitCode = 1;
@@ -242,7 +309,12 @@ function runPrimary(workers: number): void {
 
 if (require.main === module) {
   main().catch((error: unknown) => {
-    process.stderr.write(`eac: failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+    const message = error instanceof Error ? error.message : String(error);
+    if (cluster.isWorker && process.send) {
+      process.send({ type: 'start-failed', message }, undefined, {}, () => process.exit(1));
+      return;
+    }
+    process.stderr.write(`eac: failed to start: ${message}\n`);
     process.exit(1);
   });
 }

@@ -99,7 +99,7 @@ export interface BookingInput {
 }
 
 export interface BookRequest {
-  /** All or nothing, in one transaction. */
+  /** All or nothing, in one transaction. Empty only with `idempotency` (an answer that books nothing is still kept). */
   readonly bookings: readonly BookingInput[];
   /**
    * OPTIMIS's SLA manager asks twice (negotiation, then instantiation): a `held` admission of the same owner and
@@ -234,6 +234,8 @@ export interface Holder {
   readonly serviceId: string;
   readonly status: AdmissionStatus;
   readonly window: TimeWindow;
+  /** Held offers only: when the hold lapses (and the capacity is free again unless confirmed). */
+  readonly holdExpiresAt?: EpochMs;
   readonly hostId: string;
   readonly cpus: number;
   readonly memoryMb: number;

@@ -33,12 +33,16 @@ const bookingSchema = z.object({
   seenGenerations: z.record(z.string(), z.number()).optional(),
 });
 
-const bookRequestSchema = z.object({
-  bookings: z.array(bookingSchema).min(1, { error: 'expected at least one booking' }),
-  replaceHeld: z.boolean().optional(),
-  idempotency: z.object({ owner: idSchema, key: idSchema, requestHash: idSchema }).optional(),
-  actor: idSchema,
-});
+// No booking at all is allowed with an idempotency key only: a request that books nothing (everything rejected, or
+// its booking made earlier in the same flow) still records its answer under the key.
+const bookRequestSchema = z
+  .object({
+    bookings: z.array(bookingSchema),
+    replaceHeld: z.boolean().optional(),
+    idempotency: z.object({ owner: idSchema, key: idSchema, requestHash: idSchema }).optional(),
+    actor: idSchema,
+  })
+  .refine((r) => r.bookings.length > 0 || r.idempotency !== undefined, { error: 'expected at least one booking (or an idempotency key)', path: ['bookings'] });
 
 const inventorySchema = z.object({
   id: idSchema,

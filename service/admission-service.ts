@@ -13,13 +13,15 @@ import type { HostInfoProvider, HostSnapshot } from '../host-info/types';
 import { AdmissionError, isAdmissionError, type ErrorDetail } from '../model/errors';
 import type { AdmissionModel } from '../model/types';
 import { buildAdmissionModel, HostModelMemo, type ServiceRequest } from '../trec-analyzer/build-model';
-import { TrecClient, type DegradedNote, type TrecFetchOptions, type TrecStatus } from '../trec-analyzer/trec-fetchers';
+import { TrecClient, type DegradedNote, type TrecFetchOptions, type TrecSnapshot, type TrecStatus } from '../trec-analyzer/trec-fetchers';
 import { AdmissionIntake } from './intake';
 import { Federator, type FederationLog, type FederationReport, type FederationRoute, type InboundFederation } from '../federation';
 import { writeAllocationOffer, type AllocationOfferInput } from '../formats/optimis-manifest/offer';
 import { parseManifestDocument, type ParsedManifest } from '../formats/optimis-manifest/parse';
 import type { XmlDocument } from '../xml/safe-xml';
-import type { HostAmount, StateStore } from '../gateway/state-store';
+import type { AdmissionRecord, BookingInput, Holder, Ledger, TimeWindow } from '../ledger/types';
+import { windowJson } from '../gateway/time';
+import { CapacitySnapshots, type PendingBooking } from './snapshot';
 
 export interface AdmissionServiceOptions {
   readonly solver: SolverChoice;
@@ -43,6 +45,12 @@ export interface AdmissionServiceOptions {
   };
   /** Orders the start of admissions (service/intake.ts); a private one when not given. */
   readonly intake?: AdmissionIntake;
+  /** Epoch ms; the ledger's clock (tests move it by hand). */
+  readonly clock?: () => number;
+  /** Called after this process booked something (the lifecycle scheduler re-plans, webhooks look). */
+  readonly onBooked?: () => void;
+  /** How far ahead a request not admitted whole looks for its earliest fit, hours (0 = no search; default 168). */
+  readonly earliestFitHorizonHours?: number;
 }
 
 export interface AdmissionRequest {
@@ -62,6 +70,14 @@ export interface AdmissionRequest {
   readonly federation?: InboundFederation;
   /** Epoch ms by which the answer must be out: bounds the time given to peers. */
   readonly deadlineAt?: number;
+  /** The reservation's window (default: from now, open-ended). */
+  readonly window?: TimeWindow;
+  /** Promise's expiry: an offer not confirmed within this many seconds after its start lapses. */
+  readonly expirySeconds?: number;
+  /** Idempotency-Key header: the first answer is returned again for the same request, and nothing more is booked. */
+  readonly idempotencyKey?: string;
+  /** Replace the owner's held offers for the same services (default true: an SLA negotiation asks twice). */
+  readonly replaceHeld?: boolean;
 }
 
 export interface ServiceAnswer extends ServiceDecision {
@@ -69,6 +85,14 @@ export interface ServiceAnswer extends ServiceDecision {
   readonly manifestId: string;
   /** Id of the recorded admission holding this service's capacity; null on dry-run or when nothing is local. */
   readonly admissionId: string | null;
+  /** `held` when recorded (an offer until holdExpiresAt; confirm it to keep it), else null. */
+  readonly status: 'held' | null;
+  readonly window: { readonly start: string; readonly end: string | null };
+  readonly holdExpiresAt: string | null;
+  /** Not fully admitted: the admissions holding capacity in the window (largest first, at most 20). */
+  readonly heldBy?: readonly HeldBy[];
+  /** Not fully admitted: the earliest start within the horizon at which it would be. */
+  readonly earliestFit?: EarliestFit;
   /** The input manifest with the allocation offer written back (OPTIMIS-compatible, XSD-valid). */
   readonly manifest: string;
   /** Present when the service needed a peer (federation configured, not fully admitted, federation allowed). */
@@ -85,16 +109,24 @@ export interface AdmissionAnswer {
   /** TREC values that came from fallbacks, with the reason (never silent). */
   readonly degraded: readonly DegradedNote[];
   readonly hostsConsidered: number;
+  /** Σ of the per-host generations the snapshot saw (moves whenever bookings or the inventory change). */
   readonly capacityGeneration: number;
+  /** The window the request was solved over (RFC 3339; end null = open). */
+  readonly window: { readonly start: string; readonly end: string | null };
+  /** true when this is the stored answer of an earlier request with the same Idempotency-Key. */
+  readonly replayed?: boolean;
   readonly services: readonly ServiceAnswer[];
 }
 
-const MAX_CONFLICT_RETRIES = 3;
+/** Re-solves after a capacity conflict (another process booked what this snapshot saw free) before answering 409. */
+const MAX_CONFLICT_RETRIES = 6;
 
 /** A cycle's answer plus what only the model knows: its own cost estimate for the VMs it chose to federate. */
 interface CycleResult {
   readonly answer: AdmissionAnswer;
   readonly federationCosts: readonly number[];
+  /** The answer is an idempotency key's stored one: nothing was booked now. */
+  readonly replayed: boolean;
 }
 
 /** A minimal async mutex: recorded admissions are serialised so two cannot book the same capacity. */
@@ -204,6 +236,7 @@ function hostIds(hosts: HostSnapshot): readonly string[] {
 }
 
 export class AdmissionService {
+  /** Snapshots and solves of recorded admissions in this process, one at a time; commits overlap (see snapshot.ts). */
   private readonly lock = new Mutex();
   /** The host part of the last model, reused while the host snapshot, reservations and host TREC values are unchanged. */
   private readonly hostMemo = new HostModelMemo();
@@ -212,15 +245,21 @@ export class AdmissionService {
   private readonly intake: AdmissionIntake;
   /** One per process: its circuit breakers remember failing TREC services across admissions. */
   private readonly trec: TrecClient;
+  private readonly snapshots: CapacitySnapshots;
+  private readonly clock: () => number;
+  /** Host-info snapshots already recorded in the ledger's inventory (snapshots are frozen: identity is enough). */
+  private readonly synced = new WeakSet<HostSnapshot>();
 
   constructor(
     private readonly hostInfo: HostInfoProvider,
-    private readonly store: StateStore,
+    private readonly ledger: Ledger,
     private readonly options: AdmissionServiceOptions,
   ) {
     const f = options.federation;
     this.intake = options.intake ?? new AdmissionIntake();
     this.trec = new TrecClient(options.trec);
+    this.snapshots = new CapacitySnapshots(ledger);
+    this.clock = options.clock ?? Date.now;
     this.federator =
       f && f.peers.length > 0 ? new Federator({ providerId: options.providerId, peers: f.peers, maxHops: f.maxHops, ...(f.log ? { log: f.log } : {}) }) : undefined;
   }
@@ -240,6 +279,13 @@ export class AdmissionService {
         { field: 'manifests', reason: 'one sub-manifest per federation request' },
       ]);
     }
+    // Idempotent claims: the same key and request answer the first answer again, before any work (book() re-checks).
+    const records = !request.dryRun && !request.cleanTestbed;
+    const idempotency = records && request.idempotencyKey !== undefined ? { owner: request.owner, key: request.idempotencyKey, requestHash: requestHash(request) } : undefined;
+    if (idempotency) {
+      const stored = await this.ledger.idempotentAnswer(idempotency.owner, idempotency.key);
+      if (stored) return replayedAnswer(stored, idempotency);
+    }
     // Everything from parsing on starts in arrival order, one admission per event-loop turn (see intake.ts).
     await this.intake.turn(request.signal);
     const parsed = parseAll(request.manifests); // bad input fails here, before anything is locked or fetched
@@ -247,21 +293,25 @@ export class AdmissionService {
     // Loops are refused before anything is locked: the provider we would wait for may be waiting for us.
     if (inbound) this.federator?.checkInbound(inbound);
     const route = this.federator?.route(inbound);
+    // The key is stored with the bookings when nothing can change the answer afterwards (no federation), else at the end.
+    const storeLater = idempotency !== undefined && route !== undefined;
+    const cycleIdempotency = storeLater ? undefined : idempotency;
 
     if (inbound) {
       // A peer asks for all of its sub-manifest or nothing (a partial booking is useless to it): first try to take the
       // whole of it here, all-or-nothing; only when that fails, and this provider may forward, split it further.
-      const whole = await this.runCycle(parsed, { ...request, forbidFederation: request.manifests.map(() => true) });
+      const whole = await this.runCycle(parsed, { ...request, forbidFederation: request.manifests.map(() => true) }, cycleIdempotency);
       const s = whole.answer.services[0]!;
       const mayForward = route !== undefined && !route.blocked && parsed[0]!.federationAllowed && !request.forbidFederation?.[0];
-      if (s.decision === 'accepted' || !mayForward) {
-        const answer = { ...whole.answer, services: whole.answer.services.map(asWholeRequest) };
-        return this.federator && route ? { ...answer, services: answer.services.map((x) => this.federator!.notForwarded(x, route)) } : answer;
+      if (whole.replayed || s.decision === 'accepted' || !mayForward) {
+        const answer = whole.replayed ? whole.answer : { ...whole.answer, services: whole.answer.services.map(asWholeRequest) };
+        const final = this.federator && route && !whole.replayed ? { ...answer, services: answer.services.map((x) => this.federator!.notForwarded(x, route)) } : answer;
+        return storeLater ? this.rememberAnswer(final, idempotency!) : final;
       }
     }
 
-    const { answer, federationCosts } = await this.runCycle(parsed, request);
-    if (!this.federator || !route) return answer;
+    const { answer, federationCosts, replayed } = await this.runCycle(parsed, request, cycleIdempotency);
+    if (replayed || !this.federator || !route) return storeLater && !replayed ? this.rememberAnswer(answer, idempotency!) : answer;
     const federator = this.federator;
     const services = await Promise.all(
       answer.services.map((s, a) =>
@@ -280,77 +330,87 @@ export class AdmissionService {
           : s,
       ),
     );
-    if (request.dryRun) return { ...answer, services };
+    if (!records) return { ...answer, services };
     const settled = await this.settle(answer.services, services, request, route);
-    return { ...answer, services: settled, capacityGeneration: this.store.capacityGeneration() };
+    const final = { ...answer, services: settled };
+    return storeLater ? this.rememberAnswer(final, idempotency!) : final;
   }
 
-  /** The admission cycle, retried on a capacity conflict; recorded admissions are serialised by the mutex. */
-  private async runCycle(parsed: readonly ParsedManifest[], request: AdmissionRequest): Promise<CycleResult> {
-    const cycle = async (): Promise<CycleResult> => {
-      // A conflict means another process booked capacity after our snapshot: solve again on a fresh one.
-      for (let attempt = 1; ; attempt++) {
-        try {
-          return await this.cycle(parsed, request);
-        } catch (error) {
-          if (!(error instanceof AdmissionError && error.code === 'AC_ERR_CONFLICT') || attempt >= MAX_CONFLICT_RETRIES) throw error;
-        }
-      }
-    };
-    return request.dryRun ? cycle() : this.lock.run(cycle);
+  /** Stores the final answer under its idempotency key (a concurrent twin that stored first wins: its answer is returned). */
+  private async rememberAnswer(answer: AdmissionAnswer, idempotency: { owner: string; key: string; requestHash: string }): Promise<AdmissionAnswer> {
+    const r = await this.ledger.book({ bookings: [], idempotency: { ...idempotency, answer }, actor: idempotency.owner });
+    return r.kind === 'replayed' ? replayedAnswer({ requestHash: idempotency.requestHash, answer: r.answer }, idempotency) : answer;
   }
 
   /**
-   * Bookings after federation (not on dry-run). The local part was recorded by the cycle, before peers were asked (the
-   * mutex is never held while waiting for a peer: two providers federating to each other would deadlock). Then:
-   * - accepted with a peer: the record is replaced by one with the final decision and the peer's admission id (so
-   *   DELETE can release both); the new record is written before the old one is released, so capacity is never free
-   *   in between;
+   * The admission cycle. Recorded admissions take their snapshot and solve one at a time in this process, reserve what
+   * they chose in memory, and commit outside the lock (commits of concurrent admissions share one transaction); a
+   * booking that another process made impossible meanwhile is a capacity conflict, and the cycle is solved again.
+   */
+  private async runCycle(parsed: readonly ParsedManifest[], request: AdmissionRequest, idempotency: Idempotency | undefined): Promise<CycleResult> {
+    const records = !request.dryRun && !request.cleanTestbed;
+    if (!records) return this.finish(await this.withInsight(await this.prepare(parsed, request), parsed, request), request, undefined);
+    for (let attempt = 1; ; attempt++) {
+      const prepared = await this.lock.run(() => this.prepare(parsed, request));
+      try {
+        // Outside the lock: the search for an earliest fit solves more models, and the choice is reserved meanwhile.
+        return await this.finish(await this.withInsight(prepared, parsed, request), request, idempotency);
+      } catch (error) {
+        if (!(isAdmissionError(error) && error.code === 'AC_ERR_CAPACITY_CONFLICT') || attempt >= MAX_CONFLICT_RETRIES) throw error;
+      } finally {
+        prepared.release();
+      }
+    }
+  }
+
+  /**
+   * Bookings after federation. The local part was booked by the cycle, before peers were asked (the lock is never
+   * held while waiting for a peer: two providers federating to each other would deadlock). Then:
+   * - accepted with a peer: the held offer is replaced (same transaction) by one with the final decision and the peer's
+   *   admission id, so DELETE releases both and capacity is never free in between;
    * - a peer's request that did not end accepted: the local part is released (the peer asked for all or nothing);
    * - otherwise the local record stays as it is (partial, as before federation existed).
    */
-  private async settle(
-    before: readonly ServiceAnswer[],
-    after: readonly ServiceAnswer[],
-    request: AdmissionRequest,
-    route: FederationRoute,
-  ): Promise<ServiceAnswer[]> {
-    return this.lock.run(async () =>
-      after.map((s, a) => {
+  private async settle(before: readonly ServiceAnswer[], after: readonly ServiceAnswer[], request: AdmissionRequest, route: FederationRoute): Promise<ServiceAnswer[]> {
+    return Promise.all(
+      after.map(async (s, a): Promise<ServiceAnswer> => {
         const old = before[a]!;
         if (request.federation && s.decision !== 'accepted') {
           if (!old.admissionId) return s;
-          this.store.releaseAdmission(old.admissionId);
-          return { ...s, admissionId: null, summary: `${s.summary}; nothing is held here (a federation request is all or nothing)` };
+          await this.ledger.release(old.admissionId, request.owner);
+          return { ...s, admissionId: null, status: null, holdExpiresAt: null, summary: `${s.summary}; nothing is held here (a federation request is all or nothing)` };
         }
         if (s === old || s.federation?.status !== 'federated') return s;
-        const previous = old.admissionId ? this.store.getAdmission(old.admissionId) : undefined;
+        const previous = old.admissionId ? await this.ledger.get(old.admissionId) : undefined;
         const id = `adm-${randomUUID()}`;
-        const now = new Date();
+        const window = previous?.window ?? request.window ?? { start: this.clock(), end: null };
+        const holdExpiresAt = previous?.holdExpiresAt ?? this.holdExpiry(window, request.expirySeconds);
         try {
-          this.store.recordAdmission({
-            id,
-            owner: request.owner,
-            serviceId: s.serviceId,
-            decision: s.decision,
-            createdAt: now.toISOString(),
-            expiresAt: previous?.expiresAt ?? new Date(now.getTime() + this.options.reservationTtlSeconds * 1000).toISOString(),
-            hosts: previous?.hosts.map((h) => ({ hostId: h.hostId, cpus: h.cpus, memoryMb: h.memoryMb })) ?? [],
-            response: {
-              requestId: request.requestId,
-              decision: s.decision,
-              summary: s.summary,
-              components: s.components,
-              federation: { federationId: route.federationId, peerId: s.federation.peerId, protocol: s.federation.protocol, peerAdmissionId: s.federation.peerAdmissionId },
-              ...(request.federation ? { federatedFor: { origin: request.federation.origin, federationId: request.federation.id } } : {}),
-            },
+          await this.ledger.book({
+            bookings: [
+              {
+                id,
+                owner: request.owner,
+                serviceId: s.serviceId,
+                decision: s.decision,
+                window,
+                holdExpiresAt,
+                ...(request.expirySeconds !== undefined ? { expirySeconds: request.expirySeconds } : {}),
+                hosts: previous?.hosts ?? [],
+                response: {
+                  ...storedResponse(request, s, request.manifests[a]!),
+                  federation: { federationId: route.federationId, peerId: s.federation.peerId, protocol: s.federation.protocol, peerAdmissionId: s.federation.peerAdmissionId },
+                },
+              },
+            ],
+            replaceHeld: true,
+            actor: request.owner,
           });
         } catch (error) {
           // The local part stays booked under its old id; the peer's part is named in the answer.
           this.options.federation?.log?.('warn', 'could not re-record a federated admission', { requestId: request.requestId, error: String(error) });
           return s;
         }
-        if (old.admissionId) this.store.releaseAdmission(old.admissionId);
         return { ...s, admissionId: id };
       }),
     );
@@ -381,17 +441,49 @@ export class AdmissionService {
     this.trec.close();
   }
 
-  /** The model this request would be solved on (for diagnostics and tests). */
+  /** Records a host-info snapshot in the ledger's inventory once (capacity.changed events for what changed). */
+  async syncHosts(hosts: HostSnapshot): Promise<void> {
+    if (this.synced.has(hosts)) return;
+    await this.ledger.syncHosts(
+      hosts.map((h) => ({ id: h.id, cpus: h.cpus, usedCpus: h.usedCpus, ...(h.memoryMb !== undefined ? { memoryMb: h.memoryMb, usedMemoryMb: h.usedMemoryMb ?? 0 } : {}) })),
+      'host-info',
+    );
+    this.synced.add(hosts);
+  }
+
+  /** A held offer lapses at start + expirySeconds (Promise's expiry) when given, else after the hold TTL. */
+  private holdExpiry(window: TimeWindow, expirySeconds: number | undefined): number {
+    const now = this.clock();
+    return expirySeconds !== undefined ? Math.max(now + 1000, window.start + expirySeconds * 1000) : now + this.options.reservationTtlSeconds * 1000;
+  }
+
+  /** The model this request would be solved on, over its window (for diagnostics and tests too). */
   async buildModel(
     parsed: readonly ParsedManifest[],
-    request: Pick<AdmissionRequest, 'manifests' | 'cleanTestbed' | 'forbidFederation' | 'signal'>,
-  ): Promise<{ model: AdmissionModel; degraded: DegradedNote[]; generation: number; provenance: Provenance[]; hosts: HostSnapshot }> {
-    const { generation, reserved, policy, constraints: bounds } = this.store.admissionReads(
-      parsed.map((m) => ({ serviceId: m.serviceId, fromManifest: m.trecConstraints })),
-      { now: new Date(), withReservations: !request.cleanTestbed },
-    );
+    request: Pick<AdmissionRequest, 'manifests' | 'cleanTestbed' | 'forbidFederation' | 'signal' | 'owner' | 'window'> & {
+      readonly replacing?: readonly PendingBooking[];
+      /** TREC values already fetched for these services (what-if solves of the same request reuse them). */
+      readonly trec?: TrecSnapshot;
+    },
+  ): Promise<{ model: AdmissionModel; degraded: DegradedNote[]; generation: number; generations: Readonly<Record<string, number>>; provenance: Provenance[]; hosts: HostSnapshot; window: TimeWindow; trec: TrecSnapshot }> {
+    const window = request.window ?? { start: this.clock(), end: null };
     const hosts = await this.hostInfo.listHosts(request.signal);
-    const trec = await this.trec.fetch(
+    await this.syncHosts(hosts);
+    const ignoreUsage = Boolean(request.cleanTestbed);
+    // The requester's own held offers for these services will be replaced by this booking: they do not count against it.
+    const replacing: PendingBooking[] = [...(request.replacing ?? [])];
+    if (!ignoreUsage && !request.replacing) {
+      for (const m of parsed) {
+        const held = await this.ledger.list({ owner: request.owner, serviceId: m.serviceId, statuses: ['held'] }, { limit: 10 });
+        for (const r of held.items) replacing.push({ window: r.window, hosts: r.hosts });
+      }
+    }
+    const [snapshot, policy, bounds] = await Promise.all([
+      ignoreUsage ? undefined : this.snapshots.take(hosts, window, replacing),
+      this.ledger.policy(),
+      Promise.all(parsed.map((m) => this.ledger.effectiveConstraints(m.serviceId, m.trecConstraints))),
+    ]);
+    const trec = request.trec ?? await this.trec.fetch(
       parsed.map((m, k) => ({
         serviceId: m.serviceId,
         ...(m.serviceProviderId ? { serviceProviderId: m.serviceProviderId } : {}),
@@ -422,8 +514,8 @@ export class AdmissionService {
       {
         services,
         hosts,
-        ...(request.cleanTestbed ? { ignoreUsage: true } : {}),
-        reserved,
+        ...(ignoreUsage ? { ignoreUsage: true } : {}),
+        ...(snapshot ? { reserved: snapshot.reserved } : {}),
         serviceTrec: trec.services,
         hostTrec: trec.hosts,
         weights: policy.weights,
@@ -436,98 +528,190 @@ export class AdmissionService {
       values: trec.services.get(m.serviceId)?.sources ?? { trust: 'default', risk: 'default', eco: 'default', cost: 'default' },
       bounds: bounds[k]!.sources,
     }));
-    const snapshot = this.hostInfo.snapshotInfo?.(hosts);
+    const info = this.hostInfo.snapshotInfo?.(hosts);
     // Never silent: an admission made on host data older than the cache time says how old and why.
     const hostNote: DegradedNote[] =
-      snapshot && !snapshot.fresh
+      info && !info.fresh
         ? [
             {
               source: 'hostInfo',
-              target: snapshot.provider,
-              reason: snapshot.suspect
-                ? `the latest host list is held back: ${snapshot.suspect.reason}`
-                : `the host source failed: ${snapshot.lastError?.message ?? 'not refreshed'}`,
-              fallback: `the host list read at ${snapshot.readAt} (${snapshot.hosts} hosts, ${(snapshot.ageMs / 1000).toFixed(1)} s old)`,
-              ageMs: snapshot.ageMs,
+              target: info.provider,
+              reason: info.suspect ? `the latest host list is held back: ${info.suspect.reason}` : `the host source failed: ${info.lastError?.message ?? 'not refreshed'}`,
+              fallback: `the host list read at ${info.readAt} (${info.hosts} hosts, ${(info.ageMs / 1000).toFixed(1)} s old)`,
+              ageMs: info.ageMs,
             },
           ]
         : [];
-    return { model, degraded: [...hostNote, ...trec.degraded], generation, provenance, hosts };
+    return { model, degraded: [...hostNote, ...trec.degraded], generation: snapshot?.generation ?? 0, generations: snapshot?.generations ?? {}, provenance, hosts, window, trec };
   }
 
-  private async cycle(parsed: readonly ParsedManifest[], request: AdmissionRequest): Promise<CycleResult> {
-    const { model, degraded, generation, provenance, hosts: snapshot } = await this.buildModel(parsed, request);
+  /**
+   * A new window for a recorded admission (PATCH): first with the same placements; when they no longer fit, the service
+   * is solved again over the new window (its own old booking does not count) and re-placed if it can be admitted exactly
+   * as before — otherwise AC_ERR_CAPACITY_CONFLICT with the reasons of that solve, and the admission keeps its window.
+   */
+  async reschedule(record: AdmissionRecord, window: TimeWindow, actor: string, expectedGeneration?: number): Promise<AdmissionRecord> {
+    const holdExpiresAt = record.status === 'held' && record.expirySeconds !== undefined ? this.holdExpiry(window, record.expirySeconds) : undefined;
+    const change = { window, ...(holdExpiresAt !== undefined ? { holdExpiresAt } : {}) };
+    try {
+      return await this.ledger.reschedule(record.id, change, actor, expectedGeneration);
+    } catch (error) {
+      if (!(isAdmissionError(error) && error.code === 'AC_ERR_CAPACITY_CONFLICT')) throw error;
+      const input = (record.response as { inputManifest?: unknown } | null)?.inputManifest;
+      if (typeof input !== 'string') throw error;
+      const parsed = parseAll([input]);
+      const built = await this.buildModel(parsed, {
+        manifests: [input],
+        owner: record.owner,
+        window,
+        forbidFederation: [true],
+        replacing: [{ window: record.window, hosts: record.hosts }],
+      });
+      const result = await admit(built.model, { solver: this.options.solver, timeLimitSeconds: this.options.timeLimitSeconds, mipRelGap: this.options.mipRelGap });
+      const decision = result.services[0]!;
+      const wanted = (record.response as { components?: readonly { localVms?: number }[] } | null)?.components?.reduce((t, c) => t + (c.localVms ?? 0), 0);
+      if (decision.localVms === 0 || (wanted !== undefined && decision.localVms < wanted)) {
+        const reasons = decision.components.flatMap((c) => c.reasons.map((r) => ({ field: `components[${c.id}]`, reason: `${r.code}: ${r.message}` })));
+        throw new AdmissionError(
+          'AC_ERR_CAPACITY_CONFLICT',
+          `admission '${record.id}' does not fit in [${new Date(window.start).toISOString()}, ${window.end === null ? '∞' : new Date(window.end).toISOString()}): ${decision.localVms} of its ${wanted ?? '?'} VMs could be placed there; it keeps its window`,
+          [...(error as AdmissionError).details, ...reasons],
+        );
+      }
+      const hosts = hostConsumption(built.model, result, 0);
+      return this.ledger.reschedule(record.id, { ...change, hosts }, actor, expectedGeneration);
+    }
+  }
+
+  /** Snapshot, model, solve and the answer to record; what it will book is reserved in memory until released. */
+  private async prepare(parsed: readonly ParsedManifest[], request: AdmissionRequest): Promise<Prepared> {
+    const built = await this.buildModel(parsed, request);
+    const { model, degraded, generation, provenance, window } = built;
     if (request.signal?.aborted) throw abortedBefore('solving', request.signal);
     const result = await admit(model, {
       solver: request.solver ?? this.options.solver,
       timeLimitSeconds: this.options.timeLimitSeconds,
       mipRelGap: this.options.mipRelGap,
+      ...(request.signal ? { signal: request.signal } : {}),
     });
-    const now = new Date();
-    const expiresAt = new Date(now.getTime() + this.options.reservationTtlSeconds * 1000);
+    const records = !request.dryRun && !request.cleanTestbed;
+    const holdExpiresAt = this.holdExpiry(window, request.expirySeconds);
+    const bookings: BookingInput[] = [];
     const services = result.services.map((decision, a): ServiceAnswer => {
       const m = parsed[a]!;
       const manifest = writeAllocationOffer(request.manifests[a]!, this.offerFor(model, a, decision, m), documents.get(m));
-      return { ...withProvenance(decision, provenance[a]!), serviceId: m.serviceId, manifestId: m.manifestId, admissionId: null, manifest };
-    });
-    let recorded = services;
-    // A peer whose budget ran out while we solved, or a client that closed its connection, has given up on us: a booking
-    // now would be held for nobody. (A plain client past its deadline still gets its late answer, and it holds.)
-    const signal = request.signal;
-    if (!request.dryRun && signal?.aborted && (request.federation || (isAdmissionError(signal.reason) && signal.reason.code === 'AC_ERR_CLIENT_CLOSED'))) {
-      throw abortedBefore('recording', signal);
-    }
-    if (!request.dryRun) {
-      // The mutex serialises this process. Another process sharing the database may have booked since our snapshot:
-      // the store then takes our booking only if it still fits on every host it uses (hostLimits), else it is a
-      // conflict and the cycle is solved again. Under cleanTestbed usage is ignored, so any change is a conflict.
-      const limits = request.cleanTestbed ? undefined : reservationLimits(snapshot);
-      let expected = generation;
-      const made: string[] = [];
-      try {
-      recorded = services.map((s, a) => {
-        const hosts = hostConsumption(model, result, a);
-        if (hosts.length === 0) return s;
-        const id = `adm-${randomUUID()}`;
-        this.store.recordAdmission({
-          id,
-          owner: request.owner,
-          serviceId: s.serviceId,
-          decision: s.decision,
-          createdAt: now.toISOString(),
-          expiresAt: expiresAt.toISOString(),
-          hosts,
-          response: {
-            requestId: request.requestId,
-            decision: s.decision,
-            summary: s.summary,
-            components: s.components,
-            ...(request.federation ? { federatedFor: { origin: request.federation.origin, federationId: request.federation.id } } : {}),
-          },
-          expectedCapacityGeneration: expected++,
-          ...(limits ? { hostLimits: hosts.flatMap((h) => limits.get(h.hostId) ?? []) } : {}),
-        });
-        made.push(id);
-        return { ...s, admissionId: id };
+      const hosts = hostConsumption(model, result, a);
+      const base: ServiceAnswer = {
+        ...withProvenance(decision, provenance[a]!),
+        serviceId: m.serviceId,
+        manifestId: m.manifestId,
+        admissionId: null,
+        status: null,
+        window: windowJson(window),
+        holdExpiresAt: null,
+        manifest,
+      };
+      if (!records || hosts.length === 0) return base;
+      const answer: ServiceAnswer = { ...base, admissionId: `adm-${randomUUID()}`, status: 'held', holdExpiresAt: new Date(holdExpiresAt).toISOString() };
+      bookings.push({
+        id: answer.admissionId!,
+        owner: request.owner,
+        serviceId: m.serviceId,
+        decision: decision.decision,
+        window,
+        holdExpiresAt,
+        ...(request.expirySeconds !== undefined ? { expirySeconds: request.expirySeconds } : {}),
+        hosts,
+        seenGenerations: pick(built.generations, hosts.map((h) => h.hostId)),
+        response: storedResponse(request, answer, request.manifests[a]!),
       });
-      } catch (error) {
-        for (const id of made) this.store.releaseAdmission(id); // all of the request or none of it
-        throw error;
-      }
-      this.store.purgeExpired(now);
-    }
+      return answer;
+    });
     const answer: AdmissionAnswer = {
       requestId: request.requestId,
       dryRun: request.dryRun,
-      recorded: !request.dryRun,
+      recorded: records,
       objective: result.objective,
       solver: result.solver,
       degraded,
       hostsConsidered: model.hosts.length,
-      capacityGeneration: request.dryRun ? generation : this.store.capacityGeneration(),
-      services: recorded,
+      capacityGeneration: generation,
+      window: windowJson(window),
+      services,
     };
-    return { answer, federationCosts: result.services.map((d, a) => federationCostEstimate(model, a, d)) };
+    const release = bookings.length > 0 ? this.snapshots.reserve({ window, hosts: bookings.flatMap((b) => b.hosts) }) : () => undefined;
+    return { answer, bookings, release, federationCosts: result.services.map((d, a) => federationCostEstimate(model, a, d)), window, trec: built.trec };
+  }
+
+  /**
+   * For each service not fully admitted: who holds capacity in its window (admission, owner, window, amount) and the
+   * earliest start within the horizon at which the same request, with the same duration, would be admitted whole.
+   */
+  private async withInsight(prepared: Prepared, parsed: readonly ParsedManifest[], request: AdmissionRequest): Promise<Prepared> {
+    const horizonMs = (this.options.earliestFitHorizonHours ?? 168) * 3_600_000;
+    if (request.federation || request.cleanTestbed || prepared.answer.services.every((s) => s.decision === 'accepted')) return prepared;
+    const window = prepared.window;
+    const deadline = performance.now() + EARLIEST_FIT_BUDGET_MS;
+    const services = await Promise.all(
+      prepared.answer.services.map(async (s, a): Promise<ServiceAnswer> => {
+        if (s.decision === 'accepted') return s;
+        const holders = await this.ledger.holders(window, { excludeOwnerService: { owner: request.owner, serviceId: s.serviceId } });
+        const earliestFit = horizonMs > 0 ? await this.earliestFit(parsed[a]!, request, a, window, horizonMs, deadline, prepared.trec) : undefined;
+        return { ...s, heldBy: summariseHolders(holders), ...(earliestFit ? { earliestFit } : {}) };
+      }),
+    );
+    return { ...prepared, answer: { ...prepared.answer, services } };
+  }
+
+  /** Candidate starts are the instants where capacity comes back (holds lapsing, reservations and windows ending). */
+  private async earliestFit(m: ParsedManifest, request: AdmissionRequest, a: number, window: TimeWindow, horizonMs: number, deadline: number, trec: TrecSnapshot): Promise<EarliestFit> {
+    const until = window.start + horizonMs;
+    const duration = window.end === null ? null : window.end - window.start;
+    const span = { start: window.start, end: duration === null ? null : until + duration };
+    const [holders, windows] = await Promise.all([this.ledger.holders(span), this.ledger.listWindows({ from: span.start, ...(span.end !== null ? { to: span.end } : {}) })]);
+    const edges = new Set<number>();
+    for (const h of holders) {
+      if (h.window.end !== null) edges.add(h.window.end);
+      if (h.holdExpiresAt !== undefined) edges.add(h.holdExpiresAt);
+    }
+    for (const w of windows) {
+      edges.add(w.window.start);
+      if (w.window.end !== null) edges.add(w.window.end);
+    }
+    const candidates = [...edges].filter((t) => t > window.start && t <= until).sort((x, y) => x - y).slice(0, EARLIEST_FIT_CANDIDATES);
+    let searched = 0;
+    for (const start of candidates) {
+      if (performance.now() > deadline) return { start: null, end: null, searched, complete: false, horizonEnd: new Date(until).toISOString() };
+      searched++;
+      const shifted = { start, end: duration === null ? null : start + duration };
+      const built = await this.buildModel([m], { manifests: [request.manifests[a]!], owner: request.owner, window: shifted, forbidFederation: [true], trec });
+      const result = await admit(built.model, { solver: 'greedy', timeLimitSeconds: 0.2 });
+      if (result.services[0]!.decision === 'accepted') return { ...windowJson(shifted), searched, complete: true, horizonEnd: new Date(until).toISOString() };
+    }
+    return { start: null, end: null, searched, complete: candidates.length < EARLIEST_FIT_CANDIDATES, horizonEnd: new Date(until).toISOString() };
+  }
+
+  /** Commits the bookings (with the idempotency key when given); the answer as the client receives it. */
+  private async finish(prepared: Prepared, request: AdmissionRequest, idempotency: Idempotency | undefined): Promise<CycleResult> {
+    const { answer, bookings, federationCosts } = prepared;
+    const records = !request.dryRun && !request.cleanTestbed;
+    if (!records) return { answer, federationCosts, replayed: false };
+    // A peer whose budget ran out while we solved, or a client that closed its connection, has given up on us: a booking
+    // now would be held for nobody. (A plain client past its deadline still gets its late answer, and it holds.)
+    const signal = request.signal;
+    if (signal?.aborted && (request.federation || (isAdmissionError(signal.reason) && signal.reason.code === 'AC_ERR_CLIENT_CLOSED'))) {
+      throw abortedBefore('recording', signal);
+    }
+    if (bookings.length === 0 && !idempotency) return { answer, federationCosts, replayed: false };
+    const result = await this.ledger.book({
+      bookings,
+      replaceHeld: request.replaceHeld ?? true,
+      ...(idempotency ? { idempotency: { ...idempotency, answer } } : {}),
+      actor: request.owner,
+    });
+    if (result.kind === 'replayed') return { answer: replayedAnswer({ requestHash: idempotency!.requestHash, answer: result.answer }, idempotency!), federationCosts, replayed: true };
+    this.options.onBooked?.();
+    return { answer, federationCosts, replayed: false };
   }
 
   private offerFor(model: AdmissionModel, a: number, decision: ServiceDecision, m: ParsedManifest): AllocationOfferInput {
@@ -546,6 +730,106 @@ export class AdmissionService {
       ...(offered ? { risk: service.risk } : {}),
     };
   }
+}
+
+/** The earliest start (same duration) at which a service not admitted now would be; start null = none found. */
+export interface EarliestFit {
+  readonly start: string | null;
+  readonly end: string | null;
+  /** Candidate starts tried (instants where capacity comes back). */
+  readonly searched: number;
+  /** false when the time budget or the candidate cap stopped the search before the horizon. */
+  readonly complete: boolean;
+  readonly horizonEnd: string;
+}
+
+/** An admission holding capacity in the requested window: what the reasons name. */
+export interface HeldBy {
+  readonly admissionId: string;
+  readonly owner: string;
+  readonly serviceId: string;
+  readonly status: string;
+  readonly start: string;
+  readonly end: string | null;
+  readonly cpus: number;
+  readonly memoryMb: number;
+  readonly hosts: number;
+}
+
+const EARLIEST_FIT_CANDIDATES = 48;
+const EARLIEST_FIT_BUDGET_MS = 400;
+const MAX_HOLDERS_SHOWN = 20;
+
+/** Holders per admission (summed over its hosts), largest first. */
+function summariseHolders(holders: readonly Holder[]): HeldBy[] {
+  const by = new Map<string, { h: Holder; cpus: number; memoryMb: number; hosts: number }>();
+  for (const h of holders) {
+    const e = by.get(h.admissionId) ?? { h, cpus: 0, memoryMb: 0, hosts: 0 };
+    e.cpus += h.cpus;
+    e.memoryMb += h.memoryMb;
+    e.hosts++;
+    by.set(h.admissionId, e);
+  }
+  return [...by.values()]
+    .sort((x, y) => y.cpus - x.cpus || y.memoryMb - x.memoryMb || (x.h.admissionId < y.h.admissionId ? -1 : 1))
+    .slice(0, MAX_HOLDERS_SHOWN)
+    .map(({ h, cpus, memoryMb, hosts }) => ({ admissionId: h.admissionId, owner: h.owner, serviceId: h.serviceId, status: h.status, ...windowJson(h.window), cpus, memoryMb, hosts }));
+}
+
+type Idempotency = { readonly owner: string; readonly key: string; readonly requestHash: string };
+
+interface Prepared {
+  readonly answer: AdmissionAnswer;
+  readonly bookings: readonly BookingInput[];
+  readonly release: () => void;
+  readonly federationCosts: readonly number[];
+  readonly window: TimeWindow;
+  readonly trec: TrecSnapshot;
+}
+
+/** What an admission record keeps of its answer (GET /admissions/{id}; the input manifest lets PATCH solve it again). */
+function storedResponse(request: AdmissionRequest, s: ServiceAnswer, inputManifest: string): Record<string, unknown> {
+  return {
+    requestId: request.requestId,
+    decision: s.decision,
+    summary: s.summary,
+    components: s.components,
+    manifest: s.manifest,
+    inputManifest,
+    ...(request.federation ? { federatedFor: { origin: request.federation.origin, federationId: request.federation.id } } : {}),
+  };
+}
+
+/** The request as the idempotency key binds it: what was asked, not how it was transported. */
+function requestHash(r: AdmissionRequest): string {
+  return createHash('sha256')
+    .update(
+      JSON.stringify({
+        manifests: r.manifests.map((m) => createHash('sha256').update(m).digest('hex')),
+        window: r.window ?? null,
+        expirySeconds: r.expirySeconds ?? null,
+        solver: r.solver ?? null,
+        forbidFederation: r.forbidFederation ?? null,
+        replaceHeld: r.replaceHeld ?? true,
+      }),
+    )
+    .digest('hex');
+}
+
+/** The stored answer of an idempotency key, or AC_ERR_IDEMPOTENCY_MISMATCH when the key was used for another request. */
+function replayedAnswer(stored: { requestHash: string; answer: unknown }, idempotency: Idempotency): AdmissionAnswer {
+  if (stored.requestHash !== idempotency.requestHash) {
+    throw new AdmissionError('AC_ERR_IDEMPOTENCY_MISMATCH', `the Idempotency-Key '${idempotency.key}' was used for a different request`, [
+      { field: 'Idempotency-Key', reason: 'same key, different request' },
+    ]);
+  }
+  return { ...(stored.answer as AdmissionAnswer), replayed: true };
+}
+
+function pick(generations: Readonly<Record<string, number>>, ids: readonly string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const id of ids) if (generations[id] !== undefined) out[id] = generations[id]!;
+  return out;
 }
 
 /** Where a service's TREC values and bounds came from. */
@@ -617,20 +901,6 @@ function abortedBefore(stage: string, signal: AbortSignal): AdmissionError {
   const reason: unknown = signal.reason;
   if (isAdmissionError(reason)) return new AdmissionError(reason.code, `${reason.message} (before ${stage})`, reason.details);
   return new AdmissionError('AC_ERR_TIMEOUT', `the request deadline passed before ${stage}`);
-}
-
-/** What each host may hold in reservations in all: its capacity minus what runs on it outside this service. */
-function reservationLimits(hosts: HostSnapshot): Map<string, HostAmount> {
-  return new Map(
-    hosts.map((h) => [
-      h.id,
-      {
-        hostId: h.id,
-        cpus: Math.max(0, h.cpus - h.usedCpus),
-        ...(h.memoryMb !== undefined ? { memoryMb: Math.max(0, h.memoryMb - (h.usedMemoryMb ?? 0)) } : {}),
-      },
-    ]),
-  );
 }
 
 /** CPUs and memory one service's local VMs take on each host. */

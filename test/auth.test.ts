@@ -20,8 +20,8 @@ const TOKEN_CONFIG: TokenConfig[] = [
 const FEDERATION = { 'X-EAC-Federation-Hop': '1', 'X-EAC-Federation-Origin': 'A', 'X-EAC-Federation-Id': 'fed-test-1' };
 
 let gw: TestGateway;
-beforeEach(() => {
-  gw = testGateway({ hosts: fleet(8, 16), tokens: TOKEN_CONFIG, peerSecret: 'shared-peer-secret' });
+beforeEach(async () => {
+  gw = await testGateway({ hosts: fleet(8, 16), tokens: TOKEN_CONFIG, peerSecret: 'shared-peer-secret' });
 });
 afterEach(() => gw.close());
 
@@ -131,7 +131,7 @@ describe('ownership', () => {
     const steal = await request(gw.app).delete(`/api/v1/admissions/${theirs}`).set(bearer('client'));
     expect(steal.status).toBe(404);
     // Still held by its owner.
-    expect(gw.store.getAdmission(theirs)!.status).toBe('active');
+    expect((await gw.ledger.get(theirs))!.status).toBe('held');
 
     expect((await request(gw.app).get(`/api/v1/admissions/${mine}`).set(bearer('client'))).status).toBe(200);
     const release = await request(gw.app).delete(`/api/v1/admissions/${mine}`).set(bearer('client'));
@@ -196,7 +196,7 @@ describe('requests a browser could forge', () => {
       .send(JSON.stringify({ weights: { trust: 1, risk: 0, eco: 0, cost: 0 } }));
     expect(res.status).toBe(403);
     expect(res.body.error.code).toBe('AC_ERR_FORBIDDEN');
-    expect(gw.store.getPolicy().weights.trust).toBe(0.25);
+    expect((await gw.ledger.policy()).weights.trust).toBe(0.25);
   });
 
   test('a same-origin browser request and a plain client both pass', async () => {
@@ -217,37 +217,37 @@ describe('requests a browser could forge', () => {
   });
 
   test('the OPTIMIS form endpoint refuses a cross-site form post in open mode too', async () => {
-    const open = testGateway({ hosts: fleet(8, 16) });
+    const open = await testGateway({ hosts: fleet(8, 16) });
     try {
       const res = await request(open.app)
         .post('/ACGateway/model/performACTest')
         .set({ 'Content-Type': 'application/x-www-form-urlencoded', 'Sec-Fetch-Site': 'cross-site', Origin: 'https://evil.example' })
         .send(new URLSearchParams({ serviceManifest: SM }).toString());
       expect(res.status).toBe(403);
-      expect(open.store.listAdmissions({}).length).toBe(0);
+      expect((await open.admissions()).length).toBe(0);
     } finally {
-      open.close();
+      await open.close();
     }
   });
 });
 
 describe('the OPTIMIS surface for clients that cannot send a token', () => {
   test('token-less requests from a trusted source act as the configured principal; others get 401', async () => {
-    const trusted = testGateway({ hosts: fleet(8, 16), tokens: TOKEN_CONFIG, optimis: { trustedSources: ['127.0.0.0/8', '::1'], principal: 'sla-manager', role: 'client' } });
-    const untrusted = testGateway({ hosts: fleet(8, 16), tokens: TOKEN_CONFIG, optimis: { trustedSources: ['10.0.0.0/8'] } });
+    const trusted = await testGateway({ hosts: fleet(8, 16), tokens: TOKEN_CONFIG, optimis: { trustedSources: ['127.0.0.0/8', '::1'], principal: 'sla-manager', role: 'client' } });
+    const untrusted = await testGateway({ hosts: fleet(8, 16), tokens: TOKEN_CONFIG, optimis: { trustedSources: ['10.0.0.0/8'] } });
     try {
       const body = new URLSearchParams({ serviceManifest: SM }).toString();
       const ok = await request(trusted.app).post('/ACGateway/model/performACTest').type('form').send(body);
       expect(ok.status).toBe(200);
-      expect(trusted.store.listAdmissions({}).map((a) => a.owner)).toEqual(['sla-manager']);
+      expect((await trusted.admissions()).map((a) => a.owner)).toEqual(['sla-manager']);
       // The trust covers the OPTIMIS surface only, and the configured role only.
       expect((await request(trusted.app).get('/api/v1/admissions')).status).toBe(401);
       expect((await request(trusted.app).post('/ACGateway/data/setPolicy/1/0/0/0')).status).toBe(403);
       const refused = await request(untrusted.app).post('/ACGateway/model/performACTest').type('form').send(body);
       expect(refused.status).toBe(401);
     } finally {
-      trusted.close();
-      untrusted.close();
+      await trusted.close();
+      await untrusted.close();
     }
   });
 
@@ -261,15 +261,15 @@ describe('the OPTIMIS surface for clients that cannot send a token', () => {
 
 describe('open mode (no tokens)', () => {
   test('anyone acts as the operator anonymous, but an unknown token is still refused', async () => {
-    const open = testGateway({ hosts: fleet(8, 16) });
+    const open = await testGateway({ hosts: fleet(8, 16) });
     try {
       const res = await request(open.app).post('/api/v1/admissions').set('Content-Type', 'application/xml').send(SM);
       expect(res.status).toBe(201);
-      expect(open.store.listAdmissions({})[0]!.owner).toBe('anonymous');
+      expect((await open.admissions())[0]!.owner).toBe('anonymous');
       expect((await request(open.app).get('/api/v1/config')).status).toBe(200);
       expect((await request(open.app).get('/api/v1/policy').set('Authorization', 'Bearer nope')).status).toBe(401);
     } finally {
-      open.close();
+      await open.close();
     }
   });
 });

@@ -4,13 +4,16 @@
  * limit or refused with a clear error, never a crash.
  */
 import request from 'supertest';
-import { fleet, readManifest, testGateway } from './support/gateway';
+import { fleet, readManifest, testGateway, type TestGateway } from './support/gateway';
 import { manyComponentManifest } from './support/manifests';
 
 const SM = readManifest('decision/SM_1c2.xml');
 
 describe('caps (413 AC_ERR_LIMIT_EXCEEDED naming the cap)', () => {
-  const gw = testGateway({ hosts: fleet(8, 16), maxManifests: 3, limits: { maxComponentsPerManifest: 20, maxVmsPerComponent: 5 } });
+  let gw: TestGateway;
+  beforeAll(async () => {
+    gw = await testGateway({ hosts: fleet(8, 16), maxManifests: 3, limits: { maxComponentsPerManifest: 20, maxVmsPerComponent: 5 } });
+  });
   afterAll(() => gw.close());
 
   test('manifests per request', async () => {
@@ -34,7 +37,7 @@ describe('caps (413 AC_ERR_LIMIT_EXCEEDED naming the cap)', () => {
     const res = await request(gw.app).post('/api/v1/admissions').set('Content-Type', 'application/xml').send(manyComponentManifest({ components: 2, upperBound: 6 }));
     expect(res.status).toBe(413);
     expect(res.body.error.details[0]).toEqual({ field: 'manifest.components[c1].UpperBound', reason: '6 > 5 (AC_MAX_VMS_PER_COMPONENT)' });
-    expect(gw.store.listAdmissions({})).toEqual([]);
+    expect((await gw.admissions())).toEqual([]);
   });
 
   test('in a batch, the cap names the manifest', async () => {
@@ -46,7 +49,10 @@ describe('caps (413 AC_ERR_LIMIT_EXCEEDED naming the cap)', () => {
 
 describe('many components', () => {
   // 1,000 hosts of 16 CPUs: everything fits, so the solver has real work for every component.
-  const gw = testGateway({ hosts: fleet(1000, 16), solver: 'auto' });
+  let gw: TestGateway;
+  beforeAll(async () => {
+    gw = await testGateway({ hosts: fleet(1000, 16), solver: 'auto', bodyLimitBytes: 8 * 1024 * 1024 });
+  });
   afterAll(() => gw.close());
 
   test.each([

@@ -31,7 +31,7 @@ describe('a client that hangs up before its answer', () => {
   const hosts: HostCapacity[] = fleet(4);
 
   beforeAll(async () => {
-    gw = testGateway({
+    gw = await testGateway({
       hostInfo: {
         name: 'gated',
         listHosts: async (signal) => {
@@ -51,7 +51,7 @@ describe('a client that hangs up before its answer', () => {
 
   afterAll(async () => {
     await new Promise((resolve) => server.close(resolve));
-    gw.close();
+    await gw.close();
   });
 
   test('its admission is aborted with AC_ERR_CLIENT_CLOSED and nothing is recorded; the next client is served', async () => {
@@ -71,14 +71,14 @@ describe('a client that hangs up before its answer', () => {
     hold = undefined;
     release(); // the admission resumes, sees its client gone, and stops before solving
     await new Promise((r) => setTimeout(r, 50));
-    expect(gw.store.listAdmissions()).toEqual([]);
+    expect((await gw.admissions())).toEqual([]);
 
     // The server is fine: the next admission is answered and recorded.
     const res = await fetch(`http://127.0.0.1:${port}/api/v1/admissions`, { method: 'POST', headers: { 'content-type': 'application/xml' }, body: SM });
     expect(res.status).toBe(201);
     const answer = (await res.json()) as { services: { decision: string; admissionId: string }[] };
     expect(answer.services[0]!.decision).toBe('accepted');
-    expect(gw.store.listAdmissions().map((a) => a.id)).toEqual([answer.services[0]!.admissionId]);
+    expect((await gw.admissions()).map((a) => a.id)).toEqual([answer.services[0]!.admissionId]);
   });
 
   test('an answered request does not abort its signal when the connection closes afterwards', async () => {

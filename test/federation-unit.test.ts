@@ -6,7 +6,6 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import type { PeerConfig } from '../config/config';
 import { AdmissionService, type ServiceAnswer } from '../service/admission-service';
@@ -17,8 +16,7 @@ import { orderPeers } from '../federation/peers';
 import { buildSubManifest, planSplit, type SplitPlan } from '../federation/split';
 import { readAllocationOffer, writeAllocationOffer } from '../formats/optimis-manifest/offer';
 import { parseManifest } from '../formats/optimis-manifest/parse';
-import { StateStore } from '../gateway/state-store';
-import { DEFAULT_CONSTRAINTS, DEFAULT_WEIGHTS } from '../model/types';
+import { tempLedger } from './support/ledger';
 import { fleet, readManifest, testGateway, type TestGateway } from './support/gateway';
 import { expectXsdValid, xsd } from './support/xsd';
 
@@ -155,10 +153,9 @@ describe('buildSubManifest: the sub-manifest a peer gets', () => {
 // ---------------------------------------------------------------------------------------------
 // Real local and peer answers, from two in-process admission services.
 
-function service(hosts: ReturnType<typeof fleet>, peers: PeerConfig[] = [], providerId = 'A'): { svc: AdmissionService; close: () => void } {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'eac-fed-unit-'));
-  const store = new StateStore({ dataDir, defaultWeights: DEFAULT_WEIGHTS, defaultConstraints: DEFAULT_CONSTRAINTS });
-  const svc = new AdmissionService({ name: 'test', listHosts: async () => hosts.map((h) => ({ ...h })) }, store, {
+function service(hosts: ReturnType<typeof fleet>, peers: PeerConfig[] = [], providerId = 'A'): { svc: AdmissionService; close: () => Promise<void> } {
+  const { ledger, cleanup } = tempLedger();
+  const svc = new AdmissionService({ name: 'test', listHosts: async () => hosts.map((h) => ({ ...h })) }, ledger, {
     solver: 'greedy',
     timeLimitSeconds: 2,
     mipRelGap: 0,
@@ -172,8 +169,8 @@ function service(hosts: ReturnType<typeof fleet>, peers: PeerConfig[] = [], prov
   return {
     svc,
     close: () => {
-      store.close();
-      fs.rmSync(dataDir, { recursive: true, force: true });
+      svc.close();
+      return cleanup();
     },
   };
 }
@@ -183,9 +180,9 @@ const inbound: InboundFederation = { hop: 1, origin: ['A'], id: 'fed-unit' };
 describe('merging', () => {
   const a = service(fleet(2, 4));
   const b = service(fleet(8, 16), [], 'B');
-  afterAll(() => {
-    a.close();
-    b.close();
+  afterAll(async () => {
+    await a.close();
+    await b.close();
   });
 
   async function localAndPeer(xml: string): Promise<{ localAnswer: ServiceAnswer; sub: string; peer: ServiceAnswer; p: SplitPlan }> {
@@ -431,7 +428,7 @@ describe('Federator against peers that misbehave', () => {
   let bServer: http.Server;
   const stubs: Stub[] = [];
   beforeAll(async () => {
-    gwB = testGateway({ hosts: fleet(8, 16), peerSecret: 'B-secret' });
+    gwB = await testGateway({ hosts: fleet(8, 16), peerSecret: 'B-secret' });
     bServer = await new Promise<http.Server>((r) => {
       const s = gwB.app.listen(0, '127.0.0.1', () => r(s));
     });
@@ -441,7 +438,7 @@ describe('Federator against peers that misbehave', () => {
     await Promise.all(stubs.map((s) => s.close()));
     bServer.closeAllConnections();
     await new Promise<void>((r) => bServer.close(() => r()));
-    gwB.close();
+    await gwB.close();
     a.close();
   });
   const mk = async (handle: Parameters<typeof stub>[0]): Promise<Stub> => {

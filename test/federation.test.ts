@@ -178,9 +178,9 @@ describe('A (2 × 4 CPUs) with peer B (8 × 16 CPUs)', () => {
 
     // Both providers hold their part; A's record names B's.
     const atA = await get(`${procs.A!.url}/api/v1/admissions/${s.admissionId}`);
-    expect(atA).toMatchObject({ status: 'active', decision: 'accepted', response: { federation: { peerId: 'B', peerAdmissionId: f.peerAdmissionId } } });
+    expect(atA).toMatchObject({ status: 'held', decision: 'accepted', response: { federation: { peerId: 'B', peerAdmissionId: f.peerAdmissionId } } });
     const atB = await get(`${procs.B!.url}/api/v1/admissions/${f.peerAdmissionId}`);
-    expect(atB).toMatchObject({ status: 'active', serviceId: 'shop', decision: 'accepted', response: { federatedFor: { origin: ['A'] } } });
+    expect(atB).toMatchObject({ status: 'held', serviceId: 'shop', decision: 'accepted', response: { federatedFor: { origin: ['A'] } } });
     expect(atB.hosts.reduce((t: number, h: { cpus: number }) => t + h.cpus, 0)).toBe(16);
 
     // Releasing at A releases at B too.

@@ -352,13 +352,13 @@ const STRICTER_BY_DESIGN = /byte order mark says|the bytes read as|names no enco
 let gw: TestGateway;
 let server: http.Server;
 beforeAll(async () => {
-  gw = testGateway({ hosts: fleet(8, 16) });
+  gw = await testGateway({ hosts: fleet(8, 16) });
   server = http.createServer(gw.app);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
 });
 afterAll(async () => {
   await new Promise((resolve) => server.close(resolve));
-  gw.close();
+  await gw.close();
 });
 
 it(`survives ${RUNS} mutated manifests over HTTP: no 5xx, no 2xx for what libxml2 calls malformed, every 4xx says where`, async () => {

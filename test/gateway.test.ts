@@ -14,13 +14,13 @@ const BIG = readManifest('decision/BigSM_1c2.xml');
 const PARTIAL = readManifest('decision/PartialSM_1c2.xml');
 
 let gw: TestGateway;
-beforeEach(() => {
-  gw = testGateway({ hosts: fleet(4, 8) });
+beforeEach(async () => {
+  gw = await testGateway({ hosts: fleet(4, 8) });
 });
 afterEach(() => gw.close());
 
 const postXml = (xml: string, query = '') => request(gw.app).post(`/api/v1/admissions${query}`).set('Content-Type', 'application/xml').send(xml);
-const admissionsRecorded = () => gw.store.listAdmissions({}).length;
+const admissionsRecorded = async (): Promise<number> => (await gw.admissions()).length;
 
 describe('POST /api/v1/admissions: the OPTIMIS decision manifests on 4 hosts × 8 CPUs', () => {
   it('SM_1c2 is accepted, placed, recorded, and its manifest carries a valid offer with VM counts', async () => {
@@ -79,7 +79,7 @@ describe('dry-run, reservations and double booking', () => {
     expect(dry.body).toMatchObject({ dryRun: true, recorded: false });
     expect(dry.body.services[0].admissionId).toBeNull();
     expect(dry.body.services[0].decision).toBe('accepted');
-    expect(admissionsRecorded()).toBe(0);
+    expect(await admissionsRecorded()).toBe(0);
     const hosts = await request(gw.app).get('/api/v1/hosts');
     expect(hosts.body.hosts.every((h: { reservedCpus: number }) => h.reservedCpus === 0)).toBe(true);
   });
@@ -89,7 +89,7 @@ describe('dry-run, reservations and double booking', () => {
     const id = res.body.services[0].admissionId;
     const got = await request(gw.app).get(`/api/v1/admissions/${id}`);
     expect(got.status).toBe(200);
-    expect(got.body).toMatchObject({ id, serviceId: 'ACTestsDecisionAccepted', status: 'active' });
+    expect(got.body).toMatchObject({ id, serviceId: 'ACTestsDecisionAccepted', status: 'held', owner: 'anonymous', end: null });
     const hosts = await request(gw.app).get('/api/v1/hosts');
     expect(hosts.body.hosts.reduce((t: number, h: { reservedCpus: number }) => t + h.reservedCpus, 0)).toBe(2);
     const del = await request(gw.app).delete(`/api/v1/admissions/${id}`);
@@ -99,14 +99,25 @@ describe('dry-run, reservations and double booking', () => {
     expect((await request(gw.app).get('/api/v1/admissions?active=true')).body.admissions).toEqual([]);
   });
 
-  it('20 concurrent admissions of 2 CPUs on 32 CPUs: exactly 16 accepted, never double-booked', async () => {
-    const answers = await Promise.all(Array.from({ length: 20 }, () => postXml(SM)));
+  it('20 concurrent admissions of 2 CPUs (20 services) on 32 CPUs: exactly 16 accepted, never double-booked', async () => {
+    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => postXml(SM.replace('opt:serviceId="ACTestsDecisionAccepted"', `opt:serviceId="svc-${i}"`))));
     const decisions = answers.map((r) => r.body.services[0].decision);
     expect(decisions.filter((d) => d === 'accepted')).toHaveLength(16);
     expect(decisions.filter((d) => d === 'rejected')).toHaveLength(4);
     const hosts = await request(gw.app).get('/api/v1/hosts');
     for (const h of hosts.body.hosts) expect(h.reservedCpus).toBeLessThanOrEqual(h.cpus);
     expect(hosts.body.hosts.reduce((t: number, h: { reservedCpus: number }) => t + h.reservedCpus, 0)).toBe(32);
+    expect(hosts.body.totals).toMatchObject({ cpus: 32, reservedCpus: 32, freeCpus: 0 });
+  });
+
+  it('the same owner sending the same service again replaces its held offer (an SLA negotiation asks twice)', async () => {
+    const first = (await postXml(SM)).body.services[0].admissionId;
+    const second = (await postXml(SM)).body.services[0].admissionId;
+    expect(second).not.toBe(first);
+    expect((await request(gw.app).get(`/api/v1/admissions/${first}`)).body.status).toBe('released');
+    expect((await request(gw.app).get(`/api/v1/admissions/${second}`)).body).toMatchObject({ status: 'held', replaces: first });
+    const hosts = await request(gw.app).get('/api/v1/hosts');
+    expect(hosts.body.totals.reservedCpus).toBe(2); // held once, not twice
   });
 
   it('unknown admission ids are 404', async () => {
@@ -175,10 +186,10 @@ describe('operations', () => {
   });
 
   it('a failing host source: /health stays 200 (alive) and says degraded, /ready is 503 with the reason', async () => {
-    const failing = testGateway({ hostInfo: { name: 'broken', listHosts: () => Promise.reject(new Error('connection refused')) } });
+    const failing = await testGateway({ hostInfo: { name: 'broken', listHosts: () => Promise.reject(new Error('connection refused')) } });
     const health = await request(failing.app).get('/health');
     const ready = await request(failing.app).get('/ready');
-    failing.close();
+    await failing.close();
     expect(health.status).toBe(200);
     expect(health.body).toMatchObject({ status: 'degraded', ready: false });
     expect(ready.status).toBe(503);
@@ -225,7 +236,7 @@ describe('OPTIMIS-compatible endpoints', () => {
     expect(readAllocationOffer(manifests[1]!)!.decision).toBe('rejected');
     const details = form.get('AllocationDetails')!;
     expect(details).toMatch(/^<allocation_details><service id="ACTestsDecisionAccepted"><service_component id="compA" federatedVMs="0"><physical_host id="host-\d"><assigned_VMs>1<\/assigned_VMs><\/physical_host><\/service_component>/);
-    expect(admissionsRecorded()).toBe(1); // the accepted one holds capacity
+    expect(await admissionsRecorded()).toBe(1); // the accepted one holds capacity
   });
 
   it('performOneManifestACTest: raw manifest in, manifest with its offer out', async () => {
@@ -250,7 +261,7 @@ describe('OPTIMIS-compatible endpoints', () => {
   });
 
   it('setPolicy by GET (original path, where enabled) and by PUT reaches the policy', async () => {
-    const enabled = testGateway({ optimis: { allowStateChangingGet: true } });
+    const enabled = await testGateway({ optimis: { allowStateChangingGet: true } });
     try {
       const get = await request(enabled.app).get('/ACGateway/data/setPolicy/0.3/0.2/0.4/0.1');
       expect(get.status).toBe(200);
@@ -259,7 +270,7 @@ describe('OPTIMIS-compatible endpoints', () => {
       await request(enabled.app).put('/ACGateway/data/setPolicy/0/0/1/0');
       expect((await request(enabled.app).get('/ACGateway/csv/getRisk_Weight')).text).toBe('1');
     } finally {
-      enabled.close();
+      await enabled.close();
     }
   });
 
@@ -304,6 +315,6 @@ describe('bad input: 4xx with a stable code and the field, never 5xx, nothing re
     if (typeof field === 'string') expect(fields).toContain(field);
     else expect(fields).toMatch(field);
     expect(res.body.requestId).toEqual(expect.any(String));
-    expect(admissionsRecorded()).toBe(0);
+    expect(await admissionsRecorded()).toBe(0);
   });
 });

@@ -181,7 +181,7 @@ describe('inventory source with healthy TREC services', () => {
     expect(res.headers.get('location')).toBe(`/api/v1/admissions/${admissionId}`);
     const got = await call(server.url, 'GET', `/api/v1/admissions/${admissionId}`);
     expect(got.status).toBe(200);
-    expect(got.body).toMatchObject({ id: admissionId, serviceId: SM_ID, status: 'active' });
+    expect(got.body).toMatchObject({ id: admissionId, serviceId: SM_ID, status: 'held', owner: 'anonymous' });
 
     // The TREC services were asked over the documented wire protocol.
     const trustCall = JSON.parse(trec.requests('trust').at(-1)!.body);
@@ -241,16 +241,20 @@ describe('inventory source with healthy TREC services', () => {
     const policyBefore = put.body;
     expect(policyBefore.weights).toEqual(weights);
     const held = (await call(server.url, 'GET', '/api/v1/hosts')).body.hosts.map((h: { id: string; reservedCpus: number }) => [h.id, h.reservedCpus]);
-    expect(sum(held.map((h: [string, number]) => h[1]))).toBe(4); // SM_1c2 twice (API, then performACTest)
+    // SM_1c2 twice by the same principal (API, then performACTest): the second replaced the first's held offer.
+    expect(sum(held.map((h: [string, number]) => h[1]))).toBe(2);
+    const before = (await call(server.url, 'GET', '/api/v1/admissions')).body.admissions.map((a: { id: string; status: string }) => [a.id, a.status]);
+    expect(before).toContainEqual([admissionId, 'released']);
+    expect(before.filter((a: [string, string]) => a[1] === 'held')).toHaveLength(1);
 
     expect(await server.stop()).toBe(0);
     server = await startServer({ ...env, AC_DATA_DIR: server.dataDir });
 
     const got = await call(server.url, 'GET', `/api/v1/admissions/${admissionId}`);
     expect(got.status).toBe(200);
-    expect(got.body).toMatchObject({ id: admissionId, serviceId: SM_ID, status: 'active' });
-    const active = await call(server.url, 'GET', '/api/v1/admissions?active=true');
-    expect(active.body.admissions.map((a: { id: string }) => a.id)).toContain(admissionId);
+    expect(got.body).toMatchObject({ id: admissionId, serviceId: SM_ID, status: 'released' });
+    const after = (await call(server.url, 'GET', '/api/v1/admissions')).body.admissions.map((a: { id: string; status: string }) => [a.id, a.status]);
+    expect(after).toEqual(before);
     const policy = await call(server.url, 'GET', '/api/v1/policy');
     expect(policy.body).toEqual(policyBefore);
     const heldAfter = (await call(server.url, 'GET', '/api/v1/hosts')).body.hosts.map((h: { id: string; reservedCpus: number }) => [h.id, h.reservedCpus]);
@@ -467,8 +471,8 @@ describe('PhysicalHosts source', () => {
     // Two VMs of one core each, and one free core on optimis2 and on optimis3: one VM on each, none on the full host.
     expect(placedHosts(s).sort()).toEqual(['optimis2', 'optimis3']);
 
-    // Their capacity is now held: the same service no longer fits.
-    const again = await postXml(server, SM);
+    // Their capacity is now held: another service of the same shape no longer fits (the same one would replace its offer).
+    const again = await postXml(server, SM.replace(`opt:serviceId="${SM_ID}"`, 'opt:serviceId="another-service"'));
     expect(again.status).toBe(200);
     expect(again.body.services[0].decision).toBe('rejected');
     expect(reasonCodes(again.body.services[0])).toContain('INSUFFICIENT_CAPACITY');

@@ -27,10 +27,10 @@ beforeEach(async () => {
     { kind: 'physical-hosts', url: `${stub.url}/PhysicalHostsInfo`, timeoutMs: 1000, cacheTtlMs: 5000, maxStaleMs: 55_000 },
     { clock: () => now },
   );
-  gw = testGateway({ hostInfo: provider });
+  gw = await testGateway({ hostInfo: provider });
 });
 afterEach(async () => {
-  gw.close();
+  await gw.close();
   await stub.close();
 });
 
@@ -58,7 +58,7 @@ test('fresh data: no degraded note; the source fails: degraded with the age; pas
   expect(refused.status).toBe(503);
   expect(refused.body.error.code).toBe('AC_ERR_HOST_INFO_STALE');
   expect(refused.body.error.message).toMatch(/60\.001 s old, more than the maximum age of 60 s/);
-  expect(gw.store.listAdmissions({}).length).toBe(1); // only the one made before
+  expect((await gw.admissions()).length).toBe(1); // only the one made before
   const notReady = await request(gw.app).get('/ready');
   expect(notReady.status).toBe(503);
   expect(notReady.body.reasons[0]).toMatch(/^the host list is 60\.0 s old, more than the maximum age of 60\.0 s/);

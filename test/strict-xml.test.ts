@@ -298,8 +298,8 @@ const SM = readManifest('decision/SM_1c2.xml');
 const MINIMAL = readManifest('examples/minimal-input.xml');
 
 let gw: TestGateway;
-beforeEach(() => {
-  gw = testGateway({ hosts: fleet(4, 8), bodyLimitBytes: 256 * 1024 });
+beforeEach(async () => {
+  gw = await testGateway({ hosts: fleet(4, 8), bodyLimitBytes: 256 * 1024 });
 });
 afterEach(() => gw.close());
 
@@ -311,7 +311,7 @@ const post = (path: string, body: Buffer | string, headers: Record<string, strin
 };
 const ADMIT = '/api/v1/admissions?dryRun=true';
 const XML = { 'Content-Type': 'application/xml' };
-const recorded = (): number => gw.store.listAdmissions({}).length;
+const recorded = async (): Promise<number> => (await gw.admissions()).length;
 
 function expectError(res: request.Response, status: number, code: string, field: string | RegExp): void {
   expect({ status: res.status, code: res.body?.error?.code }).toEqual({ status, code });
@@ -440,7 +440,7 @@ describe('characters that cannot be written back never get booked', () => {
     const form = `serviceManifest=${encodeURIComponent(xml)}`;
     expectError(await post('/ACGateway/model/performACTest', form, { 'Content-Type': 'application/x-www-form-urlencoded' }), 400, 'AC_ERR_MALFORMED_XML', /line \d+, column \d+$/);
     expectError(await post('/ACGateway/model/performOneManifestACTest', xml, { 'Content-Type': 'text/plain' }), 400, 'AC_ERR_MALFORMED_XML', /^line \d+, column \d+$/);
-    expect(recorded()).toBe(0);
+    expect(await recorded()).toBe(0);
   });
 
   it('markup characters are fine: they are escaped on the way out, and the answer re-parses', async () => {
@@ -539,7 +539,7 @@ describe('a client that hangs up mid-body', () => {
       await new Promise((r) => setTimeout(r, 100));
       const res = await request(server).post(ADMIT).set('Content-Type', 'application/xml').send(SM);
       expect(res.status).toBe(200);
-      expect(recorded()).toBe(0);
+      expect(await recorded()).toBe(0);
     } finally {
       await new Promise((r) => server.close(r));
     }

@@ -40,7 +40,7 @@ export interface ServiceTrecValues {
 /** The host part of a model's inputs. */
 export interface HostModelInput {
   readonly hosts: readonly HostInput[];
-  /** Capacity held by earlier admissions, per host id. */
+  /** Capacity held by earlier admissions (and capacity windows) over the admission's window, per host id; may be negative. */
   readonly reserved?: ReadonlyMap<string, { readonly cpus: number; readonly memoryMb: number }>;
   readonly hostTrec?: ReadonlyMap<string, { readonly risk: number; readonly eco: number }>;
   /** OPTIMIS's cleanTestbed: every host counts as empty (used capacity and reservations ignored). */
@@ -75,10 +75,13 @@ export function buildHostModel(input: HostModelInput): readonly Host[] {
     const trec = input.hostTrec?.get(h.id);
     const risk = trec?.risk ?? h.risk;
     // Plain assignments, not object spreads: this runs for every host of every admission that misses the memo.
+    // Taken = host-info's usage plus what the ledger holds over the window; below zero when a capacity window adds
+    // capacity there (the host is larger in that window).
+    const taken = input.ignoreUsage ? 0 : h.usedCpus + (reserved?.cpus ?? 0);
     const host: { -readonly [K in keyof Host]: Host[K] } = {
       id: h.id,
-      cpus: h.cpus,
-      usedCpus: input.ignoreUsage ? 0 : Math.min(h.cpus, h.usedCpus + (reserved?.cpus ?? 0)),
+      cpus: taken < 0 ? h.cpus - taken : h.cpus,
+      usedCpus: Math.min(h.cpus, Math.max(0, taken)),
       eco: trec?.eco ?? h.eco ?? 3 + index,
     };
     if (h.memoryMb !== undefined) {

@@ -716,7 +716,7 @@ export class SqliteLedger implements Ledger {
       params.service = exclude.serviceId;
     }
     const rows = this.q(
-      `SELECT a.id, a.owner, a.service_id, a.status, a.start_ms, a.end_ms, al.host_id, al.cpus, al.memory_mb
+      `SELECT a.id, a.owner, a.service_id, a.status, a.start_ms, a.end_ms, a.hold_expires_ms, al.host_id, al.cpus, al.memory_mb
        FROM allocations al JOIN admissions a ON a.id = al.admission_id
        WHERE ${parts.join(' AND ')}
        ORDER BY al.host_id, al.cpus DESC, al.memory_mb DESC, a.id`,
@@ -727,6 +727,7 @@ export class SqliteLedger implements Ledger {
       serviceId: r.service_id,
       status: r.status,
       window: windowOf(r.start_ms, r.end_ms),
+      ...(r.status === 'held' ? { holdExpiresAt: r.hold_expires_ms } : {}),
       hostId: r.host_id,
       cpus: r.cpus,
       memoryMb: r.memory_mb,

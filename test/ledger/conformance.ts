@@ -808,7 +808,7 @@ export function ledgerConformance(name: string, open: () => Promise<OpenedLedger
           ['h1', 'small', 1],
           ['h2', 'big', 1],
         ]);
-        expect(hs[1]).toEqual({ admissionId: 'small', owner: 'bob', serviceId: 'svc-small', status: 'held', window: win(0, 30), hostId: 'h1', cpus: 1, memoryMb: 0 });
+        expect(hs[1]).toEqual({ admissionId: 'small', owner: 'bob', serviceId: 'svc-small', status: 'held', window: win(0, 30), holdExpiresAt: expect.any(Number), hostId: 'h1', cpus: 1, memoryMb: 0 });
         expect((await ledger.holders(win(0, 60), { hostIds: ['h2'] })).map((h) => h.admissionId)).toEqual(['big']);
         expect((await ledger.holders(win(0, 60), { excludeOwnerService: { owner: 'alice', serviceId: 'svc-big' } })).map((h) => h.admissionId)).toEqual(['small']);
         expect((await ledger.holders(win(60, null))).map((h) => h.admissionId)).toEqual(['later']);

@@ -1,27 +1,37 @@
-/** An in-process gateway for supertest: a real SQLite store in a temp dir, an in-memory host list. */
+/** An in-process gateway for supertest: a real SQLite ledger in a temp dir, an in-memory host list, a manual clock. */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Express } from 'express';
 import type { SolverChoice } from '../../admission-controller/admit';
-import { AdmissionService } from '../../service/admission-service';
+import { DEFAULT_CONFIG, type OptimisAccessConfig, type TokenConfig } from '../../config/config';
 import { createApp } from '../../gateway/app';
-import { AdmissionIntake } from '../../service/intake';
 import { createLogger } from '../../gateway/logger';
 import { Metrics } from '../../gateway/metrics';
-import { StateStore } from '../../gateway/state-store';
 import type { HostCapacity, HostInfoProvider } from '../../host-info/types';
-import { DEFAULT_CONFIG, type OptimisAccessConfig, type TokenConfig } from '../../config/config';
+import { openLedger } from '../../ledger';
+import type { AdmissionRecord, Ledger } from '../../ledger/types';
 import { DEFAULT_CONSTRAINTS, DEFAULT_WEIGHTS } from '../../model/types';
+import { AdmissionService } from '../../service/admission-service';
+import { ManualClock } from '../../service/clock';
+import { EventHub } from '../../service/event-hub';
+import { AdmissionIntake } from '../../service/intake';
 
 export const MANIFESTS = path.join(__dirname, '..', 'fixtures', 'manifests');
 export const readManifest = (rel: string): string => fs.readFileSync(path.join(MANIFESTS, rel), 'utf8');
 
 export interface TestGateway {
   readonly app: Express;
-  readonly store: StateStore;
+  readonly ledger: Ledger;
+  readonly service: AdmissionService;
   readonly hosts: HostCapacity[];
-  close(): void;
+  /** The ledger's clock (starts at the real time; tests move it). */
+  readonly clock: ManualClock;
+  /** Runs the ledger's due transitions at the clock's time (what the scheduler does on time in the service). */
+  advance(): Promise<void>;
+  /** Every admission recorded (all owners, all statuses), oldest first. */
+  admissions(): Promise<AdmissionRecord[]>;
+  close(): Promise<void>;
 }
 
 /** `n` hosts of `cpus` CPUs and 64 GB, all free. */
@@ -41,24 +51,30 @@ export interface TestGatewayOptions {
   optimis?: Partial<OptimisAccessConfig>;
   limits?: { maxComponentsPerManifest: number; maxVmsPerComponent: number };
   maxManifests?: number;
+  reservationTtlSeconds?: number;
 }
 
-export function testGateway(options: TestGatewayOptions = {}): TestGateway {
+export async function testGateway(options: TestGatewayOptions = {}): Promise<TestGateway> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'eac-gw-'));
-  const store = new StateStore({ dataDir, defaultWeights: DEFAULT_WEIGHTS, defaultConstraints: DEFAULT_CONSTRAINTS });
+  const clock = new ManualClock();
+  const now = (): number => clock.now();
+  const ledger = await openLedger({ dataDir, clock: now, defaultWeights: DEFAULT_WEIGHTS, defaultConstraints: DEFAULT_CONSTRAINTS });
   const hosts = options.hosts ?? fleet(4);
   const hostInfo: HostInfoProvider = options.hostInfo ?? { name: 'test', listHosts: async () => hosts.map((h) => ({ ...h })) };
   const metrics = new Metrics(false);
   const intake = new AdmissionIntake(metrics.intakeObserver);
   metrics.watchIntake(intake);
-  const service = new AdmissionService(hostInfo, store, {
+  const hub = new EventHub(ledger, 50);
+  const service = new AdmissionService(hostInfo, ledger, {
     intake,
+    clock: now,
+    onBooked: () => hub.poke(),
     solver: options.solver ?? 'greedy',
     timeLimitSeconds: 2,
     mipRelGap: 0,
     maxManifests: options.maxManifests ?? 10,
     ...(options.limits ? { limits: options.limits } : {}),
-    reservationTtlSeconds: 900,
+    reservationTtlSeconds: options.reservationTtlSeconds ?? 900,
     defaultGain: 100,
     providerId: 'test',
     trec: {
@@ -72,7 +88,11 @@ export function testGateway(options: TestGatewayOptions = {}): TestGateway {
   });
   const app = createApp({
     service,
-    store,
+    ledger,
+    hub,
+    clock: now,
+    manualClock: clock,
+    onChange: () => hub.poke(),
     hostInfo,
     logger: createLogger('error', true),
     metrics,
@@ -88,10 +108,27 @@ export function testGateway(options: TestGatewayOptions = {}): TestGateway {
   });
   return {
     app,
-    store,
+    ledger,
+    service,
     hosts,
-    close: () => {
-      store.close();
+    clock,
+    advance: async () => {
+      await ledger.advance(clock.now());
+    },
+    admissions: async () => {
+      const out: AdmissionRecord[] = [];
+      let cursor: string | null = null;
+      do {
+        const page: Awaited<ReturnType<Ledger['list']>> = await ledger.list({}, { limit: 1000, ...(cursor ? { cursor } : {}) });
+        out.push(...page.items);
+        cursor = page.nextCursor;
+      } while (cursor);
+      return out;
+    },
+    close: async () => {
+      hub.close();
+      service.close();
+      await ledger.close();
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };

@@ -4,19 +4,19 @@
  * perServiceConstraints (original GET paths, plus POST/PUT equivalents), and the csv getters.
  */
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
-import type { SolverChoice } from '../admission-controller/admit';
-import { AdmissionError } from '../model/errors';
-import { allows, requiresAdmitOrFederate, principalOf, requires } from './auth';
-import type { TrecConstraints, Weights } from '../model/types';
-import type { AdmissionAnswer, AdmissionService } from '../service/admission-service';
-import { formBody, rawManifestBody } from './body';
-import { escapeAttribute } from '../xml/safe-xml';
-import type { Metrics } from './metrics';
-import type { StateStore } from './state-store';
+import type { SolverChoice } from '../../admission-controller/admit';
+import { AdmissionError } from '../../model/errors';
+import { allows, requiresAdmitOrFederate, principalOf, requires } from '../auth';
+import type { TrecConstraints, Weights } from '../../model/types';
+import type { AdmissionAnswer, AdmissionService } from '../../service/admission-service';
+import { formBody, rawManifestBody } from '../body';
+import { escapeAttribute } from '../../xml/safe-xml';
+import type { Metrics } from '../metrics';
+import type { Ledger } from '../../ledger/types';
 
 export interface OptimisRouteDeps {
   readonly service: AdmissionService;
-  readonly store: StateStore;
+  readonly ledger: Ledger;
   readonly metrics: Metrics;
   readonly bodyLimitBytes: number;
   /** optimis.allowStateChangingGet: the original GET paths of setPolicy / perServiceConstraints may change state. */
@@ -80,7 +80,7 @@ function constraintsText(c: TrecConstraints): string {
 }
 
 export function optimisRoutes(deps: OptimisRouteDeps): Router {
-  const { service, store } = deps;
+  const { service, ledger } = deps;
   const router = express.Router();
   const form = formBody({ limit: deps.bodyLimitBytes, parameterLimit: 1000 });
   const raw = rawManifestBody({ limit: deps.bodyLimitBytes, parameterLimit: 1000 });
@@ -139,7 +139,7 @@ export function optimisRoutes(deps: OptimisRouteDeps): Router {
     res.type('application/xml').send(answer.services[0]!.manifest);
   });
 
-  const setPolicy = (req: Request, res: Response): void => {
+  const setPolicy = async (req: Request, res: Response): Promise<void> => {
     const p = req.params as Record<string, string>;
     const weights: Weights = {
       trust: number(p.trust!, 'trust_weight'),
@@ -147,7 +147,7 @@ export function optimisRoutes(deps: OptimisRouteDeps): Router {
       risk: number(p.risk!, 'risk_weight'),
       cost: number(p.cost!, 'cost_weight'),
     };
-    const record = store.setPolicy(weights);
+    const record = await ledger.setPolicy(weights, principalOf(req).name);
     res.type('text/plain').send(`policy set (generation ${record.generation})\n${policyText(record.weights)}`);
   };
   // The original is a GET (defect D11): a link or an <img> could change the policy. It works only where the operator
@@ -166,7 +166,7 @@ export function optimisRoutes(deps: OptimisRouteDeps): Router {
   router.post(policyPath, operate, setPolicy);
   router.put(policyPath, operate, setPolicy);
 
-  const setConstraints = (req: Request, res: Response): void => {
+  const setConstraints = async (req: Request, res: Response): Promise<void> => {
     const p = req.params as Record<string, string>;
     const constraints: TrecConstraints = {
       trust: number(p.trust!, 'trustLevel_constraint'),
@@ -175,7 +175,7 @@ export function optimisRoutes(deps: OptimisRouteDeps): Router {
       cost: number(p.cost!, 'costInEuros_constraint'),
     };
     // Global, as in OPTIMIS despite the name; per-service bounds live at /api/v1/services/{id}/constraints.
-    const record = store.setDefaultConstraints(constraints);
+    const record = await ledger.setDefaultConstraints(constraints, principalOf(req).name);
     res.type('text/plain').send(`default constraints set (generation ${record.generation})\n${constraintsText(record.constraints)}`);
   };
   const constraintsPath = '/ACGateway/data/perServiceConstraints/:trust/:risk/:eco/:cost';
@@ -183,20 +183,20 @@ export function optimisRoutes(deps: OptimisRouteDeps): Router {
   router.post(constraintsPath, operate, setConstraints);
   router.put(constraintsPath, operate, setConstraints);
 
-  const csv: Record<string, () => number> = {
-    getTrust_Weight: () => store.getPolicy().weights.trust,
-    getRisk_Weight: () => store.getPolicy().weights.risk,
-    getEco_Weight: () => store.getPolicy().weights.eco,
-    getCost_Weight: () => store.getPolicy().weights.cost,
-    getTrust_Constraint: () => store.getDefaultConstraints().constraints.trust,
-    getRisk_Constraint: () => store.getDefaultConstraints().constraints.risk,
-    getEco_Constraint: () => store.getDefaultConstraints().constraints.eco,
-    getCost_Constraint: () => store.getDefaultConstraints().constraints.cost,
+  const csv: Record<string, () => Promise<number>> = {
+    getTrust_Weight: async () => (await ledger.policy()).weights.trust,
+    getRisk_Weight: async () => (await ledger.policy()).weights.risk,
+    getEco_Weight: async () => (await ledger.policy()).weights.eco,
+    getCost_Weight: async () => (await ledger.policy()).weights.cost,
+    getTrust_Constraint: async () => (await ledger.defaultConstraints()).constraints.trust,
+    getRisk_Constraint: async () => (await ledger.defaultConstraints()).constraints.risk,
+    getEco_Constraint: async () => (await ledger.defaultConstraints()).constraints.eco,
+    getCost_Constraint: async () => (await ledger.defaultConstraints()).constraints.cost,
   };
-  router.get('/ACGateway/csv/:name', requiresPrincipal, (req: Request, res: Response) => {
+  router.get('/ACGateway/csv/:name', requiresPrincipal, async (req: Request, res: Response) => {
     const get = csv[String(req.params.name)];
     if (!get) throw new AdmissionError('AC_ERR_NOT_FOUND', `unknown csv '${req.params.name}'`, [{ field: 'name', reason: `one of ${Object.keys(csv).join(', ')}` }]);
-    res.type('text/plain').send(String(get()));
+    res.type('text/plain').send(String(await get()));
   });
   return router;
 }

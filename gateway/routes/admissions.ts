@@ -1,0 +1,241 @@
+/**
+ * Admissions over time (JSON API v1): admit (with a window, an expiry and an Idempotency-Key), list by window and status
+ * with a cursor, get, confirm, reschedule, release. Ownership: clients and peers see and change only their own.
+ */
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import type { Logger } from 'winston';
+import { z } from 'zod';
+import { ADMISSION_STATUSES, type AdmissionRecord, type AdmissionStatus, type Ledger } from '../../ledger/types';
+import { AdmissionError } from '../../model/errors';
+import type { AdmissionService } from '../../service/admission-service';
+import { allows, changesAll, principalOf, requires, requiresAdmitOrFederate, seesAll, type Principal } from '../auth';
+import { jsonBody, xmlBody } from '../body';
+import { sendJson } from '../http';
+import type { Metrics } from '../metrics';
+import { iso, isoOrNull, parseInstant, parseWindow, windowJson } from '../time';
+import { booleanFlag, expectedGeneration, generationField, limitParam, mediaType, notFoundError, parseInput, requireContentType, XML_TYPES } from './common';
+
+export interface AdmissionRouteDeps {
+  readonly service: AdmissionService;
+  readonly ledger: Ledger;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly bodyLimitBytes: number;
+  readonly clock: () => number;
+  /** After a confirm, reschedule or release: what is due next moved (scheduler), streams have news (hub). */
+  readonly onChange?: () => void;
+}
+
+const SOLVERS = z.enum(['greedy', 'highs', 'auto'], { error: 'expected greedy, highs or auto' }).optional();
+const expiryField = z.coerce.number({ error: 'expected a number of seconds' }).int('expected whole seconds').min(1, 'expected at least 1 second').max(10 * 365 * 86400, 'expected at most ten years').optional();
+const admissionQuery = z.object({
+  dryRun: booleanFlag,
+  solver: SOLVERS,
+  start: z.string().optional(),
+  end: z.string().optional(),
+  expirySeconds: expiryField,
+});
+const manifestsBody = z.strictObject({
+  manifests: z.array(z.string({ error: 'expected an XML string' }).min(1, 'expected a non-empty XML string'), { error: 'expected an array of XML strings' }).min(1, 'expected at least one manifest'),
+  start: z.string({ error: 'expected an RFC 3339 date-time' }).optional(),
+  end: z.string({ error: 'expected an RFC 3339 date-time' }).nullable().optional(),
+  expirySeconds: expiryField,
+});
+const statusList = z
+  .string()
+  .optional()
+  .transform((v, ctx) => {
+    if (v === undefined || v === '') return undefined;
+    const list = v.split(',').map((s) => s.trim());
+    for (const s of list) if (!(ADMISSION_STATUSES as readonly string[]).includes(s)) ctx.addIssue({ code: 'custom', message: `expected statuses among ${ADMISSION_STATUSES.join(', ')}; got '${s}'` });
+    return list as AdmissionStatus[];
+  });
+const listQuery = z.object({
+  active: booleanFlag,
+  status: statusList,
+  serviceId: z.string().optional(),
+  owner: z.string().optional(),
+  from: z.string().optional(),
+  to: z.string().optional(),
+  limit: limitParam,
+  cursor: z.string().optional(),
+});
+const patchBody = z.strictObject({
+  start: z.string({ error: 'expected an RFC 3339 date-time' }).optional(),
+  end: z.string({ error: 'expected an RFC 3339 date-time or null' }).nullable().optional(),
+  generation: generationField,
+});
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+/** An admission as the API shows it (times in RFC 3339). The stored answer is omitted from lists. */
+export function admissionJson(r: AdmissionRecord, withResponse = true): Record<string, unknown> {
+  const response = r.response as Record<string, unknown> | null;
+  return {
+    id: r.id,
+    owner: r.owner,
+    serviceId: r.serviceId,
+    decision: r.decision,
+    status: r.status,
+    ...windowJson(r.window),
+    holdExpiresAt: iso(r.holdExpiresAt),
+    ...(r.expirySeconds !== undefined ? { expirySeconds: r.expirySeconds } : {}),
+    createdAt: iso(r.createdAt),
+    ...(r.confirmedAt !== undefined ? { confirmedAt: iso(r.confirmedAt) } : {}),
+    ...(r.closedAt !== undefined ? { closedAt: iso(r.closedAt) } : {}),
+    ...(r.replaces !== undefined ? { replaces: r.replaces } : {}),
+    generation: r.generation,
+    hosts: r.hosts,
+    // The input manifest is kept to solve the admission again (PATCH); it is the client's own document.
+    ...(withResponse && response ? { response: Object.fromEntries(Object.entries(response).filter(([k]) => k !== 'inputManifest')) } : {}),
+  };
+}
+
+/** Lists and single admissions: everyone's for viewers, one's own for clients and peers. */
+function requiresOwnOrView(req: Request, res: Response, next: NextFunction): void {
+  if (req.principal && (allows(req.principal, 'view') || allows(req.principal, 'own'))) return next();
+  requires('view')(req, res, next);
+}
+
+export function admissionRoutes(deps: AdmissionRouteDeps): Router {
+  const { service, ledger } = deps;
+  const router = express.Router();
+  const json = jsonBody({ limit: deps.bodyLimitBytes });
+  const xml = xmlBody({ types: XML_TYPES, limit: deps.bodyLimitBytes });
+  // One body parser per request, picked by media type: running both cost every request the other's type check.
+  const admissionBody = (req: Request, res: Response, next: NextFunction): void => (mediaType(req) === 'application/json' ? json : xml)(req, res, next);
+
+  /** The admission if this principal may see (or change) it; another principal's is reported as absent. */
+  const visible = async (req: Request, mayAct: (p: Principal) => boolean): Promise<AdmissionRecord> => {
+    const id = String(req.params.id);
+    const record = await ledger.get(id);
+    const principal = principalOf(req);
+    if (!record || (!mayAct(principal) && record.owner !== principal.name)) throw notFoundError('admission', id);
+    return record;
+  };
+
+  router.post('/api/v1/admissions', requiresAdmitOrFederate, admissionBody, async (req: Request, res: Response) => {
+    const query = parseInput(admissionQuery, req.query, 'query');
+    let manifests: string[];
+    let timing: { start?: string | undefined; end?: string | null | undefined; expirySeconds?: number | undefined } = query;
+    if (mediaType(req) === 'application/json') {
+      const body = parseInput(manifestsBody, req.body, 'body');
+      manifests = body.manifests;
+      timing = { start: body.start ?? query.start, end: body.end !== undefined ? body.end : query.end, expirySeconds: body.expirySeconds ?? query.expirySeconds };
+    } else if (typeof req.body === 'string' || req.is(XML_TYPES)) {
+      // The XML parser leaves a string; an empty body is left undefined.
+      if (typeof req.body !== 'string' || req.body.trim() === '') {
+        throw new AdmissionError('AC_ERR_INVALID_REQUEST', 'empty XML body', [{ field: 'body', reason: 'expected one service manifest' }]);
+      }
+      manifests = [req.body];
+    } else {
+      requireContentType(req, 'application/xml', 'application/json');
+      manifests = [];
+    }
+    const window = parseWindow(timing, deps.clock());
+    const key = req.get('idempotency-key');
+    if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
+      throw new AdmissionError('AC_ERR_INVALID_REQUEST', 'Idempotency-Key: expected 1–255 printable ASCII characters', [{ field: 'Idempotency-Key', reason: 'malformed' }]);
+    }
+    const started = performance.now();
+    const answer = await service.admit({
+      manifests,
+      owner: principalOf(req).name,
+      dryRun: query.dryRun,
+      ...(query.solver ? { solver: query.solver } : {}),
+      window,
+      ...(timing.expirySeconds !== undefined ? { expirySeconds: timing.expirySeconds } : {}),
+      ...(key !== undefined ? { idempotencyKey: key } : {}),
+      signal: req.deadline,
+      requestId: req.requestId,
+      deadlineAt: req.deadlineAt,
+      ...(req.federation ? { federation: req.federation } : {}),
+    });
+    if (!answer.replayed) deps.metrics.recordAdmission(answer);
+    const federated = answer.services.filter((s) => s.federation);
+    deps.logger.info('admission', {
+      requestId: req.requestId,
+      owner: principalOf(req).name,
+      dryRun: answer.dryRun,
+      ...(answer.replayed ? { replayed: true } : {}),
+      services: answer.services.map((s) => ({
+        serviceId: s.serviceId,
+        admissionId: s.admissionId,
+        decision: s.decision,
+        reasons: [...new Set(s.components.flatMap((c) => c.reasons.map((r) => r.code)))],
+      })),
+      window: answer.window,
+      solver: answer.solver.name,
+      status: answer.solver.status,
+      seconds: answer.solver.seconds,
+      durationMs: Math.round((performance.now() - started) * 10) / 10,
+      degraded: answer.degraded.length,
+      ...(federated.length > 0
+        ? { federation: federated.map((s) => ({ serviceId: s.serviceId, status: s.federation!.status, peerId: s.federation!.peerId, attempts: s.federation!.attempts.length, seconds: s.federation!.seconds })) }
+        : {}),
+      ...(req.federation ? { inbound: { hop: req.federation.hop, origin: req.federation.origin, federationId: req.federation.id } } : {}),
+    });
+    const recordedIds = answer.services.map((s) => s.admissionId).filter((id): id is string => id !== null);
+    if (recordedIds.length === 1) res.setHeader('Location', `/api/v1/admissions/${recordedIds[0]}`);
+    if (answer.replayed) res.setHeader('Idempotent-Replayed', 'true');
+    sendJson(res, answer.dryRun || recordedIds.length === 0 ? 200 : 201, answer);
+  });
+
+  router.get('/api/v1/admissions', requiresOwnOrView, async (req: Request, res: Response) => {
+    const q = parseInput(listQuery, req.query, 'query');
+    const principal = principalOf(req);
+    if (q.owner !== undefined && !seesAll(principal) && q.owner !== principal.name) throw new AdmissionError('AC_ERR_FORBIDDEN', `principal '${principal.name}' (role ${principal.role}) may list only its own admissions`, [{ field: 'owner', reason: 'not yours' }]);
+    const statuses = q.status ?? (q.active ? (['held', 'confirmed', 'active'] as AdmissionStatus[]) : undefined);
+    const page = await ledger.list(
+      {
+        ...(seesAll(principal) ? (q.owner !== undefined ? { owner: q.owner } : {}) : { owner: principal.name }),
+        ...(q.serviceId !== undefined ? { serviceId: q.serviceId } : {}),
+        ...(statuses ? { statuses } : {}),
+        ...(q.from !== undefined ? { from: parseInstant(q.from, 'query.from') } : {}),
+        ...(q.to !== undefined ? { to: parseInstant(q.to, 'query.to') } : {}),
+      },
+      { ...(q.limit !== undefined ? { limit: q.limit } : {}), ...(q.cursor !== undefined ? { cursor: q.cursor } : {}) },
+    );
+    sendJson(res, 200, { admissions: page.items.map((r) => admissionJson(r, false)), nextCursor: page.nextCursor });
+  });
+
+  router.get('/api/v1/admissions/:id', requiresOwnOrView, async (req: Request, res: Response) => {
+    sendJson(res, 200, admissionJson(await visible(req, seesAll)));
+  });
+
+  router.post('/api/v1/admissions/:id/confirm', requires('own'), async (req: Request, res: Response) => {
+    const record = await visible(req, changesAll);
+    const confirmed = await ledger.confirm(record.id, principalOf(req).name, expectedGeneration(req));
+    deps.onChange?.();
+    deps.logger.info('admission confirmed', { requestId: req.requestId, admissionId: record.id, owner: record.owner, by: principalOf(req).name, status: confirmed.status });
+    sendJson(res, 200, admissionJson(confirmed));
+  });
+
+  router.patch('/api/v1/admissions/:id', requires('own'), json, async (req: Request, res: Response) => {
+    requireContentType(req, 'application/json', 'application/merge-patch+json');
+    const record = await visible(req, changesAll);
+    const body = parseInput(patchBody, req.body, 'body');
+    const window = {
+      start: body.start !== undefined ? Math.max(deps.clock(), parseInstant(body.start, 'body.start')) : record.window.start,
+      end: body.end === undefined ? record.window.end : body.end === null ? null : parseInstant(body.end, 'body.end'),
+    };
+    if (window.end !== null && window.end <= window.start) {
+      throw new AdmissionError('AC_ERR_INVALID_REQUEST', `body.end (${iso(window.end)}) must be after the start (${iso(window.start)})`, [{ field: 'body.end', reason: 'not after the start' }]);
+    }
+    const updated = await service.reschedule(record, window, principalOf(req).name, expectedGeneration(req, body));
+    deps.onChange?.();
+    deps.logger.info('admission rescheduled', { requestId: req.requestId, admissionId: record.id, from: windowJson(record.window), to: windowJson(updated.window), by: principalOf(req).name });
+    sendJson(res, 200, admissionJson(updated));
+  });
+
+  router.delete('/api/v1/admissions/:id', requires('own'), async (req: Request, res: Response) => {
+    const record = await visible(req, changesAll);
+    const { record: after, released } = await ledger.release(record.id, principalOf(req).name);
+    // A federated admission's peer part goes with it (only on the release that actually ended the admission).
+    const federation = released ? await service.releaseFederatedPart(record, req.requestId) : undefined;
+    deps.onChange?.();
+    deps.logger.info('admission released', { requestId: req.requestId, admissionId: record.id, owner: record.owner, by: principalOf(req).name, released });
+    sendJson(res, 200, { id: record.id, released, status: after.status, closedAt: isoOrNull(after.closedAt), ...(federation ? { federation } : {}) });
+  });
+
+  return router;
+}
