@@ -35,12 +35,12 @@ export const isoOrNull = (ms: EpochMs | null | undefined): string | null => (ms 
  * A request's window: start defaults to now, end to open. `start` in the past is taken as now (a reservation cannot
  * begin before it is made); end must be after start.
  */
-export function parseWindow(input: { start?: unknown; end?: unknown }, now: EpochMs, fieldPrefix = ''): TimeWindow {
-  const start = input.start === undefined || input.start === null || input.start === '' ? now : Math.max(now, parseInstant(input.start, `${fieldPrefix}start`));
-  const end = input.end === undefined || input.end === null || input.end === '' ? null : parseInstant(input.end, `${fieldPrefix}end`);
+export function parseWindow(input: { start?: unknown; end?: unknown }, now: EpochMs, fields: { start: string; end: string } = { start: 'start', end: 'end' }): TimeWindow {
+  const start = input.start === undefined || input.start === null || input.start === '' ? now : Math.max(now, parseInstant(input.start, fields.start));
+  const end = input.end === undefined || input.end === null || input.end === '' ? null : parseInstant(input.end, fields.end);
   if (end !== null && end <= start) {
-    throw new AdmissionError('AC_ERR_INVALID_REQUEST', `${fieldPrefix}end (${iso(end)}) must be after the start (${iso(start)})`, [
-      { field: `${fieldPrefix}end`, reason: 'not after the start' },
+    throw new AdmissionError('AC_ERR_INVALID_REQUEST', `${fields.end} (${iso(end)}) must be after the start (${iso(start)})`, [
+      { field: fields.end, reason: 'not after the start' },
     ]);
   }
   return { start, end };

@@ -663,17 +663,15 @@ export class AdmissionService {
     return { ...prepared, answer: { ...prepared.answer, services } };
   }
 
-  /** Candidate starts are the instants where capacity comes back (holds lapsing, reservations and windows ending). */
+  /** Candidate starts are the instants where capacity comes back (reservations ending, capacity windows' edges). */
   private async earliestFit(m: ParsedManifest, request: AdmissionRequest, a: number, window: TimeWindow, horizonMs: number, deadline: number, trec: TrecSnapshot): Promise<EarliestFit> {
     const until = window.start + horizonMs;
     const duration = window.end === null ? null : window.end - window.start;
     const span = { start: window.start, end: duration === null ? null : until + duration };
     const [holders, windows] = await Promise.all([this.ledger.holders(span), this.ledger.listWindows({ from: span.start, ...(span.end !== null ? { to: span.end } : {}) })]);
     const edges = new Set<number>();
-    for (const h of holders) {
-      if (h.window.end !== null) edges.add(h.window.end);
-      if (h.holdExpiresAt !== undefined) edges.add(h.holdExpiresAt);
-    }
+    // A held offer keeps counting until it lapses or is confirmed (it may be): only ends free capacity for sure.
+    for (const h of holders) if (h.window.end !== null) edges.add(h.window.end);
     for (const w of windows) {
       edges.add(w.window.start);
       if (w.window.end !== null) edges.add(w.window.end);

@@ -117,10 +117,12 @@ export function admissionRoutes(deps: AdmissionRouteDeps): Router {
     const query = parseInput(admissionQuery, req.query, 'query');
     let manifests: string[];
     let timing: { start?: string | undefined; end?: string | null | undefined; expirySeconds?: number | undefined } = query;
+    let fields = { start: 'query.start', end: 'query.end' };
     if (mediaType(req) === 'application/json') {
       const body = parseInput(manifestsBody, req.body, 'body');
       manifests = body.manifests;
       timing = { start: body.start ?? query.start, end: body.end !== undefined ? body.end : query.end, expirySeconds: body.expirySeconds ?? query.expirySeconds };
+      fields = { start: body.start !== undefined ? 'body.start' : 'query.start', end: body.end !== undefined ? 'body.end' : 'query.end' };
     } else if (typeof req.body === 'string' || req.is(XML_TYPES)) {
       // The XML parser leaves a string; an empty body is left undefined.
       if (typeof req.body !== 'string' || req.body.trim() === '') {
@@ -131,7 +133,7 @@ export function admissionRoutes(deps: AdmissionRouteDeps): Router {
       requireContentType(req, 'application/xml', 'application/json');
       manifests = [];
     }
-    const window = parseWindow(timing, deps.clock());
+    const window = parseWindow(timing, deps.clock(), fields);
     const key = req.get('idempotency-key');
     if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
       throw new AdmissionError('AC_ERR_INVALID_REQUEST', 'Idempotency-Key: expected 1–255 printable ASCII characters', [{ field: 'Idempotency-Key', reason: 'malformed' }]);
