@@ -7,7 +7,7 @@ import { createHmac } from 'node:crypto';
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
-import type { LookupFunction } from 'node:net';
+import { isIP, type LookupFunction } from 'node:net';
 import { addressMatcher } from '../config/config';
 import type { DeliveryClaim, EpochMs, Ledger, LedgerEvent } from '../ledger/types';
 
@@ -159,6 +159,12 @@ function post(url: string, body: string, headers: Record<string, string>, timeou
       u = new URL(url);
     } catch {
       resolve({ error: 'not a valid URL' });
+      return;
+    }
+    // An address literal is connected to without a lookup: check it here (names are checked at lookup, below).
+    const literal = u.hostname.replace(/^\[|\]$/g, '');
+    if (!allowPrivate && isIP(literal) !== 0 && isPrivate(literal)) {
+      resolve({ error: `target address ${literal} is private (not allowed for this subscription)` });
       return;
     }
     const guardedLookup: LookupFunction = (hostname, options, callback) => {
