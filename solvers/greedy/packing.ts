@@ -6,7 +6,7 @@
  * after another.
  */
 import type { HostPool } from './host-pool';
-import type { ServiceConfig, ServiceData } from './service-options';
+import type { ServiceConfig, ServiceData } from './evaluation';
 
 /** VMs per pool slot, per component: placements[i] = [slot, vms, slot, vms, …]. */
 export type ServicePlacement = number[][];
@@ -15,6 +15,8 @@ export type ServicePlacement = number[][];
 class ServicePacking {
   readonly placements: ServicePlacement;
   private readonly used: Set<number>[];
+  /** Per slot, how many of this service's components use it: touches() in O(1), not O(components). */
+  private readonly users = new Map<number, number>();
 
   constructor(
     readonly sd: ServiceData,
@@ -26,7 +28,7 @@ class ServicePacking {
 
   /** Whether this service has any VM on the slot. */
   touches(slot: number): boolean {
-    return this.used.some((u) => u.has(slot));
+    return this.users.has(slot);
   }
 
   /** Hosts that component i must avoid: those of its Medium anti-affinity partners (and its own, if one VM per host). */
@@ -62,7 +64,11 @@ class ServicePacking {
     if (p[p.length - 1] === 0) p.length -= 2;
     let still = false;
     for (let k = 0; k < p.length; k += 2) if (p[k] === slot) still = true;
-    if (!still) this.used[i]!.delete(slot);
+    if (!still && this.used[i]!.delete(slot)) {
+      const left = this.users.get(slot)! - 1;
+      if (left === 0) this.users.delete(slot);
+      else this.users.set(slot, left);
+    }
   }
 
   put(pool: HostPool, i: number, slot: number, vms: number): void {
@@ -71,7 +77,10 @@ class ServicePacking {
     const p = this.placements[i]!;
     if (p.length >= 2 && p[p.length - 2] === slot) p[p.length - 1]! += vms;
     else p.push(slot, vms);
-    this.used[i]!.add(slot);
+    if (!this.used[i]!.has(slot)) {
+      this.used[i]!.add(slot);
+      this.users.set(slot, (this.users.get(slot) ?? 0) + 1);
+    }
   }
 }
 
