@@ -23,6 +23,16 @@ import {
 
 export { Budget } from './budget';
 export { hostTableOf, type HostTable } from './host-pool';
+export {
+  configureGreedyWorkers,
+  greedySolver,
+  greedyWorkerStats,
+  shutdownGreedyWorkers,
+  solveGreedyInWorker,
+  warmUpGreedyWorkers,
+  type GreedyPoolOptions,
+  type GreedyPoolStats,
+} from './worker-pool';
 
 const EPS = 1e-9;
 /** Knapsack solutions (best first, one per capacity level) tried until one packs. */
@@ -628,6 +638,3 @@ export const inProcessGreedySolver: Solver = {
   name: 'greedy',
   solve: (model, options) => Promise.resolve().then(() => solveGreedy(model, options)),
 };
-
-/** The `greedy` solver of admit(). */
-export const greedySolver: Solver = inProcessGreedySolver;
