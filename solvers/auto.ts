@@ -1,16 +1,18 @@
 /**
- * The `auto` solver: the greedy heuristic first (with its capacity-free optimality proof), then, unless that
- * proof already closes the gap, HiGHS within the remaining budget, started from the heuristic's allocation.
- * The better answer is returned with the best proven bound: never worse than the heuristic.
+ * The `auto` solver: the greedy heuristic first (in its worker, with its capacity-free optimality proof), then, unless
+ * that proof already closes the gap, HiGHS within what is left of the one budget, started from the heuristic's
+ * allocation. The better answer is returned with the best proven bound: never worse than the heuristic.
  */
 import type { AdmissionModel, SolveOptions, SolveResult, Solver } from '../model/types';
-import { solveGreedy } from './greedy';
+import { solveGreedyInWorker } from './greedy';
 import { solveHighs } from './highs';
 
 /** Default total budget of `auto` when the caller gives none (seconds). */
 export const DEFAULT_AUTO_TIME_LIMIT_SECONDS = 10;
-/** Share of the budget the heuristic's local search may use before HiGHS gets the rest. */
+/** Share of the budget the heuristic (candidates, search and proof) may use before HiGHS gets the rest. */
 const GREEDY_SHARE = 0.2;
+/** Most the heuristic gets of a long budget: it converges in milliseconds on realistic sizes. */
+const GREEDY_MAX_SECONDS = 1;
 /** Below this remaining budget HiGHS is not started (its worker round trip alone costs milliseconds). */
 const MIN_EXACT_SECONDS = 0.05;
 
@@ -22,7 +24,12 @@ function relativeGap(bound: number | null, objective: number): number | null {
 export async function solveAuto(model: AdmissionModel, options: SolveOptions = {}): Promise<SolveResult> {
   const started = performance.now();
   const budget = options.timeLimitSeconds ?? DEFAULT_AUTO_TIME_LIMIT_SECONDS;
-  const greedy = solveGreedy(model, { timeLimitSeconds: Math.min(1, budget * GREEDY_SHARE) }, { prove: true });
+  const signal = options.signal;
+  const greedy = await solveGreedyInWorker(
+    model,
+    { timeLimitSeconds: Math.min(GREEDY_MAX_SECONDS, budget * GREEDY_SHARE), ...(signal ? { signal } : {}) },
+    { prove: true },
+  );
   const elapsed = (): number => (performance.now() - started) / 1000;
   const base = { greedySeconds: greedy.seconds, greedyObjective: greedy.objective };
   if (greedy.status === 'optimal') {
@@ -32,7 +39,11 @@ export async function solveAuto(model: AdmissionModel, options: SolveOptions = {
   if (remaining < MIN_EXACT_SECONDS) {
     return { ...greedy, solver: 'auto', seconds: elapsed(), stats: { ...base, picked: 'greedy', proof: 'none: no time left for HiGHS' } };
   }
-  const exact = await solveHighs(model, { timeLimitSeconds: remaining, ...(options.mipRelGap !== undefined ? { mipRelGap: options.mipRelGap } : {}) }, { start: greedy.allocation });
+  const exact = await solveHighs(
+    model,
+    { timeLimitSeconds: remaining, ...(options.mipRelGap !== undefined ? { mipRelGap: options.mipRelGap } : {}), ...(signal ? { signal } : {}) },
+    { start: greedy.allocation },
+  );
   const stats = { ...base, highsSeconds: exact.seconds, highsStatus: exact.status, ...(exact.stats ?? {}) };
   if (exact.status === 'error' || exact.status === 'infeasible') {
     return { ...greedy, solver: 'auto', seconds: elapsed(), stats: { ...stats, picked: 'greedy', highsError: String(exact.stats?.error ?? exact.status) } };

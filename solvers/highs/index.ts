@@ -14,8 +14,8 @@ const DEFAULT_TIME_LIMIT_SECONDS = 30;
 const DEFAULT_MIP_REL_GAP = 1e-6;
 /** Row and integrality tolerance of accepted MIP solutions (HiGHS default 1e-6); see runOptions in solveHighs. */
 const MIP_FEASIBILITY_TOLERANCE = 1e-9;
-/** Time granted to a solve without presolve after a presolve defect, even when the budget is spent. */
-const MIN_RETRY_SECONDS = 1;
+/** Below this much budget left, a solve without presolve after a presolve defect is not started (it would overrun). */
+const MIN_RETRY_SECONDS = 0.05;
 
 /** HiGHS options sent to the worker (snake_case, as HiGHS names them). */
 export interface HighsRunOptions {
@@ -148,8 +148,8 @@ class HighsWorkerHost {
     return { alive: this.worker ? 1 : 0, started: this.started };
   }
 
-  run(lp: string, options: HighsRunOptions, watchdogMs: number, start?: Readonly<Record<string, number>>): Promise<HighsRunReply> {
-    const job = this.queue.then(() => this.runNow(lp, options, watchdogMs, start));
+  run(lp: string, options: HighsRunOptions, watchdogMs: number, start?: Readonly<Record<string, number>>, signal?: AbortSignal): Promise<HighsRunReply> {
+    const job = this.queue.then(() => this.runNow(lp, options, watchdogMs, start, signal));
     this.queue = job.catch(() => undefined);
     return job;
   }
@@ -179,22 +179,27 @@ class HighsWorkerHost {
     options: HighsRunOptions,
     watchdogMs: number,
     start: Readonly<Record<string, number>> | undefined,
+    signal: AbortSignal | undefined,
   ): Promise<HighsRunReply> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
     const worker = (this.worker ??= this.spawn());
     const id = this.nextId++;
     return new Promise<HighsRunReply>((resolve, reject) => {
       const cleanup = (): void => {
         clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
         worker.off('message', onMessage);
         worker.off('error', onError);
         worker.off('exit', onExit);
         worker.unref();
       };
-      const fail = (error: HighsWorkerError): void => {
+      const fail = (error: unknown): void => {
         cleanup();
         this.retire(worker);
         reject(error);
       };
+      // HiGHS cannot be interrupted from outside its thread: an aborted solve costs the worker.
+      const onAbort = (): void => fail(signal!.reason);
       const onMessage = (msg: WorkerMessage): void => {
         if (msg.id !== id) return;
         if (msg.fatal || !msg.reply) {
@@ -213,6 +218,7 @@ class HighsWorkerHost {
       worker.on('message', onMessage);
       worker.on('error', onError);
       worker.on('exit', onExit);
+      signal?.addEventListener('abort', onAbort, { once: true });
       worker.ref();
       worker.postMessage({ id, lp, options, start });
     });
@@ -223,15 +229,16 @@ const host = new HighsWorkerHost();
 
 /**
  * Solves CPLEX LP text in the shared worker. `watchdogMs` defaults to time_limit + grace; `start` is an optional
- * MIP start by column name (unnamed columns 0).
+ * MIP start by column name (unnamed columns 0); an aborted `signal` rejects with its reason and replaces the worker.
  */
 export function runHighs(
   lp: string,
   options: HighsRunOptions,
   watchdogMs?: number,
   start?: Readonly<Record<string, number>>,
+  signal?: AbortSignal,
 ): Promise<HighsRunReply> {
-  return host.run(lp, options, watchdogMs ?? watchdogFor(options.time_limit), start);
+  return host.run(lp, options, watchdogMs ?? watchdogFor(options.time_limit), start, signal);
 }
 
 /** Worker bookkeeping, for tests and metrics: `started` only grows when a worker had to be replaced. */
@@ -275,6 +282,8 @@ export async function solveHighs(
   options: SolveOptions = {},
   config: Omit<HighsSolverOptions, 'warmStart'> & { readonly start?: Allocation | null } = {},
 ): Promise<SolveResult> {
+  const signal = options.signal;
+  signal?.throwIfAborted();
   const t0 = performance.now();
   const lp = buildLpModel(model, {
     hostReduction: config.hostReduction ?? true,
@@ -286,7 +295,8 @@ export async function solveHighs(
   const start = given ?? lp.start;
   const budget = options.timeLimitSeconds ?? DEFAULT_TIME_LIMIT_SECONDS;
   const runOptions: HighsRunOptions = {
-    time_limit: budget,
+    // The budget counts from the call: building the LP has used part of it.
+    time_limit: Math.max(0.001, budget - lpBuildMs / 1000),
     mip_rel_gap: options.mipRelGap ?? DEFAULT_MIP_REL_GAP,
     // HiGHS accepts MIP solutions whose rows are violated by up to this tolerance (default 1e-6). The McCormick
     // columns w_k (objective weight 2^k·wr·Pav/V) may then sit that far above β_k·avg, putting HiGHS's objective
@@ -296,8 +306,9 @@ export async function solveHighs(
   const t1 = performance.now();
   let reply: HighsRunReply;
   try {
-    reply = await runHighs(lp.text, runOptions, undefined, start);
+    reply = await runHighs(lp.text, runOptions, undefined, start, signal);
   } catch (e) {
+    if (signal?.aborted) throw signal.reason;
     const waitMs = performance.now() - t1;
     return errorResult(model, lp, lpBuildMs, waitMs, waitMs, null, e instanceof Error ? e.message : String(e));
   }
@@ -306,13 +317,18 @@ export async function solveHighs(
   const doubt = presolveDoubt(reply, lp.objectiveOf(start));
   let trusted = true;
   if (doubt !== null) {
-    const left = Math.max(MIN_RETRY_SECONDS, budget - (performance.now() - t1) / 1000);
-    try {
-      const again = await runHighs(lp.text, { ...runOptions, time_limit: left, presolve: 'off' }, undefined, start);
-      if (again.hasSolution || !reply.hasSolution) reply = { ...again, solveMs: reply.solveMs + again.solveMs };
-      else trusted = false;
-    } catch {
-      trusted = false; // keep the first answer, without its claim of optimality
+    // Within what is left of the budget: the caller's time limit holds even for the retry.
+    const left = budget - (performance.now() - t0) / 1000;
+    if (left < MIN_RETRY_SECONDS) trusted = false;
+    else {
+      try {
+        const again = await runHighs(lp.text, { ...runOptions, time_limit: left, presolve: 'off' }, undefined, start, signal);
+        if (again.hasSolution || !reply.hasSolution) reply = { ...again, solveMs: reply.solveMs + again.solveMs };
+        else trusted = false;
+      } catch {
+        if (signal?.aborted) throw signal.reason;
+        trusted = false; // keep the first answer, without its claim of optimality
+      }
     }
   }
   // solveMs is measured in the worker (parse + run); waitMs adds queueing and, on first use, worker start-up.
