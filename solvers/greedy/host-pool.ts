@@ -4,6 +4,7 @@
  * Reads hosts only as a HostTable (two typed arrays), which a worker thread can share without copying.
  */
 import type { Host } from '../../model/types';
+import { isDeepFrozenHostList } from '../../model/validate';
 
 /**
  * The only host facts the greedy needs, as typed arrays over SharedArrayBuffers: a million hosts cost 16 MB here
@@ -27,8 +28,7 @@ function sharedFloat64(length: number): Float64Array {
 
 /** The table of a host list; built once per frozen list, O(hosts) otherwise. */
 export function hostTableOf(hosts: readonly Host[]): HostTable {
-  const frozen = Object.isFrozen(hosts);
-  const cached = frozen ? tables.get(hosts) : undefined;
+  const cached = tables.get(hosts);
   if (cached) return cached;
   const n = hosts.length;
   const freeCpus = sharedFloat64(n);
@@ -39,7 +39,7 @@ export function hostTableOf(hosts: readonly Host[]): HostTable {
     freeMemoryMb[j] = h.freeMemoryMb ?? Infinity;
   }
   // Only a frozen list of frozen hosts cannot change under the cached table.
-  const reusable = frozen && hosts.every((h) => Object.isFrozen(h));
+  const reusable = isDeepFrozenHostList(hosts);
   const table: HostTable = { freeCpus, freeMemoryMb, reusable };
   if (reusable) tables.set(hosts, table);
   return table;
