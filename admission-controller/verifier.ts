@@ -342,9 +342,10 @@ function ruleMembers(rule: Rule, byId: ReadonlyMap<string, ComponentState>): Com
 }
 
 /** Service-level rules [affinity_rule_, low/up/affinity_rule, affinity_rule_plus, anti_affinity_rule_, anti_affinity_rule]. */
-function checkRules(model: AdmissionModel, service: Service, states: readonly ComponentState[], out: Violations): void {
+function checkRules(model: AdmissionModel, service: Service, states: readonly ComponentState[], out: Violations, only?: ReadonlySet<number>): void {
   const byId = new Map(states.map((s) => [s.component.id, s]));
   service.rules.forEach((rule, r) => {
+    if (only && !only.has(r)) return;
     const members = ruleMembers(rule, byId);
     if (members.length === 0) return;
     const ids = members.map((m) => m.component.id).join(', ');
@@ -429,14 +430,21 @@ function checkTrec(service: Service, fully: number, out: Violations): void {
   }
 }
 
-/** Recomputes the service's values and objective term; checks the cost bound, which binds only with local acceptance (D2). */
-function evaluateService(
-  model: AdmissionModel,
-  service: Service,
-  states: readonly ComponentState[],
-  fully: number,
-  out: Violations,
-): ServiceEvaluation {
+/** The service's aggregate values; one function for verify and for what-ifs, so both compute them bit for bit alike. */
+interface ServiceTotals {
+  readonly localVms: number;
+  readonly maxVms: number;
+  readonly federatedVms: number;
+  readonly acceptedElasticVms: number;
+  readonly average: number;
+  readonly jointAvailability: number;
+  readonly share: number;
+  readonly cost: number;
+  readonly objectiveContribution: number;
+  readonly anyAccepted: boolean;
+}
+
+function serviceTotals(model: AdmissionModel, service: Service, states: readonly ComponentState[], fully: number): ServiceTotals {
   const n = service.components.length;
   const penalty = 0.5 * service.gain;
   let localVms = 0;
@@ -447,29 +455,19 @@ function evaluateService(
   let jointAvailability = 1;
   let federationCost = 0;
   let anyAccepted = false;
-  const components: ComponentEvaluation[] = states.map((s) => {
+  for (const s of states) {
     const c = s.component;
-    const elastic = s.localVms - c.basic * s.y;
     localVms += s.localVms;
     maxVms += c.maxVms;
     federatedVms += s.federatedVms;
-    acceptedElasticVms += elastic;
+    acceptedElasticVms += s.localVms - c.basic * s.y;
     cdfSum += s.cdf;
     federationCost += ((0.8 * service.gain) / (n * c.maxVms)) * s.federatedVms;
     if (s.y === 1) {
       anyAccepted = true;
       jointAvailability *= s.cdf;
     }
-    return {
-      id: c.id,
-      acceptedLocally: s.y === 1,
-      localVms: s.localVms,
-      federatedVms: s.federatedVms,
-      acceptedElasticVms: elastic,
-      availability: s.cdf,
-      hostsUsed: s.hostsUsed,
-    };
-  });
+  }
   const average = service.federationAllowed ? cdfSum / n : (fully * cdfSum) / n;
   const share = localVms / maxVms;
   const cost = penalty * (1 - average) + federationCost;
@@ -479,28 +477,52 @@ function evaluateService(
     (w.cost * service.gain + w.eco * service.eco + w.trust * service.trust - w.risk * service.risk) * average -
     w.risk * penalty * share * (1 - average) -
     w.cost * federationCost;
+  return { localVms, maxVms, federatedVms, acceptedElasticVms, average, jointAvailability, share, cost, objectiveContribution, anyAccepted };
+}
 
-  if (anyAccepted && exceeds(cost, service.constraints.cost)) {
+/** The cost bound (D2), which binds only with local acceptance. */
+function checkCostBound(service: Service, totals: ServiceTotals, out: Violations): void {
+  if (totals.anyAccepted && exceeds(totals.cost, service.constraints.cost)) {
     out.add(
       'cost-bound',
-      `service ${nameOf(service)}: cost must be ≤ ${num(service.constraints.cost)} when a component is accepted locally, is ${num(cost)}`,
+      `service ${nameOf(service)}: cost must be ≤ ${num(service.constraints.cost)} when a component is accepted locally, is ${num(totals.cost)}`,
       { service },
     );
   }
+}
 
+/** Recomputes the service's values and objective term; checks the cost bound. */
+function evaluateService(
+  model: AdmissionModel,
+  service: Service,
+  states: readonly ComponentState[],
+  fully: number,
+  out: Violations,
+): ServiceEvaluation {
+  const totals = serviceTotals(model, service, states, fully);
+  checkCostBound(service, totals, out);
+  const components: ComponentEvaluation[] = states.map((s) => ({
+    id: s.component.id,
+    acceptedLocally: s.y === 1,
+    localVms: s.localVms,
+    federatedVms: s.federatedVms,
+    acceptedElasticVms: s.localVms - s.component.basic * s.y,
+    availability: s.cdf,
+    hostsUsed: s.hostsUsed,
+  }));
   return {
     id: service.id,
     fullyAccepted: fully === 1,
-    anyAcceptedLocally: anyAccepted,
-    localVms,
-    maxVms,
-    federatedVms,
-    acceptedElasticVms,
-    averageAvailability: average,
-    jointAvailability,
-    acceptedVmShare: share,
-    cost,
-    objectiveContribution,
+    anyAcceptedLocally: totals.anyAccepted,
+    localVms: totals.localVms,
+    maxVms: totals.maxVms,
+    federatedVms: totals.federatedVms,
+    acceptedElasticVms: totals.acceptedElasticVms,
+    averageAvailability: totals.average,
+    jointAvailability: totals.jointAvailability,
+    acceptedVmShare: totals.share,
+    cost: totals.cost,
+    objectiveContribution: totals.objectiveContribution,
     components,
   };
 }
@@ -541,4 +563,160 @@ export function verify(model: AdmissionModel, allocation: Allocation): Verificat
     objective: services.reduce((sum, s) => sum + s.objectiveContribution, 0),
     services,
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// What-ifs: variants of one allocation that differ in one service
+
+export interface ChangeVerification {
+  readonly feasible: boolean;
+  readonly violations: readonly Violation[];
+  readonly objective: number;
+}
+
+/** A host's users in verify's loop order (services, then components): what its usage sums, in that order. */
+interface HostUser {
+  readonly a: number;
+  readonly i: number;
+  readonly vms: number;
+}
+
+/**
+ * Judges variants of one allocation that each change some components of one service, exactly as `verify` judges the
+ * whole changed allocation: the same feasibility, the same violations in the same order, the same objective to the
+ * bit (the same functions run in the same order). Set up once per allocation in O(placements); a variant then costs
+ * O(its service + the hosts it touches) instead of O(model), which is what makes explaining 1,000 components cheap.
+ * A base allocation `verify` did not accept, or a variant that breaks a host's capacity, is judged by `verify` itself.
+ */
+export class ChangeVerifier {
+  private readonly rows = new Map<number, ComponentState[]>();
+  private readonly rulesByComponent = new Map<number, number[][]>();
+  private users: Map<number, HostUser[]> | null = null;
+
+  constructor(
+    private readonly model: AdmissionModel,
+    private readonly allocation: Allocation,
+    private readonly verification: Verification,
+  ) {}
+
+  verifyChange(a: number, changes: ReadonlyMap<number, ComponentAllocation>): ChangeVerification {
+    if (!this.verification.feasible) return verify(this.model, this.merged(a, changes));
+    const model = this.model;
+    const service = model.services[a];
+    const base = this.row(a);
+    const row = base.slice();
+    const changed = [...changes.keys()].sort((x, y) => x - y);
+    const out = new Violations();
+    for (const i of changed) {
+      const component = service.components[i];
+      const read = readComponent(model, service, component, changes.get(i)!, out);
+      row[i] = { ...read, cdf: componentCdf(service, component, read.y, read.localVms, read.federatedVms) };
+    }
+    if (this.breaksAHost(a, changed, base, row)) return verify(model, this.merged(a, changes));
+    const fully = row.every((s) => s.y === 1) ? 1 : 0;
+    // Unchanged components passed in the base allocation and depend on nothing else: only the changed are checked.
+    for (const i of changed) {
+      checkCounts(service, row[i], out);
+      checkPlacement(model, service, row[i], out);
+    }
+    checkAllOrNothing(service, row, fully, out);
+    const rules = this.rulesOf(a);
+    const involved = new Set<number>();
+    for (const i of changed) for (const r of rules[i]) involved.add(r);
+    checkRules(model, service, row, out, involved);
+    checkTrec(service, fully, out);
+    const totals = serviceTotals(model, service, row, fully);
+    checkCostBound(service, totals, out);
+    const contributions = this.verification.services;
+    let objective = 0;
+    for (let b = 0; b < contributions.length; b++) objective += b === a ? totals.objectiveContribution : contributions[b].objectiveContribution;
+    return { feasible: out.list.length === 0, violations: out.list, objective };
+  }
+
+  /** The base allocation's component states of service a (it passed verify, so reading reports nothing). */
+  private row(a: number): ComponentState[] {
+    let row = this.rows.get(a);
+    if (!row) {
+      const service = this.model.services[a];
+      const ignored = new Violations();
+      row = service.components.map((component, i) => {
+        const read = readComponent(this.model, service, component, this.allocation.services[a][i], ignored);
+        return { ...read, cdf: componentCdf(service, component, read.y, read.localVms, read.federatedVms) };
+      });
+      this.rows.set(a, row);
+    }
+    return row;
+  }
+
+  private rulesOf(a: number): number[][] {
+    let rules = this.rulesByComponent.get(a);
+    if (!rules) {
+      const service = this.model.services[a];
+      const index = new Map(service.components.map((c, i) => [c.id, i]));
+      rules = service.components.map(() => []);
+      service.rules.forEach((rule, r) => {
+        for (const id of new Set(rule.members)) {
+          const i = index.get(id);
+          if (i !== undefined) rules![i].push(r);
+        }
+      });
+      this.rulesByComponent.set(a, rules);
+    }
+    return rules;
+  }
+
+  /**
+   * Whether a host the changed components touch would exceed its capacity. Its usage is summed as checkHosts sums it,
+   * in verify's loop order with the changed components in their places, so borderline sums round alike.
+   */
+  private breaksAHost(a: number, changed: readonly number[], base: readonly ComponentState[], row: readonly ComponentState[]): boolean {
+    const model = this.model;
+    const users = this.hostUsers();
+    const touched = new Set<number>();
+    for (const i of changed) {
+      for (const j of base[i].vmsByHost.keys()) touched.add(j);
+      for (const j of row[i].vmsByHost.keys()) touched.add(j);
+    }
+    const isChanged = new Set(changed);
+    for (const j of touched) {
+      const host = model.hosts[j];
+      const list: HostUser[] = (users.get(j) ?? []).filter((u) => u.a !== a || !isChanged.has(u.i));
+      for (const i of changed) {
+        const vms = row[i].vmsByHost.get(j);
+        if (vms !== undefined) list.push({ a, i, vms });
+      }
+      list.sort((p, q) => p.a - q.a || p.i - q.i);
+      let cpus = 0;
+      let memory = 0;
+      for (const u of list) {
+        const c = model.services[u.a].components[u.i];
+        cpus += c.vcpus * u.vms;
+        memory += (c.memoryMb ?? 0) * u.vms;
+      }
+      if (exceeds(cpus, Math.max(0, host.cpus - host.usedCpus))) return true;
+      if (host.freeMemoryMb !== undefined && exceeds(memory, host.freeMemoryMb)) return true;
+    }
+    return false;
+  }
+
+  private hostUsers(): Map<number, HostUser[]> {
+    if (this.users) return this.users;
+    const users = new Map<number, HostUser[]>();
+    this.model.services.forEach((_, a) =>
+      this.row(a).forEach((state, i) => {
+        for (const [j, vms] of state.vmsByHost) {
+          const list = users.get(j);
+          if (list) list.push({ a, i, vms });
+          else users.set(j, [{ a, i, vms }]);
+        }
+      }),
+    );
+    return (this.users = users);
+  }
+
+  private merged(a: number, changes: ReadonlyMap<number, ComponentAllocation>): Allocation {
+    return {
+      services: this.allocation.services.map((comps, b) => (b === a ? comps.map((ca, i) => changes.get(i) ?? ca) : comps)),
+    };
+  }
 }
