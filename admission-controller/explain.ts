@@ -151,6 +151,9 @@ class Residual {
   private readonly users = new Map<number, HostUser[]>();
   private readonly cpus = new Map<number, number>();
   private readonly memory = new Map<number, number>();
+  /** The hosts kept apart, by free CPUs, and those values ascending: best fit visits few of them. */
+  private readonly byValue = new Map<number, Set<number>>();
+  private readonly values: number[] = [];
 
   constructor(
     readonly fleet: Fleet,
@@ -170,7 +173,23 @@ class Residual {
     for (const [j, list] of this.users) copy.users.set(j, list.slice());
     for (const [j, v] of this.cpus) copy.cpus.set(j, v);
     for (const [j, v] of this.memory) copy.memory.set(j, v);
+    for (const [v, set] of this.byValue) copy.byValue.set(v, new Set(set));
+    copy.values.push(...this.values);
     return copy;
+  }
+
+  /**
+   * The kept-apart host with the fewest free CPUs ≥ cpus (lowest index among equals) that passes `usable`, or −1.
+   * Only values up to `atMost` are visited.
+   */
+  bestChanged(cpus: number, atMost: number, usable: (j: number) => boolean): number {
+    const values = this.values;
+    for (let k = lowerBound(values, cpus); k < values.length && values[k]! <= atMost; k++) {
+      let found = -1;
+      for (const j of this.byValue.get(values[k]!)!) if ((found < 0 || j < found) && usable(j)) found = j;
+      if (found >= 0) return found;
+    }
+    return -1;
   }
 
   freeCpus(j: number): number {
@@ -233,10 +252,31 @@ class Residual {
     for (const j of touched) {
       if (this.users.has(j)) this.recompute(j);
       else {
+        this.unindex(j);
         this.cpus.delete(j);
         this.memory.delete(j);
       }
     }
+  }
+
+  private unindex(j: number): void {
+    const v = this.cpus.get(j);
+    if (v === undefined) return;
+    const set = this.byValue.get(v)!;
+    set.delete(j);
+    if (set.size === 0) {
+      this.byValue.delete(v);
+      this.values.splice(lowerBound(this.values, v), 1);
+    }
+  }
+
+  private index(j: number, v: number): void {
+    let set = this.byValue.get(v);
+    if (!set) {
+      this.byValue.set(v, (set = new Set()));
+      this.values.splice(lowerBound(this.values, v), 0, v);
+    }
+    set.add(j);
   }
 
   private usersOf(j: number): HostUser[] {
@@ -253,9 +293,23 @@ class Residual {
       cpus -= c.vcpus * u.vms;
       memory -= (c.memoryMb ?? 0) * u.vms;
     }
+    this.unindex(j);
     this.cpus.set(j, cpus);
     this.memory.set(j, memory);
+    this.index(j, cpus);
   }
+}
+
+/** First position in an ascending array whose value is ≥ v. */
+function lowerBound(values: readonly number[], v: number): number {
+  let lo = 0;
+  let hi = values.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (values[mid]! >= v) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
 }
 
 /** A residual with a few more VMs taken, for one what-if step (the original copied every host's capacity). */
@@ -294,8 +348,11 @@ class Scratch {
         bestCpus = free;
       }
     };
-    for (const j of this.base.changedHosts()) consider(j);
-    for (const j of this.cpus.keys()) if (!this.base.isChanged(j)) consider(j);
+    // Hosts this step already took from: their scratch values.
+    for (const j of this.cpus.keys()) consider(j);
+    // Hosts the allocation uses, not touched by this step: their residual values, through the residual's index.
+    const changed = this.base.bestChanged(cpus, bestCpus, (j) => !this.cpus.has(j) && !excluded.has(j) && this.base.freeMemoryMb(j) >= memoryMb);
+    if (changed >= 0) consider(changed);
     // Hosts nobody uses keep their fleet value: the first usable one in the lowest group that can hold the VM.
     const f = this.base.fleet;
     for (let g = f.firstGroup(cpus); g < f.values.length && f.values[g]! <= bestCpus; g++) {
@@ -324,13 +381,14 @@ class ServiceFacts {
   /** Per component: members of its Medium anti-affinity rules (other components), whose hosts it avoids. */
   readonly partners: number[][];
   private readonly groupOthers = new Map<number, number>();
+  private readonly index: Map<string, number>;
 
   constructor(
     private readonly model: AdmissionModel,
     private readonly a: number,
   ) {
     const s = model.services[a]!;
-    const index = new Map(s.components.map((c, i) => [c.id, i]));
+    const index = (this.index = new Map(s.components.map((c, i) => [c.id, i])));
     this.rulesOf = s.components.map(() => []);
     const partners = s.components.map(() => new Set<number>());
     this.sameHost = s.components.map((c) => c.affinity === 2);
@@ -354,11 +412,16 @@ class ServiceFacts {
     const s = this.model.services[this.a]!;
     let others = this.groupOthers.get(i);
     if (others === undefined) {
-      const id = s.components[i]!.id;
-      const members = new Set([id]);
-      for (const r of this.rulesOf[i]!) if (r.kind === 'affinity' && r.level === 2) r.members.forEach((m) => members.add(m));
+      const members = new Set<number>();
+      for (const r of this.rulesOf[i]!) {
+        if (r.kind !== 'affinity' || r.level !== 2) continue;
+        for (const m of r.members) {
+          const k = this.index.get(m);
+          if (k !== undefined && k !== i) members.add(k);
+        }
+      }
       others = 0;
-      for (const c of s.components) if (c.id !== id && members.has(c.id)) others += Math.max(c.basic, 1) * c.vcpus;
+      for (const k of members) others += Math.max(s.components[k]!.basic, 1) * s.components[k]!.vcpus;
       this.groupOthers.set(i, others);
     }
     // Integer CPU counts: the sum does not depend on the order the components are added in.

@@ -673,18 +673,21 @@ export class ChangeVerifier {
     const model = this.model;
     const users = this.hostUsers();
     const touched = new Set<number>();
+    const added = new Map<number, HostUser[]>();
     for (const i of changed) {
       for (const j of base[i].vmsByHost.keys()) touched.add(j);
-      for (const j of row[i].vmsByHost.keys()) touched.add(j);
+      for (const [j, vms] of row[i].vmsByHost) {
+        touched.add(j);
+        const list = added.get(j);
+        if (list) list.push({ a, i, vms });
+        else added.set(j, [{ a, i, vms }]);
+      }
     }
     const isChanged = new Set(changed);
     for (const j of touched) {
       const host = model.hosts[j];
       const list: HostUser[] = (users.get(j) ?? []).filter((u) => u.a !== a || !isChanged.has(u.i));
-      for (const i of changed) {
-        const vms = row[i].vmsByHost.get(j);
-        if (vms !== undefined) list.push({ a, i, vms });
-      }
+      list.push(...(added.get(j) ?? []));
       list.sort((p, q) => p.a - q.a || p.i - q.i);
       let cpus = 0;
       let memory = 0;
