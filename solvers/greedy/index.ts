@@ -6,14 +6,17 @@
 import type { AdmissionModel, Allocation, ComponentAllocation, Service, SolveOptions, SolveResult, Solver, Weights } from '../../model/types';
 import { Budget } from './budget';
 import { HostPool, hostTableOf, type HostTable } from './host-pool';
-import { placeService, placeServices, placeServicesSearch, releaseService, type ServicePlacement } from './packing';
+import { adjustComponent, placeService, placeServices, placeServicesSearch, releaseService, type ServicePlacement } from './packing';
 import {
   candidateConfigs,
   exactServiceOptimum,
   FixedCandidate,
   frontierConfigs,
+  makeConfig,
+  moveAllowed,
   neighbourMoves,
   prepareService,
+  ServiceEvaluator,
   type Candidate,
   type FleetLimits,
   type NeighbourMove,
@@ -44,6 +47,12 @@ const SEARCH_PACKING_MAX_HOSTS = 500;
 const SEARCH_PACKING_NODES = 2000;
 /** Largest knapsack table (candidates × CPUs) worth building for a start. */
 const MAX_KNAPSACK_WORK = 30_000_000;
+/**
+ * Above this many components a service's best fitting candidate is found by bisection along each walk instead of by
+ * trying candidates best first: when the top of a large service does not pack, thousands of candidates below it
+ * usually do not either, and each attempt costs O(N). Smaller services keep the exact best-first scan.
+ */
+const BISECTION_MIN_COMPONENTS = 64;
 /** Default budget of the local search (seconds); it usually stops earlier, at a local optimum. */
 export const DEFAULT_GREEDY_TIME_LIMIT_SECONDS = 2;
 
@@ -56,6 +65,8 @@ interface ServiceState {
   /** The candidate `config` was built from (null: the empty configuration or a neighbour). */
   source: Candidate | null;
   placement: ServicePlacement | null;
+  /** Large services: candidates per walk, by rising value, with their rank in `candidates` (built on first use). */
+  walks?: { readonly of: readonly Candidate[]; readonly lists: { cand: Candidate; rank: number }[][] };
 }
 
 interface Snapshot {
@@ -129,11 +140,13 @@ class Search {
 
   /** The best candidate of a service that fits next to everything else, placed; or null (pool unchanged). */
   private placeBest(state: ServiceState, floor: number): { config: ServiceConfig; source: Candidate; placement: ServicePlacement } | null {
+    if (state.data.components.length > BISECTION_MIN_COMPONENTS) return this.placeBestByWalk(state, floor);
     const pool = this.pool;
     for (const cand of state.candidates) {
       if (cand.value <= floor + EPS) break;
       if (cand.cpus > pool.totalFreeCpus || cand.memoryMb > pool.totalFreeMemoryMb) continue;
-      if (this.budget.tick()) return null;
+      // Each attempt packs a whole service: read the clock every time.
+      if (this.budget.expired()) return null;
       this.placementsTried++;
       const config = cand.materialise(state.data);
       if (!config) continue;
@@ -141,6 +154,57 @@ class Search {
       if (placement) return { config, source: cand, placement };
     }
     return null;
+  }
+
+  /**
+   * placeBest for large services: per walk, the largest candidate above `floor` that packs, by bisection (a bigger
+   * step of a walk is taken as never easier to place), then the best of those by the candidates' order. O(walks ×
+   * log candidates) packings instead of up to one per candidate.
+   */
+  private placeBestByWalk(state: ServiceState, floor: number): { config: ServiceConfig; source: Candidate; placement: ServicePlacement } | null {
+    const pool = this.pool;
+    if (!state.walks || state.walks.of !== state.candidates) {
+      const byWalk = new Map<number, { cand: Candidate; rank: number }[]>();
+      state.candidates.forEach((cand, rank) => {
+        const key = cand.walk ?? -1 - rank; // a fixed configuration is a walk of its own
+        const list = byWalk.get(key);
+        if (list) list.push({ cand, rank });
+        else byWalk.set(key, [{ cand, rank }]);
+      });
+      const lists = [...byWalk.values()].map((l) => l.sort((p, q) => p.cand.value - q.cand.value || q.rank - p.rank));
+      state.walks = { of: state.candidates, lists };
+    }
+    let best: { config: ServiceConfig; source: Candidate; rank: number } | null = null;
+    const fits = (cand: Candidate): ServiceConfig | null => {
+      if (cand.cpus > pool.totalFreeCpus || cand.memoryMb > pool.totalFreeMemoryMb) return null;
+      this.placementsTried++;
+      const config = cand.materialise(state.data);
+      if (!config) return null;
+      const mark = pool.mark();
+      const placement = placeService(pool, state.data, config);
+      pool.rollback(mark);
+      return placement ? config : null;
+    };
+    for (const list of state.walks.lists) {
+      let lo = 0;
+      while (lo < list.length && list[lo]!.cand.value <= floor + EPS) lo++;
+      // Only candidates ranked before the best found so far can improve on it.
+      let hi = list.length - 1;
+      while (hi >= lo && best && list[hi]!.rank > best.rank) hi--;
+      while (lo <= hi) {
+        if (this.budget.expired()) break;
+        const mid = (lo + hi) >>> 1;
+        const { cand, rank } = list[mid]!;
+        const config = fits(cand);
+        if (config) {
+          if (!best || rank < best.rank) best = { config, source: cand, rank };
+          lo = mid + 1;
+        } else hi = mid - 1;
+      }
+    }
+    if (!best) return null;
+    const placement = placeService(pool, state.data, best.config);
+    return placement ? { config: best.config, source: best.source, placement } : null;
   }
 
   private setEmpty(state: ServiceState): void {
@@ -370,6 +434,7 @@ class Search {
   }
 
   private replace(changes: readonly { state: ServiceState; config: ServiceConfig }[], thorough = false): boolean {
+    if (changes.length === 1 && this.adjust(changes[0]!.state, changes[0]!.config)) return true;
     const mark = this.pool.mark();
     const previous = changes.map(({ state }) => ({ state, config: state.config, source: state.source, placement: state.placement }));
     for (const { state } of changes) this.setEmpty(state);
@@ -387,10 +452,43 @@ class Search {
     }
     changes.forEach(({ state, config }, k) => {
       // A repack keeps each configuration (and so its source); a neighbour is a configuration of its own.
-      if (config !== state.config) state.source = null;
+      if (config !== previous[k]!.config) state.source = null;
       state.config = config;
       state.placement = placements[k]!;
     });
+    return true;
+  }
+
+  /**
+   * A large service moving to a configuration that differs only in components without placement rules (no same-host
+   * block, no anti-affinity): only their VMs are added or removed, in O(their VMs), instead of packing all N
+   * components again. False (nothing changed) when the move is not of that kind or does not fit.
+   */
+  private adjust(state: ServiceState, config: ServiceConfig): boolean {
+    const sd = state.data;
+    if (sd.components.length <= BISECTION_MIN_COMPONENTS || !state.placement) return false;
+    const old = state.config;
+    const changed: number[] = [];
+    for (let i = 0; i < sd.components.length; i++) {
+      if (old.accepted[i] === config.accepted[i] && old.localVms[i] === config.localVms[i]) continue;
+      const c = sd.components[i]!;
+      if (c.block >= 0 || c.antiAffinity === 1 || c.antiPartners.length > 0) return false;
+      changed.push(i);
+    }
+    if (changed.length === 0) return false;
+    this.placementsTried++;
+    const mark = this.pool.mark();
+    let placement: ServicePlacement | null = state.placement;
+    for (const i of changed) {
+      placement = adjustComponent(this.pool, sd, placement, i, config.localVms[i]!);
+      if (!placement) {
+        this.pool.rollback(mark);
+        return false;
+      }
+    }
+    state.config = config;
+    state.source = null;
+    state.placement = placement;
     return true;
   }
 
@@ -429,14 +527,22 @@ class Search {
         if (c === undefined) built.set(move, (c = move.build()));
         return c;
       };
-      for (const m of singles) {
-        if (m.delta <= 1e-7 || this.budget.tick()) break;
+      // Moves of large services are applied in batches below; those of small ones one per round, as always.
+      const batched = singles.filter((m) => m.move.changes !== undefined);
+      const oneByOne = batched.length ? singles.filter((m) => m.move.changes === undefined) : singles;
+      for (const m of oneByOne) {
+        if (m.delta <= 1e-7 || this.budget.expired()) break;
         const config = configOf(m.move);
         if (config && this.replace([{ state: this.states[m.a]!, config }])) {
           moves++;
           improved = true;
           break;
         }
+      }
+      if (!improved && batched.length) {
+        const applied = this.applyVmMoves(batched);
+        moves += applied;
+        improved = applied > 0;
       }
       if (improved || !this.timeLeft()) continue;
       const receivers = singles.filter((m) => m.delta > 1e-7);
@@ -462,6 +568,43 @@ class Search {
       }
     }
     return moves;
+  }
+
+  /**
+   * Applies every improving move of large services in one pass, each re-based on its service's configuration as it
+   * is by then (moves of different components barely interact), checked against the rules and re-evaluated before it
+   * is tried: a large service converges in a few rounds instead of one round, with O(N) of neighbours, per move.
+   */
+  private applyVmMoves(moves: readonly { a: number; move: NeighbourMove; delta: number }[]): number {
+    const evaluators = new Map<number, ServiceEvaluator>();
+    let applied = 0;
+    for (const { a, move, delta } of moves) {
+      if (delta <= 1e-7 || this.budget.tick()) break;
+      const state = this.states[a]!;
+      const sd = state.data;
+      const cur = state.config;
+      const changes = move.changes!;
+      if (changes.idx.every((i, k) => cur.accepted[i] === changes.ys[k] && cur.localVms[i] === changes.xs[k])) continue;
+      if (!moveAllowed(sd, cur, changes)) continue;
+      let ev = evaluators.get(a);
+      if (!ev) evaluators.set(a, (ev = new ServiceEvaluator(sd, cur.accepted, cur.localVms)));
+      changes.idx.forEach((i, k) => ev.set(i, changes.ys[k]!, changes.xs[k]!));
+      let config: ServiceConfig | null = null;
+      if (ev.value() > cur.value + 1e-7) {
+        const y = [...cur.accepted];
+        const x = [...cur.localVms];
+        changes.idx.forEach((i, k) => {
+          y[i] = changes.ys[k]!;
+          x[i] = changes.xs[k]!;
+        });
+        config = makeConfig(sd, y, x);
+      }
+      // Emptied and packed again, the service has its own CPUs and the free ones: more cannot fit.
+      const room = config !== null && config.cpus <= this.pool.totalFreeCpus + cur.cpus && config.memoryMb <= this.pool.totalFreeMemoryMb + cur.memoryMb;
+      if (config && room && config.value > cur.value + 1e-7 && !this.budget.expired() && this.replace([{ state, config }])) applied++;
+      else for (const i of changes.idx) ev.set(i, cur.accepted[i]!, cur.localVms[i]!);
+    }
+    return applied;
   }
 
   allocation(): Allocation {

@@ -242,3 +242,36 @@ export function releaseService(pool: HostPool, sd: ServiceData, placement: Servi
     for (let k = 0; k < p.length; k += 2) pool.take(p[k]!, -c.vcpus * p[k + 1]!, -c.memoryMb * p[k + 1]!);
   });
 }
+
+/**
+ * Changes one component's local VMs to `count` in place: extra VMs go best fit, surplus ones leave from its last
+ * hosts. Only for components without placement rules (no block, no anti-affinity). A new placement, or null with
+ * the pool unchanged when the extra VMs do not fit.
+ */
+export function adjustComponent(pool: HostPool, sd: ServiceData, placement: ServicePlacement, i: number, count: number): ServicePlacement | null {
+  const c = sd.components[i]!;
+  const pairs = placement[i]!.slice();
+  let current = 0;
+  for (let k = 1; k < pairs.length; k += 2) current += pairs[k]!;
+  const mark = pool.mark();
+  for (; current < count; current++) {
+    const slot = pool.find(c.vcpus, c.memoryMb);
+    if (slot < 0) {
+      pool.rollback(mark);
+      return null;
+    }
+    pool.take(slot, c.vcpus, c.memoryMb);
+    let k = 0;
+    while (k < pairs.length && pairs[k] !== slot) k += 2;
+    if (k < pairs.length) pairs[k + 1]!++;
+    else pairs.push(slot, 1);
+  }
+  for (; current > count; current--) {
+    const slot = pairs[pairs.length - 2]!;
+    pool.take(slot, -c.vcpus, -c.memoryMb);
+    if (--pairs[pairs.length - 1]! === 0) pairs.length -= 2;
+  }
+  const next = placement.slice();
+  next[i] = pairs;
+  return next;
+}

@@ -164,6 +164,8 @@ class WalkPath {
 export interface Candidate {
   /** Unique within its service (knapsack choices are told apart by it). */
   readonly id: number;
+  /** The walk it lies on (its value rises with its step along the walk); undefined for fixed configurations. */
+  readonly walk?: number;
   readonly value: number;
   readonly cpus: number;
   readonly memoryMb: number;
@@ -174,6 +176,7 @@ export interface Candidate {
 class PathCandidate implements Candidate {
   constructor(
     readonly id: number,
+    readonly walk: number,
     private readonly path: WalkPath,
     private readonly step: number,
     readonly value: number,
@@ -320,7 +323,7 @@ function walk(ctx: WalkContext, start: WalkStart, growth: Growth | null): void {
   for (;;) {
     if (current > bestValue + EPS) {
       bestValue = current;
-      const cand = new PathCandidate(ctx.nextId++, path, path.length, current, cpus, memoryMb);
+      const cand = new PathCandidate(ctx.nextId++, ctx.walks, path, path.length, current, cpus, memoryMb);
       if (improvements++ % stride === 0) {
         kept.push(cand);
         pending = null;
@@ -646,6 +649,58 @@ export interface NeighbourMove {
   readonly cpus: number;
   readonly memoryMb: number;
   build(): ServiceConfig | null;
+  /** Large services: the move as changes (component, accepted, local VMs), which may be re-based on another configuration. */
+  readonly changes?: MoveChanges;
+}
+
+export interface MoveChanges {
+  readonly idx: readonly number[];
+  readonly ys: readonly boolean[];
+  readonly xs: readonly number[];
+}
+
+/**
+ * Whether `changes` applied to `cfg` gives a configuration the per-service rules allow (TREC bounds, all-or-nothing,
+ * High anti-affinity rules) with every same-host block it touches given a VM. O(the move and the rules it touches).
+ */
+export function moveAllowed(sd: ServiceData, cfg: ServiceConfig, changes: MoveChanges): boolean {
+  const { idx, ys, xs } = changes;
+  const n = sd.components.length;
+  const changed = new Map<number, number>();
+  idx.forEach((i, k) => changed.set(i, k));
+  const y = (i: number): boolean => {
+    const k = changed.get(i);
+    return k === undefined ? cfg.accepted[i]! : ys[k]!;
+  };
+  const x = (i: number): number => {
+    const k = changed.get(i);
+    return k === undefined ? cfg.localVms[i]! : xs[k]!;
+  };
+  let accepted = 0;
+  for (let i = 0; i < n; i++) if (cfg.accepted[i]) accepted++;
+  idx.forEach((i, k) => (accepted += (ys[k] ? 1 : 0) - (cfg.accepted[i] ? 1 : 0)));
+  if (accepted === n && !sd.trecAllowsFullAcceptance) return false;
+  if (!sd.federationAllowed && accepted !== 0 && accepted !== n) return false;
+  const rules = rulesOfService(sd);
+  const seenRules = new Set<number>();
+  for (const i of idx) {
+    for (const r of rules[i]!) {
+      if (seenRules.has(r)) continue;
+      seenRules.add(r);
+      if (sd.atMostOneAccepted[r]!.filter((m) => y(m)).length > 1) return false;
+    }
+    const b = sd.components[i]!.block;
+    if (b >= 0 && sd.blocks[b]!.every((m) => y(m)) && sd.blocks[b]!.every((m) => x(m) === 0)) return false;
+  }
+  return true;
+}
+
+const serviceRules = new WeakMap<ServiceData, number[][]>();
+
+function rulesOfService(sd: ServiceData): number[][] {
+  let rules = serviceRules.get(sd);
+  if (!rules) serviceRules.set(sd, (rules = rulesByComponent(sd)));
+  return rules;
 }
 
 /**
@@ -719,13 +774,40 @@ function neighbourConfigs(sd: ServiceData, cfg: ServiceConfig, limits: FleetLimi
  * The same neighbourhood for large services without group swaps (O(groups²)), each move evaluated incrementally
  * in O(size of the move) and built only when tried: O(N) per call instead of O(N²).
  */
+/** What the neighbourhood of a large service needs besides the configuration: the same for every call of a solve. */
+interface NeighbourhoodFacts {
+  readonly ranges: readonly (readonly [number, number])[];
+  readonly byComponent: readonly (readonly number[])[];
+  /** Per switchable group: the same-host blocks inside it. */
+  readonly groupBlocks: readonly (readonly (readonly number[])[])[];
+  readonly evaluator: ServiceEvaluator;
+}
+
+const neighbourhoods = new WeakMap<ServiceData, NeighbourhoodFacts>();
+
+function neighbourhoodOf(sd: ServiceData, limits: FleetLimits): NeighbourhoodFacts {
+  let facts = neighbourhoods.get(sd);
+  if (!facts) {
+    const comps = sd.components;
+    const groups = sd.federationAllowed ? sd.sameAcceptanceGroups : [comps.map((_, i) => i)];
+    const groupOf = new Int32Array(comps.length);
+    groups.forEach((g, k) => g.forEach((i) => (groupOf[i] = k)));
+    const groupBlocks: (readonly number[])[][] = groups.map(() => []);
+    for (const b of sd.blocks) groupBlocks[groupOf[b[0]!]!]!.push(b);
+    facts = { ranges: comps.map((_, i) => localRange(sd, i, limits)), byComponent: rulesByComponent(sd), groupBlocks, evaluator: new ServiceEvaluator(sd) };
+    neighbourhoods.set(sd, facts);
+  }
+  return facts;
+}
+
 function largeNeighbourMoves(sd: ServiceData, cfg: ServiceConfig, limits: FleetLimits, budget: Budget): NeighbourMove[] {
   const n = sd.components.length;
   const comps = sd.components;
-  const ranges = comps.map((_, i) => localRange(sd, i, limits));
-  const ev = new ServiceEvaluator(sd, cfg.accepted, cfg.localVms);
+  const facts = neighbourhoodOf(sd, limits);
+  const { ranges, byComponent } = facts;
+  const ev = facts.evaluator;
+  ev.load(cfg.accepted, cfg.localVms);
   const out: NeighbourMove[] = [];
-  const byComponent = rulesByComponent(sd);
   const acceptedPerRule = new Int32Array(sd.atMostOneAccepted.length);
   let acceptedCount = 0;
   for (let i = 0; i < n; i++) {
@@ -749,6 +831,7 @@ function largeNeighbourMoves(sd: ServiceData, cfg: ServiceConfig, limits: FleetL
       value,
       cpus,
       memoryMb,
+      changes: { idx, ys, xs },
       build: () => {
         const y = [...cfg.accepted];
         const x = [...cfg.localVms];
@@ -777,7 +860,7 @@ function largeNeighbourMoves(sd: ServiceData, cfg: ServiceConfig, limits: FleetL
   }
   // Group switches; federation-forbidden services switch as a whole.
   const groups = sd.federationAllowed ? sd.sameAcceptanceGroups : [comps.map((_, i) => i)];
-  for (const g of groups) {
+  for (const [k, g] of groups.entries()) {
     if (budget.tick()) break;
     const on = g.every((i) => cfg.accepted[i]);
     if (on) {
@@ -795,8 +878,8 @@ function largeNeighbourMoves(sd: ServiceData, cfg: ServiceConfig, limits: FleetL
     for (const atMax of [false, true]) {
       const xs = g.map((i) => (atMax ? ranges[i]![1] : ranges[i]![0]));
       // A same-host block of the group left without a VM is not a configuration.
-      const inGroup = new Map(g.map((i, k) => [i, xs[k]!]));
-      const emptyBlock = sd.blocks.some((b) => inGroup.has(b[0]!) && b.every((i) => (inGroup.get(i) ?? cfg.localVms[i]!) === 0));
+      const inGroup = new Map(g.map((i, m) => [i, xs[m]!]));
+      const emptyBlock = facts.groupBlocks[k]!.some((b) => b.every((i) => (inGroup.get(i) ?? cfg.localVms[i]!) === 0));
       if (!emptyBlock) consider(g, g.map(() => true), xs);
     }
   }
