@@ -56,6 +56,8 @@ interface PoolState {
   readonly freeCpus: Int32Array;
   readonly freeMemoryMb: Float64Array;
   readonly buckets: number[][];
+  /** Per bucket: whether this pool owns its array (a copy's buckets are the template's until first written). */
+  readonly owned: Uint8Array;
   readonly position: Int32Array;
   readonly totalFreeCpus: number;
   readonly totalFreeMemoryMb: number;
@@ -111,7 +113,7 @@ function initialState(table: HostTable, smallestVcpus: number): PoolState {
     b.push(s);
   }
   const initial: InitialFacts = { largestCpus: max, largestMemoryMb, fitting: new Map() };
-  return { modelIndex, freeCpus, freeMemoryMb, buckets, position, totalFreeCpus, totalFreeMemoryMb, initial };
+  return { modelIndex, freeCpus, freeMemoryMb, buckets, owned: new Uint8Array(max + 1).fill(1), position, totalFreeCpus, totalFreeMemoryMb, initial };
 }
 
 export class HostPool {
@@ -121,6 +123,7 @@ export class HostPool {
   /** Infinity for hosts that do not carry memory. */
   readonly freeMemoryMb: Float64Array;
   private readonly buckets: number[][];
+  private readonly owned: Uint8Array;
   private readonly position: Int32Array;
   private readonly undo: number[] = [];
   private readonly undoMemory: number[] = [];
@@ -141,7 +144,9 @@ export class HostPool {
       modelIndex: template.modelIndex, // never written after construction
       freeCpus: template.freeCpus.slice(),
       freeMemoryMb: template.freeMemoryMb.slice(),
-      buckets: template.buckets.map((b) => b.slice()),
+      // Copy on write: a solve touches a few buckets; copying all of them cost most of a solve on 1,000,000 hosts.
+      buckets: template.buckets.slice(),
+      owned: new Uint8Array(template.buckets.length),
       position: template.position.slice(),
       totalFreeCpus: template.totalFreeCpus,
       totalFreeMemoryMb: template.totalFreeMemoryMb,
@@ -155,6 +160,7 @@ export class HostPool {
     this.freeCpus = state.freeCpus;
     this.freeMemoryMb = state.freeMemoryMb;
     this.buckets = state.buckets;
+    this.owned = state.owned;
     this.position = state.position;
     this.totalFreeCpus = state.totalFreeCpus;
     this.totalFreeMemoryMb = state.totalFreeMemoryMb;
@@ -169,14 +175,23 @@ export class HostPool {
     return this.buckets.length - 1;
   }
 
+  /** The bucket of free-CPU value c, copied first if it is still the template's. */
+  private writable(c: number): number[] {
+    if (this.owned[c] === 0) {
+      this.buckets[c] = this.buckets[c]!.slice();
+      this.owned[c] = 1;
+    }
+    return this.buckets[c]!;
+  }
+
   private insert(slot: number): void {
-    const b = this.buckets[this.freeCpus[slot]!]!;
+    const b = this.writable(this.freeCpus[slot]!);
     this.position[slot] = b.length;
     b.push(slot);
   }
 
   private remove(slot: number): void {
-    const b = this.buckets[this.freeCpus[slot]!]!;
+    const b = this.writable(this.freeCpus[slot]!);
     const p = this.position[slot]!;
     const last = b.pop()!;
     if (last !== slot) {

@@ -277,7 +277,10 @@ class Search {
       if (!this.timeLeft()) return null;
       const next = Float64Array.from(best);
       const pick = new Int32Array(cap + 1).fill(-1);
-      s.candidates.forEach((cand, k) => {
+      for (let k = 0; k < s.candidates.length; k++) {
+        // A row costs O(capacity): the clock is read per row.
+        if (this.budget.expired()) return null;
+        const cand = s.candidates[k]!;
         const gain = cand.value - s.empty.value;
         const w = Math.ceil(cand.cpus);
         for (let c = cap; c >= w; c--) {
@@ -287,7 +290,7 @@ class Search {
             pick[c] = k;
           }
         }
-      });
+      }
       picks.push(pick);
       best = next;
     }
