@@ -31,8 +31,10 @@ export {
   greedySolver,
   greedyWorkerStats,
   shutdownGreedyWorkers,
+  solveGreedyForAuto,
   solveGreedyInWorker,
   warmUpGreedyWorkers,
+  type GreedyOutcome,
   type GreedyPoolOptions,
   type GreedyPoolStats,
 } from './worker-pool';

@@ -9,6 +9,7 @@ import { Worker } from 'node:worker_threads';
 import type { AdmissionModel, SolveOptions, SolveResult, Solver } from '../../model/types';
 import { emptyEvaluation } from './evaluation';
 import { hostTableOf, type HostTable } from './host-pool';
+import type { PreparedLp } from '../highs';
 import type { GreedyJob, GreedyReply, GreedyWorkerData } from './worker-protocol';
 
 /** Default time limit of a greedy solve (s); solvers/greedy/index.ts has the same default for the pure function. */
@@ -44,6 +45,15 @@ export interface GreedyPoolStats {
 export interface GreedyWorkerExtras {
   /** Also compute the capacity-free bound (see GreedyExtras.prove). */
   readonly prove?: boolean;
+  /** For auto: seconds (from the call) by which HiGHS's MILP must be built too, unless the greedy answer is optimal. */
+  readonly lpWithinSeconds?: number;
+}
+
+/** What a job answers: the greedy's result and, for auto, the MILP or why there is none. */
+export interface GreedyOutcome {
+  readonly result: SolveResult;
+  readonly lp: PreparedLp | null;
+  readonly lpSkipped: string | null;
 }
 
 /** Pool size from the environment (AC_GREEDY_WORKERS) or the machine: two solves at once where two cores exist. */
@@ -88,7 +98,7 @@ interface Job {
   /** performance.timeOrigin + performance.now() at which the solve must stop. */
   readonly deadline: number;
   readonly queuedAt: number;
-  resolve(result: SolveResult): void;
+  resolve(outcome: GreedyOutcome): void;
   reject(reason: unknown): void;
   /** Detaches the job's abort listener. */
   detach(): void;
@@ -109,6 +119,10 @@ function rejectAll(model: AdmissionModel, job: Job, why: string): SolveResult {
     solver: 'greedy',
     stats: { fallback: why, timedOut: 1 },
   };
+}
+
+function fallback(model: AdmissionModel, job: Job, why: string): GreedyOutcome {
+  return { result: rejectAll(model, job, why), lp: null, lpSkipped: `greedy answer lost (${why})` };
 }
 
 function abortReason(signal: AbortSignal | undefined): unknown {
@@ -146,12 +160,12 @@ class GreedyWorkerPool {
     };
   }
 
-  solve(model: AdmissionModel, options: SolveOptions, extras: GreedyWorkerExtras): Promise<SolveResult> {
+  solve(model: AdmissionModel, options: SolveOptions, extras: GreedyWorkerExtras): Promise<GreedyOutcome> {
     const signal = options.signal;
     if (signal?.aborted) return Promise.reject(abortReason(signal));
     const queuedAt = now();
     const deadline = queuedAt + 1000 * (options.timeLimitSeconds ?? DEFAULT_TIME_LIMIT_SECONDS);
-    return new Promise<SolveResult>((resolve, reject) => {
+    return new Promise<GreedyOutcome>((resolve, reject) => {
       let onAbort: (() => void) | undefined;
       const job: Job = {
         model,
@@ -290,6 +304,7 @@ class GreedyWorkerPool {
         hosts: { key: this.tableKey(table), freeCpus: table.freeCpus, freeMemoryMb: table.freeMemoryMb, reusable: table.reusable },
         deadline: job.deadline,
         prove: job.extras.prove === true,
+        ...(job.extras.lpWithinSeconds !== undefined ? { lp: { deadline: job.queuedAt + 1000 * job.extras.lpWithinSeconds } } : {}),
       };
     } catch (e) {
       slot.busy = false;
@@ -329,13 +344,15 @@ class GreedyWorkerPool {
         const result = reply.result;
         const waitMs = Math.round((startedAt - job.queuedAt) * 1000) / 1000;
         const roundTripMs = Math.round((now() - startedAt) * 1000) / 1000;
-        answer(() => job.resolve({ ...result, stats: { ...result.stats, waitMs, roundTripMs } }));
+        const lp = reply.lp && 'lp' in reply.lp ? reply.lp.lp : null;
+        const lpSkipped = reply.lp && 'skipped' in reply.lp ? reply.lp.skipped : null;
+        answer(() => job.resolve({ result: { ...result, stats: { ...result.stats, waitMs, roundTripMs } }, lp, lpSkipped }));
       } else if ('aborted' in reply) answer(() => job.reject(abortReason(signal)));
-      else answer(() => job.resolve(rejectAll(model, job, `worker error: ${reply.error.split('\n')[0]}`)));
+      else answer(() => job.resolve(fallback(model, job, `worker error: ${reply.error.split('\n')[0]}`)));
       release(false);
     };
     const lost = (why: string): void => {
-      answer(() => (signal?.aborted ? job.reject(abortReason(signal)) : job.resolve(rejectAll(model, job, why))));
+      answer(() => (signal?.aborted ? job.reject(abortReason(signal)) : job.resolve(fallback(model, job, why))));
       release(true);
     };
     const onError = (err: Error): void => lost(`worker crashed: ${err.message}`);
@@ -352,8 +369,10 @@ class GreedyWorkerPool {
       clearTimeout(watchdog);
       watchdog = setTimeout(() => lost('watchdog: no answer within the time limit'), Math.max(0, deadline - now()) + DEADLINE_GRACE_MS);
     };
+    // The worker answers by its deadline, or by auto's MILP deadline when it builds one too.
+    const answerBy = (m: GreedyJob): number => Math.max(m.deadline, m.lp?.deadline ?? 0);
     // Loading a worker has its own, generous watchdog; the solve's starts when the job is sent.
-    arm(job.deadline + WORKER_START_GRACE_MS);
+    arm(answerBy(message) + WORKER_START_GRACE_MS);
     worker.on('message', onMessage);
     worker.on('error', onError);
     worker.on('exit', onExit);
@@ -365,8 +384,8 @@ class GreedyWorkerPool {
     void slot.ready!.then(() => {
       if (released || answered) return;
       const waited = performance.now() - loading;
-      const sent = waited > 1 ? { ...message, deadline: message.deadline + waited } : message;
-      arm(sent.deadline);
+      const sent = waited > 1 ? { ...message, deadline: message.deadline + waited, ...(message.lp ? { lp: { deadline: message.lp.deadline + waited } } : {}) } : message;
+      arm(answerBy(sent));
       worker.postMessage(sent);
     });
   }
@@ -375,8 +394,16 @@ class GreedyWorkerPool {
 const pool = new GreedyWorkerPool();
 
 /** The greedy in a worker thread: same answer as solveGreedy, without blocking the caller's event loop. */
-export function solveGreedyInWorker(model: AdmissionModel, options: SolveOptions = {}, extras: GreedyWorkerExtras = {}): Promise<SolveResult> {
-  return pool.solve(model, options, extras);
+export async function solveGreedyInWorker(model: AdmissionModel, options: SolveOptions = {}, extras: Omit<GreedyWorkerExtras, 'lpWithinSeconds'> = {}): Promise<SolveResult> {
+  return (await pool.solve(model, options, extras)).result;
+}
+
+/**
+ * For auto: the greedy with its proof and, unless that proves it optimal, HiGHS's MILP built in the same worker
+ * within `lpWithinSeconds` of the call (or why it was not: no time, too large for the budget).
+ */
+export function solveGreedyForAuto(model: AdmissionModel, options: SolveOptions, lpWithinSeconds: number): Promise<GreedyOutcome> {
+  return pool.solve(model, options, { prove: true, lpWithinSeconds });
 }
 
 export function configureGreedyWorkers(options: GreedyPoolOptions): void {

@@ -3,6 +3,7 @@
  * Hosts travel as typed arrays over SharedArrayBuffers (not copied); services and weights are structured-cloned.
  */
 import type { Service, SolveResult, Weights } from '../../model/types';
+import type { PreparedLp } from '../highs';
 
 export interface GreedyWorkerData {
   /** One Int32 cell: non-zero asks the running job to stop (read by the job's Budget). */
@@ -23,9 +24,14 @@ export interface GreedyJob {
   /** performance.timeOrigin + performance.now() after which every phase stops. */
   readonly deadline: number;
   readonly prove: boolean;
+  /** auto: unless the greedy answer is proven optimal, also build HiGHS's MILP (started from it) by this deadline. */
+  readonly lp?: { readonly deadline: number };
 }
 
+/** The MILP built for auto, or why none was. */
+export type LpOutcome = { readonly lp: PreparedLp } | { readonly skipped: string };
+
 export type GreedyReply =
-  | { readonly id: number; readonly result: SolveResult }
+  | { readonly id: number; readonly result: SolveResult; readonly lp?: LpOutcome }
   | { readonly id: number; readonly aborted: true }
   | { readonly id: number; readonly error: string };
