@@ -5,7 +5,7 @@
  * Costs O(placements + the service's size) per what-if, never O(hosts): fleet facts are kept per frozen host list.
  */
 import type { AdmissionModel, Allocation, ComponentAllocation, Host, HostPlacement, Rule } from '../model/types';
-import { isDeepFrozenHostList } from '../model/validate';
+import { hostCapacities, isDeepFrozenHostList } from '../model/validate';
 import type { Verification } from './verification';
 import { ChangeVerifier } from './verifier';
 
@@ -52,14 +52,14 @@ class Fleet {
 
   constructor(list: readonly Host[]) {
     const n = list.length;
+    // The validated list's capacities (typed arrays), not a second walk over every host object.
+    const source = hostCapacities(list);
     this.freeCpus = new Float64Array(n);
-    this.freeMemoryMb = new Float64Array(n);
+    this.freeMemoryMb = source.freeMemoryMb;
     let total = 0;
     let largest = 0;
     for (let j = 0; j < n; j++) {
-      const h = list[j]!;
-      const cpus = (this.freeCpus[j] = Math.max(0, h.cpus - h.usedCpus));
-      this.freeMemoryMb[j] = h.freeMemoryMb ?? Infinity;
+      const cpus = (this.freeCpus[j] = Math.max(0, source.freeCpus[j]!));
       total += cpus;
       largest = Math.max(largest, cpus);
     }

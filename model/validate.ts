@@ -184,16 +184,54 @@ function hasDuplicateIds(hosts: readonly Host[]): boolean {
   return false;
 }
 
+/** The capacity figures of a host list as typed arrays: what solvers and explanations read of every host. */
+export interface HostCapacities {
+  /** cpus − usedCpus per host (negative when over-used). */
+  readonly freeCpus: Float64Array;
+  /** Free memory per host; Infinity where the host does not carry memory. */
+  readonly freeMemoryMb: Float64Array;
+}
+
+/** Capacities of deep-frozen host lists, filled by the validation pass (one walk over a million hosts, not three). */
+const capacities = new WeakMap<readonly Host[], HostCapacities>();
+
+/**
+ * The host list's capacities as typed arrays, kept per deep-frozen list: the greedy's host table and the fleet facts
+ * of explanations are built from these (typed-array loops) instead of reading every host object again.
+ */
+export function hostCapacities(hosts: readonly Host[]): HostCapacities {
+  const cached = capacities.get(hosts);
+  if (cached) return cached;
+  const n = hosts.length;
+  const out: HostCapacities = { freeCpus: new Float64Array(n), freeMemoryMb: new Float64Array(n) };
+  for (let j = 0; j < n; j++) {
+    const h = hosts[j]!;
+    out.freeCpus[j] = h.cpus - h.usedCpus;
+    out.freeMemoryMb[j] = h.freeMemoryMb ?? Infinity;
+  }
+  if (isDeepFrozenHostList(hosts)) capacities.set(hosts, out);
+  return out;
+}
+
 function plainlyValidHosts(hosts: readonly Host[]): boolean {
   if (validHostLists.has(hosts)) return true;
-  for (const h of hosts) {
+  const n = hosts.length;
+  const freeCpus = new Float64Array(n);
+  const freeMemoryMb = new Float64Array(n);
+  for (let j = 0; j < n; j++) {
+    const h = hosts[j]!;
     if (typeof h !== 'object' || h === null || !isId(h.id) || !isOptLabel(h.label)) return false;
     if (!isInt(h.cpus, 0) || !isInt(h.usedCpus, 0) || !isFinite(h.eco)) return false;
     if (h.freeMemoryMb !== undefined && !(isFinite(h.freeMemoryMb) && h.freeMemoryMb >= 0)) return false;
     if (h.risk !== undefined && !isFinite(h.risk)) return false;
+    freeCpus[j] = h.cpus - h.usedCpus;
+    freeMemoryMb[j] = h.freeMemoryMb ?? Infinity;
   }
   if (hasDuplicateIds(hosts)) return false;
-  if (isDeepFrozenHostList(hosts)) validHostLists.add(hosts);
+  if (isDeepFrozenHostList(hosts)) {
+    validHostLists.add(hosts);
+    if (!capacities.has(hosts)) capacities.set(hosts, { freeCpus, freeMemoryMb });
+  }
   return true;
 }
 

@@ -4,7 +4,7 @@
  * Reads hosts only as a HostTable (two typed arrays), which a worker thread can share without copying.
  */
 import type { Host } from '../../model/types';
-import { isDeepFrozenHostList } from '../../model/validate';
+import { hostCapacities, isDeepFrozenHostList } from '../../model/validate';
 
 /**
  * The only host facts the greedy needs, as typed arrays over SharedArrayBuffers: a million hosts cost 16 MB here
@@ -33,11 +33,10 @@ export function hostTableOf(hosts: readonly Host[]): HostTable {
   const n = hosts.length;
   const freeCpus = sharedFloat64(n);
   const freeMemoryMb = sharedFloat64(n);
-  for (let j = 0; j < n; j++) {
-    const h = hosts[j]!;
-    freeCpus[j] = h.cpus - h.usedCpus;
-    freeMemoryMb[j] = h.freeMemoryMb ?? Infinity;
-  }
+  // The validated list's capacities (or one walk over the hosts now), copied into shareable memory.
+  const source = hostCapacities(hosts);
+  freeCpus.set(source.freeCpus);
+  freeMemoryMb.set(source.freeMemoryMb);
   // Only a frozen list of frozen hosts cannot change under the cached table.
   const reusable = isDeepFrozenHostList(hosts);
   const table: HostTable = { freeCpus, freeMemoryMb, reusable };
