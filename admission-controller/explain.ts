@@ -48,6 +48,9 @@ class Fleet {
   readonly values: number[];
   readonly groupStart: Int32Array;
   readonly hosts: Int32Array;
+  /** Per host: its group and its position in `hosts`. */
+  readonly groupOf: Int32Array;
+  readonly positionOf: Int32Array;
   private readonly holdingMemo = new Map<string, number>();
 
   constructor(list: readonly Host[]) {
@@ -85,15 +88,20 @@ class Fleet {
       this.groupStart[g + 1] = this.groupStart[g]! + counts.get(v)!;
     });
     this.hosts = new Int32Array(n);
+    this.positionOf = new Int32Array(n);
     for (let j = 0; j < n; j++) {
       const v = this.freeCpus[j]!;
-      if (next) this.hosts[next[v]!++] = j;
+      let at: number;
+      if (next) at = next[v]!++;
       else {
-        const at = nextOf.get(v)!;
-        this.hosts[at] = j;
+        at = nextOf.get(v)!;
         nextOf.set(v, at + 1);
       }
+      this.hosts[at] = j;
+      this.positionOf[j] = at;
     }
+    this.groupOf = new Int32Array(n);
+    for (let g = 0; g < this.values.length; g++) for (let k = this.groupStart[g]!; k < this.groupStart[g + 1]!; k++) this.groupOf[this.hosts[k]!] = g;
   }
 
   /** Hosts that can hold one VM of this size with nothing placed. */
@@ -154,6 +162,8 @@ class Residual {
   /** The hosts kept apart, by free CPUs, and those values ascending: best fit visits few of them. */
   private readonly byValue = new Map<number, Set<number>>();
   private readonly values: number[] = [];
+  /** Per fleet group: a position before which every host is kept apart (best fit starts its scan there). */
+  private readonly cursors = new Map<number, number>();
 
   constructor(
     readonly fleet: Fleet,
@@ -175,7 +185,17 @@ class Residual {
     for (const [j, v] of this.memory) copy.memory.set(j, v);
     for (const [v, set] of this.byValue) copy.byValue.set(v, new Set(set));
     copy.values.push(...this.values);
+    for (const [g, k] of this.cursors) copy.cursors.set(g, k);
     return copy;
+  }
+
+  /** The first position of fleet group g that may hold a host not kept apart. */
+  firstUnchanged(g: number): number {
+    const f = this.fleet;
+    let k = this.cursors.get(g) ?? f.groupStart[g]!;
+    while (k < f.groupStart[g + 1]! && this.users.has(f.hosts[k]!)) k++;
+    this.cursors.set(g, k);
+    return k;
   }
 
   /**
@@ -255,6 +275,10 @@ class Residual {
         this.unindex(j);
         this.cpus.delete(j);
         this.memory.delete(j);
+        // The host is the fleet's again: its group's scan must not start past it.
+        const g = this.fleet.groupOf[j]!;
+        const cursor = this.cursors.get(g);
+        if (cursor !== undefined) this.cursors.set(g, Math.min(cursor, this.fleet.positionOf[j]!));
       }
     }
   }
@@ -356,7 +380,7 @@ class Scratch {
     // Hosts nobody uses keep their fleet value: the first usable one in the lowest group that can hold the VM.
     const f = this.base.fleet;
     for (let g = f.firstGroup(cpus); g < f.values.length && f.values[g]! <= bestCpus; g++) {
-      for (let k = f.groupStart[g]!; k < f.groupStart[g + 1]!; k++) {
+      for (let k = this.base.firstUnchanged(g); k < f.groupStart[g + 1]!; k++) {
         const j = f.hosts[k]!;
         if (f.values[g] === bestCpus && j > best) break;
         if (this.base.isChanged(j) || this.cpus.has(j) || excluded.has(j) || f.freeMemoryMb[j]! < memoryMb) continue;
