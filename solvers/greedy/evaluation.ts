@@ -331,13 +331,12 @@ export function makeConfig(sd: ServiceData, accepted: readonly boolean[], x: rea
   return { accepted: [...accepted], localVms: [...x], federatedVms, value, cpus, memoryMb };
 }
 
-
 /**
- * Above this many components the evaluator keeps running sums instead of summing every component on each read.
- * At or below it, each read sums in index order exactly as evaluateConfig does, so small services (every benchmark
- * and test instance of the OPTIMIS sizes) get bit-identical values and the greedy's choices do not move.
+ * Up to this many components the evaluator simply calls evaluateConfig on each read: O(N) is nothing at that size,
+ * cheaper than keeping the incremental state, and small services (every benchmark and test instance of the OPTIMIS
+ * sizes) get exactly the values, and so the choices, they always had.
  */
-const EXACT_SUM_MAX_COMPONENTS = 64;
+const DIRECT_MAX_COMPONENTS = 64;
 
 /**
  * The value of a configuration that changes one component at a time, in O(1) per change and per read instead of
@@ -353,25 +352,25 @@ export class ServiceEvaluator {
   readonly accepted: boolean[];
   readonly x: number[];
   private readonly n: number;
-  private readonly exactSums: boolean;
+  private readonly direct: boolean;
   /** p ≥ 0: a component federates its maximum from L = flipAt on; p < 0: below flipAt. */
   private readonly rising: boolean;
   private readonly maxL: number;
-  private readonly flipAt: Float64Array;
-  private readonly feasible: Uint8Array;
-  private readonly hasRange: Uint8Array;
+  private readonly flipAt: number[];
+  private readonly feasible: number[];
+  private readonly hasRange: number[];
   /** Cost-bound search points of each component (1–3), for its give-up test in O(1). */
-  private readonly points: Uint8Array;
-  private readonly cdfLow: Float64Array;
-  private readonly fedLow: Float64Array;
-  private readonly cdfHigh: Float64Array;
-  private readonly fedHigh: Float64Array;
+  private readonly points: number[];
+  private readonly cdfLow: number[];
+  private readonly fedLow: number[];
+  private readonly cdfHigh: number[];
+  private readonly fedHigh: number[];
   /** Distinct switching points in (0, maxL], ascending; each component's rank among them. */
-  private readonly switches: Float64Array;
-  private readonly switchRank: Int32Array;
+  private readonly switches: number[];
+  private readonly switchRank: number[];
   /** Change of the running sums when L rises past switches[k] (the switches registered there). */
-  private readonly stepCdf: Float64Array;
-  private readonly stepFed: Float64Array;
+  private readonly stepCdf: number[];
+  private readonly stepFed: number[];
   /** Number of switching points ≤ L: those already applied to the running sums. */
   private crossed = 0;
   private localTotal = 0;
@@ -390,32 +389,36 @@ export class ServiceEvaluator {
     x?: readonly number[],
   ) {
     const n = (this.n = sd.components.length);
-    this.exactSums = n <= EXACT_SUM_MAX_COMPONENTS;
+    this.direct = n <= DIRECT_MAX_COMPONENTS;
     this.rising = sd.penaltyPerLocalVm >= 0;
     this.maxL = sd.maxVmsTotal;
-    this.flipAt = new Float64Array(n);
-    this.feasible = new Uint8Array(n);
-    this.hasRange = new Uint8Array(n);
-    this.points = new Uint8Array(n);
-    this.cdfLow = new Float64Array(n);
-    this.fedLow = new Float64Array(n);
-    this.cdfHigh = new Float64Array(n);
-    this.fedHigh = new Float64Array(n);
+    // A direct evaluator keeps only the configuration (no incremental state).
+    const size = this.direct ? 0 : n;
+    this.flipAt = new Array<number>(size).fill(0);
+    this.feasible = new Array<number>(size).fill(0);
+    this.hasRange = new Array<number>(size).fill(0);
+    this.points = new Array<number>(size).fill(0);
+    this.cdfLow = new Array<number>(size).fill(0);
+    this.fedLow = new Array<number>(size).fill(0);
+    this.cdfHigh = new Array<number>(size).fill(0);
+    this.fedHigh = new Array<number>(size).fill(0);
     // Components share a switching point when they share (E, U): a handful of classes in practice.
     const byClass = new Map<string, number>();
-    sd.components.forEach((c, i) => {
-      const key = `${c.elastic}/${c.fedCostPerVm}`;
-      let f = byClass.get(key);
-      if (f === undefined) byClass.set(key, (f = this.switchPoint(c)));
-      this.flipAt[i] = f;
-    });
+    if (!this.direct) {
+      sd.components.forEach((c, i) => {
+        const key = `${c.elastic}/${c.fedCostPerVm}`;
+        let f = byClass.get(key);
+        if (f === undefined) byClass.set(key, (f = this.switchPoint(c)));
+        this.flipAt[i] = f;
+      });
+    }
     // Tables per distinct point, not per value of L: Σ U may be huge where the points are few.
     const points = [...new Set(this.flipAt)].filter((f) => f > 0 && f <= this.maxL).sort((a, b) => a - b);
-    this.switches = Float64Array.from(points);
+    this.switches = points;
     const rank = new Map(points.map((f, k) => [f, k]));
-    this.switchRank = Int32Array.from(this.flipAt, (f) => rank.get(f) ?? -1);
-    this.stepCdf = new Float64Array(points.length);
-    this.stepFed = new Float64Array(points.length);
+    this.switchRank = this.flipAt.map((f) => rank.get(f) ?? -1);
+    this.stepCdf = new Array<number>(points.length).fill(0);
+    this.stepFed = new Array<number>(points.length).fill(0);
     this.accepted = new Array<boolean>(n).fill(false);
     this.x = new Array<number>(n).fill(0);
     this.load(accepted ?? this.accepted, x ?? this.x);
@@ -423,6 +426,15 @@ export class ServiceEvaluator {
 
   /** Replaces the whole configuration: O(N). */
   load(accepted: readonly boolean[], x: readonly number[]): void {
+    if (this.direct) {
+      this.localTotal = 0;
+      for (let i = 0; i < this.n; i++) {
+        this.accepted[i] = accepted[i]!;
+        this.x[i] = x[i]!;
+        this.localTotal += x[i]!;
+      }
+      return;
+    }
     this.stepCdf.fill(0);
     this.stepFed.fill(0);
     this.localTotal = 0;
@@ -452,6 +464,12 @@ export class ServiceEvaluator {
   set(i: number, accepted: boolean, x: number): void {
     const oldX = this.x[i]!;
     if (accepted === this.accepted[i] && x === oldX) return;
+    if (this.direct) {
+      this.accepted[i] = accepted;
+      this.x[i] = x;
+      this.localTotal += x - oldX;
+      return;
+    }
     this.register(i, -1);
     this.subtractCurrent(i);
     this.moveLocalTotal(this.localTotal + x - oldX);
@@ -462,26 +480,18 @@ export class ServiceEvaluator {
     this.register(i, 1);
     this.addCurrent(i);
     // Running sums drift by rounding; a full recount every N changes bounds the drift at O(1) amortised cost.
-    if (!this.exactSums && ++this.changes >= this.n) this.resync();
+    if (++this.changes >= this.n) this.resync();
   }
 
   /** The configuration's value with optimal federated counts, or NaN when infeasible: as evaluateConfig. */
   value(): number {
     const sd = this.sd;
+    if (this.direct) return evaluateConfig(sd, this.accepted, this.x);
     const n = this.n;
     if (!sd.federationAllowed && this.acceptedCount < n) return this.localTotal === 0 ? 0 : NaN;
     if (this.infeasible > 0) return NaN;
-    let cdfSum = this.cdfSum;
-    let fedCost = this.fedCost;
-    if (this.exactSums) {
-      cdfSum = 0;
-      fedCost = 0;
-      for (let i = 0; i < n; i++) {
-        const high = this.isHigh(i, this.localTotal);
-        cdfSum += high ? this.cdfHigh[i]! : this.cdfLow[i]!;
-        fedCost += high ? this.fedHigh[i]! : this.fedLow[i]!;
-      }
-    }
+    const cdfSum = this.cdfSum;
+    const fedCost = this.fedCost;
     const perAvg = sd.availabilityValue + sd.penaltyPerLocalVm * this.localTotal;
     const avg = cdfSum / n;
     const cost = sd.unavailabilityPenalty * (1 - avg) + fedCost;

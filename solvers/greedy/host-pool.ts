@@ -7,8 +7,8 @@ import type { Host } from '../../model/types';
 import { hostCapacities, isDeepFrozenHostList } from '../../model/validate';
 
 /**
- * The only host facts the greedy needs, as typed arrays over SharedArrayBuffers: a million hosts cost 16 MB here
- * instead of a million objects, and a worker thread receives them without a structured clone.
+ * The only host facts the greedy needs, as typed arrays (over SharedArrayBuffers when reusable): a million hosts cost
+ * 16 MB here instead of a million objects, and a worker thread receives a reusable table without a structured clone.
  */
 export interface HostTable {
   /** cpus − usedCpus per host (may be negative). */
@@ -30,15 +30,15 @@ function sharedFloat64(length: number): Float64Array {
 export function hostTableOf(hosts: readonly Host[]): HostTable {
   const cached = tables.get(hosts);
   if (cached) return cached;
-  const n = hosts.length;
-  const freeCpus = sharedFloat64(n);
-  const freeMemoryMb = sharedFloat64(n);
-  // The validated list's capacities (or one walk over the hosts now), copied into shareable memory.
-  const source = hostCapacities(hosts);
-  freeCpus.set(source.freeCpus);
-  freeMemoryMb.set(source.freeMemoryMb);
   // Only a frozen list of frozen hosts cannot change under the cached table.
   const reusable = isDeepFrozenHostList(hosts);
+  const source = hostCapacities(hosts);
+  if (!reusable) return { freeCpus: source.freeCpus, freeMemoryMb: source.freeMemoryMb, reusable };
+  // Kept and shared with worker threads: copied once into shareable memory.
+  const freeCpus = sharedFloat64(hosts.length);
+  const freeMemoryMb = sharedFloat64(hosts.length);
+  freeCpus.set(source.freeCpus);
+  freeMemoryMb.set(source.freeMemoryMb);
   const table: HostTable = { freeCpus, freeMemoryMb, reusable };
   if (reusable) tables.set(hosts, table);
   return table;
@@ -246,21 +246,6 @@ export class HostPool {
   commit(): void {
     this.undo.length = 0;
     this.undoMemory.length = 0;
-  }
-
-  /** Sum of free CPUs and memory, and the largest single host. */
-  totals(): { cpus: number; memoryMb: number; largestCpus: number; largestMemoryMb: number } {
-    let cpus = 0;
-    let memoryMb = 0;
-    let largestCpus = 0;
-    let largestMemoryMb = 0;
-    for (let s = 0; s < this.size; s++) {
-      cpus += this.freeCpus[s]!;
-      memoryMb += this.freeMemoryMb[s]!;
-      largestCpus = Math.max(largestCpus, this.freeCpus[s]!);
-      largestMemoryMb = Math.max(largestMemoryMb, this.freeMemoryMb[s]!);
-    }
-    return { cpus, memoryMb, largestCpus, largestMemoryMb };
   }
 
   /** Hosts able to take one VM of this size in the pool as first built (memoised per template). */

@@ -18,6 +18,12 @@ export class IndexedHeap {
     return this.size;
   }
 
+  /** Empties the heap in O(its size). */
+  clear(): void {
+    for (let p = 0; p < this.size; p++) this.position[this.heap[p]!] = -1;
+    this.size = 0;
+  }
+
   /** The id with the largest key (smallest id among equals); −1 when empty. */
   top(): number {
     return this.size > 0 ? this.heap[0]! : -1;

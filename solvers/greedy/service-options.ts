@@ -60,17 +60,19 @@ function patternAllowed(sd: ServiceData, y: readonly boolean[]): boolean {
   return true;
 }
 
-/** Every allowed acceptance pattern, one at a time (2^g of them: callers bound g). */
-function* allPatterns(sd: ServiceData): Generator<boolean[]> {
+/** Every allowed acceptance pattern (2^g of them: callers bound g). */
+function allPatterns(sd: ServiceData): boolean[][] {
   const n = sd.components.length;
   const groups = sd.sameAcceptanceGroups;
+  const out: boolean[][] = [];
   for (let mask = 0; mask < 1 << groups.length; mask++) {
     const y = new Array<boolean>(n).fill(false);
     groups.forEach((g, k) => {
       if (mask & (1 << k)) for (const i of g) y[i] = true;
     });
-    if (patternAllowed(sd, y)) yield y;
+    if (patternAllowed(sd, y)) out.push(y);
   }
+  return out;
 }
 
 /** Whether every pattern gets its own walk (few groups, and not too many components for that many walks). */
@@ -116,7 +118,8 @@ interface GroupStart {
  * read in order (best first) cost O(1) steps each, plus the O(N) copy.
  */
 class WalkPath {
-  private steps = new Int32Array(64);
+  // A plain array: most walks are a few dozen steps, and allocating typed arrays per walk cost more than walking.
+  private readonly steps: number[] = [];
   length = 0;
   private at = 0;
   private readonly y: boolean[];
@@ -131,12 +134,8 @@ class WalkPath {
   }
 
   push(step: number): void {
-    if (this.length === this.steps.length) {
-      const grown = new Int32Array(this.steps.length * 2);
-      grown.set(this.steps);
-      this.steps = grown;
-    }
-    this.steps[this.length++] = step;
+    this.steps.push(step);
+    this.length++;
   }
 
   /** The configuration after the first k steps, as fresh arrays. */
@@ -227,6 +226,8 @@ interface WalkContext {
   readonly budget: Budget;
   readonly ranges: readonly (readonly [number, number])[];
   readonly evaluator: ServiceEvaluator;
+  /** One heap for all walks of the service (ids: components, then groups), emptied between walks. */
+  readonly heap: IndexedHeap;
   readonly out: Candidate[];
   nextId: number;
   steps: number;
@@ -283,7 +284,8 @@ function walk(ctx: WalkContext, start: WalkStart, growth: Growth | null): void {
   ev.load(start.y, start.x);
   const path = new WalkPath(start, growth?.groups ?? []);
   const groupCount = growth ? growth.groups.length : 0;
-  const heap = new IndexedHeap(n + groupCount);
+  const heap = ctx.heap;
+  heap.clear();
   let cpus = start.cpus;
   let memoryMb = start.memoryMb;
   let current = ev.value();
@@ -488,6 +490,7 @@ export function candidateConfigs(sd: ServiceData, limits: FleetLimits, budget: B
     budget,
     ranges: sd.components.map((_, i) => localRange(sd, i, limits)),
     evaluator: new ServiceEvaluator(sd),
+    heap: new IndexedHeap(sd.components.length + sd.sameAcceptanceGroups.length),
     out: [],
     nextId,
     steps: 0,
