@@ -183,12 +183,18 @@ class PathCandidate implements Candidate {
     readonly memoryMb: number,
   ) {}
 
+  /** Small services keep their configurations (tight fleets try hundreds of them, again and again): O(N) each. */
+  private kept: ServiceConfig | null | undefined;
+
   materialise(sd: ServiceData): ServiceConfig | null {
+    if (this.kept !== undefined) return this.kept;
     const { accepted, x } = this.path.configAt(this.step);
     const federatedVms = new Array<number>(x.length);
     const value = evaluateConfig(sd, accepted, x, federatedVms);
-    if (Number.isNaN(value)) return null;
-    return { accepted, localVms: x, federatedVms, value, cpus: this.cpus, memoryMb: this.memoryMb };
+    const config = Number.isNaN(value) ? null : { accepted, localVms: x, federatedVms, value, cpus: this.cpus, memoryMb: this.memoryMb };
+    // Large services rebuild instead: keeping every tried configuration would cost O(N) per candidate again.
+    if (sd.components.length <= SMALL_NEIGHBOURHOOD_COMPONENTS) this.kept = config;
+    return config;
   }
 }
 
