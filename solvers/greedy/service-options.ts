@@ -504,7 +504,7 @@ export function candidateConfigs(sd: ServiceData, limits: FleetLimits, budget: B
   };
   if (patternsEnumerable(sd)) {
     for (const y of allPatterns(sd)) {
-      if (budget.expired()) break;
+      if (budget.tick()) break;
       if (!y.some(Boolean)) continue;
       const start = patternStart(ctx, y);
       if (start) walk(ctx, start, null);
