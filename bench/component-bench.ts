@@ -161,6 +161,8 @@ async function runRow(request: Request): Promise<RowReport> {
   const admitSeconds: number[] = [];
   const mainThreadMs: number[] = [];
   let decisions = '';
+  // Warm-up, as for the in-process solves: validation, verification and explanation are JIT-compiled by now.
+  for (let k = 0; k < ADMIT_WARMUPS; k++) await admit(model, options);
   for (let k = 0; k < request.runs; k++) {
     const t0 = performance.now();
     const r = await admit(model, options); // throws AC_ERR_VERIFICATION_FAILED on an answer the verifier rejects
@@ -192,6 +194,9 @@ async function runRow(request: Request): Promise<RowReport> {
     loadAverage,
   };
 }
+
+/** Untimed admissions after the first one (reported apart) and before the timed ones. */
+const ADMIT_WARMUPS = 3;
 
 // ---------------------------------------------------------------------------------------------
 // Parent side.
@@ -299,8 +304,8 @@ export const componentSection: BenchSection = {
       'Method: one fresh Node process per row (`--expose-gc`). "solve" is `solveGreedy` in that process (`SolveResult.seconds`, ' +
         'after one warm-up); "heap peak" is the committed heap (heapTotal) right after a solve, model included, and "heap growth" ' +
         'the heap used right after a solve minus before it (after a GC). "admit via worker" is the wall time of `admit()` with the ' +
-        'worker-backed greedy (the service\'s path: validate, solve in a worker thread, verify, decide); "event loop per admission" ' +
-        "is what of it runs on the caller's thread (validate + verify + decide), steady and on the first admission of a new host " +
+        `worker-backed greedy (the service's path: validate, solve in a worker thread, verify, decide), after ${ADMIT_WARMUPS} warm-up ` +
+        'admissions; "event loop per admission" is what of it runs on the caller\'s thread (validate + verify + decide), steady and on the first admission of a new host ' +
         'list (which builds what is kept per list). "verified": every in-process answer passed `verify` with its objective (admit() ' +
         'refuses any other). Walk steps: the work of candidate generation, linear in components.',
       '',
