@@ -15,8 +15,18 @@ import { verify } from './verifier';
 export type SolverChoice = 'greedy' | 'highs' | 'auto';
 export const SOLVER_CHOICES: readonly SolverChoice[] = ['greedy', 'highs', 'auto'];
 
+/** `signal` (from SolveOptions) gives up on the admission: the solve stops and admit() rejects with its reason. */
 export interface AdmitOptions extends SolveOptions {
   readonly solver?: SolverChoice;
+}
+
+/** Where one admission spent its time; everything but `solveMs` runs on the caller's event loop. */
+export interface AdmissionTimings {
+  readonly validateMs: number;
+  /** Wall time of the solve as the caller sees it (the greedy and HiGHS run in worker threads). */
+  readonly solveMs: number;
+  readonly verifyMs: number;
+  readonly decideMs: number;
 }
 
 export interface SolverReport {
@@ -36,6 +46,7 @@ export interface AdmissionResult {
   readonly services: readonly ServiceDecision[];
   readonly allocation: Allocation;
   readonly verification: Verification;
+  readonly timings: AdmissionTimings;
 }
 
 /** Solvers available in this build, by name. */
@@ -74,14 +85,26 @@ export function verifySolution(model: AdmissionModel, result: SolveResult): Veri
   return verification;
 }
 
+const since = (t: number): number => Math.round((performance.now() - t) * 1000) / 1000;
+
 export async function admit(model: AdmissionModel, options: AdmitOptions = {}): Promise<AdmissionResult> {
+  options.signal?.throwIfAborted();
+  let t = performance.now();
   validateModel(model);
+  const validateMs = since(t);
   const solver = solverFor(options.solver ?? 'greedy');
+  t = performance.now();
   const result = await solver.solve(model, options);
+  const solveMs = since(t);
   if (result.status === 'error' || result.status === 'infeasible') {
     throw new AdmissionError('AC_ERR_SOLVER_FAILED', `solver '${result.solver}' ended with status ${result.status}`);
   }
+  t = performance.now();
   const verification = verifySolution(model, result);
+  const verifyMs = since(t);
+  t = performance.now();
+  const services = decide(model, result.allocation, verification);
+  const decideMs = since(t);
   return {
     objective: verification.objective,
     solver: {
@@ -92,8 +115,9 @@ export async function admit(model: AdmissionModel, options: AdmitOptions = {}): 
       bound: result.bound,
       ...(result.stats ? { stats: result.stats } : {}),
     },
-    services: decide(model, result.allocation, verification),
+    services,
     allocation: result.allocation,
     verification,
+    timings: { validateMs, solveMs, verifyMs, decideMs },
   };
 }

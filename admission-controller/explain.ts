@@ -2,10 +2,12 @@
  * Reasons, as values, for every component that runs fewer than its maximum VMs locally: static limits of
  * the fleet, rules, TREC bounds, capacity taken by other services, or the objective. Uses only the model,
  * the allocation and the verifier (a what-if: "one more VM here" re-verified), never a solver.
+ * Costs O(placements + the service's size) per what-if, never O(hosts): fleet facts are kept per frozen host list.
  */
-import type { AdmissionModel, Allocation, ComponentAllocation } from '../model/types';
+import type { AdmissionModel, Allocation, ComponentAllocation, Host, HostPlacement, Rule } from '../model/types';
+import { hostCapacities, isDeepFrozenHostList } from '../model/validate';
 import type { Verification } from './verification';
-import { verify } from './verifier';
+import { ChangeVerifier } from './verifier';
 
 export type ReasonCode =
   | 'TREC_BOUND' // a trust / risk / eco bound forbids full acceptance
@@ -27,47 +29,428 @@ export interface Reason {
   readonly data: Readonly<Record<string, number | string | boolean | readonly string[]>>;
 }
 
-interface Residual {
-  freeCpus: Float64Array;
-  freeMemoryMb: Float64Array;
-}
+// ---------------------------------------------------------------------------------------------
+// The fleet before anything is placed: free capacity per host, with an index for best-fit queries.
 
-function initialCapacity(model: AdmissionModel): Residual {
-  const n = model.hosts.length;
-  const freeCpus = new Float64Array(n);
-  const freeMemoryMb = new Float64Array(n);
-  for (let j = 0; j < n; j++) {
-    const h = model.hosts[j]!;
-    freeCpus[j] = Math.max(0, h.cpus - h.usedCpus);
-    freeMemoryMb[j] = h.freeMemoryMb ?? Infinity;
-  }
-  return { freeCpus, freeMemoryMb };
-}
+/** Largest free-CPU value grouped with a plain counting array. */
+const DENSE_CPU_VALUES = 1 << 20;
 
-function residualCapacity(model: AdmissionModel, allocation: Allocation): Residual {
-  const { freeCpus, freeMemoryMb } = initialCapacity(model);
-  allocation.services.forEach((comps, a) =>
-    comps.forEach((ca, i) => {
-      const c = model.services[a]!.components[i]!;
-      for (const p of ca.placements) {
-        freeCpus[p.hostIndex]! -= c.vcpus * p.vms;
-        freeMemoryMb[p.hostIndex]! -= (c.memoryMb ?? 0) * p.vms;
+/**
+ * Initial free capacity (as the original residual arrays held it) and what explanations ask of it: totals, counts of
+ * hosts able to hold a VM, and hosts grouped by free CPUs (ascending; each group in host order) for best fit.
+ */
+class Fleet {
+  readonly freeCpus: Float64Array;
+  readonly freeMemoryMb: Float64Array;
+  readonly total: number;
+  readonly largest: number;
+  /** Distinct free-CPU values, ascending; group g holds hosts[groupStart[g] .. groupStart[g + 1]). */
+  readonly values: number[];
+  readonly groupStart: Int32Array;
+  readonly hosts: Int32Array;
+  /** Per host: its group and its position in `hosts`. */
+  readonly groupOf: Int32Array;
+  readonly positionOf: Int32Array;
+  private readonly holdingMemo = new Map<string, number>();
+
+  constructor(list: readonly Host[]) {
+    const n = list.length;
+    // The validated list's capacities (typed arrays), not a second walk over every host object.
+    const source = hostCapacities(list);
+    this.freeCpus = new Float64Array(n);
+    this.freeMemoryMb = source.freeMemoryMb;
+    let total = 0;
+    let largest = 0;
+    for (let j = 0; j < n; j++) {
+      const cpus = (this.freeCpus[j] = Math.max(0, source.freeCpus[j]!));
+      total += cpus;
+      largest = Math.max(largest, cpus);
+    }
+    this.total = total;
+    this.largest = largest;
+    // Free CPUs are integers (validated) and rarely large: a counting sort by value, with a Map beyond.
+    const dense = largest <= DENSE_CPU_VALUES;
+    const countOf = dense ? new Int32Array(largest + 1) : null;
+    const counts = new Map<number, number>();
+    for (let j = 0; j < n; j++) {
+      const v = this.freeCpus[j]!;
+      if (countOf) countOf[v]!++;
+      else counts.set(v, (counts.get(v) ?? 0) + 1);
+    }
+    if (countOf) countOf.forEach((c, v) => c > 0 && counts.set(v, c));
+    this.values = [...counts.keys()].sort((p, q) => p - q);
+    this.groupStart = new Int32Array(this.values.length + 1);
+    const next = dense ? new Int32Array(largest + 1) : null;
+    const nextOf = new Map<number, number>();
+    this.values.forEach((v, g) => {
+      if (next) next[v] = this.groupStart[g]!;
+      else nextOf.set(v, this.groupStart[g]!);
+      this.groupStart[g + 1] = this.groupStart[g]! + counts.get(v)!;
+    });
+    this.hosts = new Int32Array(n);
+    this.positionOf = new Int32Array(n);
+    for (let j = 0; j < n; j++) {
+      const v = this.freeCpus[j]!;
+      let at: number;
+      if (next) at = next[v]!++;
+      else {
+        at = nextOf.get(v)!;
+        nextOf.set(v, at + 1);
       }
-    }),
-  );
-  return { freeCpus, freeMemoryMb };
+      this.hosts[at] = j;
+      this.positionOf[j] = at;
+    }
+    this.groupOf = new Int32Array(n);
+    for (let g = 0; g < this.values.length; g++) for (let k = this.groupStart[g]!; k < this.groupStart[g + 1]!; k++) this.groupOf[this.hosts[k]!] = g;
+  }
+
+  /** Hosts that can hold one VM of this size with nothing placed. */
+  holding(cpus: number, memoryMb: number): number {
+    const key = `${cpus}/${memoryMb}`;
+    let n = this.holdingMemo.get(key);
+    if (n === undefined) {
+      n = 0;
+      for (let g = this.firstGroup(cpus); g < this.values.length; g++) {
+        for (let k = this.groupStart[g]!; k < this.groupStart[g + 1]!; k++) if (this.freeMemoryMb[this.hosts[k]!]! >= memoryMb) n++;
+      }
+      this.holdingMemo.set(key, n);
+    }
+    return n;
+  }
+
+  /** First group whose value is ≥ cpus. */
+  firstGroup(cpus: number): number {
+    let lo = 0;
+    let hi = this.values.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.values[mid]! >= cpus) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo;
+  }
 }
 
-function largest(values: Float64Array): number {
-  let m = 0;
-  for (const v of values) m = Math.max(m, v);
-  return m;
+/** Fleets of frozen host lists (a gateway's admissions share one: trec-analyzer's HostModelMemo). */
+const fleets = new WeakMap<readonly Host[], Fleet>();
+
+function fleetOf(hosts: readonly Host[]): Fleet {
+  const cached = fleets.get(hosts);
+  if (cached) return cached;
+  const fleet = new Fleet(hosts);
+  // Only a frozen list of frozen hosts cannot change under the cached facts.
+  if (isDeepFrozenHostList(hosts)) fleets.set(hosts, fleet);
+  return fleet;
 }
 
-function hostsHolding(r: { freeCpus: Float64Array; freeMemoryMb: Float64Array }, cpus: number, memoryMb: number, excluded: Set<number>): number[] {
-  const out: number[] = [];
-  for (let j = 0; j < r.freeCpus.length; j++) if (r.freeCpus[j]! >= cpus && r.freeMemoryMb[j]! >= memoryMb && !excluded.has(j)) out.push(j);
-  return out;
+/** One component's VMs on one host, in the order the original residual arrays subtracted them. */
+interface HostUser {
+  readonly a: number;
+  readonly i: number;
+  readonly vms: number;
+}
+
+/**
+ * Free capacity left by an allocation: the fleet's, except on the hosts the allocation uses, whose values are kept
+ * apart and computed by subtracting their users in allocation order (services, components, placements), as a full
+ * per-host array was, so that every value is the same to the bit. Hosts of one service can be re-placed (what-ifs).
+ */
+class Residual {
+  private readonly users = new Map<number, HostUser[]>();
+  private readonly cpus = new Map<number, number>();
+  private readonly memory = new Map<number, number>();
+  /** The hosts kept apart, by free CPUs, and those values ascending: best fit visits few of them. */
+  private readonly byValue = new Map<number, Set<number>>();
+  private readonly values: number[] = [];
+  /** Per fleet group: a position before which every host is kept apart (best fit starts its scan there). */
+  private readonly cursors = new Map<number, number>();
+
+  constructor(
+    readonly fleet: Fleet,
+    private readonly model: AdmissionModel,
+    allocation?: Allocation,
+  ) {
+    allocation?.services.forEach((comps, a) =>
+      comps.forEach((ca, i) => {
+        for (const p of ca.placements) this.usersOf(p.hostIndex).push({ a, i, vms: p.vms });
+      }),
+    );
+    for (const j of this.users.keys()) this.recompute(j);
+  }
+
+  clone(): Residual {
+    const copy = new Residual(this.fleet, this.model);
+    for (const [j, list] of this.users) copy.users.set(j, list.slice());
+    for (const [j, v] of this.cpus) copy.cpus.set(j, v);
+    for (const [j, v] of this.memory) copy.memory.set(j, v);
+    for (const [v, set] of this.byValue) copy.byValue.set(v, new Set(set));
+    copy.values.push(...this.values);
+    for (const [g, k] of this.cursors) copy.cursors.set(g, k);
+    return copy;
+  }
+
+  /** The first position of fleet group g that may hold a host not kept apart. */
+  firstUnchanged(g: number): number {
+    const f = this.fleet;
+    let k = this.cursors.get(g) ?? f.groupStart[g]!;
+    while (k < f.groupStart[g + 1]! && this.users.has(f.hosts[k]!)) k++;
+    this.cursors.set(g, k);
+    return k;
+  }
+
+  /**
+   * The kept-apart host with the fewest free CPUs ≥ cpus (lowest index among equals) that passes `usable`, or −1.
+   * Only values up to `atMost` are visited.
+   */
+  bestChanged(cpus: number, atMost: number, usable: (j: number) => boolean): number {
+    const values = this.values;
+    for (let k = lowerBound(values, cpus); k < values.length && values[k]! <= atMost; k++) {
+      let found = -1;
+      for (const j of this.byValue.get(values[k]!)!) if ((found < 0 || j < found) && usable(j)) found = j;
+      if (found >= 0) return found;
+    }
+    return -1;
+  }
+
+  freeCpus(j: number): number {
+    return this.cpus.get(j) ?? this.fleet.freeCpus[j]!;
+  }
+
+  freeMemoryMb(j: number): number {
+    return this.memory.get(j) ?? this.fleet.freeMemoryMb[j]!;
+  }
+
+  /** Hosts whose value differs from the fleet's (possibly): every host with a placement. */
+  changedHosts(): IterableIterator<number> {
+    return this.users.keys();
+  }
+
+  isChanged(j: number): boolean {
+    return this.users.has(j);
+  }
+
+  /** Σ of free CPUs over all hosts. CPU counts are integers, so the sum is exact in any order. */
+  totalCpus(): number {
+    let t = this.fleet.total;
+    for (const j of this.users.keys()) t += this.cpus.get(j)! - this.fleet.freeCpus[j]!;
+    return t;
+  }
+
+  /** The largest free CPUs of any host (0 when none is free). */
+  largestCpus(): number {
+    let m = 0;
+    for (const j of this.users.keys()) m = Math.max(m, this.cpus.get(j)!);
+    const f = this.fleet;
+    // The largest group with a host the allocation does not use.
+    for (let g = f.values.length - 1; g >= 0 && f.values[g]! > m; g--) {
+      for (let k = f.groupStart[g]!; k < f.groupStart[g + 1]!; k++) {
+        if (!this.users.has(f.hosts[k]!)) return Math.max(m, f.values[g]!);
+      }
+    }
+    return m;
+  }
+
+  /** Replaces component (a, i)'s placements (a what-if for one service). */
+  place(a: number, i: number, old: readonly HostPlacement[], placements: readonly HostPlacement[]): void {
+    const touched = new Set<number>();
+    for (const p of old) {
+      const list = this.users.get(p.hostIndex);
+      if (!list) continue;
+      const kept = list.filter((u) => u.a !== a || u.i !== i);
+      if (kept.length) this.users.set(p.hostIndex, kept);
+      else this.users.delete(p.hostIndex);
+      touched.add(p.hostIndex);
+    }
+    for (const p of placements) {
+      const list = this.usersOf(p.hostIndex);
+      // Users stay in allocation order: (a, i) goes after every user that comes before it.
+      let at = list.length;
+      while (at > 0 && (list[at - 1]!.a > a || (list[at - 1]!.a === a && list[at - 1]!.i > i))) at--;
+      list.splice(at, 0, { a, i, vms: p.vms });
+      touched.add(p.hostIndex);
+    }
+    for (const j of touched) {
+      if (this.users.has(j)) this.recompute(j);
+      else {
+        this.unindex(j);
+        this.cpus.delete(j);
+        this.memory.delete(j);
+        // The host is the fleet's again: its group's scan must not start past it.
+        const g = this.fleet.groupOf[j]!;
+        const cursor = this.cursors.get(g);
+        if (cursor !== undefined) this.cursors.set(g, Math.min(cursor, this.fleet.positionOf[j]!));
+      }
+    }
+  }
+
+  private unindex(j: number): void {
+    const v = this.cpus.get(j);
+    if (v === undefined) return;
+    const set = this.byValue.get(v)!;
+    set.delete(j);
+    if (set.size === 0) {
+      this.byValue.delete(v);
+      this.values.splice(lowerBound(this.values, v), 1);
+    }
+  }
+
+  private index(j: number, v: number): void {
+    let set = this.byValue.get(v);
+    if (!set) {
+      this.byValue.set(v, (set = new Set()));
+      this.values.splice(lowerBound(this.values, v), 0, v);
+    }
+    set.add(j);
+  }
+
+  private usersOf(j: number): HostUser[] {
+    let list = this.users.get(j);
+    if (!list) this.users.set(j, (list = []));
+    return list;
+  }
+
+  private recompute(j: number): void {
+    let cpus = this.fleet.freeCpus[j]!;
+    let memory = this.fleet.freeMemoryMb[j]!;
+    for (const u of this.users.get(j)!) {
+      const c = this.model.services[u.a]!.components[u.i]!;
+      cpus -= c.vcpus * u.vms;
+      memory -= (c.memoryMb ?? 0) * u.vms;
+    }
+    this.unindex(j);
+    this.cpus.set(j, cpus);
+    this.memory.set(j, memory);
+    this.index(j, cpus);
+  }
+}
+
+/** First position in an ascending array whose value is ≥ v. */
+function lowerBound(values: readonly number[], v: number): number {
+  let lo = 0;
+  let hi = values.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (values[mid]! >= v) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
+/** A residual with a few more VMs taken, for one what-if step (the original copied every host's capacity). */
+class Scratch {
+  readonly cpus = new Map<number, number>();
+  readonly memory = new Map<number, number>();
+
+  constructor(readonly base: Residual) {}
+
+  freeCpus(j: number): number {
+    return this.cpus.get(j) ?? this.base.freeCpus(j);
+  }
+
+  freeMemoryMb(j: number): number {
+    return this.memory.get(j) ?? this.base.freeMemoryMb(j);
+  }
+
+  take(j: number, cpus: number, memoryMb: number): void {
+    this.cpus.set(j, this.freeCpus(j) - cpus);
+    this.memory.set(j, this.freeMemoryMb(j) - memoryMb);
+  }
+
+  /**
+   * Best fit: among hosts with ≥ cpus and ≥ memoryMb free and not excluded, the one with the fewest free CPUs, the
+   * lowest index among equals (as a scan over every host keeping the first minimum). −1 when none.
+   */
+  bestFit(cpus: number, memoryMb: number, excluded: ReadonlySet<number>): number {
+    let best = -1;
+    let bestCpus = Infinity;
+    const consider = (j: number): void => {
+      if (excluded.has(j)) return;
+      const free = this.freeCpus(j);
+      if (free < cpus || this.freeMemoryMb(j) < memoryMb) return;
+      if (free < bestCpus || (free === bestCpus && j < best)) {
+        best = j;
+        bestCpus = free;
+      }
+    };
+    // Hosts this step already took from: their scratch values.
+    for (const j of this.cpus.keys()) consider(j);
+    // Hosts the allocation uses, not touched by this step: their residual values, through the residual's index.
+    const changed = this.base.bestChanged(cpus, bestCpus, (j) => !this.cpus.has(j) && !excluded.has(j) && this.base.freeMemoryMb(j) >= memoryMb);
+    if (changed >= 0) consider(changed);
+    // Hosts nobody uses keep their fleet value: the first usable one in the lowest group that can hold the VM.
+    const f = this.base.fleet;
+    for (let g = f.firstGroup(cpus); g < f.values.length && f.values[g]! <= bestCpus; g++) {
+      for (let k = this.base.firstUnchanged(g); k < f.groupStart[g + 1]!; k++) {
+        const j = f.hosts[k]!;
+        if (f.values[g] === bestCpus && j > best) break;
+        if (this.base.isChanged(j) || this.cpus.has(j) || excluded.has(j) || f.freeMemoryMb[j]! < memoryMb) continue;
+        best = j;
+        bestCpus = f.values[g]!;
+        break;
+      }
+      if (best >= 0 && bestCpus === f.values[g]) break;
+    }
+    return best;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-service facts, computed once per explanation instead of once per component.
+
+class ServiceFacts {
+  /** Per component: the rules naming it, in rule order. */
+  readonly rulesOf: Rule[][];
+  /** Per component: it shares a host with its group (High affinity, itself or by a rule). */
+  readonly sameHost: boolean[];
+  /** Per component: members of its Medium anti-affinity rules (other components), whose hosts it avoids. */
+  readonly partners: number[][];
+  private readonly groupOthers = new Map<number, number>();
+  private readonly index: Map<string, number>;
+
+  constructor(
+    private readonly model: AdmissionModel,
+    private readonly a: number,
+  ) {
+    const s = model.services[a]!;
+    const index = (this.index = new Map(s.components.map((c, i) => [c.id, i])));
+    this.rulesOf = s.components.map(() => []);
+    const partners = s.components.map(() => new Set<number>());
+    this.sameHost = s.components.map((c) => c.affinity === 2);
+    for (const rule of s.rules) {
+      const members = rule.members.map((m) => index.get(m)).filter((i): i is number => i !== undefined);
+      for (const i of members) {
+        this.rulesOf[i]!.push(rule);
+        if (rule.kind === 'affinity' && rule.level === 2) this.sameHost[i] = true;
+        if (rule.kind === 'antiAffinity' && rule.level === 1) for (const k of members) if (k !== i) partners[i]!.add(k);
+      }
+    }
+    this.partners = partners.map((p) => [...p]);
+  }
+
+  antiAffinityMedium(i: number): boolean {
+    return this.model.services[this.a]!.components[i]!.antiAffinity === 1;
+  }
+
+  /** CPUs a same-host group needs when component i runs `vms` VMs and the other members keep max(basic, 1). */
+  groupDemand(i: number, vms: number): number {
+    const s = this.model.services[this.a]!;
+    let others = this.groupOthers.get(i);
+    if (others === undefined) {
+      const members = new Set<number>();
+      for (const r of this.rulesOf[i]!) {
+        if (r.kind !== 'affinity' || r.level !== 2) continue;
+        for (const m of r.members) {
+          const k = this.index.get(m);
+          if (k !== undefined && k !== i) members.add(k);
+        }
+      }
+      others = 0;
+      for (const k of members) others += Math.max(s.components[k]!.basic, 1) * s.components[k]!.vcpus;
+      this.groupOthers.set(i, others);
+    }
+    // Integer CPU counts: the sum does not depend on the order the components are added in.
+    return others + vms * s.components[i]!.vcpus;
+  }
 }
 
 const fmt = (n: number): string => (Number.isInteger(n) ? String(n) : n.toFixed(2));
@@ -76,18 +459,21 @@ export function explainComponents(model: AdmissionModel, allocation: Allocation,
   // The common answer, everything at its maximum, needs no fleet-wide figures.
   const atMaximum = model.services.every((s, a) => s.components.every((c, i) => verification.services[a]!.components[i]!.localVms >= c.maxVms));
   if (atMaximum) return model.services.map((s) => s.components.map(() => []));
-  const residual = residualCapacity(model, allocation);
-  const initial = initialCapacity(model);
-  const totalFree = initial.freeCpus.reduce((t, v) => t + v, 0);
-  const largestFree = largest(initial.freeCpus);
-  const residualTotal = residual.freeCpus.reduce((t, v) => t + v, 0);
-  const residualLargest = largest(residual.freeCpus);
+  const fleet = fleetOf(model.hosts);
+  const residual = new Residual(fleet, model, allocation);
+  const judge = new ChangeVerifier(model, allocation, verification);
+  const totalFree = fleet.total;
+  const largestFree = fleet.largest;
+  const residualTotal = residual.totalCpus();
+  const residualLargest = residual.largestCpus();
   const holders = (a: number): string[] =>
     model.services.filter((_, b) => b !== a && verification.services[b]!.localVms > 0).map((s) => s.id);
 
   const serviceWhatIf: Reason[] = [];
   return model.services.map((s, a) => {
     const ev = verification.services[a]!;
+    if (s.components.every((c, i) => ev.components[i]!.localVms >= c.maxVms)) return s.components.map(() => []);
+    const facts = new ServiceFacts(model, a);
     const id2i = new Map(s.components.map((c, i) => [c.id, i]));
     const trecFailures: Reason[] = [];
     if (s.trust < s.constraints.trust) trecFailures.push(trec('trust', s.trust, s.constraints.trust, '≥'));
@@ -111,8 +497,7 @@ export function explainComponents(model: AdmissionModel, allocation: Allocation,
         });
         return reasons;
       }
-      for (const rule of s.rules) {
-        if (!rule.members.includes(c.id)) continue;
+      for (const rule of facts.rulesOf[i]!) {
         const others = rule.members.filter((m) => m !== c.id);
         if (rule.kind === 'antiAffinity' && rule.level === 2 && !accepted) {
           const chosen = others.filter((m) => ev.components[id2i.get(m)!]!.acceptedLocally);
@@ -135,8 +520,8 @@ export function explainComponents(model: AdmissionModel, allocation: Allocation,
       }
 
       // Static limits of the whole fleet (nothing else admitted).
-      const sameHost = c.affinity === 2 || s.rules.some((r) => r.kind === 'affinity' && r.level === 2 && r.members.includes(c.id));
-      const groupCpus = sameHost ? groupDemand(model, a, c.id, accepted ? ce.localVms + 1 : Math.max(1, c.basic)) : 0;
+      const sameHost = facts.sameHost[i]!;
+      const groupCpus = sameHost ? facts.groupDemand(i, accepted ? ce.localVms + 1 : Math.max(1, c.basic)) : 0;
       if (sameHost && groupCpus > largestFree) {
         reasons.push({
           code: 'HOST_TOO_SMALL',
@@ -146,7 +531,7 @@ export function explainComponents(model: AdmissionModel, allocation: Allocation,
       }
       if (c.antiAffinity === 1) {
         const need = accepted ? ce.localVms + 1 : Math.max(1, c.basic);
-        const able = hostsHolding(initial, c.vcpus, mem, new Set()).length;
+        const able = fleet.holding(c.vcpus, mem);
         if (need > able) {
           reasons.push({
             code: 'NOT_ENOUGH_HOSTS',
@@ -173,13 +558,13 @@ export function explainComponents(model: AdmissionModel, allocation: Allocation,
       if (reasons.some((r) => r.code !== 'ALL_OR_NOTHING' && r.code !== 'AFFINITY_RULE_GROUP')) return reasons;
       if (!s.federationAllowed && !ev.fullyAccepted) {
         // All or nothing: the meaningful what-if is the whole service at its minimum, not one component.
-        reasons.push((serviceWhatIf[a] ??= wholeServiceWhatIf(model, allocation, verification, a, holders(a))));
+        reasons.push((serviceWhatIf[a] ??= wholeServiceWhatIf(model, allocation, verification, judge, residual, facts, a, holders(a))));
         return reasons;
       }
 
       // What-if: the next step (one more VM, or the basic VMs) on the residual capacity, re-verified.
-      const excluded = excludedHosts(model, allocation, a, i);
-      const step = nextStep(model, allocation, a, i, residual, count, new Set(excluded));
+      const excluded = excludedHosts(allocation.services[a]!, facts, i, new Map());
+      const step = nextStep(model, allocation.services[a]![i]!, facts, a, i, residual, count, new Set(excluded));
       if (!step) {
         const heldBy = holders(a);
         reasons.push({
@@ -194,7 +579,7 @@ export function explainComponents(model: AdmissionModel, allocation: Allocation,
         });
         return reasons;
       }
-      const after = verify(model, step);
+      const after = judge.verifyChange(a, new Map([[i, step]]));
       if (!after.feasible) {
         const v = after.violations.find((x) => x.service === s.id) ?? after.violations[0]!;
         reasons.push({
@@ -243,21 +628,34 @@ function minimumLocal(c: AdmissionModel['services'][number]['components'][number
  * What-if for a federation-forbidden service that was not admitted: every component at its minimum on the
  * residual capacity, then re-verified. Says whether it does not fit, breaks a constraint, or does not pay.
  */
-function wholeServiceWhatIf(model: AdmissionModel, allocation: Allocation, verification: Verification, a: number, heldBy: string[]): Reason {
+function wholeServiceWhatIf(
+  model: AdmissionModel,
+  allocation: Allocation,
+  verification: Verification,
+  judge: ChangeVerifier,
+  base: Residual,
+  facts: ServiceFacts,
+  a: number,
+  heldBy: string[],
+): Reason {
   const s = model.services[a]!;
-  let trial: Allocation = allocation;
+  const original = allocation.services[a]!;
+  // The trial: this service's changed components over the allocation, and the capacity they leave.
+  const changes = new Map<number, ComponentAllocation>();
+  const residual = base.clone();
   for (let i = 0; i < s.components.length; i++) {
+    const current = changes.get(i) ?? original[i]!;
     const count = minimumLocal(s.components[i]!);
     if (count === 0) {
-      trial = { services: trial.services.map((comps, b) => (b === a ? comps.map((ca, k) => (k === i ? { ...ca, acceptedLocally: true } : ca)) : comps)) };
+      changes.set(i, { ...current, acceptedLocally: true });
       continue;
     }
-    const next = nextStep(model, trial, a, i, residualCapacity(model, trial), count, excludedHosts(model, trial, a, i));
+    const next = nextStep(model, current, facts, a, i, residual, count, excludedHosts(original, facts, i, changes));
     if (!next) {
       const c = s.components[i]!;
-      const left = residualCapacity(model, allocation).freeCpus;
-      const freeCpusLeft = left.reduce((t, v) => t + v, 0);
-      const largestFreeHostCpus = largest(left);
+      // What the allocation itself leaves free (the trial's own VMs aside).
+      const freeCpusLeft = base.totalCpus();
+      const largestFreeHostCpus = base.largestCpus();
       return {
         code: 'CAPACITY_IN_USE',
         message:
@@ -266,9 +664,10 @@ function wholeServiceWhatIf(model: AdmissionModel, allocation: Allocation, verif
         data: { component: c.id, vmsNeeded: count, vcpus: c.vcpus, freeCpusLeft, largestFreeHostCpus, heldBy },
       };
     }
-    trial = next;
+    residual.place(a, i, current.placements, next.placements);
+    changes.set(i, next);
   }
-  const after = verify(model, trial);
+  const after = judge.verifyChange(a, changes);
   if (!after.feasible) {
     const v = after.violations.find((x) => x.service === s.id) ?? after.violations[0]!;
     return { code: 'CONSTRAINT', message: `admitting ${s.id} whole would violate ${v.constraint}: ${v.message}`, data: { constraint: v.constraint } };
@@ -283,61 +682,55 @@ function wholeServiceWhatIf(model: AdmissionModel, allocation: Allocation, verif
       };
 }
 
-/** CPUs a same-host group needs when component `id` runs `vms` VMs and the other members keep theirs. */
-function groupDemand(model: AdmissionModel, a: number, id: string, vms: number): number {
-  const s = model.services[a]!;
-  const members = new Set([id]);
-  for (const r of s.rules) if (r.kind === 'affinity' && r.level === 2 && r.members.includes(id)) r.members.forEach((m) => members.add(m));
-  let cpus = 0;
-  s.components.forEach((c) => {
-    if (!members.has(c.id)) return;
-    const n = c.id === id ? vms : Math.max(c.basic, 1);
-    cpus += n * c.vcpus;
-  });
-  return cpus;
-}
-
 /**
- * The allocation with the component's next step placed on residual capacity, honouring its placement
- * rules; φ is trimmed so X + φ stays within the maximum. Null when no host can take it.
+ * Hosts the component may not use for another VM: its own (one VM per host) and its anti-affinity partners'.
+ * `changes` holds components of the service already re-placed by a what-if.
  */
-/** Hosts the component may not use for another VM: its own (one VM per host) and its anti-affinity partners'. */
-function excludedHosts(model: AdmissionModel, allocation: Allocation, a: number, i: number): Set<number> {
-  const s = model.services[a]!;
-  const c = s.components[i]!;
+function excludedHosts(
+  service: readonly ComponentAllocation[],
+  facts: ServiceFacts,
+  i: number,
+  changes: ReadonlyMap<number, ComponentAllocation>,
+): Set<number> {
   const excluded = new Set<number>();
-  if (c.antiAffinity === 1) allocation.services[a]![i]!.placements.forEach((p) => p.vms > 0 && excluded.add(p.hostIndex));
-  for (const rule of s.rules) {
-    if (rule.kind !== 'antiAffinity' || rule.level !== 1 || !rule.members.includes(c.id)) continue;
-    s.components.forEach((o, k) => {
-      if (o.id !== c.id && rule.members.includes(o.id)) allocation.services[a]![k]!.placements.forEach((p) => p.vms > 0 && excluded.add(p.hostIndex));
-    });
-  }
+  const of = (k: number): ComponentAllocation => changes.get(k) ?? service[k]!;
+  if (facts.antiAffinityMedium(i)) of(i).placements.forEach((p) => p.vms > 0 && excluded.add(p.hostIndex));
+  for (const k of facts.partners[i]!) of(k).placements.forEach((p) => p.vms > 0 && excluded.add(p.hostIndex));
   return excluded;
 }
 
-function nextStep(model: AdmissionModel, allocation: Allocation, a: number, i: number, r: Residual, count: number, excluded: Set<number>): Allocation | null {
+/**
+ * The component's allocation with its next step placed on the residual capacity, honouring its placement
+ * rules; φ is trimmed so X + φ stays within the maximum. Null when no host can take it.
+ */
+function nextStep(
+  model: AdmissionModel,
+  current: ComponentAllocation,
+  facts: ServiceFacts,
+  a: number,
+  i: number,
+  r: Residual,
+  count: number,
+  excluded: Set<number>,
+): ComponentAllocation | null {
   const s = model.services[a]!;
   const c = s.components[i]!;
-  const current = allocation.services[a]![i]!;
   const mem = c.memoryMb ?? 0;
   const mine = new Set(current.placements.filter((p) => p.vms > 0).map((p) => p.hostIndex));
   const added = new Map<number, number>();
-  const free = { freeCpus: Float64Array.from(r.freeCpus), freeMemoryMb: Float64Array.from(r.freeMemoryMb) };
-  const sameHost = c.affinity === 2 || s.rules.some((x) => x.kind === 'affinity' && x.level === 2 && x.members.includes(c.id));
+  const free = new Scratch(r);
+  const sameHost = facts.sameHost[i]!;
   if (sameHost && mine.size > 0) {
     const j = [...mine][0]!;
-    if (free.freeCpus[j]! < count * c.vcpus || free.freeMemoryMb[j]! < count * mem) return null;
+    if (free.freeCpus(j) < count * c.vcpus || free.freeMemoryMb(j) < count * mem) return null;
     added.set(j, count);
   } else {
     for (let v = 0; v < count; v++) {
-      const candidates = hostsHolding(free, sameHost ? count * c.vcpus : c.vcpus, sameHost ? count * mem : mem, excluded);
-      if (candidates.length === 0) return null;
-      const j = candidates.reduce((best, k) => (free.freeCpus[k]! < free.freeCpus[best]! ? k : best));
+      const j = free.bestFit(sameHost ? count * c.vcpus : c.vcpus, sameHost ? count * mem : mem, excluded);
+      if (j < 0) return null;
       const n = sameHost ? count : 1;
       added.set(j, (added.get(j) ?? 0) + n);
-      free.freeCpus[j]! -= n * c.vcpus;
-      free.freeMemoryMb[j]! -= n * mem;
+      free.take(j, n * c.vcpus, n * mem);
       if (c.antiAffinity === 1) excluded.add(j);
       if (sameHost) break;
     }
@@ -346,12 +739,9 @@ function nextStep(model: AdmissionModel, allocation: Allocation, a: number, i: n
   for (const [j, n] of added) placements.set(j, (placements.get(j) ?? 0) + n);
   const localVms = [...placements.values()].reduce((t, n) => t + n, 0);
   const federatedVms = s.federationAllowed ? Math.max(0, Math.min(current.federatedVms, c.maxVms - localVms)) : 0;
-  const changed: ComponentAllocation = {
+  return {
     acceptedLocally: true,
     placements: [...placements.entries()].map(([hostIndex, vms]) => ({ hostIndex, vms })),
     federatedVms,
-  };
-  return {
-    services: allocation.services.map((comps, b) => (b === a ? comps.map((ca, k) => (k === i ? changed : ca)) : comps)),
   };
 }

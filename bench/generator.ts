@@ -40,6 +40,13 @@ export interface GeneratorOptions {
   costBoundShare?: number;
   /** Memory as a second capacity: every host gets freeMemoryMb, every component memoryMb. */
   memory?: boolean;
+  /** Service rules per service (with `rules`): exactly this many attempts instead of 0–2 (large services want more). */
+  rulesPerService?: number;
+  /**
+   * High anti-affinity service rules (default true). A federation-forbidden service with one can never be accepted
+   * (all of it, but at most one member), which makes scaling rows for such services trivially "rejected".
+   */
+  highAntiAffinityRules?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -107,6 +114,9 @@ function checkOptions(o: GeneratorOptions): void {
   if (!Number.isInteger(o.components) || o.components < 1) throw badOption('components', 'must be an integer ≥ 1');
   if (!Number.isInteger(o.hosts) || o.hosts < 0) throw badOption('hosts', 'must be an integer ≥ 0');
   if (o.capacity !== 'loose' && o.capacity !== 'tight') throw badOption('capacity', "must be 'loose' or 'tight'");
+  if (o.rulesPerService !== undefined && !(Number.isInteger(o.rulesPerService) && o.rulesPerService >= 0)) {
+    throw badOption('rulesPerService', 'must be an integer ≥ 0');
+  }
   for (const key of ['federationForbiddenShare', 'trecViolationShare', 'costBoundShare'] as const) {
     const v = o[key];
     if (v !== undefined && !(v >= 0 && v <= 1)) throw badOption(key, 'must be within [0, 1]');
@@ -164,14 +174,16 @@ function generateComponent(rng: Rng, k: number, o: GeneratorOptions): Component 
   return o.memory ? { ...component, memoryMb: vcpus * rng.pick([512, 1024, 2048, 4096]) } : component;
 }
 
-/** 0–2 service rules on random member subsets of size 2–3, never two rules on the same member set. */
-function generateRules(rng: Rng, componentIds: readonly string[]): Rule[] {
+/** 0–2 (or `perService`) service rules on random member subsets of size 2–3, never two rules on the same member set. */
+function generateRules(rng: Rng, componentIds: readonly string[], perService?: number, highAntiAffinity = true): Rule[] {
   if (componentIds.length < 2) return [];
-  const count = rng.weighted<number>([
-    [0, 4],
-    [1, 4],
-    [2, 2],
-  ]);
+  const count =
+    perService ??
+    rng.weighted<number>([
+      [0, 4],
+      [1, 4],
+      [2, 2],
+    ]);
   const rules: Rule[] = [];
   for (let r = 0; r < count; r++) {
     const size = rng.int(2, Math.min(3, componentIds.length));
@@ -179,11 +191,9 @@ function generateRules(rng: Rng, componentIds: readonly string[]): Rule[] {
     const chosen = new Set(rng.sample(componentIds, size));
     const members = componentIds.filter((id) => chosen.has(id));
     if (rules.some((other) => sameMembers(other.members, members))) continue;
-    rules.push({
-      kind: rng.chance(0.5) ? 'affinity' : 'antiAffinity',
-      level: rng.chance(0.5) ? 1 : 2,
-      members,
-    });
+    const kind = rng.chance(0.5) ? 'affinity' : 'antiAffinity';
+    const level = rng.chance(0.5) ? 1 : 2;
+    rules.push({ kind, level: kind === 'antiAffinity' && !highAntiAffinity ? 1 : level, members });
   }
   return rules;
 }
@@ -213,7 +223,7 @@ function generateServices(rng: Rng, o: GeneratorOptions): Service[] {
     // One stream per service: service a is the same whatever the other services look like.
     const s = rng.fork(`service-${a}`);
     const components = Array.from({ length: n }, (_, k) => generateComponent(s, k, o));
-    const rules = o.rules ? generateRules(s, components.map((c) => c.id)) : [];
+    const rules = o.rules ? generateRules(s, components.map((c) => c.id), o.rulesPerService, o.highAntiAffinityRules ?? true) : [];
     const gain = s.int(500, 2000);
     const trust = s.int(1, 5);
     const eco = s.float(2, 10, 2);
@@ -527,4 +537,36 @@ export const BENCH_SIZES: readonly BenchSize[] = SIZE_TABLE.flatMap((row) =>
 
 export function findBenchSize(id: string): BenchSize | undefined {
   return BENCH_SIZES.find((s) => s.id === id);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Component scaling (bench section `components`, tests of bounded work).
+
+export interface ComponentScalingOptions {
+  readonly seed: number;
+  readonly components: number;
+  readonly federationAllowed: boolean;
+  readonly capacity: 'loose' | 'tight';
+  /** Default: one host per component (at least 20). */
+  readonly hosts?: number;
+}
+
+/**
+ * One service of many components, as a large manifest would be: the generator's component mix (30 % with an
+ * affinity or anti-affinity level), one service rule per 25 components, no High anti-affinity rule (see
+ * GeneratorOptions.highAntiAffinityRules), TREC bounds met, federation allowed or forbidden.
+ */
+export function componentScalingModel(o: ComponentScalingOptions): AdmissionModel {
+  return generateModel({
+    seed: o.seed,
+    services: 1,
+    components: o.components,
+    hosts: o.hosts ?? Math.max(20, o.components),
+    capacity: o.capacity,
+    rules: true,
+    rulesPerService: Math.max(2, Math.round(o.components / 25)),
+    highAntiAffinityRules: false,
+    federationForbiddenShare: o.federationAllowed ? 0 : 1,
+    trecViolationShare: 0,
+  });
 }

@@ -1,5 +1,5 @@
 /**
- * Bench section: greedySolver on every BENCH_SIZES instance, one fresh child process per size, every result verified.
+ * Bench section: the greedy (in process) on every BENCH_SIZES instance, one fresh child process per size, every result verified.
  * Parent side (heuristicSection) forks and renders markdown; worker side (this file run with --worker) measures.
  */
 import { fork } from 'node:child_process';
@@ -165,9 +165,11 @@ export async function runWorker(request: WorkerRequest): Promise<WorkerSuccess> 
   const size = findBenchSize(request.sizeId);
   if (!size) throw new Error(`unknown bench size '${request.sizeId}'`);
   // Loaded here, not at the top: the parent never needs them, and a broken solver then fails one size, not the bench.
-  const { greedySolver } = await import('../solvers/greedy');
+  // In this process, as the pure function: the figures are the algorithm's, heap included (the worker pool that
+  // admit() uses has its own heap; the components section measures that path).
+  const { inProcessGreedySolver } = await import('../solvers/greedy');
   const { verify } = await import('../admission-controller/verifier');
-  const solver: Solver = greedySolver;
+  const solver: Solver = inProcessGreedySolver;
 
   const loadAverage = os.loadavg()[0] ?? 0;
   const g0 = process.hrtime.bigint();
@@ -430,7 +432,7 @@ export function renderSection(outcomes: readonly SizeOutcome[], context: Pick<Be
     problems.length > 0
       ? `> **⚠ BUG — the heuristic bench found problems (an infeasible result is always a bug):**\n${problems.map((p) => `> - ${p}`).join('\n')}\n`
       : '',
-    `Solver: \`greedySolver\` (solvers/greedy), ` +
+    `Solver: \`inProcessGreedySolver\` (solvers/greedy, the pure \`solveGreedy\` in the measuring process), ` +
       (context.timeLimitSeconds === undefined
         ? 'its default time budget. '
         : `\`timeLimitSeconds: ${context.timeLimitSeconds}\`. `) +

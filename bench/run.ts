@@ -6,6 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
+import { componentSection } from './component-bench';
 import { BENCH_SIZES } from './generator';
 import { heuristicSection } from './heuristic-bench';
 import { httpSection } from './http-bench';
@@ -42,7 +43,7 @@ export interface BenchSection {
 }
 
 /** The sections in report order. Other bench modules add themselves here. */
-export const SECTIONS: readonly BenchSection[] = [heuristicSection, exactSection, httpSection];
+export const SECTIONS: readonly BenchSection[] = [heuristicSection, componentSection, exactSection, httpSection];
 
 // ---------------------------------------------------------------------------------------------
 // Machine facts (exported for sections that want to print or store them).

@@ -158,10 +158,15 @@ export interface SolveResult {
 }
 
 export interface SolveOptions {
-  /** Wall-clock budget in seconds for improvement phases (local search, MIP search). */
+  /** Wall-clock budget in seconds for the whole solve, counted from the call (every phase stops when it is spent). */
   readonly timeLimitSeconds?: number;
   /** Relative MIP gap at which an exact solver may stop (0 = prove optimality). */
   readonly mipRelGap?: number;
+  /**
+   * Gives up on the solve (a request cancelled or timed out): the solver stops promptly and its promise rejects with
+   * `signal.reason`. Not part of the model: a solve that is not aborted answers as if there were no signal.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** A solver is a pure function from model to solution behind this one interface. */

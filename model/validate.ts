@@ -130,20 +130,108 @@ const isFraction = (v: unknown): boolean => isFinite(v) && v >= 0 && v <= 1;
  * afterwards), so a hit is as good as a check: the gateway's models share one frozen host list between admissions.
  */
 const validHostLists = new WeakSet<readonly Host[]>();
+/** Host lists known to be frozen arrays of frozen hosts (checking a million hosts costs tens of milliseconds). */
+const deepFrozenHostLists = new WeakSet<readonly Host[]>();
+
+/**
+ * Whether a host list is a frozen array of frozen hosts, so that whatever is derived from it may be kept for as long
+ * as the list lives (solvers and explanations cache per list). Remembered per list.
+ */
+export function isDeepFrozenHostList(hosts: readonly Host[]): boolean {
+  if (deepFrozenHostLists.has(hosts)) return true;
+  if (!Object.isFrozen(hosts)) return false;
+  for (const h of hosts) if (!Object.isFrozen(h)) return false;
+  deepFrozenHostLists.add(hosts);
+  return true;
+}
+
+/** Above this many hosts duplicate ids are found with an open-addressing table of hashes instead of a Set of strings. */
+const HASHED_ID_CHECK_MIN_HOSTS = 50_000;
+
+/**
+ * Whether two hosts share an id. A Set of a million fresh id strings costs ~0.6 s; a linear-probing table of 32-bit
+ * FNV-1a hashes in typed arrays costs a few tens of milliseconds, and only equal hashes compare the strings.
+ */
+function hasDuplicateIds(hosts: readonly Host[]): boolean {
+  const n = hosts.length;
+  if (n < HASHED_ID_CHECK_MIN_HOSTS) {
+    const seen = new Set<string>();
+    for (const h of hosts) {
+      if (seen.has(h.id)) return true;
+      seen.add(h.id);
+    }
+    return false;
+  }
+  let size = 1;
+  while (size < 2 * n) size *= 2;
+  const mask = size - 1;
+  const slotHost = new Int32Array(size).fill(-1);
+  const slotHash = new Int32Array(size);
+  for (let j = 0; j < n; j++) {
+    const id = hosts[j]!.id;
+    let x = 0x811c9dc5; // FNV-1a
+    for (let k = 0; k < id.length; k++) x = Math.imul(x ^ id.charCodeAt(k), 0x01000193);
+    for (let slot = x & mask; ; slot = (slot + 1) & mask) {
+      const other = slotHost[slot]!;
+      if (other < 0) {
+        slotHost[slot] = j;
+        slotHash[slot] = x;
+        break;
+      }
+      if (slotHash[slot] === x && hosts[other]!.id === id) return true;
+    }
+  }
+  return false;
+}
+
+/** The capacity figures of a host list as typed arrays: what solvers and explanations read of every host. */
+export interface HostCapacities {
+  /** cpus − usedCpus per host (negative when over-used). */
+  readonly freeCpus: Float64Array;
+  /** Free memory per host; Infinity where the host does not carry memory. */
+  readonly freeMemoryMb: Float64Array;
+}
+
+/** Capacities of deep-frozen host lists, filled by the validation pass (one walk over a million hosts, not three). */
+const capacities = new WeakMap<readonly Host[], HostCapacities>();
+
+/**
+ * The host list's capacities as typed arrays, kept per deep-frozen list: the greedy's host table and the fleet facts
+ * of explanations are built from these (typed-array loops) instead of reading every host object again.
+ */
+export function hostCapacities(hosts: readonly Host[]): HostCapacities {
+  const cached = capacities.get(hosts);
+  if (cached) return cached;
+  const n = hosts.length;
+  const out: HostCapacities = { freeCpus: new Float64Array(n), freeMemoryMb: new Float64Array(n) };
+  for (let j = 0; j < n; j++) {
+    const h = hosts[j]!;
+    out.freeCpus[j] = h.cpus - h.usedCpus;
+    out.freeMemoryMb[j] = h.freeMemoryMb ?? Infinity;
+  }
+  if (isDeepFrozenHostList(hosts)) capacities.set(hosts, out);
+  return out;
+}
 
 function plainlyValidHosts(hosts: readonly Host[]): boolean {
   if (validHostLists.has(hosts)) return true;
-  const hostIds = new Set<string>();
-  let frozen = Object.isFrozen(hosts);
-  for (const h of hosts) {
-    if (typeof h !== 'object' || h === null || !isId(h.id) || hostIds.has(h.id) || !isOptLabel(h.label)) return false;
+  const n = hosts.length;
+  const freeCpus = new Float64Array(n);
+  const freeMemoryMb = new Float64Array(n);
+  for (let j = 0; j < n; j++) {
+    const h = hosts[j]!;
+    if (typeof h !== 'object' || h === null || !isId(h.id) || !isOptLabel(h.label)) return false;
     if (!isInt(h.cpus, 0) || !isInt(h.usedCpus, 0) || !isFinite(h.eco)) return false;
     if (h.freeMemoryMb !== undefined && !(isFinite(h.freeMemoryMb) && h.freeMemoryMb >= 0)) return false;
     if (h.risk !== undefined && !isFinite(h.risk)) return false;
-    hostIds.add(h.id);
-    frozen &&= Object.isFrozen(h);
+    freeCpus[j] = h.cpus - h.usedCpus;
+    freeMemoryMb[j] = h.freeMemoryMb ?? Infinity;
   }
-  if (frozen) validHostLists.add(hosts);
+  if (hasDuplicateIds(hosts)) return false;
+  if (isDeepFrozenHostList(hosts)) {
+    validHostLists.add(hosts);
+    if (!capacities.has(hosts)) capacities.set(hosts, { freeCpus, freeMemoryMb });
+  }
   return true;
 }
 

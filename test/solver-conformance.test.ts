@@ -5,10 +5,16 @@
 import { verify } from '../admission-controller/verifier';
 import { generateModel, tinyModel } from '../bench/generator';
 import type { AdmissionModel, Solver } from '../model/types';
-import { greedySolver } from '../solvers/greedy';
+import { greedySolver, inProcessGreedySolver, shutdownGreedyWorkers } from '../solvers/greedy';
 import { component, hosts, model, rule, service, workedExample } from './support/models';
 
-const SOLVERS: Solver[] = [greedySolver];
+/** The greedy twice: the pure function in this thread, and the worker-backed solver admit() uses. */
+const SOLVERS: [string, Solver][] = [
+  ['greedy (in process)', inProcessGreedySolver],
+  ['greedy (worker pool)', greedySolver],
+];
+
+afterAll(() => shutdownGreedyWorkers());
 
 const fixtures: [string, () => AdmissionModel][] = [
   ['worked example', workedExample],
@@ -37,7 +43,7 @@ const fixtures: [string, () => AdmissionModel][] = [
   })],
 ];
 
-describe.each(SOLVERS.map((s) => [s.name, s] as const))('solver %s', (_name, solver) => {
+describe.each(SOLVERS)('solver %s', (_name, solver) => {
   it.each(fixtures)('%s: feasible, objective = verifier objective, deterministic', async (_label, make) => {
     const m = make();
     const first = await solver.solve(m);

@@ -665,3 +665,58 @@ describe('verify: large instance', () => {
     ]);
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// ChangeVerifier: what-ifs that change one service, judged as verify judges the whole changed allocation.
+
+describe('ChangeVerifier: the same verdict as verify on the changed allocation', () => {
+  /** Random variants of one service's components: more or fewer VMs, moved hosts, flipped acceptance, federation. */
+  function variants(m: AdmissionModel, allocation: Allocation, a: number, rng: () => number): Map<number, ComponentAllocation>[] {
+    const out: Map<number, ComponentAllocation>[] = [];
+    const comps = allocation.services[a]!;
+    for (let v = 0; v < 6; v++) {
+      const changes = new Map<number, ComponentAllocation>();
+      const count = 1 + Math.floor(rng() * Math.min(3, comps.length));
+      for (let k = 0; k < count; k++) {
+        const i = Math.floor(rng() * comps.length);
+        const ca = changes.get(i) ?? comps[i]!;
+        const j = Math.floor(rng() * m.hosts.length);
+        const kind = Math.floor(rng() * 4);
+        const placements =
+          kind === 0 ? [...ca.placements.filter((p) => p.hostIndex !== j), { hostIndex: j, vms: 1 + Math.floor(rng() * 3) }] : kind === 1 ? ca.placements.slice(1) : ca.placements;
+        changes.set(i, {
+          acceptedLocally: kind === 2 ? !ca.acceptedLocally : ca.acceptedLocally,
+          placements,
+          federatedVms: kind === 3 ? Math.floor(rng() * 4) : ca.federatedVms,
+        });
+      }
+      out.push(changes);
+    }
+    return out;
+  }
+
+  it('on 150 generated allocations × 6 variants per service (feasible and not, host capacity, rules, cost bounds)', async () => {
+    const { generateModel } = await import('../bench/generator');
+    const { solveGreedy } = await import('../solvers/greedy');
+    const { ChangeVerifier } = await import('../admission-controller/verifier');
+    let seedState = 12345;
+    const rng = (): number => ((seedState = (seedState * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    let infeasible = 0;
+    for (let seed = 1; seed <= 150; seed++) {
+      const m = generateModel({ seed, services: 1 + (seed % 4), components: 1 + (seed % 5), hosts: 2 + (seed % 9), capacity: seed % 2 ? 'tight' : 'loose', rules: true, memory: seed % 3 === 0, costBoundShare: seed % 5 === 0 ? 0.5 : 0 });
+      const allocation = solveGreedy(m).allocation;
+      const base = verify(m, allocation);
+      const judge = new ChangeVerifier(m, allocation, base);
+      m.services.forEach((_, a) => {
+        for (const changes of variants(m, allocation, a, rng)) {
+          const merged: Allocation = { services: allocation.services.map((comps, b) => (b === a ? comps.map((ca, i) => changes.get(i) ?? ca) : comps)) };
+          const full = verify(m, merged);
+          const ours = judge.verifyChange(a, changes);
+          expect([seed, a, ours.feasible, ours.violations, ours.objective]).toEqual([seed, a, full.feasible, full.violations, full.objective]);
+          if (!full.feasible) infeasible++;
+        }
+      });
+    }
+    expect(infeasible).toBeGreaterThan(100);
+  });
+});

@@ -1,36 +1,87 @@
 /**
  * Free capacity of the hosts, bucketed by free CPUs so that a best-fit query costs O(max CPUs per host),
  * not O(hosts): hosts with equal free capacity are interchangeable (model.md §4.4). Changes are undoable.
+ * Reads hosts only as a HostTable (two typed arrays), which a worker thread can share without copying.
  */
-import type { AdmissionModel } from '../../model/types';
+import type { Host } from '../../model/types';
+import { hostCapacities, isDeepFrozenHostList } from '../../model/validate';
 
 /**
- * Pools as first built, per frozen host list and smallest VM: a gateway's admissions share one frozen host list
- * (trec-analyzer's HostModelMemo), and copying a pool costs a fraction of building it. Invisible to callers: a solve
- * still gets a pool of its own, equal to a freshly built one.
+ * The only host facts the greedy needs, as typed arrays (over SharedArrayBuffers when reusable): a million hosts cost
+ * 16 MB here instead of a million objects, and a worker thread receives a reusable table without a structured clone.
  */
-const templates = new WeakMap<readonly unknown[], Map<number, HostPool>>();
+export interface HostTable {
+  /** cpus − usedCpus per host (may be negative). */
+  readonly freeCpus: Float64Array;
+  /** Free memory per host; Infinity where the host does not carry memory. */
+  readonly freeMemoryMb: Float64Array;
+  /** Whether the table is reused between solves (a frozen host list), so pool templates are worth keeping. */
+  readonly reusable: boolean;
+}
+
+/** Tables of frozen host lists: a gateway's admissions share one frozen list (trec-analyzer's HostModelMemo). */
+const tables = new WeakMap<readonly Host[], HostTable>();
+
+function sharedFloat64(length: number): Float64Array {
+  return new Float64Array(new SharedArrayBuffer(Float64Array.BYTES_PER_ELEMENT * Math.max(1, length)), 0, length);
+}
+
+/** The table of a host list; built once per frozen list, O(hosts) otherwise. */
+export function hostTableOf(hosts: readonly Host[]): HostTable {
+  const cached = tables.get(hosts);
+  if (cached) return cached;
+  // Only a frozen list of frozen hosts cannot change under the cached table.
+  const reusable = isDeepFrozenHostList(hosts);
+  const source = hostCapacities(hosts);
+  if (!reusable) return { freeCpus: source.freeCpus, freeMemoryMb: source.freeMemoryMb, reusable };
+  // Kept and shared with worker threads: copied once into shareable memory.
+  const freeCpus = sharedFloat64(hosts.length);
+  const freeMemoryMb = sharedFloat64(hosts.length);
+  freeCpus.set(source.freeCpus);
+  freeMemoryMb.set(source.freeMemoryMb);
+  const table: HostTable = { freeCpus, freeMemoryMb, reusable };
+  if (reusable) tables.set(hosts, table);
+  return table;
+}
+
+/**
+ * Pools as first built, per reusable host table and smallest VM: copying a pool costs a fraction of building it.
+ * Invisible to callers: a solve still gets a pool of its own, equal to a freshly built one.
+ */
+const templates = new WeakMap<HostTable, Map<number, HostPool>>();
 
 interface PoolState {
   readonly modelIndex: Int32Array;
   readonly freeCpus: Int32Array;
   readonly freeMemoryMb: Float64Array;
   readonly buckets: number[][];
+  /** Per bucket: whether this pool owns its array (a copy's buckets are the template's until first written). */
+  readonly owned: Uint8Array;
   readonly position: Int32Array;
   readonly totalFreeCpus: number;
   readonly totalFreeMemoryMb: number;
+  /** Facts of the initial state, shared by a template and its copies (see HostPool.initial). */
+  readonly initial: InitialFacts;
+}
+
+/** Fleet-wide facts of a pool as first built: computed once per template instead of once per solve. */
+export interface InitialFacts {
+  readonly largestCpus: number;
+  readonly largestMemoryMb: number;
+  /** hostsFitting(cpus/memoryMb) memo. */
+  readonly fitting: Map<string, number>;
 }
 
 /** Slots are the hosts able to hold the smallest VM, bucketed by free CPUs. Plain indexed loops: this runs per solve. */
-function initialState(model: AdmissionModel, smallestVcpus: number): PoolState {
-  const hosts = model.hosts;
+function initialState(table: HostTable, smallestVcpus: number): PoolState {
+  const cpusOf = table.freeCpus;
+  const memoryOf = table.freeMemoryMb;
   const slots: number[] = [];
   let max = 0;
-  for (let j = 0; j < hosts.length; j++) {
-    const h = hosts[j]!;
-    const free = h.cpus - h.usedCpus;
+  for (let j = 0; j < cpusOf.length; j++) {
+    const free = cpusOf[j]!;
     // D1: a host that cannot hold the smallest VM is ignored.
-    if (free >= smallestVcpus && (h.freeMemoryMb === undefined || h.freeMemoryMb >= 0)) {
+    if (free >= smallestVcpus && memoryOf[j]! >= 0) {
       slots.push(j);
       if (free > max) max = free;
     }
@@ -41,13 +92,15 @@ function initialState(model: AdmissionModel, smallestVcpus: number): PoolState {
   const freeMemoryMb = new Float64Array(n);
   let totalFreeCpus = 0;
   let totalFreeMemoryMb = 0;
+  let largestMemoryMb = 0;
   for (let s = 0; s < n; s++) {
-    const h = hosts[slots[s]!]!;
-    modelIndex[s] = slots[s]!;
-    freeCpus[s] = h.cpus - h.usedCpus;
-    freeMemoryMb[s] = h.freeMemoryMb ?? Infinity;
+    const j = slots[s]!;
+    modelIndex[s] = j;
+    freeCpus[s] = cpusOf[j]!;
+    freeMemoryMb[s] = memoryOf[j]!;
     totalFreeCpus += freeCpus[s]!;
     totalFreeMemoryMb += freeMemoryMb[s]!;
+    largestMemoryMb = Math.max(largestMemoryMb, freeMemoryMb[s]!);
   }
   const buckets = new Array<number[]>(max + 1);
   for (let c = 0; c <= max; c++) buckets[c] = [];
@@ -58,7 +111,8 @@ function initialState(model: AdmissionModel, smallestVcpus: number): PoolState {
     position[s] = b.length;
     b.push(s);
   }
-  return { modelIndex, freeCpus, freeMemoryMb, buckets, position, totalFreeCpus, totalFreeMemoryMb };
+  const initial: InitialFacts = { largestCpus: max, largestMemoryMb, fitting: new Map() };
+  return { modelIndex, freeCpus, freeMemoryMb, buckets, owned: new Uint8Array(max + 1).fill(1), position, totalFreeCpus, totalFreeMemoryMb, initial };
 }
 
 export class HostPool {
@@ -68,28 +122,34 @@ export class HostPool {
   /** Infinity for hosts that do not carry memory. */
   readonly freeMemoryMb: Float64Array;
   private readonly buckets: number[][];
+  private readonly owned: Uint8Array;
   private readonly position: Int32Array;
   private readonly undo: number[] = [];
   private readonly undoMemory: number[] = [];
   /** Running totals of free capacity, kept in step with take/rollback for O(1) quick rejections. */
   totalFreeCpus: number;
   totalFreeMemoryMb: number;
+  /** Facts of this pool before any change (a solve reads them before it places anything). */
+  readonly initial: InitialFacts;
 
-  /** A pool of the model's hosts that can hold a VM of `smallestVcpus` CPUs (D1). */
-  static of(model: AdmissionModel, smallestVcpus: number): HostPool {
-    if (!Object.isFrozen(model.hosts)) return new HostPool(initialState(model, smallestVcpus));
-    let bySize = templates.get(model.hosts);
-    if (!bySize) templates.set(model.hosts, (bySize = new Map()));
+  /** A pool of the table's hosts that can hold a VM of `smallestVcpus` CPUs (D1). */
+  static of(table: HostTable, smallestVcpus: number): HostPool {
+    if (!table.reusable) return new HostPool(initialState(table, smallestVcpus));
+    let bySize = templates.get(table);
+    if (!bySize) templates.set(table, (bySize = new Map()));
     let template = bySize.get(smallestVcpus);
-    if (!template) bySize.set(smallestVcpus, (template = new HostPool(initialState(model, smallestVcpus))));
+    if (!template) bySize.set(smallestVcpus, (template = new HostPool(initialState(table, smallestVcpus))));
     return new HostPool({
       modelIndex: template.modelIndex, // never written after construction
       freeCpus: template.freeCpus.slice(),
       freeMemoryMb: template.freeMemoryMb.slice(),
-      buckets: template.buckets.map((b) => b.slice()),
+      // Copy on write: a solve touches a few buckets; copying all of them cost most of a solve on 1,000,000 hosts.
+      buckets: template.buckets.slice(),
+      owned: new Uint8Array(template.buckets.length),
       position: template.position.slice(),
       totalFreeCpus: template.totalFreeCpus,
       totalFreeMemoryMb: template.totalFreeMemoryMb,
+      initial: template.initial,
     });
   }
 
@@ -99,9 +159,11 @@ export class HostPool {
     this.freeCpus = state.freeCpus;
     this.freeMemoryMb = state.freeMemoryMb;
     this.buckets = state.buckets;
+    this.owned = state.owned;
     this.position = state.position;
     this.totalFreeCpus = state.totalFreeCpus;
     this.totalFreeMemoryMb = state.totalFreeMemoryMb;
+    this.initial = state.initial;
   }
 
   get size(): number {
@@ -112,14 +174,23 @@ export class HostPool {
     return this.buckets.length - 1;
   }
 
+  /** The bucket of free-CPU value c, copied first if it is still the template's. */
+  private writable(c: number): number[] {
+    if (this.owned[c] === 0) {
+      this.buckets[c] = this.buckets[c]!.slice();
+      this.owned[c] = 1;
+    }
+    return this.buckets[c]!;
+  }
+
   private insert(slot: number): void {
-    const b = this.buckets[this.freeCpus[slot]!]!;
+    const b = this.writable(this.freeCpus[slot]!);
     this.position[slot] = b.length;
     b.push(slot);
   }
 
   private remove(slot: number): void {
-    const b = this.buckets[this.freeCpus[slot]!]!;
+    const b = this.writable(this.freeCpus[slot]!);
     const p = this.position[slot]!;
     const last = b.pop()!;
     if (last !== slot) {
@@ -177,19 +248,15 @@ export class HostPool {
     this.undoMemory.length = 0;
   }
 
-  /** Sum of free CPUs and memory, and the largest single host. */
-  totals(): { cpus: number; memoryMb: number; largestCpus: number; largestMemoryMb: number } {
-    let cpus = 0;
-    let memoryMb = 0;
-    let largestCpus = 0;
-    let largestMemoryMb = 0;
-    for (let s = 0; s < this.size; s++) {
-      cpus += this.freeCpus[s]!;
-      memoryMb += this.freeMemoryMb[s]!;
-      largestCpus = Math.max(largestCpus, this.freeCpus[s]!);
-      largestMemoryMb = Math.max(largestMemoryMb, this.freeMemoryMb[s]!);
-    }
-    return { cpus, memoryMb, largestCpus, largestMemoryMb };
+  /** Hosts able to take one VM of this size in the pool as first built (memoised per template). */
+  initialFitting(cpus: number, memoryMb: number): number {
+    const key = `${cpus}/${memoryMb}`;
+    let n = this.initial.fitting.get(key);
+    if (n !== undefined) return n;
+    // Asked first after a change (a solve normally asks for all its sizes before placing): count what is left.
+    if (this.undoMemory.length > 0) return this.countFitting(cpus, memoryMb);
+    this.initial.fitting.set(key, (n = this.countFitting(cpus, memoryMb)));
+    return n;
   }
 
   /** Hosts able to take one VM of this size. */

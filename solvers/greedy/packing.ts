@@ -6,7 +6,7 @@
  * after another.
  */
 import type { HostPool } from './host-pool';
-import type { ServiceConfig, ServiceData } from './service-options';
+import type { ServiceConfig, ServiceData } from './evaluation';
 
 /** VMs per pool slot, per component: placements[i] = [slot, vms, slot, vms, …]. */
 export type ServicePlacement = number[][];
@@ -15,6 +15,8 @@ export type ServicePlacement = number[][];
 class ServicePacking {
   readonly placements: ServicePlacement;
   private readonly used: Set<number>[];
+  /** Per slot, how many of this service's components use it: touches() in O(1), not O(components). */
+  private readonly users = new Map<number, number>();
 
   constructor(
     readonly sd: ServiceData,
@@ -26,7 +28,7 @@ class ServicePacking {
 
   /** Whether this service has any VM on the slot. */
   touches(slot: number): boolean {
-    return this.used.some((u) => u.has(slot));
+    return this.users.has(slot);
   }
 
   /** Hosts that component i must avoid: those of its Medium anti-affinity partners (and its own, if one VM per host). */
@@ -62,7 +64,11 @@ class ServicePacking {
     if (p[p.length - 1] === 0) p.length -= 2;
     let still = false;
     for (let k = 0; k < p.length; k += 2) if (p[k] === slot) still = true;
-    if (!still) this.used[i]!.delete(slot);
+    if (!still && this.used[i]!.delete(slot)) {
+      const left = this.users.get(slot)! - 1;
+      if (left === 0) this.users.delete(slot);
+      else this.users.set(slot, left);
+    }
   }
 
   put(pool: HostPool, i: number, slot: number, vms: number): void {
@@ -71,7 +77,10 @@ class ServicePacking {
     const p = this.placements[i]!;
     if (p.length >= 2 && p[p.length - 2] === slot) p[p.length - 1]! += vms;
     else p.push(slot, vms);
-    this.used[i]!.add(slot);
+    if (!this.used[i]!.has(slot)) {
+      this.used[i]!.add(slot);
+      this.users.set(slot, (this.users.get(slot) ?? 0) + 1);
+    }
   }
 }
 
@@ -232,4 +241,37 @@ export function releaseService(pool: HostPool, sd: ServiceData, placement: Servi
     const c = sd.components[i]!;
     for (let k = 0; k < p.length; k += 2) pool.take(p[k]!, -c.vcpus * p[k + 1]!, -c.memoryMb * p[k + 1]!);
   });
+}
+
+/**
+ * Changes one component's local VMs to `count` in place: extra VMs go best fit, surplus ones leave from its last
+ * hosts. Only for components without placement rules (no block, no anti-affinity). A new placement, or null with
+ * the pool unchanged when the extra VMs do not fit.
+ */
+export function adjustComponent(pool: HostPool, sd: ServiceData, placement: ServicePlacement, i: number, count: number): ServicePlacement | null {
+  const c = sd.components[i]!;
+  const pairs = placement[i]!.slice();
+  let current = 0;
+  for (let k = 1; k < pairs.length; k += 2) current += pairs[k]!;
+  const mark = pool.mark();
+  for (; current < count; current++) {
+    const slot = pool.find(c.vcpus, c.memoryMb);
+    if (slot < 0) {
+      pool.rollback(mark);
+      return null;
+    }
+    pool.take(slot, c.vcpus, c.memoryMb);
+    let k = 0;
+    while (k < pairs.length && pairs[k] !== slot) k += 2;
+    if (k < pairs.length) pairs[k + 1]!++;
+    else pairs.push(slot, 1);
+  }
+  for (; current > count; current--) {
+    const slot = pairs[pairs.length - 2]!;
+    pool.take(slot, -c.vcpus, -c.memoryMb);
+    if (--pairs[pairs.length - 1]! === 0) pairs.length -= 2;
+  }
+  const next = placement.slice();
+  next[i] = pairs;
+  return next;
 }

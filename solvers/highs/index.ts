@@ -4,9 +4,9 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { AdmissionModel, Allocation, SolveOptions, SolveResult, SolveStatus, Solver } from '../../model/types';
-import { buildLpModel, decodeAllocation, type LpModel } from './lp-model';
+import { buildLpModel, decodeAllocation, type LpModelSize, type LpVariableMap } from './lp-model';
 
-export { buildLpModel, decodeAllocation, reduceHosts, rejectAllAllocation } from './lp-model';
+export { buildLpModel, decodeAllocation, LpTooLargeError, reduceHosts, rejectAllAllocation } from './lp-model';
 export type { ComponentVars, LoosePlacement, LpBuildOptions, LpModel, LpModelSize, LpVariableMap, PlacementVar } from './lp-model';
 
 const DEFAULT_TIME_LIMIT_SECONDS = 30;
@@ -14,8 +14,8 @@ const DEFAULT_TIME_LIMIT_SECONDS = 30;
 const DEFAULT_MIP_REL_GAP = 1e-6;
 /** Row and integrality tolerance of accepted MIP solutions (HiGHS default 1e-6); see runOptions in solveHighs. */
 const MIP_FEASIBILITY_TOLERANCE = 1e-9;
-/** Time granted to a solve without presolve after a presolve defect, even when the budget is spent. */
-const MIN_RETRY_SECONDS = 1;
+/** Below this much budget left, a solve without presolve after a presolve defect is not started (it would overrun). */
+const MIN_RETRY_SECONDS = 0.05;
 
 /** HiGHS options sent to the worker (snake_case, as HiGHS names them). */
 export interface HighsRunOptions {
@@ -148,8 +148,8 @@ class HighsWorkerHost {
     return { alive: this.worker ? 1 : 0, started: this.started };
   }
 
-  run(lp: string, options: HighsRunOptions, watchdogMs: number, start?: Readonly<Record<string, number>>): Promise<HighsRunReply> {
-    const job = this.queue.then(() => this.runNow(lp, options, watchdogMs, start));
+  run(lp: string, options: HighsRunOptions, watchdogMs: number, start?: Readonly<Record<string, number>>, signal?: AbortSignal): Promise<HighsRunReply> {
+    const job = this.queue.then(() => this.runNow(lp, options, watchdogMs, start, signal));
     this.queue = job.catch(() => undefined);
     return job;
   }
@@ -179,22 +179,27 @@ class HighsWorkerHost {
     options: HighsRunOptions,
     watchdogMs: number,
     start: Readonly<Record<string, number>> | undefined,
+    signal: AbortSignal | undefined,
   ): Promise<HighsRunReply> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
     const worker = (this.worker ??= this.spawn());
     const id = this.nextId++;
     return new Promise<HighsRunReply>((resolve, reject) => {
       const cleanup = (): void => {
         clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
         worker.off('message', onMessage);
         worker.off('error', onError);
         worker.off('exit', onExit);
         worker.unref();
       };
-      const fail = (error: HighsWorkerError): void => {
+      const fail = (error: unknown): void => {
         cleanup();
         this.retire(worker);
         reject(error);
       };
+      // HiGHS cannot be interrupted from outside its thread: an aborted solve costs the worker.
+      const onAbort = (): void => fail(signal!.reason);
       const onMessage = (msg: WorkerMessage): void => {
         if (msg.id !== id) return;
         if (msg.fatal || !msg.reply) {
@@ -213,6 +218,7 @@ class HighsWorkerHost {
       worker.on('message', onMessage);
       worker.on('error', onError);
       worker.on('exit', onExit);
+      signal?.addEventListener('abort', onAbort, { once: true });
       worker.ref();
       worker.postMessage({ id, lp, options, start });
     });
@@ -223,15 +229,16 @@ const host = new HighsWorkerHost();
 
 /**
  * Solves CPLEX LP text in the shared worker. `watchdogMs` defaults to time_limit + grace; `start` is an optional
- * MIP start by column name (unnamed columns 0).
+ * MIP start by column name (unnamed columns 0); an aborted `signal` rejects with its reason and replaces the worker.
  */
 export function runHighs(
   lp: string,
   options: HighsRunOptions,
   watchdogMs?: number,
   start?: Readonly<Record<string, number>>,
+  signal?: AbortSignal,
 ): Promise<HighsRunReply> {
-  return host.run(lp, options, watchdogMs ?? watchdogFor(options.time_limit), start);
+  return host.run(lp, options, watchdogMs ?? watchdogFor(options.time_limit), start, signal);
 }
 
 /** Worker bookkeeping, for tests and metrics: `started` only grows when a worker had to be replaced. */
@@ -269,24 +276,75 @@ export interface HighsSolverOptions {
   readonly warmStart?: (model: AdmissionModel, options: SolveOptions) => Allocation | null | undefined;
 }
 
+/**
+ * A MILP ready for HiGHS, as plain data: `auto` has it built in the greedy's worker thread (building costs tens of
+ * microseconds a column, which would otherwise block the event loop), then hands it to the HiGHS worker.
+ */
+export interface PreparedLp {
+  readonly text: string;
+  /** The MIP start by column name (non-zero columns only). */
+  readonly start: Readonly<Record<string, number>>;
+  readonly startKind: 'given' | 'given-unusable' | 'reject-all';
+  /** The MILP objective at the start (presolve defects show as answers below it). */
+  readonly startObjective: number;
+  readonly variables: LpVariableMap;
+  readonly size: LpModelSize;
+  readonly buildMs: number;
+}
+
+export interface PrepareOptions extends Omit<HighsSolverOptions, 'warmStart'> {
+  /** An allocation to start from (e.g. the heuristic's); without it, or when it cannot be expressed, reject-all. */
+  readonly start?: Allocation | null;
+  /** See LpBuildOptions.maxColumns: LpTooLargeError above it. */
+  readonly maxColumns?: number;
+}
+
+/** Builds the MILP and its start (pure; any thread). */
+export function prepareLp(model: AdmissionModel, config: PrepareOptions = {}): PreparedLp {
+  const t0 = performance.now();
+  const lp = buildLpModel(model, {
+    hostReduction: config.hostReduction ?? true,
+    symmetryBreaking: config.symmetryBreaking ?? true,
+    ...(config.maxColumns !== undefined ? { maxColumns: config.maxColumns } : {}),
+  });
+  const given = config.start ? lp.startFrom(config.start) : null;
+  const start = given ?? lp.start;
+  return {
+    text: lp.text,
+    start,
+    startKind: config.start ? (given ? 'given' : 'given-unusable') : 'reject-all',
+    startObjective: lp.objectiveOf(start),
+    variables: lp.variables,
+    size: lp.size,
+    buildMs: performance.now() - t0,
+  };
+}
+
 /** One HiGHS solve; `start` is an optional allocation to start from (see HighsSolverOptions.warmStart). */
 export async function solveHighs(
   model: AdmissionModel,
   options: SolveOptions = {},
   config: Omit<HighsSolverOptions, 'warmStart'> & { readonly start?: Allocation | null } = {},
 ): Promise<SolveResult> {
-  const t0 = performance.now();
-  const lp = buildLpModel(model, {
-    hostReduction: config.hostReduction ?? true,
-    symmetryBreaking: config.symmetryBreaking ?? true,
-  });
-  const given = config.start ? lp.startFrom(config.start) : null;
-  const startKind = config.start ? (given ? 'given' : 'given-unusable') : 'reject-all';
-  const lpBuildMs = performance.now() - t0;
-  const start = given ?? lp.start;
+  options.signal?.throwIfAborted();
+  const lp = prepareLp(model, config);
+  // The budget counts from the call: building the LP has used part of it.
+  const budget = options.timeLimitSeconds ?? DEFAULT_TIME_LIMIT_SECONDS;
+  return solvePrepared(model, lp, { ...options, timeLimitSeconds: Math.max(0.001, budget - lp.buildMs / 1000) });
+}
+
+/**
+ * Solves a prepared MILP in the HiGHS worker within options.timeLimitSeconds (counted from this call). `watchdogMs`
+ * (default: the limit + 20 % + 10 s) is when a worker that has not answered is terminated (an 'error' result).
+ */
+export async function solvePrepared(model: AdmissionModel, lp: PreparedLp, options: SolveOptions = {}, watchdogMs?: number): Promise<SolveResult> {
+  const signal = options.signal;
+  signal?.throwIfAborted();
+  const lpBuildMs = lp.buildMs;
+  const start = lp.start;
   const budget = options.timeLimitSeconds ?? DEFAULT_TIME_LIMIT_SECONDS;
   const runOptions: HighsRunOptions = {
-    time_limit: budget,
+    time_limit: Math.max(0.001, budget),
     mip_rel_gap: options.mipRelGap ?? DEFAULT_MIP_REL_GAP,
     // HiGHS accepts MIP solutions whose rows are violated by up to this tolerance (default 1e-6). The McCormick
     // columns w_k (objective weight 2^k·wr·Pav/V) may then sit that far above β_k·avg, putting HiGHS's objective
@@ -296,29 +354,41 @@ export async function solveHighs(
   const t1 = performance.now();
   let reply: HighsRunReply;
   try {
-    reply = await runHighs(lp.text, runOptions, undefined, start);
+    reply = await runHighs(lp.text, runOptions, watchdogMs, start, signal);
   } catch (e) {
+    if (signal?.aborted) throw signal.reason;
     const waitMs = performance.now() - t1;
     return errorResult(model, lp, lpBuildMs, waitMs, waitMs, null, e instanceof Error ? e.message : String(e));
   }
   // HiGHS 1.15.1's presolve occasionally cuts off feasible points (lp-model.ts, PRESOLVE_NOTE). Three symptoms
   // give it away; then the same MILP is solved again without presolve, in what is left of the time budget.
-  const doubt = presolveDoubt(reply, lp.objectiveOf(start));
+  const doubt = presolveDoubt(reply, lp.startObjective);
   let trusted = true;
   if (doubt !== null) {
-    const left = Math.max(MIN_RETRY_SECONDS, budget - (performance.now() - t1) / 1000);
-    try {
-      const again = await runHighs(lp.text, { ...runOptions, time_limit: left, presolve: 'off' }, undefined, start);
-      if (again.hasSolution || !reply.hasSolution) reply = { ...again, solveMs: reply.solveMs + again.solveMs };
-      else trusted = false;
-    } catch {
-      trusted = false; // keep the first answer, without its claim of optimality
+    // Within what is left of the budget: the caller's time limit holds even for the retry.
+    const left = budget - (performance.now() - t1) / 1000;
+    if (left < MIN_RETRY_SECONDS) trusted = false;
+    else {
+      try {
+        const again = await runHighs(
+          lp.text,
+          { ...runOptions, time_limit: left, presolve: 'off' },
+          watchdogMs === undefined ? undefined : Math.max(0, watchdogMs - (performance.now() - t1)),
+          start,
+          signal,
+        );
+        if (again.hasSolution || !reply.hasSolution) reply = { ...again, solveMs: reply.solveMs + again.solveMs };
+        else trusted = false;
+      } catch {
+        if (signal?.aborted) throw signal.reason;
+        trusted = false; // keep the first answer, without its claim of optimality
+      }
     }
   }
   // solveMs is measured in the worker (parse + run); waitMs adds queueing and, on first use, worker start-up.
   let result = toResult(model, lp, reply, lpBuildMs, performance.now() - t1);
   if (!trusted && result.status === 'optimal') result = { ...result, status: 'feasible', gap: null, bound: null };
-  return { ...result, stats: { ...result.stats, start: startKind, ...(doubt ? { presolveRetry: doubt } : {}) } };
+  return { ...result, stats: { ...result.stats, start: lp.startKind, ...(doubt ? { presolveRetry: doubt } : {}) } };
 }
 
 /** Why a HiGHS answer obtained with presolve cannot be trusted, or null. */
@@ -344,7 +414,7 @@ export function createHighsSolver(config: HighsSolverOptions = {}): Solver {
 
 export const highsSolver: Solver = createHighsSolver();
 
-function toResult(model: AdmissionModel, lp: LpModel, reply: HighsRunReply, lpBuildMs: number, waitMs: number): SolveResult {
+function toResult(model: AdmissionModel, lp: PreparedLp, reply: HighsRunReply, lpBuildMs: number, waitMs: number): SolveResult {
   const solveMs = reply.solveMs;
   const bound = reply.dualBound !== null && Number.isFinite(reply.dualBound) ? reply.dualBound : null;
   if (!reply.hasSolution) {
@@ -387,7 +457,7 @@ function relativeGap(objective: number, bound: number | null): number | null {
 }
 
 function stats(
-  lp: LpModel,
+  lp: PreparedLp,
   lpBuildMs: number,
   solveMs: number,
   waitMs: number,
@@ -421,7 +491,7 @@ function round3(v: number): number {
  */
 function errorResult(
   model: AdmissionModel,
-  lp: LpModel,
+  lp: PreparedLp,
   lpBuildMs: number,
   solveMs: number,
   waitMs: number,

@@ -13,6 +13,18 @@ export interface LpBuildOptions {
   readonly hostReduction?: boolean;
   /** Symmetry-breaking rows among identical kept hosts (default true; only with the reduction). */
   readonly symmetryBreaking?: boolean;
+  /**
+   * Most placement columns (x_jia) to build: above it buildLpModel throws LpTooLargeError before writing anything,
+   * since writing costs ~40 µs a column (a 300,000-column model took 12 s, and HiGHS more than its limit to read it).
+   */
+  readonly maxColumns?: number;
+}
+
+export class LpTooLargeError extends Error {
+  constructor(readonly columns: number, readonly maxColumns: number) {
+    super(`the MILP would have ${columns} placement columns, more than the ${maxColumns} its budget allows`);
+    this.name = 'LpTooLargeError';
+  }
 }
 
 export interface LpModelSize {
@@ -422,6 +434,17 @@ export function trecViolated(s: Service): boolean {
 export function buildLpModel(model: AdmissionModel, options: LpBuildOptions = {}): LpModel {
   const reduction = options.hostReduction ?? true;
   const { kept, classes, loose } = reduceHosts(model, reduction);
+  if (options.maxColumns !== undefined) {
+    // The same bound as the placement columns below: one per (component, kept host) where a VM fits.
+    let columns = 0;
+    for (const s of model.services) {
+      s.components.forEach((c, i) => {
+        const local = maxLocalVms(s, i);
+        if (local > 0) for (const j of kept) if (fitOnHost(model, j, c.vcpus, c.memoryMb) > 0) columns++;
+      });
+      if (columns > options.maxColumns) throw new LpTooLargeError(columns, options.maxColumns);
+    }
+  }
   const w = new LpWriter();
   const { cost: wc, eco: we, risk: wr, trust: wt } = model.weights;
   const componentVars: ComponentVars[][] = [];
