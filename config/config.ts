@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { BlockList, isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { AdmissionError, type ErrorDetail } from '../model/errors';
@@ -139,6 +140,8 @@ export interface SolverSettings {
   readonly timeLimitSeconds: number;
   /** Relative MIP gap at which HiGHS may stop (0 = prove optimality). */
   readonly mipGap: number;
+  /** Worker threads of the greedy (solves run off the event loop; this many at once). */
+  readonly greedyWorkers: number;
 }
 
 /** Who may call: `operator` everything, `client` its own admissions, `reader` every GET view, `peer` federation inbound. */
@@ -413,7 +416,7 @@ const trecSchema = z.strictObject({
   breakerOpenMs: positiveInt,
   fallbacks: fallbacksSchema,
 });
-const solverSchema = z.strictObject({ name: enumLeaf(['greedy', 'highs', 'auto']), timeLimitSeconds: positiveNumber, mipGap: probability });
+const solverSchema = z.strictObject({ name: enumLeaf(['greedy', 'highs', 'auto']), timeLimitSeconds: positiveNumber, mipGap: probability, greedyWorkers: positiveInt });
 const logLevelSchema = enumLeaf(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']);
 
 /** The merged configuration, with the checks that span several fields. */
@@ -532,6 +535,7 @@ const ENV: readonly EnvSpec[] = [
   { name: 'AC_SOLVER', path: ['solver', 'name'], leaf: solverSchema.shape.name, meaning: 'greedy | highs | auto' },
   { name: 'AC_TIME_LIMIT', path: ['solver', 'timeLimitSeconds'], leaf: positiveNumber, numeric: true, meaning: 'solver time budget, seconds' },
   { name: 'AC_MIP_GAP', path: ['solver', 'mipGap'], leaf: probability, numeric: true, meaning: 'relative MIP gap for HiGHS (0 = prove optimality)' },
+  { name: 'AC_GREEDY_WORKERS', path: ['solver', 'greedyWorkers'], leaf: positiveInt, numeric: true, meaning: 'greedy worker threads per process (default: cores, at most 2)' },
   { name: 'AC_DATA_DIR', path: ['dataDir'], leaf: nonEmptyString, isPath: true, meaning: 'directory of the SQLite database eac.sqlite' },
   { name: 'AC_BODY_LIMIT', path: ['server', 'bodyLimitBytes'], leaf: positiveInt, numeric: true, meaning: 'largest request body, bytes' },
   { name: 'AC_REQUEST_TIMEOUT_MS', path: ['server', 'requestTimeoutMs'], leaf: positiveInt, numeric: true, meaning: 'deadline of one request, ms' },
@@ -600,7 +604,7 @@ export const DEFAULT_CONFIG: AppConfig = deepFreeze({
     // OPTIMIS's local defaults (interfaces.md §3.6): trust "3", eco "8", risk pof 0.001 (D4), host risk 0.01, host eco 3+i.
     fallbacks: { trust: 3, eco: 8, risk: 0.001, hostRisk: 0.01, hostEco: 'index' },
   },
-  solver: { name: 'auto', timeLimitSeconds: 2, mipGap: 0 },
+  solver: { name: 'auto', timeLimitSeconds: 2, mipGap: 0, greedyWorkers: Math.max(1, Math.min(2, availableParallelism())) },
   dataDir: './data',
   reservationTtlSeconds: 900,
   ledger: { endingLeadSeconds: 600, retentionDays: 30, earliestFitHorizonHours: 168, clock: 'system', webhooks: { timeoutMs: 5000, maxAttempts: 8, allowPrivateTargets: false } },

@@ -8,6 +8,7 @@ import { describeConfig, isOpenMode, loadConfig, type AppConfig } from '../confi
 import { createHostInfoProvider } from '../host-info';
 import type { HostInfoConfig } from '../host-info/types';
 import { isAdmissionError } from '../model/errors';
+import { configureGreedyWorkers, shutdownGreedyWorkers, warmUpGreedyWorkers } from '../solvers/greedy';
 import { shutdownHighsWorker } from '../solvers/highs';
 import { AdmissionService } from '../service/admission-service';
 import { createApp } from './app';
@@ -55,6 +56,9 @@ export interface RunningServer {
 
 export async function startServer(config: AppConfig, options: { silent?: boolean } = {}): Promise<RunningServer> {
   const logger = createLogger(config.logLevel, options.silent);
+  configureGreedyWorkers({ size: config.solver.greedyWorkers });
+  // Started before the first admission, which would otherwise pay for the workers' start-up.
+  const warming = warmUpGreedyWorkers().catch((error: unknown) => logger.warn('greedy workers did not start', { error: String(error) }));
   const clock: Clock = config.ledger.clock === 'manual' ? new ManualClock() : systemClock;
   const now = (): number => clock.now();
   const ledger = await openLedger({
@@ -170,10 +174,12 @@ export async function startServer(config: AppConfig, options: { silent?: boolean
     });
   }).catch(async (error: unknown) => {
     await shutdownHighsWorker();
+    await shutdownGreedyWorkers();
     service.close();
     await ledger.close();
     throw error;
   });
+  await warming;
   lifecycle.start();
   webhooks.start();
   // Every request is bounded in time, including slow clients that never finish sending.
@@ -233,6 +239,7 @@ export async function startServer(config: AppConfig, options: { silent?: boolean
       await lifecycle.stop();
       await webhooks.stop();
       await shutdownHighsWorker();
+      await shutdownGreedyWorkers();
       service.close();
       await ledger.close();
       logger.info('stopped');

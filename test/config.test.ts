@@ -46,7 +46,7 @@ describe('defaults', () => {
     expect(c.limits).toEqual({ maxComponentsPerManifest: 1000, maxVmsPerComponent: 1000 });
     expect(c.optimis).toEqual({ trustedSources: [], principal: 'optimis', role: 'client', allowStateChangingGet: false });
     expect(c.trec).toEqual({ timeoutMs: 1000, retries: 2, backoffMs: 100, breakerThreshold: 3, breakerOpenMs: 30_000, fallbacks: { trust: 3, eco: 8, risk: 0.001, hostRisk: 0.01, hostEco: 'index' } });
-    expect(c.solver).toEqual({ name: 'auto', timeLimitSeconds: 2, mipGap: 0 });
+    expect(c.solver).toEqual({ name: 'auto', timeLimitSeconds: 2, mipGap: 0, greedyWorkers: DEFAULT_CONFIG.solver.greedyWorkers });
     expect(c.dataDir).toBe(path.resolve('data'));
     expect(c.reservationTtlSeconds).toBe(900);
     expect(c.logLevel).toBe('info');
@@ -90,7 +90,7 @@ describe('precedence: defaults → file → environment', () => {
     const fileOnly = loadConfig({ AC_CONFIG: file });
     expect(fileOnly.configFile).toBe(file);
     expect(fileOnly.server).toEqual({ ...DEFAULT_CONFIG.server, port: 9000, maxManifests: 10 });
-    expect(fileOnly.solver).toEqual({ name: 'greedy', timeLimitSeconds: 5, mipGap: 0 });
+    expect(fileOnly.solver).toEqual({ name: 'greedy', timeLimitSeconds: 5, mipGap: 0, greedyWorkers: DEFAULT_CONFIG.solver.greedyWorkers });
     expect(fileOnly.hostInfo.cacheMs).toBe(0);
     expect(fileOnly.hostInfo.timeoutMs).toBe(2000);
     expect(fileOnly.trec.retries).toBe(0);
@@ -101,7 +101,7 @@ describe('precedence: defaults → file → environment', () => {
     const both = loadConfig({ AC_CONFIG: file, PORT: '9100', AC_TIME_LIMIT: '0.5', AC_SOLVER: 'highs', AC_TREC_RETRIES: '3', AC_LOG_LEVEL: 'warn' });
     expect(both.server.port).toBe(9100); // env over file
     expect(both.server.maxManifests).toBe(10); // file kept where env is silent
-    expect(both.solver).toEqual({ name: 'highs', timeLimitSeconds: 0.5, mipGap: 0 });
+    expect(both.solver).toEqual({ name: 'highs', timeLimitSeconds: 0.5, mipGap: 0, greedyWorkers: DEFAULT_CONFIG.solver.greedyWorkers });
     expect(both.trec.retries).toBe(3);
     expect(both.logLevel).toBe('warn');
     expect(both.server.host).toBe('127.0.0.1'); // default where neither speaks (open mode: no tokens)
@@ -139,6 +139,7 @@ describe('precedence: defaults → file → environment', () => {
       AC_SOLVER: 'greedy',
       AC_TIME_LIMIT: '1e1',
       AC_MIP_GAP: '0.01',
+      AC_GREEDY_WORKERS: '3',
       AC_DATA_DIR: dataDir,
       AC_BODY_LIMIT: '1024',
       AC_REQUEST_TIMEOUT_MS: '3000',
@@ -185,7 +186,7 @@ describe('precedence: defaults → file → environment', () => {
       breakerOpenMs: 1000,
       fallbacks: DEFAULT_CONFIG.trec.fallbacks,
     });
-    expect(c.solver).toEqual({ name: 'greedy', timeLimitSeconds: 10, mipGap: 0.01 });
+    expect(c.solver).toEqual({ name: 'greedy', timeLimitSeconds: 10, mipGap: 0.01, greedyWorkers: 3 });
     expect(c.dataDir).toBe(dataDir);
     expect(c.reservationTtlSeconds).toBe(60);
     expect(c.logLevel).toBe('silly');
@@ -199,7 +200,7 @@ describe('precedence: defaults → file → environment', () => {
         'AC_TIME_LIMIT', 'AC_MIP_GAP', 'AC_DATA_DIR', 'AC_BODY_LIMIT', 'AC_REQUEST_TIMEOUT_MS', 'AC_MAX_MANIFESTS',
         'AC_RESERVATION_TTL_SECONDS', 'AC_LOG_LEVEL', 'AC_PEER_SECRET', 'AC_PROVIDER_ID', 'AC_FEDERATION_MAX_HOPS',
         'AC_TREC_BREAKER_THRESHOLD', 'AC_TREC_BREAKER_OPEN_MS', 'AC_RESERVATION_ENDING_LEAD_SECONDS', 'AC_HISTORY_RETENTION_DAYS',
-        'AC_EARLIEST_FIT_HORIZON_HOURS', 'AC_CLOCK', 'AC_WEBHOOK_TIMEOUT_MS', 'AC_WEBHOOK_MAX_ATTEMPTS', 'AC_WEBHOOK_ALLOW_PRIVATE', 'AC_HOST_INFO_MAX_AGE_MS', 'AC_HOST_INFO_MAX_SHRINK', 'AC_HOST_INFO_SHRINK_CONFIRM_MS', 'AC_MAX_COMPONENTS', 'AC_MAX_VMS_PER_COMPONENT', 'AC_OPTIMIS_TRUSTED_SOURCES',
+        'AC_EARLIEST_FIT_HORIZON_HOURS', 'AC_CLOCK', 'AC_GREEDY_WORKERS', 'AC_WEBHOOK_TIMEOUT_MS', 'AC_WEBHOOK_MAX_ATTEMPTS', 'AC_WEBHOOK_ALLOW_PRIVATE', 'AC_HOST_INFO_MAX_AGE_MS', 'AC_HOST_INFO_MAX_SHRINK', 'AC_HOST_INFO_SHRINK_CONFIRM_MS', 'AC_MAX_COMPONENTS', 'AC_MAX_VMS_PER_COMPONENT', 'AC_OPTIMIS_TRUSTED_SOURCES',
       ].sort(),
     );
   });

@@ -56,10 +56,8 @@ export interface GreedyOutcome {
   readonly lpSkipped: string | null;
 }
 
-/** Pool size from the environment (AC_GREEDY_WORKERS) or the machine: two solves at once where two cores exist. */
+/** Pool size unless configured (the service sets AC_GREEDY_WORKERS): two solves at once where two cores exist. */
 function defaultSize(): number {
-  const fromEnv = Number(process.env.AC_GREEDY_WORKERS);
-  if (Number.isInteger(fromEnv) && fromEnv >= 1) return fromEnv;
   const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
   return Math.max(1, Math.min(2, cores));
 }
