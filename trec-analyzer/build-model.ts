@@ -78,8 +78,10 @@ export function buildHostModel(input: HostModelInput): readonly Host[] {
     // Taken = host-info's usage plus what the ledger holds over the window; below zero when a capacity window adds
     // capacity there (the host is larger in that window).
     const taken = input.ignoreUsage ? 0 : h.usedCpus + (reserved?.cpus ?? 0);
+    // Every property in one literal, in one order (label filled in below): one hidden class for all hosts.
     const host: { -readonly [K in keyof Host]: Host[K] } = {
       id: h.id,
+      label: '',
       cpus: taken < 0 ? h.cpus - taken : h.cpus,
       usedCpus: Math.min(h.cpus, Math.max(0, taken)),
       eco: trec?.eco ?? h.eco ?? 3 + index,
@@ -92,7 +94,13 @@ export function buildHostModel(input: HostModelInput): readonly Host[] {
     sortRisk[index] = risk ?? 0;
   }
   const order = Array.from({ length: n }, (_, j) => j).sort((p, q) => sortRisk[p]! - sortRisk[q]! || p - q);
-  const hosts = order.map((j, k) => Object.freeze({ ...built[j]!, label: `ph${k + 1}` }));
+  // Labelled and frozen in place: a spread copy per host would give each its own hidden class, and every loop over a
+  // large fleet (validation, solvers, explanations) would run many times slower.
+  const hosts = order.map((j, k) => {
+    const h = built[j]! as { -readonly [K in keyof Host]: Host[K] };
+    h.label = `ph${k + 1}`;
+    return Object.freeze(h);
+  });
   return Object.freeze(hosts);
 }
 
