@@ -10,6 +10,7 @@ import { componentSection } from './component-bench';
 import { BENCH_SIZES } from './generator';
 import { heuristicSection } from './heuristic-bench';
 import { httpSection } from './http-bench';
+import { ledgerSection } from './ledger-bench';
 import { exactSection } from './quality-bench';
 
 /** What every section gets: the shared options of one bench invocation. */
@@ -43,7 +44,7 @@ export interface BenchSection {
 }
 
 /** The sections in report order. Other bench modules add themselves here. */
-export const SECTIONS: readonly BenchSection[] = [heuristicSection, componentSection, exactSection, httpSection];
+export const SECTIONS: readonly BenchSection[] = [heuristicSection, componentSection, exactSection, ledgerSection, httpSection];
 
 // ---------------------------------------------------------------------------------------------
 // Machine facts (exported for sections that want to print or store them).
