@@ -56,6 +56,10 @@ export const openApiDocument = {
         parameters: [
           { name: 'dryRun', in: 'query', schema: { type: 'boolean' }, description: 'answer without recording anything or holding capacity' },
           { name: 'solver', in: 'query', schema: { type: 'string', enum: ['greedy', 'highs', 'auto'] } },
+          { name: 'start', in: 'query', schema: { type: 'string', format: 'date-time' }, description: 'XML bodies: start of the reservation window (RFC 3339; default now)' },
+          { name: 'end', in: 'query', schema: { type: 'string', format: 'date-time' }, description: 'XML bodies: end of the window (exclusive; default open)' },
+          { name: 'expirySeconds', in: 'query', schema: { type: 'integer', minimum: 1 }, description: 'an offer not confirmed within this many seconds after its start lapses (default: the hold TTL from now)' },
+          { name: 'Idempotency-Key', in: 'header', schema: { type: 'string', maxLength: 255 }, description: 'the first answer under this key is returned again (header Idempotent-Replayed: true) and nothing more is booked; another request under the key is 422' },
           ...federationHeaders,
         ],
         requestBody: {
@@ -63,7 +67,17 @@ export const openApiDocument = {
           content: {
             'application/xml': { schema: { type: 'string', description: 'one OPTIMIS service manifest' } },
             'application/json': {
-              schema: { type: 'object', required: ['manifests'], properties: { manifests: { type: 'array', minItems: 1, items: { type: 'string' } } } },
+              schema: {
+                type: 'object',
+                required: ['manifests'],
+                additionalProperties: false,
+                properties: {
+                  manifests: { type: 'array', minItems: 1, items: { type: 'string' } },
+                  start: { type: 'string', format: 'date-time' },
+                  end: { type: ['string', 'null'], format: 'date-time' },
+                  expirySeconds: { type: 'integer', minimum: 1 },
+                },
+              },
             },
           },
         },
@@ -71,24 +85,39 @@ export const openApiDocument = {
           '200': json({ $ref: '#/components/schemas/AdmissionAnswer' }, 'answered (dry-run, or nothing held)'),
           '201': json({ $ref: '#/components/schemas/AdmissionAnswer' }, 'answered and recorded; capacity held (Location names the admission when there is one)'),
           '400': errorResponse('malformed request or XML (AC_ERR_INVALID_REQUEST, AC_ERR_MALFORMED_XML, AC_ERR_FORBIDDEN_XML)'),
-          '413': errorResponse('body over the limit (AC_ERR_BODY_TOO_LARGE)'),
-          '415': errorResponse('wrong content type (AC_ERR_UNSUPPORTED_MEDIA_TYPE)'),
-          '422': errorResponse('invalid manifest (AC_ERR_INVALID_MANIFEST)'),
+          '401': errorResponse('no or an unknown token (AC_ERR_UNAUTHORIZED)'),
+          '403': errorResponse('the role may not admit (AC_ERR_FORBIDDEN)'),
+          '409': errorResponse('capacity taken by another process on every re-solve (AC_ERR_CAPACITY_CONFLICT)'),
+          '413': errorResponse('body over the limit (AC_ERR_BODY_TOO_LARGE) or a cap on manifests, components, VMs (AC_ERR_LIMIT_EXCEEDED)'),
+          '415': errorResponse('wrong content type or encoding (AC_ERR_UNSUPPORTED_MEDIA_TYPE)'),
+          '422': errorResponse('invalid manifest (AC_ERR_INVALID_MANIFEST) or an Idempotency-Key reused for another request (AC_ERR_IDEMPOTENCY_MISMATCH)'),
           '503': errorResponse('request deadline passed (AC_ERR_TIMEOUT)'),
           ...federationErrors,
         },
       },
       get: {
-        summary: 'List recorded admissions',
+        summary: "Recorded admissions (a client's own; readers and operators all), oldest first, paged",
         parameters: [
-          { name: 'active', in: 'query', schema: { type: 'boolean' } },
+          { name: 'active', in: 'query', schema: { type: 'boolean' }, description: 'only those holding capacity (held, confirmed, active)' },
+          { name: 'status', in: 'query', schema: { type: 'string' }, description: 'comma-separated: held, confirmed, active, ended, released, expired' },
           { name: 'serviceId', in: 'query', schema: { type: 'string' } },
+          { name: 'owner', in: 'query', schema: { type: 'string' }, description: 'readers and operators' },
+          { name: 'from', in: 'query', schema: { type: 'string', format: 'date-time' }, description: 'only windows overlapping [from, to)' },
+          { name: 'to', in: 'query', schema: { type: 'string', format: 'date-time' } },
+          { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000 } },
+          { name: 'cursor', in: 'query', schema: { type: 'string' }, description: 'nextCursor of the previous page' },
         ],
-        responses: { '200': json({ type: 'object', properties: { admissions: { type: 'array', items: { type: 'object' } } } }) },
+        responses: { '200': json({ type: 'object', properties: { admissions: { type: 'array', items: { $ref: '#/components/schemas/Admission' } }, nextCursor: { type: ['string', 'null'] } } }) },
       },
     },
     '/api/v1/admissions/{id}': {
-      get: { summary: 'One recorded admission', parameters: [idParam('id', 'admission id')], responses: { '200': json({ type: 'object' }), '404': errorResponse('unknown admission') } },
+      get: { summary: 'One recorded admission', parameters: [idParam('id', 'admission id')], responses: { '200': json({ $ref: '#/components/schemas/Admission' }), '404': errorResponse('unknown admission (or another principal’s)') } },
+      patch: {
+        summary: 'A new window (start and/or end; end null = open), re-checked; placements kept where they can be',
+        parameters: [idParam('id', 'admission id')],
+        requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', additionalProperties: false, properties: { start: { type: 'string', format: 'date-time' }, end: { type: ['string', 'null'], format: 'date-time' }, generation: generation } } } } },
+        responses: { '200': json({ $ref: '#/components/schemas/Admission' }), '404': errorResponse('unknown admission'), '409': errorResponse('does not fit in the new window (AC_ERR_CAPACITY_CONFLICT, with the reasons), or not held/confirmed/active (AC_ERR_CONFLICT)') },
+      },
       delete: {
         summary: 'Release the capacity an admission holds (and the part a peer holds for a federated admission)',
         parameters: [idParam('id', 'admission id')],
@@ -98,7 +127,8 @@ export const openApiDocument = {
             properties: {
               id: { type: 'string' },
               released: { type: 'boolean' },
-              capacityGeneration: { type: 'integer' },
+              status: { type: 'string' },
+              closedAt: { type: ['string', 'null'], format: 'date-time' },
               federation: {
                 type: 'object',
                 description: "present for a federated admission: the peer's booking and whether it was released",
@@ -110,7 +140,58 @@ export const openApiDocument = {
         },
       },
     },
-    '/api/v1/hosts': { get: { summary: 'Current capacity view: hosts, reservations, free capacity', responses: { '200': json({ type: 'object' }), '502': errorResponse('host-info source failed') } } },
+    '/api/v1/admissions/{id}/confirm': {
+      post: { summary: 'Confirm a held offer: confirmed (future start) or active', parameters: [idParam('id', 'admission id')], responses: { '200': json({ $ref: '#/components/schemas/Admission' }), '404': errorResponse('unknown admission'), '409': errorResponse('not held any more (expired, released…): AC_ERR_CONFLICT') } },
+    },
+    '/api/v1/capacity': {
+      get: {
+        summary: 'Capacity over [from, to): per host and in total — cpus, usedCpus, reservedCpus (peak), windowCpusDelta (min), freeCpus (min), and memory',
+        parameters: [
+          { name: 'from', in: 'query', schema: { type: 'string', format: 'date-time' }, description: 'default now' },
+          { name: 'to', in: 'query', schema: { type: 'string', format: 'date-time' }, description: 'default open' },
+        ],
+        responses: { '200': json({ type: 'object' }) },
+      },
+    },
+    '/api/v1/capacity/windows': {
+      post: {
+        summary: 'A capacity window (operator): maintenance / drain (negative) or arriving capacity (positive) on hosts over a window; the answer names the recorded admissions it leaves without room',
+        requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['hosts', 'start', 'reason'], properties: { hosts: { type: 'array', items: { type: 'string' } }, start: { type: 'string', format: 'date-time' }, end: { type: ['string', 'null'], format: 'date-time' }, cpusDelta: { type: 'number' }, memoryMbDelta: { type: 'number' }, reason: { type: 'string' } } } } } },
+        responses: { '201': json({ type: 'object', properties: { window: { type: 'object' }, conflicts: { type: 'array', items: { type: 'object' } } } }), '403': errorResponse('not an operator') },
+      },
+      get: { summary: 'Capacity windows (overlapping from/to, on hostId)', parameters: [{ name: 'from', in: 'query', schema: { type: 'string' } }, { name: 'to', in: 'query', schema: { type: 'string' } }, { name: 'hostId', in: 'query', schema: { type: 'string' } }], responses: { '200': json({ type: 'object' }) } },
+    },
+    '/api/v1/capacity/windows/{id}': {
+      get: { summary: 'One capacity window', parameters: [idParam('id', 'window id')], responses: { '200': json({ type: 'object' }), '404': errorResponse('unknown window') } },
+      delete: { summary: 'Remove a capacity window (operator)', parameters: [idParam('id', 'window id')], responses: { '204': { description: 'removed' }, '404': errorResponse('unknown window') } },
+    },
+    '/api/v1/events': {
+      get: {
+        summary: "The outbox after a cursor, oldest first (a client's own admissions' events; readers and operators all)",
+        parameters: [{ name: 'after', in: 'query', schema: { type: 'integer', minimum: 0 } }, { name: 'limit', in: 'query', schema: { type: 'integer' } }, { name: 'types', in: 'query', schema: { type: 'string' }, description: 'comma-separated types or patterns (admission.*)' }],
+        responses: { '200': json({ type: 'object', properties: { events: { type: 'array', items: { $ref: '#/components/schemas/Event' } }, next: { type: 'integer' } } }) },
+      },
+    },
+    '/api/v1/events/stream': {
+      get: {
+        summary: 'Server-Sent Events (id = seq, event = type, data = the event); resumable with Last-Event-ID; a new stream starts from now unless after= is given',
+        parameters: [{ name: 'Last-Event-ID', in: 'header', schema: { type: 'string' } }, { name: 'after', in: 'query', schema: { type: 'integer' } }, { name: 'types', in: 'query', schema: { type: 'string' } }],
+        responses: { '200': { description: 'text/event-stream', content: { 'text/event-stream': {} } }, '503': errorResponse('too many streams on this process (AC_ERR_TIMEOUT)') },
+      },
+    },
+    '/api/v1/subscriptions': {
+      post: {
+        summary: 'A webhook: events POSTed as JSON with X-EAC-Event-Id and X-EAC-Signature: sha256=<HMAC-SHA256 of the body with the secret>, at least once, in order, retried with backoff, dead-lettered after the last attempt',
+        requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['url', 'events', 'secret'], properties: { url: { type: 'string', format: 'uri' }, events: { type: 'array', items: { type: 'string' } }, secret: { type: 'string', minLength: 16 } } } } } },
+        responses: { '201': json({ type: 'object' }), '400': errorResponse('bad url, pattern or secret') },
+      },
+      get: { summary: 'Subscriptions (own; all for readers and operators)', responses: { '200': json({ type: 'object' }) } },
+    },
+    '/api/v1/subscriptions/{id}': {
+      get: { summary: 'A subscription: cursor, delivered count, the pending attempt, dead letters', parameters: [idParam('id', 'subscription id')], responses: { '200': json({ type: 'object' }), '404': errorResponse('unknown subscription') } },
+      delete: { summary: 'Remove a subscription', parameters: [idParam('id', 'subscription id')], responses: { '204': { description: 'removed' }, '404': errorResponse('unknown subscription') } },
+    },
+    '/api/v1/hosts': { get: { summary: 'Capacity now: hosts (as host-info reports them), reserved, capacity-window deltas, free, and totals', responses: { '200': json({ type: 'object' }), '502': errorResponse('host-info source failed') } } },
     '/api/v1/policy': {
       get: { summary: 'TREC objective weights', responses: { '200': json({ $ref: '#/components/schemas/Policy' }) } },
       put: {
@@ -173,6 +254,39 @@ export const openApiDocument = {
   components: {
     securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'a token from `eac token create`; roles operator, client, reader, peer' } },
     schemas: {
+      Admission: {
+        type: 'object',
+        properties: {
+          id: { type: 'string' },
+          owner: { type: 'string' },
+          serviceId: { type: 'string' },
+          decision: { type: 'string', enum: ['accepted', 'partial', 'rejected'] },
+          status: { type: 'string', enum: ['held', 'confirmed', 'active', 'ended', 'released', 'expired'] },
+          start: { type: 'string', format: 'date-time' },
+          end: { type: ['string', 'null'], format: 'date-time' },
+          holdExpiresAt: { type: 'string', format: 'date-time' },
+          expirySeconds: { type: 'integer' },
+          createdAt: { type: 'string', format: 'date-time' },
+          confirmedAt: { type: 'string', format: 'date-time' },
+          closedAt: { type: 'string', format: 'date-time' },
+          replaces: { type: 'string' },
+          generation: { type: 'integer' },
+          hosts: { type: 'array', items: { type: 'object', properties: { hostId: { type: 'string' }, cpus: { type: 'number' }, memoryMb: { type: 'number' } } } },
+          response: { type: 'object', description: 'the answer this admission was made with (decision, summary, components, manifest)' },
+        },
+      },
+      Event: {
+        type: 'object',
+        properties: {
+          seq: { type: 'integer' },
+          id: { type: 'string' },
+          type: { type: 'string', enum: ['admission.held', 'admission.confirmed', 'admission.rescheduled', 'admission.released', 'admission.expired', 'reservation.started', 'reservation.ending', 'reservation.ended', 'capacity.changed', 'maintenance.conflict'] },
+          at: { type: 'string', format: 'date-time' },
+          owner: { type: ['string', 'null'] },
+          subject: { type: 'string' },
+          data: { type: 'object' },
+        },
+      },
       Error: {
         type: 'object',
         properties: {
