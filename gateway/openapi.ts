@@ -35,8 +35,8 @@ const federationHeaders = [
   { name: 'Authorization', in: 'header', schema: { type: 'string' }, description: 'federation requests: `Bearer <AC_PEER_SECRET>` (required when the secret is set)' },
 ];
 const federationErrors = {
-  '401': errorResponse('federation request without the peer credentials (AC_ERR_UNAUTHORIZED)'),
-  '409': errorResponse('federation loop: this provider is already in the origin chain, or the federation id is in flight here (AC_ERR_CONFLICT)'),
+  '401': errorResponse("no or an unknown token, or a federation request without a peer's credentials (AC_ERR_UNAUTHORIZED)"),
+  '409': errorResponse('federation loop (AC_ERR_CONFLICT), or capacity taken by another process on every re-solve (AC_ERR_CAPACITY_CONFLICT)'),
 };
 const idParam = (name: string, description: string) => ({ name, in: 'path', required: true, schema: { type: 'string' }, description });
 const textParam = (name: string) => ({ name, in: 'path', required: true, schema: { type: 'number' } });
@@ -85,9 +85,7 @@ export const openApiDocument = {
           '200': json({ $ref: '#/components/schemas/AdmissionAnswer' }, 'answered (dry-run, or nothing held)'),
           '201': json({ $ref: '#/components/schemas/AdmissionAnswer' }, 'answered and recorded; capacity held (Location names the admission when there is one)'),
           '400': errorResponse('malformed request or XML (AC_ERR_INVALID_REQUEST, AC_ERR_MALFORMED_XML, AC_ERR_FORBIDDEN_XML)'),
-          '401': errorResponse('no or an unknown token (AC_ERR_UNAUTHORIZED)'),
           '403': errorResponse('the role may not admit (AC_ERR_FORBIDDEN)'),
-          '409': errorResponse('capacity taken by another process on every re-solve (AC_ERR_CAPACITY_CONFLICT)'),
           '413': errorResponse('body over the limit (AC_ERR_BODY_TOO_LARGE) or a cap on manifests, components, VMs (AC_ERR_LIMIT_EXCEEDED)'),
           '415': errorResponse('wrong content type or encoding (AC_ERR_UNSUPPORTED_MEDIA_TYPE)'),
           '422': errorResponse('invalid manifest (AC_ERR_INVALID_MANIFEST) or an Idempotency-Key reused for another request (AC_ERR_IDEMPOTENCY_MISMATCH)'),
