@@ -243,11 +243,14 @@ describe('SqliteLedger: opening, durability, migrations', () => {
   test('a failure half-way through a write rolls everything back (admission rows, events, generations)', async () => {
     const dir = newDir();
     const clock = new ManualClock(T0);
-    const ledger = await SqliteLedger.open(options(dir, clock));
-    await ledger.syncHosts(FLEET, 'host-info');
+    const first = await SqliteLedger.open(options(dir, clock));
+    await first.syncHosts(FLEET, 'host-info');
+    await first.close();
     const db = new Database(path.join(dir, 'eac.sqlite'));
     db.exec("CREATE TRIGGER poison BEFORE INSERT ON allocations WHEN NEW.host_id = 'h3' BEGIN SELECT RAISE(ABORT, 'poisoned host'); END");
     db.close();
+    // Opened after the trigger exists: the failure is then certain to happen inside the ledger's own write.
+    const ledger = await SqliteLedger.open(options(dir, clock));
     const seq = await ledger.lastEventSeq();
     await expect(ledger.book(request([booking('a', { hosts: [{ hostId: 'h1', cpus: 1, memoryMb: 0 }, { hostId: 'h3', cpus: 1, memoryMb: 0 }] })]))).rejects.toThrow('poisoned host');
     expect(await ledger.get('a')).toBeUndefined();
