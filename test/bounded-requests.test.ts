@@ -70,3 +70,41 @@ describe('many components', () => {
     expect(s.localVms).toBe(2 * components);
   });
 });
+
+describe('/health while a large admission solves (a real server process)', () => {
+  test('answers throughout a 1,000-component dry-run, which itself ends in an answer', async () => {
+    const { startServerProcess } = await import('./support/server-process');
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'eac-health-'));
+    const inventory = path.join(dir, 'inventory.json');
+    fs.writeFileSync(inventory, JSON.stringify({ hosts: Array.from({ length: 1000 }, (_, i) => ({ id: `n${i}`, cpus: 16, usedCpus: 0, memoryMb: 65536, usedMemoryMb: 0 })) }));
+    const server = await startServerProcess({ AC_INVENTORY: inventory, AC_BODY_LIMIT: String(8 * 1024 * 1024), AC_SOLVER: 'auto' });
+    try {
+      const xml = manyComponentManifest({ components: 1000, upperBound: 2 });
+      const started = Date.now();
+      const admission = fetch(`${server.url}/api/v1/admissions?dryRun=true`, { method: 'POST', headers: { 'Content-Type': 'application/xml' }, body: xml });
+      let done = false;
+      void admission.then(() => (done = true));
+      const latencies: number[] = [];
+      while (!done && Date.now() - started < 60_000) {
+        const t = Date.now();
+        const h = await fetch(`${server.url}/health`);
+        expect(h.status).toBe(200);
+        latencies.push(Date.now() - t);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const res = await admission;
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as { services: { components: unknown[]; decision: string }[] };
+      expect(body.services[0]!.components).toHaveLength(1000);
+      expect(latencies.length).toBeGreaterThan(0);
+      // Generous (shared CI cores): the point is that /health never waits for the solve (which takes far longer).
+      expect(Math.max(...latencies)).toBeLessThan(1000);
+    } finally {
+      await server.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
