@@ -13,6 +13,7 @@ import type { HostCapacity } from '../host-info/types';
 import { AdmissionService } from '../service/admission-service';
 import { ManualClock } from '../service/clock';
 import { shutdownGreedyWorkers } from '../solvers/greedy';
+import { Rng } from './rng';
 import type { BenchContext, BenchSection, SectionResult } from './run';
 
 const ROOT = path.join(__dirname, '..', '..');
@@ -22,16 +23,10 @@ const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const YEAR = 365 * DAY;
 
-/** mulberry32: the same reservations on every run. */
+/** The bench's seeded generator (bench/rng.ts): the same reservations on every run. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(seed);
+  return () => r.next();
 }
 
 const percentile = (sorted: readonly number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;

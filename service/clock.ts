@@ -18,7 +18,12 @@ export class ManualClock implements Clock {
   set(ms: number): void {
     this.t = ms;
   }
-  advance(ms: number): void {
+  advance(ms: number): number {
     this.t += ms;
+    return this.t;
+  }
+  /** The clock as a function (LedgerOptions.clock). */
+  get fn(): () => number {
+    return () => this.t;
   }
 }

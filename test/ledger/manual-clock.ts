@@ -1,26 +1,8 @@
-/** A clock the test moves by hand (epoch ms), to hand to LedgerOptions.clock as `() => clock.now()`. */
-export class ManualClock {
-  private t: number;
+/** The conformance suite's clock: the service's manual clock, starting at a fixed instant unless told otherwise. */
+import { ManualClock as ServiceManualClock } from '../../service/clock';
 
+export class ManualClock extends ServiceManualClock {
   constructor(start = Date.parse('2030-01-01T00:00:00.000Z')) {
-    this.t = start;
-  }
-
-  now(): number {
-    return this.t;
-  }
-
-  set(ms: number): void {
-    this.t = ms;
-  }
-
-  advance(ms: number): number {
-    this.t += ms;
-    return this.t;
-  }
-
-  /** The clock as a function (LedgerOptions.clock). */
-  get fn(): () => number {
-    return () => this.t;
+    super(start);
   }
 }

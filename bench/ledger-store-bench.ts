@@ -1,5 +1,5 @@
 /**
- * Ledger benchmark (the issue "Capacity over time"): `node dist/ledger/bench.js` prints
+ * Ledger benchmark (the issue "Capacity over time"): `node dist/bench/ledger-store-bench.js` prints
  *   1. capacity(window) for the whole fleet, book() and a windowed admission (capacity on the chosen hosts + book)
  *      at 1,000 / 10,000 / 100,000 recorded reservations: p50 / p99 ms, heap;
  *   2. book() throughput with 1 and 2 processes on one file, synchronous = FULL and NORMAL: admissions/s, p50 / p99.
@@ -10,8 +10,9 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { SqliteLedger } from './sqlite/sqlite-ledger';
-import type { BookingInput, HostInventory } from './types';
+import { SqliteLedger } from '../ledger/sqlite/sqlite-ledger';
+import { Rng } from './rng';
+import type { BookingInput, HostInventory } from '../ledger/types';
 
 const WEIGHTS = { cost: 0.25, eco: 0.25, risk: 0.25, trust: 0.25 };
 const CONSTRAINTS = { eco: 0, trust: 0, risk: 7, cost: 1_000_000 };
@@ -20,16 +21,10 @@ const HOUR = 3600_000;
 const DAY = 24 * HOUR;
 const HORIZON = 365 * DAY;
 
-/** A small deterministic PRNG (mulberry32), so runs book the same reservations. */
+/** The bench's seeded generator (bench/rng.ts): the same reservations on every run. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(seed);
+  return () => r.next();
 }
 
 function fleet(n: number): HostInventory[] {
