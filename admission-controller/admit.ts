@@ -8,7 +8,7 @@ import { validateModel } from '../model/validate';
 import { autoSolver } from '../solvers/auto';
 import { greedySolver } from '../solvers/greedy';
 import { highsSolver } from '../solvers/highs';
-import { decide, type ServiceDecision } from './decisions';
+import { decide, type DecisionContext, type ServiceDecision } from './decisions';
 import type { Verification, Violation } from './verification';
 import { verify } from './verifier';
 
@@ -18,6 +18,8 @@ export const SOLVER_CHOICES: readonly SolverChoice[] = ['greedy', 'highs', 'auto
 /** `signal` (from SolveOptions) gives up on the admission: the solve stops and admit() rejects with its reason. */
 export interface AdmitOptions extends SolveOptions {
   readonly solver?: SolverChoice;
+  /** What the caller knows about federation and bookings, for the reasons and the summary (decisions.ts). */
+  readonly decisionContext?: DecisionContext;
 }
 
 /** Where one admission spent its time; everything but `solveMs` runs on the caller's event loop. */
@@ -103,7 +105,7 @@ export async function admit(model: AdmissionModel, options: AdmitOptions = {}): 
   const verification = verifySolution(model, result);
   const verifyMs = since(t);
   t = performance.now();
-  const services = decide(model, result.allocation, verification);
+  const services = decide(model, result.allocation, verification, options.decisionContext);
   const decideMs = since(t);
   return {
     objective: verification.objective,

@@ -1,12 +1,52 @@
 /**
  * Turns a verified allocation into one decision per service (accepted / partial / rejected, model.md §0 and
  * §5.4), with placements split into basic and elastic VMs, availability, TREC values, cost and reasons.
+ *
+ * Reasons (admission-controller/reasons.ts lists every code and its data) are decided by explain.ts from the model,
+ * the allocation and what the caller says about the ledger (DecisionContext). `decide()` may be called again on the
+ * same verified allocation with more context (the holders, once fetched): it keeps no state between calls, and costs
+ * O(placements + the size of the services not admitted whole), never O(hosts) beyond what is kept per frozen host list.
  */
 import type { AdmissionModel, Allocation } from '../model/types';
 import { explainComponents, type Reason } from './explain';
+import { fmt } from './reasons';
 import type { Verification } from './verification';
 
-export type { Reason, ReasonCode } from './explain';
+export type { Reason, ReasonCode, ReasonValue } from './reasons';
+
+/** A recorded admission holding capacity on a host, as the ledger reports it (ledger/types.ts `Holder`, per host). */
+export interface DecisionHolder {
+  readonly admissionId: string;
+  readonly owner: string;
+  readonly serviceId: string;
+  /** RFC 3339; end null = open. */
+  readonly window: { readonly start: string; readonly end: string | null };
+  /** What it holds on this host over the window. */
+  readonly cpus: number;
+  readonly memoryMb: number;
+}
+
+/**
+ * What only the caller knows about the capacity the model was built on. Every field is optional; without a field the
+ * reasons claim nothing that needs it:
+ *
+ * - `federationAvailable` absent or false: the summary never speaks of federating (VMs the model sends elsewhere are
+ *   "not run here").
+ * - `reservedByHost` absent or empty: the model's usage is taken as the fleet's own (host-info's), so a shortage is
+ *   INSUFFICIENT_CAPACITY, never CAPACITY_IN_USE. Pass it whenever recorded admissions hold capacity in the window.
+ *   Amounts are the admissions' bookings only (not capacity windows); negative amounts count as 0.
+ * - `holdersByHost` absent: CAPACITY_IN_USE names the hosts and the amounts held but not who holds them
+ *   (`holders: []`, `holdersKnown: false`). The service fetches holders only when a reason needs them and calls
+ *   `decide()` again.
+ */
+export interface DecisionContext {
+  /** Whether any peer could take federated VMs (peers configured and the request may be forwarded). Default false. */
+  readonly federationAvailable?: boolean;
+  /** Per host id: capacity over the window that recorded admissions hold (part of Host.usedCpus / freeMemoryMb already). */
+  readonly reservedByHost?: ReadonlyMap<string, { readonly cpus: number; readonly memoryMb: number }>;
+  /** Per host id: the admissions holding it (from the ledger), largest first. */
+  readonly holdersByHost?: ReadonlyMap<string, readonly DecisionHolder[]>;
+}
 
 export type ServiceDecisionKind = 'accepted' | 'partial' | 'rejected';
 
@@ -38,7 +78,11 @@ export interface ComponentDecision {
 export interface ServiceDecision {
   readonly id: string;
   readonly decision: ServiceDecisionKind;
-  /** X_a: every component accepted locally ("Admission Control Result"). */
+  /**
+   * `decision === 'accepted'`: every component accepted locally and nothing federated. (OPTIMIS's X_a, every component
+   * accepted locally, is true also when elastic VMs are federated, which is a partial decision; it stays in the
+   * verifier's report and result.csv.) Elastic VMs may still be fewer than the maximum: see the components' reasons.
+   */
   readonly fullyAccepted: boolean;
   readonly federationAllowed: boolean;
   readonly localVms: number;
@@ -54,9 +98,12 @@ export interface ServiceDecision {
 }
 
 /**
- * The decision rule of §5.4 with the project's fixes: accepted only when every component is accepted
- * locally and nothing is federated; partial when something is accepted locally and the rest may be federated;
- * rejected otherwise (including OPTIMIS's `rp` case: local part plus federation that is forbidden).
+ * The decision rule of §5.4 with the project's fixes:
+ * - accepted: every component accepted locally (X_a = 1) and nothing federated (fullyAccepted);
+ * - partial: some component accepted locally, federation allowed, and either a component not accepted locally or
+ *   VMs federated (whether a peer takes them is the service's business: DecisionContext.federationAvailable);
+ * - rejected otherwise: nothing accepted locally, or federation forbidden and not every component accepted (OPTIMIS's
+ *   `rp` case).
  */
 export function decisionOf(model: AdmissionModel, a: number, verification: Verification): ServiceDecisionKind {
   const s = model.services[a]!;
@@ -67,8 +114,8 @@ export function decisionOf(model: AdmissionModel, a: number, verification: Verif
   return s.federationAllowed ? 'partial' : 'rejected';
 }
 
-export function decide(model: AdmissionModel, allocation: Allocation, verification: Verification): ServiceDecision[] {
-  const reasons = explainComponents(model, allocation, verification);
+export function decide(model: AdmissionModel, allocation: Allocation, verification: Verification, context: DecisionContext = {}): ServiceDecision[] {
+  const reasons = explainComponents(model, allocation, verification, context);
   return model.services.map((s, a) => {
     const ev = verification.services[a]!;
     const components = s.components.map((c, i): ComponentDecision => {
@@ -100,7 +147,7 @@ export function decide(model: AdmissionModel, allocation: Allocation, verificati
     return {
       id: s.id,
       decision,
-      fullyAccepted: ev.fullyAccepted,
+      fullyAccepted: decision === 'accepted',
       federationAllowed: s.federationAllowed,
       localVms: ev.localVms,
       federatedVms: ev.federatedVms,
@@ -109,13 +156,13 @@ export function decide(model: AdmissionModel, allocation: Allocation, verificati
       acceptedVmShare: ev.acceptedVmShare,
       trec: { trust: s.trust, risk: s.risk, eco: s.eco, cost: ev.cost },
       objectiveContribution: ev.objectiveContribution,
-      summary: summarise(decision, components, ev.federatedVms),
+      summary: summarise(decision, components, ev.federatedVms, context.federationAvailable === true),
       components,
     };
   });
 }
 
-function summarise(decision: ServiceDecisionKind, components: readonly ComponentDecision[], federated: number): string {
+function summarise(decision: ServiceDecisionKind, components: readonly ComponentDecision[], federated: number, federationAvailable: boolean): string {
   const local = components.filter((c) => c.acceptedLocally).map((c) => c.id);
   const notLocal = components.filter((c) => !c.acceptedLocally).map((c) => c.id);
   const vms = components.reduce((t, c) => t + c.localVms, 0);
@@ -126,10 +173,12 @@ function summarise(decision: ServiceDecisionKind, components: readonly Component
       return (
         `partial: ${local.join(', ')} admitted locally with ${vms} VM(s)` +
         (notLocal.length ? `; not admitted locally: ${notLocal.join(', ')}` : '') +
-        (federated ? `; ${federated} VM(s) to federate` : '')
+        (federated ? (federationAvailable ? `; ${fmt(federated)} VM(s) to federate` : `; ${fmt(federated)} VM(s) not run here`) : '')
       );
     case 'rejected': {
-      const first = components.find((c) => c.reasons.length > 0)?.reasons[0];
+      // The first reason that says why, rather than that the service is all or nothing or a rule's group.
+      const all = components.flatMap((c) => c.reasons);
+      const first = all.find((r) => r.code !== 'ALL_OR_NOTHING' && r.code !== 'AFFINITY_RULE_GROUP') ?? all[0];
       return `rejected${first ? `: ${first.message}` : ''}`;
     }
   }

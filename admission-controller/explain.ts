@@ -1,33 +1,34 @@
 /**
- * Reasons, as values, for every component that runs fewer than its maximum VMs locally: static limits of
- * the fleet, rules, TREC bounds, capacity taken by other services, or the objective. Uses only the model,
- * the allocation and the verifier (a what-if: "one more VM here" re-verified), never a solver.
- * Costs O(placements + the service's size) per what-if, never O(hosts): fleet facts are kept per frozen host list.
+ * The one place that decides why a component runs fewer than its maximum VMs locally, from the final model, the
+ * verified allocation and what the ledger holds (DecisionContext). Reasons are built by admission-controller/reasons.ts
+ * (the catalogue); this file decides which apply, by peeling capacity off in layers and naming the first layer
+ * without which the next step would fit:
+ *
+ * 1. the fleet's hosts in total (no usage at all): VM_LARGER_THAN_ANY_HOST, AFFINITY_GROUP_TOO_BIG;
+ * 2. the fleet's free capacity with bookings aside (host-info's own usage only): HOST_TOO_SMALL, NOT_ENOUGH_HOSTS,
+ *    INSUFFICIENT_CAPACITY;
+ * 3. the free capacity of the model (bookings taken): CAPACITY_IN_USE, naming the admissions holding it;
+ * 4. what this allocation leaves (the other VMs of this admission and the component's rules): EXCLUDED_BY_RULE,
+ *    CAPACITY_TAKEN_BY_THIS_ADMISSION;
+ * 5. it fits: a what-if ("one more VM", "admitted locally", "the whole service") re-verified: CONSTRAINT, OBJECTIVE,
+ *    NOT_IMPROVED.
+ *
+ * A step whose VM count the availability target raised is tried again with fewer VMs at the layer that stopped it:
+ * when those fit, AVAILABILITY_FORCES_VMS says so. Whatever none of this establishes is NOT_DETERMINED.
+ *
+ * Steps 1–3 for one component are exact (identical VMs: counts per host); placements of several components at once
+ * (a whole service) use best fit, and their reasons say so. Costs O(placements + the service's size) per component,
+ * never O(hosts): fleet facts are kept per frozen host list, bookings are visited per booked host.
  */
-import type { AdmissionModel, Allocation, ComponentAllocation, Host, HostPlacement, Rule } from '../model/types';
+import type { AdmissionModel, Allocation, ComponentAllocation, Host, HostPlacement, Rule, Service } from '../model/types';
 import { hostCapacities, isDeepFrozenHostList } from '../model/validate';
+import type { DecisionContext } from './decisions';
+import * as R from './reasons';
+import type { Reason, ReasonValue, TooSmall } from './reasons';
 import type { Verification } from './verification';
 import { ChangeVerifier } from './verifier';
 
-export type ReasonCode =
-  | 'TREC_BOUND' // a trust / risk / eco bound forbids full acceptance
-  | 'ALL_OR_NOTHING' // federation forbidden: the service is admitted whole or not at all
-  | 'ANTI_AFFINITY_HIGH' // High anti-affinity: elastic VMs must run in another cloud
-  | 'ANTI_AFFINITY_HIGH_RULE' // at most one member of a High anti-affinity rule is accepted locally
-  | 'AFFINITY_RULE_GROUP' // members of an affinity rule are accepted together or not at all
-  | 'HOST_TOO_SMALL' // a same-host group needs more than the largest free host has
-  | 'NOT_ENOUGH_HOSTS' // one VM per host (or per member) needs more distinct hosts than exist
-  | 'INSUFFICIENT_CAPACITY' // the whole fleet's free capacity is too small
-  | 'CAPACITY_IN_USE' // the capacity exists, but other admitted VMs hold it
-  | 'CONSTRAINT' // one more local VM would break a model constraint (named in data.constraint)
-  | 'OBJECTIVE' // one more local VM fits, but would not raise the objective
-  | 'NOT_IMPROVED'; // one more local VM fits and would raise the objective: the solver missed it
-
-export interface Reason {
-  readonly code: ReasonCode;
-  readonly message: string;
-  readonly data: Readonly<Record<string, number | string | boolean | readonly string[]>>;
-}
+export type { Reason, ReasonCode, ReasonValue } from './reasons';
 
 // ---------------------------------------------------------------------------------------------
 // The fleet before anything is placed: free capacity per host, with an index for best-fit queries.
@@ -51,9 +52,18 @@ class Fleet {
   /** Per host: its group and its position in `hosts`. */
   readonly groupOf: Int32Array;
   readonly positionOf: Int32Array;
+  /** Some host carries memory (a second capacity); every host does. */
+  readonly hasMemory: boolean;
+  readonly allMemory: boolean;
   private readonly holdingMemo = new Map<string, number>();
+  private readonly slotsMemo = new Map<string, number>();
+  private readonly withMemoryMemo = new Map<number, number>();
+  private largestTotal: number | undefined;
+  private largestMemory_: number | undefined;
+  private totalMemory_: number | undefined;
+  private ids: Map<string, number> | undefined;
 
-  constructor(list: readonly Host[]) {
+  constructor(private readonly list: readonly Host[]) {
     const n = list.length;
     // The validated list's capacities (typed arrays), not a second walk over every host object.
     const source = hostCapacities(list);
@@ -68,6 +78,14 @@ class Fleet {
     }
     this.total = total;
     this.largest = largest;
+    let some = false;
+    let all = true;
+    for (let j = 0; j < n; j++) {
+      if (this.freeMemoryMb[j] === Infinity) all = false;
+      else some = true;
+    }
+    this.hasMemory = some;
+    this.allMemory = all && n > 0;
     // Free CPUs are integers (validated) and rarely large: a counting sort by value, with a Map beyond.
     const dense = largest <= DENSE_CPU_VALUES;
     const countOf = dense ? new Int32Array(largest + 1) : null;
@@ -109,13 +127,98 @@ class Fleet {
     const key = `${cpus}/${memoryMb}`;
     let n = this.holdingMemo.get(key);
     if (n === undefined) {
-      n = 0;
-      for (let g = this.firstGroup(cpus); g < this.values.length; g++) {
-        for (let k = this.groupStart[g]!; k < this.groupStart[g + 1]!; k++) if (this.freeMemoryMb[this.hosts[k]!]! >= memoryMb) n++;
+      const first = this.firstGroup(cpus);
+      if (memoryMb <= 0 || !this.hasMemory) n = this.groupStart[this.values.length]! - this.groupStart[first]!;
+      else {
+        n = 0;
+        for (let g = first; g < this.values.length; g++) {
+          for (let k = this.groupStart[g]!; k < this.groupStart[g + 1]!; k++) if (this.freeMemoryMb[this.hosts[k]!]! >= memoryMb) n++;
+        }
       }
       this.holdingMemo.set(key, n);
     }
     return n;
+  }
+
+  /** VMs of this size the free capacity holds, every host filled on its own: Σ min(⌊cpus/v⌋, ⌊memory/m⌋). */
+  slots(cpus: number, memoryMb: number): number {
+    const key = `${cpus}/${memoryMb}`;
+    let n = this.slotsMemo.get(key);
+    if (n === undefined) {
+      n = 0;
+      for (let g = this.firstGroup(cpus); g < this.values.length; g++) {
+        const per = Math.floor(this.values[g]! / cpus);
+        if (memoryMb <= 0 || !this.hasMemory) n += per * (this.groupStart[g + 1]! - this.groupStart[g]!);
+        else for (let k = this.groupStart[g]!; k < this.groupStart[g + 1]!; k++) n += slotsOf(this.values[g]!, this.freeMemoryMb[this.hosts[k]!]!, cpus, memoryMb);
+      }
+      this.slotsMemo.set(key, n);
+    }
+    return n;
+  }
+
+  /** The most free CPUs of a host with at least this much free memory (0 when none has). */
+  maxCpusWithMemory(memoryMb: number): number {
+    let best = this.withMemoryMemo.get(memoryMb);
+    if (best === undefined) {
+      best = 0;
+      for (let g = this.values.length - 1; g >= 0 && best === 0; g--) {
+        for (let k = this.groupStart[g]!; k < this.groupStart[g + 1]!; k++) {
+          if (this.freeMemoryMb[this.hosts[k]!]! >= memoryMb) {
+            best = this.values[g]!;
+            break;
+          }
+        }
+      }
+      this.withMemoryMemo.set(memoryMb, best);
+    }
+    return best;
+  }
+
+  /** The largest host's CPUs in total, usage aside (read from the host objects once, only when a reason needs it). */
+  largestTotalCpus(): number {
+    if (this.largestTotal === undefined) {
+      let m = 0;
+      for (const h of this.list) if (h.cpus > m) m = h.cpus;
+      this.largestTotal = m;
+    }
+    return this.largestTotal;
+  }
+
+  totalCpusOf(j: number): number {
+    return this.list[j]!.cpus;
+  }
+
+  idOf(j: number): string {
+    return this.list[j]!.id;
+  }
+
+  /** The most free memory of a host (Infinity when a host does not carry memory). */
+  largestMemoryMb(): number {
+    if (this.largestMemory_ === undefined) {
+      let m = 0;
+      for (let j = 0; j < this.freeMemoryMb.length; j++) if (this.freeMemoryMb[j]! > m) m = this.freeMemoryMb[j]!;
+      this.largestMemory_ = m;
+    }
+    return this.largestMemory_;
+  }
+
+  /** Σ of free memory; meaningful only when every host carries memory. */
+  totalMemoryMb(): number {
+    if (this.totalMemory_ === undefined) {
+      let t = 0;
+      for (let j = 0; j < this.freeMemoryMb.length; j++) t += this.freeMemoryMb[j]!;
+      this.totalMemory_ = t;
+    }
+    return this.totalMemory_;
+  }
+
+  /** Host index of a host id (the map is built once per host list, and only when bookings are given). */
+  indexOf(id: string): number | undefined {
+    if (!this.ids) {
+      this.ids = new Map();
+      for (let j = 0; j < this.list.length; j++) this.ids.set(this.list[j]!.id, j);
+    }
+    return this.ids.get(id);
   }
 
   /** First group whose value is ≥ cpus. */
@@ -165,21 +268,27 @@ class Residual {
   /** Per fleet group: a position before which every host is kept apart (best fit starts its scan there). */
   private readonly cursors = new Map<number, number>();
 
+  /**
+   * `bonus`: capacity added to some hosts (what bookings hold, for the layer "bookings aside"); those hosts are kept
+   * apart from the fleet's values like the hosts the allocation uses.
+   */
   constructor(
     readonly fleet: Fleet,
     private readonly model: AdmissionModel,
     allocation?: Allocation,
+    private readonly bonus?: ReadonlyMap<number, { readonly cpus: number; readonly memoryMb: number }>,
   ) {
     allocation?.services.forEach((comps, a) =>
       comps.forEach((ca, i) => {
         for (const p of ca.placements) this.usersOf(p.hostIndex).push({ a, i, vms: p.vms });
       }),
     );
+    if (bonus) for (const j of bonus.keys()) this.usersOf(j);
     for (const j of this.users.keys()) this.recompute(j);
   }
 
   clone(): Residual {
-    const copy = new Residual(this.fleet, this.model);
+    const copy = new Residual(this.fleet, this.model, undefined, this.bonus);
     for (const [j, list] of this.users) copy.users.set(j, list.slice());
     for (const [j, v] of this.cpus) copy.cpus.set(j, v);
     for (const [j, v] of this.memory) copy.memory.set(j, v);
@@ -229,6 +338,11 @@ class Residual {
     return this.users.has(j);
   }
 
+  /** The components with VMs on host j, in allocation order. */
+  usersAt(j: number): readonly HostUser[] {
+    return this.users.get(j) ?? [];
+  }
+
   /** Σ of free CPUs over all hosts. CPU counts are integers, so the sum is exact in any order. */
   totalCpus(): number {
     let t = this.fleet.total;
@@ -257,7 +371,7 @@ class Residual {
       const list = this.users.get(p.hostIndex);
       if (!list) continue;
       const kept = list.filter((u) => u.a !== a || u.i !== i);
-      if (kept.length) this.users.set(p.hostIndex, kept);
+      if (kept.length || this.bonus?.has(p.hostIndex)) this.users.set(p.hostIndex, kept);
       else this.users.delete(p.hostIndex);
       touched.add(p.hostIndex);
     }
@@ -310,8 +424,9 @@ class Residual {
   }
 
   private recompute(j: number): void {
-    let cpus = this.fleet.freeCpus[j]!;
-    let memory = this.fleet.freeMemoryMb[j]!;
+    const extra = this.bonus?.get(j);
+    let cpus = this.fleet.freeCpus[j]! + (extra?.cpus ?? 0);
+    let memory = this.fleet.freeMemoryMb[j]! + (extra?.memoryMb ?? 0);
     for (const u of this.users.get(j)!) {
       const c = this.model.services[u.a]!.components[u.i]!;
       cpus -= c.vcpus * u.vms;
@@ -394,354 +509,845 @@ class Scratch {
   }
 }
 
+/** VMs of (cpus, memoryMb) one host with this free capacity holds. */
+function slotsOf(freeCpus: number, freeMemoryMb: number, cpus: number, memoryMb: number): number {
+  const byCpu = Math.floor(Math.max(0, freeCpus) / cpus);
+  return memoryMb > 0 ? Math.min(byCpu, Math.floor(Math.max(0, freeMemoryMb) / memoryMb)) : byCpu;
+}
+
+const able = (freeCpus: number, freeMemoryMb: number, cpus: number, memoryMb: number): boolean => freeCpus >= cpus && freeMemoryMb >= memoryMb;
+
+// ---------------------------------------------------------------------------------------------
+// Bookings: per booked host, the free capacity with what recorded admissions hold given back (layer 2).
+
+interface Booked {
+  readonly j: number;
+  readonly id: string;
+  /** Free with bookings aside: min(total, free + held); memory: free + held (Infinity when the host carries none). */
+  readonly cpus: number;
+  readonly memoryMb: number;
+  readonly heldCpus: number;
+  readonly heldMemoryMb: number;
+}
+
+/**
+ * Free capacity with bookings aside: the fleet's values, raised on booked hosts. Counting queries are the fleet's
+ * (memoized per host list) corrected host by host on the booked ones, so they cost O(booked hosts).
+ */
+class Layer {
+  constructor(
+    readonly fleet: Fleet,
+    readonly booked: readonly Booked[],
+  ) {}
+
+  slots(cpus: number, memoryMb: number): number {
+    let n = this.fleet.slots(cpus, memoryMb);
+    const f = this.fleet;
+    for (const b of this.booked) n += slotsOf(b.cpus, b.memoryMb, cpus, memoryMb) - slotsOf(f.freeCpus[b.j]!, f.freeMemoryMb[b.j]!, cpus, memoryMb);
+    return n;
+  }
+
+  holding(cpus: number, memoryMb: number): number {
+    let n = this.fleet.holding(cpus, memoryMb);
+    const f = this.fleet;
+    for (const b of this.booked) n += Number(able(b.cpus, b.memoryMb, cpus, memoryMb)) - Number(able(f.freeCpus[b.j]!, f.freeMemoryMb[b.j]!, cpus, memoryMb));
+    return n;
+  }
+
+  largestCpus(): number {
+    let m = this.fleet.largest;
+    for (const b of this.booked) m = Math.max(m, b.cpus);
+    return m;
+  }
+
+  totalCpus(): number {
+    let t = this.fleet.total;
+    for (const b of this.booked) t += b.cpus - this.fleet.freeCpus[b.j]!;
+    return t;
+  }
+
+  totalMemoryMb(): number | undefined {
+    if (!this.fleet.allMemory) return undefined;
+    let t = this.fleet.totalMemoryMb();
+    for (const b of this.booked) t += b.memoryMb - this.fleet.freeMemoryMb[b.j]!;
+    return t;
+  }
+
+  /** Why no host has cpus and memoryMb free at once (call only when none has). */
+  tooSmall(cpus: number, memoryMb: number): TooSmall {
+    const largest = this.largestCpus();
+    if (largest < cpus) return { kind: 'cpus', largestFreeHostCpus: largest };
+    let memory = this.fleet.largestMemoryMb();
+    for (const b of this.booked) memory = Math.max(memory, b.memoryMb);
+    if (memory < memoryMb) return { kind: 'memory', largestFreeHostMemoryMb: memory };
+    let withMemory = this.fleet.maxCpusWithMemory(memoryMb);
+    for (const b of this.booked) if (b.memoryMb >= memoryMb) withMemory = Math.max(withMemory, b.cpus);
+    return { kind: 'both', largestFreeHostCpusWithThatMemory: withMemory };
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Per-service facts, computed once per explanation instead of once per component.
 
 class ServiceFacts {
   /** Per component: the rules naming it, in rule order. */
   readonly rulesOf: Rule[][];
-  /** Per component: it shares a host with its group (High affinity, itself or by a rule). */
-  readonly sameHost: boolean[];
-  /** Per component: members of its Medium anti-affinity rules (other components), whose hosts it avoids. */
-  readonly partners: number[][];
-  private readonly groupOthers = new Map<number, number>();
-  private readonly index: Map<string, number>;
+  /** Per component: its same-host group (itself and, transitively, its High affinity rules' members), or null. */
+  readonly group: (readonly number[] | null)[];
+  /** Per component: its Medium anti-affinity rules with their other members, whose hosts it avoids. */
+  readonly spreadRules: { readonly rule: Rule; readonly others: readonly number[] }[][];
+  /** Per component: member of an affinity rule (Medium or High): accepted, it may not be federated. */
+  readonly inAffinityRule: boolean[];
+  /** Component id → position. */
+  readonly index: ReadonlyMap<string, number>;
 
-  constructor(
-    private readonly model: AdmissionModel,
-    private readonly a: number,
-  ) {
+  constructor(model: AdmissionModel, a: number) {
     const s = model.services[a]!;
     const index = (this.index = new Map(s.components.map((c, i) => [c.id, i])));
+    const n = s.components.length;
     this.rulesOf = s.components.map(() => []);
-    const partners = s.components.map(() => new Set<number>());
-    this.sameHost = s.components.map((c) => c.affinity === 2);
+    this.spreadRules = s.components.map(() => []);
+    this.inAffinityRule = s.components.map(() => false);
+    // Union-find over High affinity rules: members of overlapping rules share one host.
+    const parent = Array.from({ length: n }, (_, i) => i);
+    const root = (i: number): number => {
+      while (parent[i] !== i) i = parent[i] = parent[parent[i]!]!;
+      return i;
+    };
+    const sameHost = s.components.map((c) => c.affinity === 2);
     for (const rule of s.rules) {
-      const members = rule.members.map((m) => index.get(m)).filter((i): i is number => i !== undefined);
+      const members = [...new Set(rule.members.map((m) => index.get(m)).filter((i): i is number => i !== undefined))];
       for (const i of members) {
         this.rulesOf[i]!.push(rule);
-        if (rule.kind === 'affinity' && rule.level === 2) this.sameHost[i] = true;
-        if (rule.kind === 'antiAffinity' && rule.level === 1) for (const k of members) if (k !== i) partners[i]!.add(k);
-      }
-    }
-    this.partners = partners.map((p) => [...p]);
-  }
-
-  antiAffinityMedium(i: number): boolean {
-    return this.model.services[this.a]!.components[i]!.antiAffinity === 1;
-  }
-
-  /** CPUs a same-host group needs when component i runs `vms` VMs and the other members keep max(basic, 1). */
-  groupDemand(i: number, vms: number): number {
-    const s = this.model.services[this.a]!;
-    let others = this.groupOthers.get(i);
-    if (others === undefined) {
-      const members = new Set<number>();
-      for (const r of this.rulesOf[i]!) {
-        if (r.kind !== 'affinity' || r.level !== 2) continue;
-        for (const m of r.members) {
-          const k = this.index.get(m);
-          if (k !== undefined && k !== i) members.add(k);
+        if (rule.kind === 'affinity') this.inAffinityRule[i] = true;
+        if (rule.kind === 'affinity' && rule.level === 2) {
+          sameHost[i] = true;
+          parent[root(i)] = root(members[0]!);
         }
+        if (rule.kind === 'antiAffinity' && rule.level === 1) this.spreadRules[i]!.push({ rule, others: members.filter((k) => k !== i) });
       }
-      others = 0;
-      for (const k of members) others += Math.max(s.components[k]!.basic, 1) * s.components[k]!.vcpus;
-      this.groupOthers.set(i, others);
     }
-    // Integer CPU counts: the sum does not depend on the order the components are added in.
-    return others + vms * s.components[i]!.vcpus;
+    const groups = new Map<number, number[]>();
+    for (let i = 0; i < n; i++) {
+      if (!sameHost[i]) continue;
+      const r = root(i);
+      const g = groups.get(r);
+      if (g) g.push(i);
+      else groups.set(r, [i]);
+    }
+    this.group = s.components.map((_, i) => (sameHost[i] ? groups.get(root(i))! : null));
   }
 }
 
-const fmt = (n: number): string => (Number.isInteger(n) ? String(n) : n.toFixed(2));
-
-export function explainComponents(model: AdmissionModel, allocation: Allocation, verification: Verification): Reason[][][] {
-  // The common answer, everything at its maximum, needs no fleet-wide figures.
-  const atMaximum = model.services.every((s, a) => s.components.every((c, i) => verification.services[a]!.components[i]!.localVms >= c.maxVms));
-  if (atMaximum) return model.services.map((s) => s.components.map(() => []));
-  const fleet = fleetOf(model.hosts);
-  const residual = new Residual(fleet, model, allocation);
-  const judge = new ChangeVerifier(model, allocation, verification);
-  const totalFree = fleet.total;
-  const largestFree = fleet.largest;
-  const residualTotal = residual.totalCpus();
-  const residualLargest = residual.largestCpus();
-  const holders = (a: number): string[] =>
-    model.services.filter((_, b) => b !== a && verification.services[b]!.localVms > 0).map((s) => s.id);
-
-  const serviceWhatIf: Reason[] = [];
-  return model.services.map((s, a) => {
-    const ev = verification.services[a]!;
-    if (s.components.every((c, i) => ev.components[i]!.localVms >= c.maxVms)) return s.components.map(() => []);
-    const facts = new ServiceFacts(model, a);
-    const id2i = new Map(s.components.map((c, i) => [c.id, i]));
-    const trecFailures: Reason[] = [];
-    if (s.trust < s.constraints.trust) trecFailures.push(trec('trust', s.trust, s.constraints.trust, '≥'));
-    if (s.eco < s.constraints.eco) trecFailures.push(trec('eco', s.eco, s.constraints.eco, '≥'));
-    if (s.risk > s.constraints.risk) trecFailures.push(trec('risk', s.risk, s.constraints.risk, '≤'));
-
-    return s.components.map((c, i): Reason[] => {
-      const ce = ev.components[i]!;
-      if (ce.localVms >= c.maxVms) return [];
-      const reasons: Reason[] = [];
-      const accepted = ce.acceptedLocally;
-      const count = accepted ? 1 : Math.max(1, c.basic); // VMs the next step needs: one more, or the basic set
-      const mem = c.memoryMb ?? 0;
-
-      if (!accepted) reasons.push(...trecFailures);
-      if (c.antiAffinity === 2 && ce.localVms >= c.basic) {
-        reasons.push({
-          code: 'ANTI_AFFINITY_HIGH',
-          message: `High anti-affinity keeps the ${c.maxVms - c.basic} elastic VM(s) of ${c.id} in other clouds: at most ${c.basic} run locally`,
-          data: { basicVms: c.basic, maxVms: c.maxVms },
-        });
-        return reasons;
-      }
-      for (const rule of facts.rulesOf[i]!) {
-        const others = rule.members.filter((m) => m !== c.id);
-        if (rule.kind === 'antiAffinity' && rule.level === 2 && !accepted) {
-          const chosen = others.filter((m) => ev.components[id2i.get(m)!]!.acceptedLocally);
-          if (chosen.length > 0) {
-            reasons.push({
-              code: 'ANTI_AFFINITY_HIGH_RULE',
-              message: `High anti-affinity rule over ${rule.members.join(', ')}: only one may run locally, and ${chosen[0]} does`,
-              data: { members: rule.members, acceptedMember: chosen[0]! },
-            });
-          }
-        }
-        if (rule.kind === 'affinity' && !accepted) {
-          const missing = others.filter((m) => !ev.components[id2i.get(m)!]!.acceptedLocally);
-          reasons.push({
-            code: 'AFFINITY_RULE_GROUP',
-            message: `${rule.level === 2 ? 'High' : 'Medium'} affinity rule over ${rule.members.join(', ')}: the members are admitted together or not at all`,
-            data: { members: rule.members, level: rule.level, notAdmitted: missing },
-          });
-        }
-      }
-
-      // Static limits of the whole fleet (nothing else admitted).
-      const sameHost = facts.sameHost[i]!;
-      const groupCpus = sameHost ? facts.groupDemand(i, accepted ? ce.localVms + 1 : Math.max(1, c.basic)) : 0;
-      if (sameHost && groupCpus > largestFree) {
-        reasons.push({
-          code: 'HOST_TOO_SMALL',
-          message: `High affinity needs ${fmt(groupCpus)} CPUs on one host; the largest free host has ${fmt(largestFree)}`,
-          data: { neededCpusOnOneHost: groupCpus, largestFreeHostCpus: largestFree },
-        });
-      }
-      if (c.antiAffinity === 1) {
-        const need = accepted ? ce.localVms + 1 : Math.max(1, c.basic);
-        const able = fleet.holding(c.vcpus, mem);
-        if (need > able) {
-          reasons.push({
-            code: 'NOT_ENOUGH_HOSTS',
-            message: `Medium anti-affinity needs ${need} distinct hosts with ${c.vcpus} free CPU(s); only ${able} exist`,
-            data: { neededHosts: need, hostsAvailable: able, vcpus: c.vcpus },
-          });
-        }
-      }
-      const neededTotal = (accepted ? ce.localVms + 1 : c.basic) * c.vcpus;
-      if (neededTotal > totalFree) {
-        reasons.push({
-          code: 'INSUFFICIENT_CAPACITY',
-          message: `${accepted ? `${ce.localVms + 1} VM(s)` : `the ${c.basic} basic VM(s)`} of ${c.id} need ${fmt(neededTotal)} CPUs; the fleet has ${fmt(totalFree)} free`,
-          data: { neededCpus: neededTotal, freeCpus: totalFree },
-        });
-      }
-      if (!s.federationAllowed && !ev.fullyAccepted) {
-        reasons.push({
-          code: 'ALL_OR_NOTHING',
-          message: `federation is forbidden for ${s.id}, so it is admitted whole or not at all`,
-          data: { federationAllowed: false },
-        });
-      }
-      if (reasons.some((r) => r.code !== 'ALL_OR_NOTHING' && r.code !== 'AFFINITY_RULE_GROUP')) return reasons;
-      if (!s.federationAllowed && !ev.fullyAccepted) {
-        // All or nothing: the meaningful what-if is the whole service at its minimum, not one component.
-        reasons.push((serviceWhatIf[a] ??= wholeServiceWhatIf(model, allocation, verification, judge, residual, facts, a, holders(a))));
-        return reasons;
-      }
-
-      // What-if: the next step (one more VM, or the basic VMs) on the residual capacity, re-verified.
-      const excluded = excludedHosts(allocation.services[a]!, facts, i, new Map());
-      const step = nextStep(model, allocation.services[a]![i]!, facts, a, i, residual, count, new Set(excluded));
-      if (!step) {
-        const heldBy = holders(a);
-        reasons.push({
-          code: 'CAPACITY_IN_USE',
-          message:
-            `no free host can take ${count} more VM(s) of ${c.vcpus} CPU(s)${mem ? ` and ${fmt(mem)} MB` : ''} for ${c.id}` +
-            (excluded.size ? ` (${excluded.size} host(s) excluded by anti-affinity)` : '') +
-            `: ${fmt(residualTotal)} CPUs remain free (largest host ${fmt(residualLargest)}); the rest is held by ` +
-            (heldBy.length ? `${heldBy.join(', ')} and ` : '') +
-            `${s.id} itself`,
-          data: { vmsNeeded: count, vcpus: c.vcpus, freeCpusLeft: residualTotal, largestFreeHostCpus: residualLargest, excludedHosts: excluded.size, heldBy },
-        });
-        return reasons;
-      }
-      const after = judge.verifyChange(a, new Map([[i, step]]));
-      if (!after.feasible) {
-        const v = after.violations.find((x) => x.service === s.id) ?? after.violations[0]!;
-        reasons.push({
-          code: 'CONSTRAINT',
-          message: `${accepted ? 'one more local VM' : 'admitting it locally'} would violate ${v.constraint}: ${v.message}`,
-          data: { constraint: v.constraint },
-        });
-        return reasons;
-      }
-      const delta = after.objective - verification.objective;
-      reasons.push(
-        delta <= 1e-9
-          ? {
-              code: 'OBJECTIVE',
-              message: `${accepted ? 'one more local VM' : 'admitting it locally'} fits but would change the objective by ${delta.toFixed(4)}`,
-              data: { objectiveDelta: delta },
-            }
-          : {
-              code: 'NOT_IMPROVED',
-              message: `${accepted ? 'one more local VM' : 'admitting it locally'} fits and would raise the objective by ${delta.toFixed(4)}; the solver did not find it within its limits`,
-              data: { objectiveDelta: delta },
-            },
-      );
-      return reasons;
-    });
-  });
-
-  function trec(metric: string, value: number, bound: number, op: string): Reason {
-    return {
-      code: 'TREC_BOUND',
-      message: `service ${metric} ${fmt(value)} does not meet the bound ${op} ${fmt(bound)}, so the service may not be fully accepted`,
-      data: { metric, value, bound },
-    };
-  }
-}
-
-/** Local VMs a component needs at least when accepted without federation (basic, availability target). */
-function minimumLocal(c: AdmissionModel['services'][number]['components'][number]): number {
+/** Local VMs a component needs at least when admitted: its basic VMs, raised by its availability target where φ cannot top it up. */
+function minimumLocal(s: Service, facts: ServiceFacts, i: number, withAvailability: boolean): number {
+  const c = s.components[i]!;
   let n = c.basic;
-  if (c.antiAffinity !== 2) n = Math.max(n, Math.ceil(c.basic - 1 + c.availability * (c.maxVms - c.basic + 1) - 1e-9));
-  if (c.affinity === 2) n = Math.max(n, 1);
+  if (withAvailability && availabilityBinds(s, facts, i)) n = Math.max(n, availabilityVms(c));
+  if (facts.group[i]) n = Math.max(n, 1);
   return n;
 }
 
-/**
- * What-if for a federation-forbidden service that was not admitted: every component at its minimum on the
- * residual capacity, then re-verified. Says whether it does not fit, breaks a constraint, or does not pay.
- */
-function wholeServiceWhatIf(
-  model: AdmissionModel,
-  allocation: Allocation,
-  verification: Verification,
-  judge: ChangeVerifier,
-  base: Residual,
-  facts: ServiceFacts,
-  a: number,
-  heldBy: string[],
-): Reason {
-  const s = model.services[a]!;
-  const original = allocation.services[a]!;
-  // The trial: this service's changed components over the allocation, and the capacity they leave.
-  const changes = new Map<number, ComponentAllocation>();
-  const residual = base.clone();
-  for (let i = 0; i < s.components.length; i++) {
-    const current = changes.get(i) ?? original[i]!;
-    const count = minimumLocal(s.components[i]!);
-    if (count === 0) {
-      changes.set(i, { ...current, acceptedLocally: true });
-      continue;
-    }
-    const next = nextStep(model, current, facts, a, i, residual, count, excludedHosts(original, facts, i, changes));
-    if (!next) {
-      const c = s.components[i]!;
-      // What the allocation itself leaves free (the trial's own VMs aside).
-      const freeCpusLeft = base.totalCpus();
-      const largestFreeHostCpus = base.largestCpus();
-      return {
-        code: 'CAPACITY_IN_USE',
-        message:
-          `admitting ${s.id} whole needs ${count} VM(s) of ${c.vcpus} CPU(s) for ${c.id} next to its other components, ` +
-          `but only ${fmt(freeCpusLeft)} CPUs remain free (largest host ${fmt(largestFreeHostCpus)}); capacity is held by ${heldBy.join(', ') || 'no other service'}`,
-        data: { component: c.id, vmsNeeded: count, vcpus: c.vcpus, freeCpusLeft, largestFreeHostCpus, heldBy },
-      };
-    }
-    residual.place(a, i, current.placements, next.placements);
-    changes.set(i, next);
-  }
-  const after = judge.verifyChange(a, changes);
-  if (!after.feasible) {
-    const v = after.violations.find((x) => x.service === s.id) ?? after.violations[0]!;
-    return { code: 'CONSTRAINT', message: `admitting ${s.id} whole would violate ${v.constraint}: ${v.message}`, data: { constraint: v.constraint } };
-  }
-  const delta = after.objective - verification.objective;
-  return delta <= 1e-9
-    ? { code: 'OBJECTIVE', message: `admitting ${s.id} whole fits but would change the objective by ${delta.toFixed(4)}`, data: { objectiveDelta: delta } }
-    : {
-        code: 'NOT_IMPROVED',
-        message: `admitting ${s.id} whole fits and would raise the objective by ${delta.toFixed(4)}; the solver did not find it within its limits`,
-        data: { objectiveDelta: delta },
-      };
+/** cdf ≥ av binds local VMs alone: federation is forbidden, or the component is an affinity rule's member (not federated). */
+function availabilityBinds(s: Service, facts: ServiceFacts, i: number): boolean {
+  return s.components[i]!.antiAffinity !== 2 && (!s.federationAllowed || facts.inAffinityRule[i]!);
 }
 
-/**
- * Hosts the component may not use for another VM: its own (one VM per host) and its anti-affinity partners'.
- * `changes` holds components of the service already re-placed by a what-if.
- */
-function excludedHosts(
-  service: readonly ComponentAllocation[],
-  facts: ServiceFacts,
-  i: number,
-  changes: ReadonlyMap<number, ComponentAllocation>,
-): Set<number> {
-  const excluded = new Set<number>();
-  const of = (k: number): ComponentAllocation => changes.get(k) ?? service[k]!;
-  if (facts.antiAffinityMedium(i)) of(i).placements.forEach((p) => p.vms > 0 && excluded.add(p.hostIndex));
-  for (const k of facts.partners[i]!) of(k).placements.forEach((p) => p.vms > 0 && excluded.add(p.hostIndex));
-  return excluded;
+/** VMs (local + federated) the availability target requires: X + φ ≥ b − 1 + av·(E + 1). */
+function availabilityVms(c: Service['components'][number]): number {
+  return Math.min(c.maxVms, Math.max(0, Math.ceil(c.basic - 1 + c.availability * (c.maxVms - c.basic + 1) - 1e-9)));
 }
 
-/**
- * The component's allocation with its next step placed on the residual capacity, honouring its placement
- * rules; φ is trimmed so X + φ stays within the maximum. Null when no host can take it.
- */
-function nextStep(
-  model: AdmissionModel,
-  current: ComponentAllocation,
-  facts: ServiceFacts,
-  a: number,
-  i: number,
-  r: Residual,
-  count: number,
-  excluded: Set<number>,
-): ComponentAllocation | null {
-  const s = model.services[a]!;
-  const c = s.components[i]!;
-  const mem = c.memoryMb ?? 0;
-  const mine = new Set(current.placements.filter((p) => p.vms > 0).map((p) => p.hostIndex));
-  const added = new Map<number, number>();
-  const free = new Scratch(r);
-  const sameHost = facts.sameHost[i]!;
-  if (sameHost && mine.size > 0) {
-    const j = [...mine][0]!;
-    if (free.freeCpus(j) < count * c.vcpus || free.freeMemoryMb(j) < count * mem) return null;
-    added.set(j, count);
-  } else {
+// ---------------------------------------------------------------------------------------------
+// What one component's next step needs.
+
+interface Need {
+  readonly a: number;
+  readonly i: number;
+  readonly accepted: boolean;
+  readonly kind: 'plain' | 'spread' | 'group';
+  /** Local VMs of the component after the step: one more, or its minimum. */
+  readonly n: number;
+  /** The same without the availability target (≤ n). */
+  readonly n0: number;
+  readonly vcpus: number;
+  /** Per VM, 0 when the component declares none. */
+  readonly memoryMb: number;
+  /** Same-host group: members and each member's VMs (component i's entry is replaced by the count tried). */
+  readonly members: readonly number[];
+  readonly memberVms: readonly number[];
+  readonly memberVms0: readonly number[];
+}
+
+const IN_CAPACITY = new Set<string>(['VM_LARGER_THAN_ANY_HOST', 'AFFINITY_GROUP_TOO_BIG', 'HOST_TOO_SMALL', 'NOT_ENOUGH_HOSTS', 'INSUFFICIENT_CAPACITY', 'CAPACITY_IN_USE']);
+
+export function explainComponents(model: AdmissionModel, allocation: Allocation, verification: Verification, context: DecisionContext = {}): Reason[][][] {
+  // The common answer, everything at its maximum, needs no fleet-wide figures.
+  const atMaximum = model.services.every((s, a) => s.components.every((c, i) => verification.services[a]!.components[i]!.localVms >= c.maxVms));
+  if (atMaximum) return model.services.map((s) => s.components.map(() => []));
+  const explainer = new Explainer(model, allocation, verification, context);
+  return model.services.map((_, a) => explainer.service(a));
+}
+
+class Explainer {
+  private readonly fleet: Fleet;
+  private readonly residual: Residual;
+  private readonly judge: ChangeVerifier;
+  /** Layer 2 (bookings aside) and layer 3 (the model's free capacity). */
+  private readonly aside: Layer;
+  private readonly free: Layer;
+  private readonly booked: readonly Booked[];
+  private readonly bookedAt = new Map<number, Booked>();
+  private readonly bookings: boolean;
+  /** The fleet's free capacity with nothing placed, for trials of one component alone. */
+  private bare: Residual | undefined;
+  /** Sizes (kind/vcpus/memory/VMs) of components without VMs or exclusions for which the allocation leaves no room. */
+  private readonly noRoom = new Set<string>();
+  /** The same sizes: where they would go alone, and who uses those hosts. */
+  private readonly takenBySize = new Map<string, { hosts: number; ids: string[]; users: R.UserFigures[]; usersTotal: number; usedCpus: number }>();
+
+  constructor(
+    private readonly model: AdmissionModel,
+    private readonly allocation: Allocation,
+    private readonly verification: Verification,
+    private readonly context: DecisionContext,
+  ) {
+    this.fleet = fleetOf(model.hosts);
+    this.residual = new Residual(this.fleet, model, allocation);
+    this.judge = new ChangeVerifier(model, allocation, verification);
+    const booked: Booked[] = [];
+    if (context.reservedByHost && context.reservedByHost.size > 0) {
+      const f = this.fleet;
+      for (const [id, held] of context.reservedByHost) {
+        const j = f.indexOf(id);
+        const heldCpus = Math.max(0, held.cpus);
+        const heldMemoryMb = Math.max(0, held.memoryMb);
+        if (j === undefined || this.bookedAt.has(j) || (heldCpus === 0 && heldMemoryMb === 0)) continue;
+        const b: Booked = { j, id, cpus: Math.min(f.totalCpusOf(j), f.freeCpus[j]! + heldCpus), memoryMb: f.freeMemoryMb[j]! + heldMemoryMb, heldCpus, heldMemoryMb };
+        booked.push(b);
+        this.bookedAt.set(j, b);
+      }
+    }
+    this.booked = booked;
+    this.bookings = booked.length > 0;
+    this.aside = new Layer(this.fleet, booked);
+    this.free = new Layer(this.fleet, []);
+  }
+
+  service(a: number): Reason[][] {
+    const model = this.model;
+    const s = model.services[a]!;
+    const ev = this.verification.services[a]!;
+    if (s.components.every((c, i) => ev.components[i]!.localVms >= c.maxVms)) return s.components.map(() => []);
+    const facts = new ServiceFacts(model, a);
+    const trecFailures: Reason[] = [];
+    if (s.trust < s.constraints.trust) trecFailures.push(R.trecBound('trust', s.trust, s.constraints.trust, '≥'));
+    if (s.eco < s.constraints.eco) trecFailures.push(R.trecBound('eco', s.eco, s.constraints.eco, '≥'));
+    if (s.risk > s.constraints.risk) trecFailures.push(R.trecBound('risk', s.risk, s.constraints.risk, '≤'));
+
+    // Pass 1: what the model and the fleet say without any what-if.
+    const first = s.components.map((c, i) => {
+      const ce = ev.components[i]!;
+      if (ce.localVms >= c.maxVms) return null;
+      return this.before(a, i, facts, trecFailures);
+    });
+    const wholeOrNothing = !s.federationAllowed && !ev.fullyAccepted;
+    const blocking = s.components.filter((_, i) => first[i]?.reasons.some((r) => IN_CAPACITY.has(r.code))).map((c) => c.id);
+    let whole: { readonly reason: Reason; readonly forced: readonly Reason[][] } | undefined;
+
+    // Pass 2: what-ifs where the first pass found nothing that explains it.
+    return s.components.map((c, i): Reason[] => {
+      const f = first[i];
+      if (!f) return [];
+      const reasons = [...f.reasons];
+      if (f.final) return reasons;
+      const hard = reasons.some((r) => r.code !== 'AFFINITY_RULE_GROUP');
+      if (wholeOrNothing) {
+        if (hard) return [...reasons, R.allOrNothing(s.id)];
+        const others = blocking.filter((id) => id !== c.id);
+        if (others.length > 0) return [...reasons, R.allOrNothing(s.id, others)];
+        whole ??= this.wholeService(a, facts);
+        return [...reasons, R.allOrNothing(s.id), whole.reason, ...whole.forced[i]!];
+      }
+      if (hard) return reasons;
+      return [...reasons, ...this.componentWhatIf(f.need!, facts)];
+    });
+  }
+
+  /** TREC, rules and the fleet's layers 1–3 for component i alone. `final`: nothing more is to be said. */
+  private before(a: number, i: number, facts: ServiceFacts, trecFailures: readonly Reason[]): { reasons: Reason[]; final: boolean; need?: Need } {
+    const s = this.model.services[a]!;
+    const c = s.components[i]!;
+    const ev = this.verification.services[a]!;
+    const ce = ev.components[i]!;
+    const accepted = ce.acceptedLocally;
+    const reasons: Reason[] = [];
+    if (!accepted) reasons.push(...trecFailures);
+    if (c.antiAffinity === 2 && ce.localVms >= c.basic) {
+      reasons.push(R.antiAffinityHigh(c.id, c.basic, c.maxVms));
+      return { reasons, final: true };
+    }
+    const id2i = (id: string): number => facts.index.get(id) ?? -1;
+    for (const rule of facts.rulesOf[i]!) {
+      const others = rule.members.filter((m) => m !== c.id);
+      if (rule.kind === 'antiAffinity' && rule.level === 2 && !accepted) {
+        const chosen = others.filter((m) => ev.components[id2i(m)]?.acceptedLocally);
+        if (chosen.length > 0) reasons.push(R.antiAffinityHighRule(rule.members, chosen[0]!));
+      }
+      if (rule.kind === 'affinity' && !accepted) {
+        reasons.push(R.affinityRuleGroup(rule.members, rule.level, others.filter((m) => !ev.components[id2i(m)]?.acceptedLocally)));
+      }
+    }
+    const need = this.needOf(a, i, facts);
+    reasons.push(...this.fleetLimits(need));
+    return { reasons, final: false, need };
+  }
+
+  private needOf(a: number, i: number, facts: ServiceFacts): Need {
+    const s = this.model.services[a]!;
+    const c = s.components[i]!;
+    const ev = this.verification.services[a]!;
+    const ce = ev.components[i]!;
+    const accepted = ce.acceptedLocally;
+    const n = accepted ? ce.localVms + 1 : Math.max(1, minimumLocal(s, facts, i, true));
+    const n0 = accepted ? n : Math.max(1, minimumLocal(s, facts, i, false));
+    const members = facts.group[i] ?? [];
+    const vmsOf = (withAvailability: boolean, own: number): number[] =>
+      members.map((k) => (k === i ? own : ev.components[k]!.acceptedLocally ? ev.components[k]!.localVms : minimumLocal(s, facts, k, withAvailability)));
+    return {
+      a,
+      i,
+      accepted,
+      kind: facts.group[i] ? 'group' : c.antiAffinity === 1 ? 'spread' : 'plain',
+      n,
+      n0,
+      vcpus: c.vcpus,
+      memoryMb: c.memoryMb ?? 0,
+      members,
+      memberVms: vmsOf(true, n),
+      memberVms0: vmsOf(false, n0),
+    };
+  }
+
+  private groupDemand(need: Need, own: number, base: readonly number[]): { cpus: number; memoryMb: number } {
+    const s = this.model.services[need.a]!;
+    let cpus = 0;
+    let memoryMb = 0;
+    need.members.forEach((k, m) => {
+      const vms = k === need.i ? own : base[m]!;
+      cpus += vms * s.components[k]!.vcpus;
+      memoryMb += vms * (s.components[k]!.memoryMb ?? 0);
+    });
+    return { cpus, memoryMb };
+  }
+
+  private label(need: Need): string {
+    const s = this.model.services[need.a]!;
+    const c = s.components[need.i]!;
+    return need.accepted ? `one more VM of ${c.id}` : this.count(need, need.n);
+  }
+
+  /** "the 3 basic VM(s) of c", "the 5 VM(s) of c that its availability target requires", "4 VM(s) of c". */
+  private count(need: Need, n: number): string {
+    const c = this.model.services[need.a]!.components[need.i]!;
+    if (need.accepted) return `${n} VM(s) of ${c.id}`;
+    if (n === c.basic) return `the ${n} basic VM(s) of ${c.id}`;
+    if (n > need.n0) return `the ${n} VM(s) of ${c.id} that its availability target requires`;
+    return `${n} VM(s) of ${c.id}`;
+  }
+
+  private needData(need: Need): Record<string, ReasonValue> {
+    const ce = this.verification.services[need.a]!.components[need.i]!;
+    return R.record({
+      component: this.model.services[need.a]!.components[need.i]!.id,
+      vmsNeeded: need.n,
+      localVms: need.accepted ? ce.localVms : undefined,
+      vcpus: need.vcpus,
+      memoryMb: need.memoryMb > 0 ? need.memoryMb : undefined,
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Layers 1–3 for one component alone (exact: its VMs are identical).
+
+  private fleetLimits(need: Need): Reason[] {
+    const s = this.model.services[need.a]!;
+    const c = s.components[need.i]!;
+    const f = this.fleet;
+    // Layer 1: the hosts in total (read only when a VM or a group is larger than every free host).
+    if (need.vcpus > f.largest && need.vcpus > f.largestTotalCpus()) return [R.vmLargerThanAnyHost(c.id, need.vcpus, f.largestTotalCpus())];
+    if (need.kind === 'group') {
+      const g = this.groupDemand(need, need.n, need.memberVms);
+      if (g.cpus > this.aside.largestCpus() && g.cpus > f.largestTotalCpus()) {
+        const reason = R.affinityGroupTooBig(this.groupLabel(need, need.n), g.cpus, f.largestTotalCpus(), need.members.map((k) => s.components[k]!.id));
+        return this.withAvailability(need, reason, (n) => this.groupDemand(need, n, need.memberVms0).cpus <= f.largestTotalCpus());
+      }
+    }
+    // Layer 2: bookings aside.
+    const short = this.shortOn(this.aside, need, need.n);
+    if (short) return this.withAvailability(need, short, (n) => this.shortOn(this.aside, need, n) === null);
+    // Layer 3: the model's free capacity. Differs from layer 2 only on booked hosts.
+    if (this.bookings && !this.fitsOn(this.free, need, need.n)) {
+      const reason = R.capacityInUse(this.label(need), this.needData(need), this.held(this.bookedHostsFor(need)));
+      return this.withAvailability(need, reason, (n) => this.fitsOn(this.free, need, n));
+    }
+    return [];
+  }
+
+  private groupLabel(need: Need, n: number): string {
+    const s = this.model.services[need.a]!;
+    return need.members.length === 1 ? `the ${n} VM(s) of ${s.components[need.i]!.id}` : need.members.map((k) => s.components[k]!.id).join(', ');
+  }
+
+  private fitsOn(layer: Layer, need: Need, n: number): boolean {
+    if (layer.holding(need.vcpus, need.memoryMb) === 0) return false;
+    switch (need.kind) {
+      case 'group': {
+        const g = this.groupDemand(need, n, n === need.n ? need.memberVms : need.memberVms0);
+        return layer.holding(g.cpus, g.memoryMb) > 0;
+      }
+      case 'spread':
+        return layer.holding(need.vcpus, need.memoryMb) >= n;
+      case 'plain':
+        return layer.slots(need.vcpus, need.memoryMb) >= n;
+    }
+  }
+
+  /** The reason the component does not fit on layer 2 with n VMs, or null when it fits. */
+  private shortOn(layer: Layer, need: Need, n: number): Reason | null {
+    if (this.fitsOn(layer, need, n)) return null;
+    const s = this.model.services[need.a]!;
+    const c = s.components[need.i]!;
+    const bookings = this.bookings;
+    if (layer.holding(need.vcpus, need.memoryMb) === 0) {
+      return R.hostTooSmall({ group: false, label: `one VM of ${c.id}` }, need.vcpus, need.memoryMb, layer.tooSmall(need.vcpus, need.memoryMb), bookings);
+    }
+    switch (need.kind) {
+      case 'group': {
+        const g = this.groupDemand(need, n, n === need.n ? need.memberVms : need.memberVms0);
+        const label = need.members.length === 1 ? 'High affinity' : `High affinity (${need.members.map((k) => s.components[k]!.id).join(', ')})`;
+        return R.hostTooSmall({ group: true, label, members: need.members.map((k) => s.components[k]!.id) }, g.cpus, g.memoryMb, layer.tooSmall(g.cpus, g.memoryMb), bookings);
+      }
+      case 'spread':
+        return R.notEnoughHosts(c.id, n, layer.holding(need.vcpus, need.memoryMb), need.vcpus, need.memoryMb, bookings);
+      case 'plain':
+        return R.insufficientCapacity(
+          this.count(need, n),
+          { vmsNeeded: n, vmsThatFit: layer.slots(need.vcpus, need.memoryMb), vcpus: need.vcpus, memoryMb: need.memoryMb, freeCpus: layer.totalCpus(), freeMemoryMb: layer.totalMemoryMb() },
+          bookings,
+        );
+    }
+  }
+
+  /**
+   * The reason, and AVAILABILITY_FORCES_VMS after it when the availability target raised the VM count and fewer VMs
+   * would pass the same check (`fits(n)`); the largest such count is reported.
+   */
+  private withAvailability(need: Need, reason: Reason, fits: (n: number) => boolean): Reason[] {
+    if (need.accepted || need.n <= need.n0 || !fits(need.n0)) return [reason];
+    let lo = need.n0;
+    let hi = need.n - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (fits(mid)) lo = mid;
+      else hi = mid - 1;
+    }
+    return [reason, this.availabilityReason(need.a, need.i, need.n, lo)];
+  }
+
+  private availabilityReason(a: number, i: number, vmsRequired: number, vmsThatFit: number): Reason {
+    const c = this.model.services[a]!.components[i]!;
+    return R.availabilityForcesVms(c.id, { target: c.availability, vmsRequired, maxVms: c.maxVms, basicVms: c.basic, vmsThatFit });
+  }
+
+  /** Booked hosts where, bookings aside, the component's step would find room it does not find now. */
+  private bookedHostsFor(need: Need): Booked[] {
+    const f = this.fleet;
+    const v = need.vcpus;
+    const m = need.memoryMb;
+    const g = need.kind === 'group' ? this.groupDemand(need, need.n, need.memberVms) : null;
+    return this.booked.filter((b) => {
+      const fc = f.freeCpus[b.j]!;
+      const fm = f.freeMemoryMb[b.j]!;
+      if (g) return able(b.cpus, b.memoryMb, g.cpus, g.memoryMb) && !able(fc, fm, g.cpus, g.memoryMb);
+      if (need.kind === 'spread') return able(b.cpus, b.memoryMb, v, m) && !able(fc, fm, v, m);
+      return slotsOf(b.cpus, b.memoryMb, v, m) > slotsOf(fc, fm, v, m);
+    });
+  }
+
+  /** What recorded admissions hold on these hosts, and who (largest first) when the holders were looked up. */
+  private held(hosts: readonly Booked[]): R.HeldFigures {
+    let heldCpus = 0;
+    let heldMemoryMb = 0;
+    for (const b of hosts) {
+      heldCpus += b.heldCpus;
+      heldMemoryMb += b.heldMemoryMb;
+    }
+    const byHost = this.context.holdersByHost;
+    if (!byHost) return { hostIds: hosts.map((b) => b.id), heldCpus, heldMemoryMb, holders: null, holdersTotal: 0 };
+    const by = new Map<string, { admissionId: string; owner: string; serviceId: string; window: { start: string; end: string | null }; cpus: number; memoryMb: number }>();
+    for (const b of hosts) {
+      for (const h of byHost.get(b.id) ?? []) {
+        const e = by.get(h.admissionId);
+        if (e) {
+          e.cpus += h.cpus;
+          e.memoryMb += h.memoryMb;
+        } else by.set(h.admissionId, { admissionId: h.admissionId, owner: h.owner, serviceId: h.serviceId, window: { start: h.window.start, end: h.window.end }, cpus: h.cpus, memoryMb: h.memoryMb });
+      }
+    }
+    const all = [...by.values()].sort((x, y) => y.cpus - x.cpus || y.memoryMb - x.memoryMb || (x.admissionId < y.admissionId ? -1 : x.admissionId > y.admissionId ? 1 : 0));
+    return { hostIds: hosts.map((b) => b.id), heldCpus, heldMemoryMb, holders: all.slice(0, R.MAX_LISTED), holdersTotal: all.length };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Layers 4–5 for one component: what this allocation leaves.
+
+  private componentWhatIf(need: Need, facts: ServiceFacts): Reason[] {
+    const { a, i } = need;
+    const service = this.allocation.services[a]!;
+    const own = new Set<number>();
+    if (need.kind === 'spread') for (const p of service[i]!.placements) if (p.vms > 0) own.add(p.hostIndex);
+    const partners = this.partnerHosts(service, facts, need, new Map());
+    const excluded = new Set(own);
+    for (const j of partners.keys()) excluded.add(j);
+    // A component with no VMs, no group and no excluded host is placed alike by size: a failure is remembered by size.
+    const bySize = !need.accepted && need.kind !== 'group' && excluded.size === 0 ? `${need.kind}/${need.vcpus}/${need.memoryMb}/${need.n}` : null;
+    if (bySize === null || !this.noRoom.has(bySize)) {
+      const step = this.step(this.residual, need, facts, need.n, excluded, new Map());
+      if (step) return [this.verdict(a, step, need.accepted ? 'one more local VM' : 'admitting it locally')];
+      if (bySize !== null) this.noRoom.add(bySize);
+    }
+
+    const label = this.label(need);
+    const out: Reason[] = [];
+    const retry = partners.size > 0 ? this.step(this.residual, need, facts, need.n, own, new Map()) : null;
+    if (retry) {
+      // It fits on hosts its Medium anti-affinity rules keep it off: name each rule and the hosts it takes away.
+      const used = new Set<number>();
+      for (const [k, ca] of retry) if (need.members.includes(k) || k === i) for (const p of ca.placements) if (p.vms > 0 && partners.has(p.hostIndex)) used.add(p.hostIndex);
+      const byRule = new Map<Rule, number[]>();
+      for (const j of used) for (const rule of partners.get(j)!) (byRule.get(rule) ?? byRule.set(rule, []).get(rule)!).push(j);
+      for (const [rule, hosts] of byRule) out.push(R.excludedByRule(label, rule.members, hosts.sort((x, y) => x - y).map((j) => this.fleet.idOf(j)), need.n));
+    }
+    if (out.length === 0) out.push(this.takenByThisAdmission(need, facts, label));
+    if (!need.accepted && need.n > need.n0 && this.step(this.residual, need, facts, need.n0, excluded, new Map())) {
+      let lo = need.n0;
+      let hi = need.n - 1;
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >>> 1;
+        if (this.step(this.residual, need, facts, mid, excluded, new Map())) lo = mid;
+        else hi = mid - 1;
+      }
+      out.push(this.availabilityReason(a, i, need.n, lo));
+    }
+    return out;
+  }
+
+  /**
+   * Hosts the step may not use because of Medium anti-affinity rules: those of the rules' other members (outside the
+   * component's same-host group), each with the rules that exclude it. `changes`: components re-placed by a trial.
+   */
+  private partnerHosts(service: readonly ComponentAllocation[], facts: ServiceFacts, need: Need, changes: ReadonlyMap<number, ComponentAllocation>): Map<number, Rule[]> {
+    const out = new Map<number, Rule[]>();
+    const selves = need.members.length > 0 ? need.members : [need.i];
+    for (const k of selves) {
+      for (const { rule, others } of facts.spreadRules[k]!) {
+        for (const o of others) {
+          if (selves.includes(o)) continue;
+          for (const p of (changes.get(o) ?? service[o]!).placements) {
+            if (p.vms <= 0) continue;
+            const rules = out.get(p.hostIndex);
+            if (!rules) out.set(p.hostIndex, [rule]);
+            else if (!rules.includes(rule)) rules.push(rule);
+          }
+        }
+      }
+    }
+    return out;
+  }
+
+  /** The step on what `r` leaves: the component with n local VMs (its group with it), or null when it does not fit. */
+  private step(r: Residual, need: Need, facts: ServiceFacts, n: number, excluded: ReadonlySet<number>, changes: ReadonlyMap<number, ComponentAllocation>): Map<number, ComponentAllocation> | null {
+    const { a, i } = need;
+    const service = this.allocation.services[a]!;
+    if (need.kind === 'group') {
+      const vms = need.members.map((k, m) => (k === i ? n : n === need.n ? need.memberVms[m]! : need.memberVms0[m]!));
+      return this.placeGroup(r, a, facts, need.members, vms, excluded, changes);
+    }
+    const current = changes.get(i) ?? service[i]!;
+    const count = need.accepted ? n - this.verification.services[a]!.components[i]!.localVms : n;
+    const next = this.placeComponent(r, a, facts, i, current, count, new Set(excluded));
+    return next ? new Map([[i, next]]) : null;
+  }
+
+  /** φ for a what-if with X local VMs: the current φ trimmed to U − X, raised to what availability (or High anti-affinity) needs. */
+  private federatedFor(a: number, facts: ServiceFacts, k: number, current: number, localVms: number): number {
+    const s = this.model.services[a]!;
+    const c = s.components[k]!;
+    if (!s.federationAllowed || facts.inAffinityRule[k]) return 0;
+    const room = Math.max(0, c.maxVms - localVms);
+    let phi = Math.min(current, room);
+    if (c.antiAffinity === 2) phi = Math.max(phi, Math.min(1, room));
+    else phi = Math.max(phi, Math.min(room, availabilityVms(c) - localVms));
+    return phi;
+  }
+
+  /**
+   * The component's allocation with `count` more VMs placed by best fit on what `r` leaves, one per host under Medium
+   * anti-affinity; null when no host can take them.
+   */
+  private placeComponent(r: Residual, a: number, facts: ServiceFacts, i: number, current: ComponentAllocation, count: number, excluded: Set<number>): ComponentAllocation | null {
+    const c = this.model.services[a]!.components[i]!;
+    const mem = c.memoryMb ?? 0;
+    const added = new Map<number, number>();
+    const free = new Scratch(r);
     for (let v = 0; v < count; v++) {
-      const j = free.bestFit(sameHost ? count * c.vcpus : c.vcpus, sameHost ? count * mem : mem, excluded);
+      const j = free.bestFit(c.vcpus, mem, excluded);
       if (j < 0) return null;
-      const n = sameHost ? count : 1;
-      added.set(j, (added.get(j) ?? 0) + n);
-      free.take(j, n * c.vcpus, n * mem);
+      added.set(j, (added.get(j) ?? 0) + 1);
+      free.take(j, c.vcpus, mem);
       if (c.antiAffinity === 1) excluded.add(j);
-      if (sameHost) break;
     }
+    const placements = new Map(current.placements.map((p) => [p.hostIndex, p.vms]));
+    for (const [j, n] of added) placements.set(j, (placements.get(j) ?? 0) + n);
+    let localVms = 0;
+    for (const n of placements.values()) localVms += n;
+    return {
+      acceptedLocally: true,
+      placements: [...placements.entries()].map(([hostIndex, vms]) => ({ hostIndex, vms })),
+      federatedVms: this.federatedFor(a, facts, i, current.federatedVms, localVms),
+    };
   }
-  const placements = new Map(current.placements.map((p) => [p.hostIndex, p.vms]));
-  for (const [j, n] of added) placements.set(j, (placements.get(j) ?? 0) + n);
-  const localVms = [...placements.values()].reduce((t, n) => t + n, 0);
-  const federatedVms = s.federationAllowed ? Math.max(0, Math.min(current.federatedVms, c.maxVms - localVms)) : 0;
-  return {
-    acceptedLocally: true,
-    placements: [...placements.entries()].map(([hostIndex, vms]) => ({ hostIndex, vms })),
-    federatedVms,
-  };
+
+  /** A same-host group with these VMs per member on one host (its current one when it has room), or null. */
+  private placeGroup(r: Residual, a: number, facts: ServiceFacts, members: readonly number[], vms: readonly number[], excluded: ReadonlySet<number>, changes: ReadonlyMap<number, ComponentAllocation>): Map<number, ComponentAllocation> | null {
+    const s = this.model.services[a]!;
+    const service = this.allocation.services[a]!;
+    let cpus = 0;
+    let memoryMb = 0;
+    members.forEach((k, m) => {
+      cpus += vms[m]! * s.components[k]!.vcpus;
+      memoryMb += vms[m]! * (s.components[k]!.memoryMb ?? 0);
+    });
+    // Its VMs now (on one host when it is admitted) move with it.
+    const free = new Scratch(r);
+    let home = -1;
+    const back = new Map<number, { cpus: number; memoryMb: number }>();
+    for (const k of members) {
+      for (const p of (changes.get(k) ?? service[k]!).placements) {
+        if (p.vms <= 0) continue;
+        const e = back.get(p.hostIndex) ?? { cpus: 0, memoryMb: 0 };
+        e.cpus += p.vms * s.components[k]!.vcpus;
+        e.memoryMb += p.vms * (s.components[k]!.memoryMb ?? 0);
+        back.set(p.hostIndex, e);
+        home = p.hostIndex;
+      }
+    }
+    for (const [j, e] of back) free.take(j, -e.cpus, -e.memoryMb);
+    let j = -1;
+    if (home >= 0 && !excluded.has(home) && free.freeCpus(home) >= cpus && free.freeMemoryMb(home) >= memoryMb) j = home;
+    else j = free.bestFit(cpus, memoryMb, excluded as Set<number>);
+    if (j < 0) return null;
+    const out = new Map<number, ComponentAllocation>();
+    members.forEach((k, m) => {
+      const current = changes.get(k) ?? service[k]!;
+      out.set(k, { acceptedLocally: true, placements: vms[m]! > 0 ? [{ hostIndex: j, vms: vms[m]! }] : [], federatedVms: this.federatedFor(a, facts, k, current.federatedVms, vms[m]!) });
+    });
+    return out;
+  }
+
+  /** A what-if that fits, re-verified: the constraint it breaks, or what it does to the objective. */
+  private verdict(a: number, changes: ReadonlyMap<number, ComponentAllocation>, what: string): Reason {
+    const s = this.model.services[a]!;
+    const after = this.judge.verifyChange(a, changes);
+    if (!after.feasible) {
+      const v = after.violations.find((x) => x.service === s.id) ?? after.violations[0]!;
+      return R.constraint(what, v.constraint, v.message);
+    }
+    return R.objective(what, after.objective - this.verification.objective);
+  }
+
+  /**
+   * The step fits the model's free capacity (layer 3) but not what the allocation leaves. Placed alone on the free
+   * capacity (best fit, exact for one component's identical VMs), it goes to hosts where the allocation leaves less than
+   * it would put there, its own VMs given back: the other VMs of this admission on those hosts are what it lacks. When
+   * there is no such host, the component only needs its VMs re-placed: that what-if is judged like any other.
+   * Costs O(the step's VMs + their hosts' users).
+   */
+  private takenByThisAdmission(need: Need, facts: ServiceFacts, label: string): Reason {
+    const { a, i } = need;
+    const s = this.model.services[a]!;
+    const service = this.allocation.services[a]!;
+    const selves = need.members.length > 0 ? need.members : [i];
+    // Without VMs of its own and without a group, the answer depends on its size only.
+    const bySize = !need.accepted && need.kind !== 'group' ? `${a}/${need.kind}/${need.vcpus}/${need.memoryMb}/${need.n}` : null;
+    const known = bySize === null ? undefined : this.takenBySize.get(bySize);
+    if (known) return R.capacityTakenByThisAdmission(`${label} (placed alone by best fit)`, this.needData(need), known.hosts, known.ids, known.users, known.usersTotal, known.usedCpus);
+    // Placed on the fleet's free capacity alone (a Scratch never changes its base: one bare residual serves all).
+    const bare = (this.bare ??= new Residual(this.fleet, this.model));
+    let alone: Map<number, ComponentAllocation> | null;
+    if (need.kind === 'group') {
+      const unplaced = new Map<number, ComponentAllocation>();
+      for (const k of selves) unplaced.set(k, { acceptedLocally: false, placements: [], federatedVms: service[k]!.federatedVms });
+      alone = this.placeGroup(bare, a, facts, need.members, need.memberVms, new Set(), unplaced);
+    } else {
+      const next = this.placeComponent(bare, a, facts, i, { acceptedLocally: false, placements: [], federatedVms: service[i]!.federatedVms }, need.n, new Set());
+      alone = next ? new Map([[i, next]]) : null;
+    }
+    if (!alone) return R.notDetermined(label, 'best fit found no room for it on the free capacity alone, though the hosts can hold it', this.needData(need));
+    // What it would put on each host, less what it (its group) has there now.
+    const cpusOn = new Map<number, number>();
+    const memoryOn = new Map<number, number>();
+    for (const [k, ca] of alone) {
+      const c = s.components[k]!;
+      for (const p of ca.placements) {
+        cpusOn.set(p.hostIndex, (cpusOn.get(p.hostIndex) ?? 0) + p.vms * c.vcpus);
+        memoryOn.set(p.hostIndex, (memoryOn.get(p.hostIndex) ?? 0) + p.vms * (c.memoryMb ?? 0));
+      }
+    }
+    for (const k of selves) {
+      const c = s.components[k]!;
+      for (const p of service[k]!.placements) {
+        const cpus = cpusOn.get(p.hostIndex);
+        if (cpus === undefined) continue;
+        cpusOn.set(p.hostIndex, cpus - p.vms * c.vcpus);
+        memoryOn.set(p.hostIndex, memoryOn.get(p.hostIndex)! - p.vms * (c.memoryMb ?? 0));
+      }
+    }
+    const hosts: number[] = [];
+    for (const [j, cpus] of cpusOn) if (cpus > this.residual.freeCpus(j) + 1e-9 || memoryOn.get(j)! > this.residual.freeMemoryMb(j) + 1e-9) hosts.push(j);
+    hosts.sort((x, y) => x - y);
+    const users = this.usersOn(hosts, (u) => u.a !== a || !selves.includes(u.i));
+    if (users.list.length === 0) return this.verdict(a, alone, `${need.accepted ? 'one more local VM' : 'admitting it locally'} with its VMs re-placed`);
+    const ids: string[] = [];
+    for (let k = 0; k < hosts.length && k < R.MAX_LISTED; k++) ids.push(this.fleet.idOf(hosts[k]!));
+    const figures = { hosts: hosts.length, ids, users: users.list.slice(0, R.MAX_LISTED), usersTotal: users.list.length, usedCpus: users.cpus };
+    if (bySize !== null) this.takenBySize.set(bySize, figures);
+    return R.capacityTakenByThisAdmission(`${label} (placed alone by best fit)`, this.needData(need), figures.hosts, figures.ids, figures.users, figures.usersTotal, figures.usedCpus);
+  }
+
+  /** Components of this allocation with VMs on these hosts (amounts there), largest first. */
+  private usersOn(hosts: readonly number[], counts: (u: HostUser) => boolean): { list: R.UserFigures[]; cpus: number } {
+    const model = this.model;
+    const by = new Map<string, { serviceId: string; componentId: string; cpus: number; memoryMb: number; order: number }>();
+    let cpus = 0;
+    for (const j of hosts) {
+      for (const u of this.residual.usersAt(j)) {
+        if (!counts(u) || u.vms <= 0) continue;
+        const c = model.services[u.a]!.components[u.i]!;
+        const key = `${u.a}/${u.i}`;
+        const e = by.get(key) ?? { serviceId: model.services[u.a]!.id, componentId: c.id, cpus: 0, memoryMb: 0, order: u.a * 1e6 + u.i };
+        e.cpus += u.vms * c.vcpus;
+        e.memoryMb += u.vms * (c.memoryMb ?? 0);
+        cpus += u.vms * c.vcpus;
+        by.set(key, e);
+      }
+    }
+    const list = [...by.values()]
+      .sort((x, y) => y.cpus - x.cpus || y.memoryMb - x.memoryMb || x.order - y.order)
+      .map(({ serviceId, componentId, cpus: c, memoryMb }) => ({ serviceId, componentId, cpus: c, memoryMb }));
+    return { list, cpus };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // A federation-forbidden service not admitted: the whole service at its minimum.
+
+  /**
+   * Every component at its minimum placed by best fit (groups together), first on what the allocation leaves, then on
+   * the free capacity alone, then with bookings aside: the first that fits names the cause. The availability target
+   * is named for the components it raised when their basic counts fit where the required ones do not.
+   */
+  private wholeService(a: number, facts: ServiceFacts): { reason: Reason; forced: Reason[][] } {
+    const s = this.model.services[a]!;
+    const counts = s.components.map((_, i) => minimumLocal(s, facts, i, true));
+    const counts0 = s.components.map((_, i) => minimumLocal(s, facts, i, false));
+    const forced: Reason[][] = s.components.map(() => []);
+    const what = `admitting ${s.id} whole`;
+    const onResidual = this.trial(this.residual.clone(), a, facts, counts);
+    if (onResidual.ok) return { reason: this.verdict(a, onResidual.changes, what), forced };
+
+    let reason: Reason;
+    let layer: () => Residual;
+    const onFree = this.trial(new Residual(this.fleet, this.model), a, facts, counts);
+    const bonus = new Map(this.booked.map((b) => [b.j, { cpus: b.cpus - this.fleet.freeCpus[b.j]!, memoryMb: b.memoryMb - this.fleet.freeMemoryMb[b.j]! }]));
+    const onAside = !onFree.ok && this.bookings ? this.trial(new Residual(this.fleet, this.model, undefined, bonus), a, facts, counts) : null;
+    const need = { service: s.id, vmsNeeded: counts.reduce((t, n) => t + n, 0), neededCpus: counts.reduce((t, n, i) => t + n * s.components[i]!.vcpus, 0) };
+    if (onFree.ok) {
+      layer = () => this.residual.clone();
+      // Hosts where the trial put more than this allocation leaves: who uses them.
+      const hosts = [...onFree.usage].filter(([j, u]) => u.cpus > this.residual.freeCpus(j) || u.memoryMb > this.residual.freeMemoryMb(j)).map(([j]) => j);
+      const users = this.usersOn(hosts, (u) => u.a !== a);
+      hosts.sort((x, y) => x - y);
+      reason =
+        users.list.length > 0
+          ? R.capacityTakenByThisAdmission(`${what} (each component at its minimum, placed by best fit)`, need, hosts.length, hosts.slice(0, R.MAX_LISTED).map((j) => this.fleet.idOf(j)), users.list.slice(0, R.MAX_LISTED), users.list.length, users.cpus)
+          : R.notDetermined(`${s.id} not admitted whole`, 'best fit found room for every component at its minimum on the free capacity alone, but not next to the other services of this admission, on hosts they do not use', need);
+    } else if (onAside?.ok) {
+      layer = () => new Residual(this.fleet, this.model);
+      const hosts = this.booked.filter((b) => {
+        const u = onAside.usage.get(b.j);
+        return u !== undefined && (u.cpus > this.fleet.freeCpus[b.j]! || u.memoryMb > this.fleet.freeMemoryMb[b.j]!);
+      });
+      reason = R.capacityInUse(`${what} (each component at its minimum, placed by best fit)`, need, this.held(hosts));
+    } else {
+      layer = () => (this.bookings ? new Residual(this.fleet, this.model, undefined, bonus) : new Residual(this.fleet, this.model));
+      const freeCpus = this.aside.totalCpus();
+      reason =
+        need.neededCpus > freeCpus
+          ? R.insufficientCapacityForService(s.id, need.neededCpus, freeCpus, this.bookings)
+          : R.notDetermined(`${s.id} not admitted whole`, `best fit found no placement of every component at its minimum on the fleet's free capacity${this.bookings ? ' (bookings aside)' : ''}, though its ${need.neededCpus} CPUs are within the ${freeCpus} free`, R.record(need, { freeCpus }));
+    }
+    if (counts.some((n, i) => n > counts0[i]!) && this.trial(layer(), a, facts, counts0).ok) {
+      counts.forEach((n, i) => {
+        if (n > counts0[i]!) forced[i]!.push(this.availabilityReason(a, i, n, counts0[i]!));
+      });
+    }
+    return { reason, forced };
+  }
+
+  /** Places the service's components at these counts one after another on `r` (which it changes). */
+  private trial(r: Residual, a: number, facts: ServiceFacts, counts: readonly number[]): { ok: boolean; changes: Map<number, ComponentAllocation>; usage: Map<number, { cpus: number; memoryMb: number }> } {
+    const s = this.model.services[a]!;
+    const service = this.allocation.services[a]!;
+    const changes = new Map<number, ComponentAllocation>();
+    const usage = new Map<number, { cpus: number; memoryMb: number }>();
+    const apply = (next: ReadonlyMap<number, ComponentAllocation>): void => {
+      for (const [k, ca] of next) {
+        r.place(a, k, (changes.get(k) ?? service[k]!).placements, ca.placements);
+        changes.set(k, ca);
+        const c = s.components[k]!;
+        for (const p of ca.placements) {
+          const e = usage.get(p.hostIndex) ?? { cpus: 0, memoryMb: 0 };
+          e.cpus += p.vms * c.vcpus;
+          e.memoryMb += p.vms * (c.memoryMb ?? 0);
+          usage.set(p.hostIndex, e);
+        }
+      }
+    };
+    // Hardest first (groups, then one VM per host, then the largest VMs), as first-fit decreasing does.
+    const rank = (i: number): number => (facts.group[i] ? 0 : s.components[i]!.antiAffinity === 1 ? 1 : 2);
+    const order = s.components.map((_, i) => i).sort((x, y) => rank(x) - rank(y) || s.components[y]!.vcpus - s.components[x]!.vcpus || x - y);
+    for (const i of order) {
+      if (changes.has(i)) continue;
+      const group = facts.group[i];
+      const current = service[i]!;
+      if (group) {
+        const need = { a, i, accepted: false, kind: 'group', n: counts[i]!, n0: counts[i]!, vcpus: 0, memoryMb: 0, members: group, memberVms: [], memberVms0: [] } as const;
+        const next = this.placeGroup(r, a, facts, group, group.map((k) => counts[k]!), new Set(this.partnerHosts(service, facts, need, changes).keys()), changes);
+        if (!next) return { ok: false, changes, usage };
+        apply(next);
+        continue;
+      }
+      if (counts[i] === 0) {
+        changes.set(i, { acceptedLocally: true, placements: [], federatedVms: 0 });
+        continue;
+      }
+      const need = { a, i, accepted: false, kind: 'plain', n: counts[i]!, n0: counts[i]!, vcpus: 0, memoryMb: 0, members: [], memberVms: [], memberVms0: [] } as const;
+      const excluded = new Set(this.partnerHosts(service, facts, need, changes).keys());
+      const next = this.placeComponent(r, a, facts, i, current, counts[i]!, excluded);
+      if (!next) return { ok: false, changes, usage };
+      apply(new Map([[i, next]]));
+    }
+    return { ok: true, changes, usage };
+  }
 }

@@ -53,9 +53,11 @@ describe('component-level rules', () => {
       model([service('s', [component('c', { basic: 3, maxVms: 3, vcpus: 2, affinity: 2 })], { federationAllowed: false })], hosts(4, 4, 4)),
     );
     expect(svc(r, 's').decision).toBe('rejected');
-    const reason = comp(r, 's', 'c').reasons.find((x) => x.code === 'HOST_TOO_SMALL')!;
-    expect(reason.data).toEqual({ neededCpusOnOneHost: 6, largestFreeHostCpus: 4 });
-    expect(reason.message).toBe('High affinity needs 6 CPUs on one host; the largest free host has 4');
+    // 6 CPUs on one host of 4 in total: the group is larger than any host, not a host too small for what is free.
+    const reason = comp(r, 's', 'c').reasons.find((x) => x.code === 'AFFINITY_GROUP_TOO_BIG')!;
+    expect(reason.data).toEqual({ groupCpus: 6, largestHostCpus: 4, members: ['c'] });
+    expect(reason.message).toBe('High affinity puts the 3 VM(s) of c on one host: 6 CPUs, more than the largest host has in total (4)');
+    expect(codes(comp(r, 's', 'c'))).not.toContain('HOST_TOO_SMALL');
   });
 
   it('Medium anti-affinity: one VM per host', async () => {
@@ -69,7 +71,7 @@ describe('component-level rules', () => {
       model([service('s', [component('c', { basic: 3, maxVms: 3, antiAffinity: 1 })], { federationAllowed: false })], hosts(8, 8)),
     );
     expect(svc(r, 's').decision).toBe('rejected');
-    expect(comp(r, 's', 'c').reasons.find((x) => x.code === 'NOT_ENOUGH_HOSTS')?.data).toEqual({ neededHosts: 3, hostsAvailable: 2, vcpus: 1 });
+    expect(comp(r, 's', 'c').reasons.find((x) => x.code === 'NOT_ENOUGH_HOSTS')?.data).toEqual({ hostsNeeded: 3, hostsAble: 2, vcpus: 1 });
   });
 
   it('High anti-affinity: only the basic VMs locally, elastic ones federated', async () => {
@@ -181,7 +183,9 @@ describe('contention', () => {
     const r = await run(model([poor, rich], hosts(8, 2)));
     expect(svc(r, 'rich').decision).toBe('accepted');
     expect(svc(r, 'poor').decision).toBe('rejected');
-    const reason = comp(r, 'poor', 'c').reasons.find((x) => x.code === 'CAPACITY_IN_USE')!;
-    expect(reason.data).toMatchObject({ heldBy: ['rich'], freeCpusLeft: 2 });
+    // Not a recorded admission (CAPACITY_IN_USE): the service solved in the same admission took it.
+    const reason = comp(r, 'poor', 'c').reasons.find((x) => x.code === 'CAPACITY_TAKEN_BY_THIS_ADMISSION')!;
+    expect(reason.data).toMatchObject({ users: [{ serviceId: 'rich', componentId: 'c', cpus: 8, memoryMb: 0 }], usersTotal: 1, usedCpus: 8 });
+    expect(codes(comp(r, 'poor', 'c'))).not.toContain('CAPACITY_IN_USE');
   });
 });
