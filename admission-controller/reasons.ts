@@ -233,7 +233,7 @@ export function insufficientCapacityForService(service: string, neededCpus: numb
   return {
     code: 'INSUFFICIENT_CAPACITY',
     message: `admitting ${service} whole needs ${fmt(neededCpus)} CPUs; the fleet has ${fmt(freeCpus)} free${aside(bookings)}`,
-    data: { neededCpus, freeCpus },
+    data: { service, neededCpus, freeCpus },
   };
 }
 
