@@ -279,6 +279,7 @@ export class AdmissionService {
   private readonly clock: () => number;
   /** Host-info snapshots already recorded in the ledger's inventory (snapshots are frozen: identity is enough). */
   private readonly synced = new WeakSet<HostSnapshot>();
+  private last: LastSolved | undefined;
 
   constructor(
     private readonly hostInfo: HostInfoProvider,
@@ -471,6 +472,11 @@ export class AdmissionService {
     return { peerId: fed.peerId, peerAdmissionId: fed.peerAdmissionId, ...r };
   }
 
+  /** The model and result of the last admission this process solved (the OPTIMIS getCSV endpoints show its files). */
+  lastSolved(): LastSolved | undefined {
+    return this.last;
+  }
+
   /** The TREC sources and their circuit breakers, for /health and /ready. */
   trecStatus(): TrecStatus {
     return this.trec.status();
@@ -532,8 +538,9 @@ export class AdmissionService {
       hostIds(hosts),
       request.signal,
     );
+    const defaults = (await this.ledger.defaultConstraints()).constraints;
     const unchecked = parsed.map((m, k) =>
-      checkableBounds(bounds[k]!, trec.services.get(m.modelId), this.options.trec.fallbacks, this.options.unknownTrec ?? 'satisfy'),
+      checkableBounds(bounds[k]!, defaults, trec.services.get(m.modelId), this.options.trec.fallbacks, this.options.unknownTrec ?? 'satisfy'),
     );
     const services = parsed.map((m, k): ServiceRequest => ({
       id: m.modelId,
@@ -638,6 +645,7 @@ export class AdmissionService {
       mipRelGap: this.options.mipRelGap,
       ...(request.signal ? { signal: request.signal } : {}),
     });
+    this.last = { model, result };
     const records = !request.dryRun && !request.cleanTestbed;
     const holdExpiresAt = this.holdExpiry(window, request.expirySeconds);
     const bookings: BookingInput[] = [];
@@ -821,6 +829,12 @@ function summariseHolders(holders: readonly Holder[]): HeldBy[] {
     .map(({ h, cpus, memoryMb, hosts }) => ({ admissionId: h.admissionId, owner: h.owner, serviceId: h.serviceId, status: h.status, ...windowJson(h.window), cpus, memoryMb, hosts }));
 }
 
+/** The last model solved and its verified result. */
+export interface LastSolved {
+  readonly model: AdmissionModel;
+  readonly result: AdmissionResult;
+}
+
 type Idempotency = { readonly owner: string; readonly key: string; readonly requestHash: string };
 
 interface Prepared {
@@ -902,11 +916,13 @@ const AT_LEAST: Readonly<Record<'trust' | 'risk' | 'eco', boolean>> = { trust: t
 /**
  * The bounds the model checks. A bound from the manifest (the client's demand on the provider: MinimumTrustLevel on the
  * 0–5 trust scale, RiskLevel on the 1–7 risk scale) can only be checked against a measured value; against a default or
- * a fallback the policy decides (satisfied: the bound becomes the value itself; violated: just out of its reach), and
- * the answer says so. Bounds the operator set are checked against the values the operator configured.
+ * a fallback the policy decides — satisfied: the operator's default bound applies in its place (checked against the
+ * values the operator configured, as OPTIMIS checked only the operator's bounds); violated: just out of the value's
+ * reach — and the answer says so. Bounds the operator set are checked against the values the operator configured.
  */
 function checkableBounds(
   effective: { readonly constraints: TrecConstraints; readonly sources: Readonly<Record<keyof TrecConstraints, string>> },
+  operatorDefaults: TrecConstraints,
   measured: { readonly trust: number; readonly risk: number; readonly eco: number; readonly sources: Readonly<Record<string, string>> } | undefined,
   fallbacks: { readonly trust: number; readonly risk: number; readonly eco: number },
   policy: 'satisfy' | 'violate',
@@ -923,7 +939,7 @@ function checkableBounds(
     const holds = atLeast ? value >= bound : value <= bound;
     if (holds) continue; // met by the default value anyway: nothing to decide
     const treatedAs = policy === 'satisfy' ? 'satisfied' : 'violated';
-    constraints[metric] = policy === 'satisfy' ? value : atLeast ? value + 1 : value - 1;
+    constraints[metric] = policy === 'satisfy' ? operatorDefaults[metric] : atLeast ? value + 1 : value - 1;
     const origin = source === 'fallback' ? 'the TREC service failed' : 'no TREC service is configured';
     notes.push({
       metric,
@@ -931,7 +947,7 @@ function checkableBounds(
       value,
       valueSource: source === 'fallback' ? 'fallback' : 'default',
       treatedAs,
-      message: `the manifest's ${metric} bound (${atLeast ? '≥' : '≤'} ${formatNumber(bound)}) was not checked: ${origin}, and the ${source === 'fallback' ? 'fallback' : 'configured default'} ${formatNumber(value)} is no measurement; treated as ${treatedAs} (trec.unknownValues)`,
+      message: `the manifest's ${metric} bound (${atLeast ? '≥' : '≤'} ${formatNumber(bound)}) was not checked: ${origin}, and the ${source === 'fallback' ? 'fallback' : 'configured default'} ${formatNumber(value)} is no measurement; treated as ${treatedAs} (trec.unknownValues)${policy === 'satisfy' ? `; the provider's default bound (${atLeast ? '≥' : '≤'} ${formatNumber(operatorDefaults[metric])}) applies instead` : ''}`,
     });
   }
   return { constraints, notes };
