@@ -278,7 +278,7 @@ describe('OPTIMIS-compatible endpoints', () => {
     const res = await request(gw.app).put('/ACGateway/data/perServiceConstraints/0.0/7.0/0/100000');
     expect(res.status).toBe(200);
     expect((await request(gw.app).get('/ACGateway/csv/getCost_Constraint')).text).toBe('100000');
-    expect((await request(gw.app).get('/ACGateway/csv/getRisk_Constraint')).text).toBe('7');
+    expect((await request(gw.app).get('/ACGateway/csv/getRisk_Constraint')).text).toBe('7.0');
   });
 
   it('bad values and unknown csv names are 4xx', async () => {
