@@ -106,7 +106,7 @@ export interface HostInfoSettings {
 export interface TrecFallbacks {
   readonly trust: number;
   readonly eco: number;
-  /** Service probability of failure. */
+  /** Service risk level, on OPTIMIS's 1–7 scale (the IPRA risk assessor's `pof`; OPTIMIS's own fallback is 2). */
   readonly risk: number;
   /** Every host's probability of failure. */
   readonly hostRisk: number;
@@ -132,6 +132,13 @@ export interface TrecSettings {
   /** How long an open circuit skips its source before one trial call, in ms. */
   readonly breakerOpenMs: number;
   readonly fallbacks: TrecFallbacks;
+  /**
+   * A bound the manifest states (MinimumTrustLevel, RiskLevel, …) that meets a value nobody measured (no TREC service
+   * configured, or a fallback after a failure): `satisfy` (default: OPTIMIS's own manifests pass on a default set-up)
+   * or `violate`. Either way the answer lists the bound as not checkable. The operator's own bounds are checked
+   * against the configured defaults (the operator set both).
+   */
+  readonly unknownValues: 'satisfy' | 'violate';
 }
 
 export interface SolverSettings {
@@ -395,10 +402,11 @@ const hostInfoSchema = z.strictObject({
   maxShrink: shareLeaf,
   shrinkConfirmMs: nonNegativeInt,
 });
+const riskLevel = numberLeaf('a risk level within [0, 7]', (n) => n >= 0 && n <= 7);
 const fallbacksSchema = z.strictObject({
-  trust: nonNegativeNumber,
+  trust: numberLeaf('a trust level within [0, 5]', (n) => n >= 0 && n <= 5),
   eco: nonNegativeNumber,
-  risk: probability,
+  risk: riskLevel,
   hostRisk: probability,
   hostEco: z.union([z.literal('index'), nonNegativeNumber], { error: "expected a number ≥ 0 or 'index'" }),
 });
@@ -415,6 +423,7 @@ const trecSchema = z.strictObject({
   breakerThreshold: nonNegativeInt,
   breakerOpenMs: positiveInt,
   fallbacks: fallbacksSchema,
+  unknownValues: enumLeaf(['satisfy', 'violate']),
 });
 const solverSchema = z.strictObject({ name: enumLeaf(['greedy', 'highs', 'auto']), timeLimitSeconds: positiveNumber, mipGap: probability, greedyWorkers: positiveInt });
 const logLevelSchema = enumLeaf(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']);
@@ -531,6 +540,7 @@ const ENV: readonly EnvSpec[] = [
   { name: 'AC_TREC_RETRIES', path: ['trec', 'retries'], leaf: nonNegativeInt, numeric: true, meaning: 'TREC retries after the first attempt' },
   { name: 'AC_TREC_BREAKER_THRESHOLD', path: ['trec', 'breakerThreshold'], leaf: nonNegativeInt, numeric: true, meaning: 'TREC calls in a row that fail before the source is skipped (0 = never)' },
   { name: 'AC_TREC_BREAKER_OPEN_MS', path: ['trec', 'breakerOpenMs'], leaf: positiveInt, numeric: true, meaning: 'how long a failing TREC source is skipped before a trial call, ms' },
+  { name: 'AC_TREC_UNKNOWN', path: ['trec', 'unknownValues'], leaf: enumLeaf(['satisfy', 'violate']), meaning: 'a manifest bound against an unmeasured TREC value: satisfy | violate (reported as not checkable either way)' },
   { name: 'AC_TREC_BACKOFF_MS', path: ['trec', 'backoffMs'], leaf: nonNegativeInt, numeric: true, meaning: 'delay before the first TREC retry, ms (doubles)' },
   { name: 'AC_SOLVER', path: ['solver', 'name'], leaf: solverSchema.shape.name, meaning: 'greedy | highs | auto' },
   { name: 'AC_TIME_LIMIT', path: ['solver', 'timeLimitSeconds'], leaf: positiveNumber, numeric: true, meaning: 'solver time budget, seconds' },
@@ -601,8 +611,10 @@ export const DEFAULT_CONFIG: AppConfig = deepFreeze({
     backoffMs: 100,
     breakerThreshold: 3,
     breakerOpenMs: 30_000,
-    // OPTIMIS's local defaults (interfaces.md §3.6): trust "3", eco "8", risk pof 0.001 (D4), host risk 0.01, host eco 3+i.
-    fallbacks: { trust: 3, eco: 8, risk: 0.001, hostRisk: 0.01, hostEco: 'index' },
+    // OPTIMIS's local defaults (docs/optimis-tests.md §4.6): trust "3" (0–5), eco "8", risk level "2.0" (1–7; OPTIMIS
+    // then replaced it by the probability 0.001, D4), host risk 0.01 (a probability), host eco 3+i.
+    fallbacks: { trust: 3, eco: 8, risk: 2, hostRisk: 0.01, hostEco: 'index' },
+    unknownValues: 'satisfy',
   },
   solver: { name: 'auto', timeLimitSeconds: 2, mipGap: 0, greedyWorkers: Math.max(1, Math.min(2, availableParallelism())) },
   dataDir: './data',

@@ -8,7 +8,7 @@ import { writeAllocationOffer } from '../formats/optimis-manifest/offer';
 import type { ParsedManifest } from '../formats/optimis-manifest/parse';
 import { attribute, childElements, firstChild, parseXml, type XmlElement } from '../xml/safe-xml';
 import type { FederationCost, FederationReport } from './types';
-import { applyEdits, removeElement, replaceAttribute, type Edit } from './xml-edit';
+import { applyEdits, removeElement, replaceAttribute, type Edit } from '../xml/xml-edit';
 
 /*
  * The schema clash (interfaces.md §1.7, D8) and how the merged manifest stays XSD-valid (docs/federation.md, "Schema"):

@@ -8,7 +8,7 @@ import { OPT_IP_NS, OPT_NS } from '../formats/optimis-manifest/namespaces';
 import { parseManifest, type ParsedManifest } from '../formats/optimis-manifest/parse';
 import { attribute, childElements, firstChild, parseXml, textOf, type XmlDocument, type XmlElement } from '../xml/safe-xml';
 import type { FederationReason, SentComponent } from './types';
-import { applyEdits, removeElement, replaceText, type Edit } from './xml-edit';
+import { applyEdits, removeElement, replaceText, type Edit } from '../xml/xml-edit';
 
 /*
  * Decisions (docs/federation.md, "Splitting"):

@@ -91,7 +91,7 @@ export function createApp(deps: AppDeps): express.Express {
       ...(deps.trecStatus ? { trecStatus: deps.trecStatus } : {}),
     }),
   );
-  app.use(optimisRoutes({ service, ledger, metrics, bodyLimitBytes: limit, allowStateChangingGet: deps.auth.optimis.allowStateChangingGet }));
+  app.use(optimisRoutes({ service, ledger, metrics, logger: deps.logger, bodyLimitBytes: limit, allowStateChangingGet: deps.auth.optimis.allowStateChangingGet }));
 
   app.use((req: Request) => notFound(req));
   app.use(errorHandler(deps.logger));

@@ -108,6 +108,7 @@ export async function startServer(config: AppConfig, options: { silent?: boolean
     clock: now,
     onBooked: changed,
     earliestFitHorizonHours: config.ledger.earliestFitHorizonHours,
+    unknownTrec: config.trec.unknownValues,
     solver: config.solver.name,
     timeLimitSeconds: config.solver.timeLimitSeconds,
     mipRelGap: config.solver.mipGap,

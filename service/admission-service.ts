@@ -11,7 +11,7 @@ import type { ServiceDecision } from '../admission-controller/decisions';
 import type { PeerConfig } from '../config/config';
 import type { HostInfoProvider, HostSnapshot } from '../host-info/types';
 import { AdmissionError, isAdmissionError, type ErrorDetail } from '../model/errors';
-import type { AdmissionModel } from '../model/types';
+import type { AdmissionModel, TrecConstraints } from '../model/types';
 import { buildAdmissionModel, HostModelMemo, type ServiceRequest } from '../trec-analyzer/build-model';
 import { TrecClient, type DegradedNote, type TrecFetchOptions, type TrecSnapshot, type TrecStatus } from '../trec-analyzer/trec-fetchers';
 import { AdmissionIntake } from './intake';
@@ -49,6 +49,8 @@ export interface AdmissionServiceOptions {
   readonly clock?: () => number;
   /** Called after this process booked something (the lifecycle scheduler re-plans, webhooks look). */
   readonly onBooked?: () => void;
+  /** A manifest's bound against a TREC value nobody measured: satisfied (default) or violated; listed as not checkable. */
+  readonly unknownTrec?: 'satisfy' | 'violate';
   /** How far ahead a request not admitted whole looks for its earliest fit, hours (0 = no search; default 168). */
   readonly earliestFitHorizonHours?: number;
 }
@@ -78,10 +80,14 @@ export interface AdmissionRequest {
   readonly idempotencyKey?: string;
   /** Replace the owner's held offers for the same services (default true: an SLA negotiation asks twice). */
   readonly replaceHeld?: boolean;
+  /** Set by admit() itself: the manifests of the batch that were refused on their own (positions in the original). */
+  readonly manifestErrors?: readonly ManifestError[];
 }
 
 export interface ServiceAnswer extends ServiceDecision {
   readonly serviceId: string;
+  /** Position of its manifest in the request. */
+  readonly manifestIndex: number;
   readonly manifestId: string;
   /** Id of the recorded admission holding this service's capacity; null on dry-run or when nothing is local. */
   readonly admissionId: string | null;
@@ -89,6 +95,8 @@ export interface ServiceAnswer extends ServiceDecision {
   readonly status: 'held' | null;
   readonly window: { readonly start: string; readonly end: string | null };
   readonly holdExpiresAt: string | null;
+  /** Bounds of the manifest that met a value nobody measured, and what the policy made of them. */
+  readonly uncheckedBounds?: readonly UncheckedBound[];
   /** Not fully admitted: the admissions holding capacity in the window (largest first, at most 20). */
   readonly heldBy?: readonly HeldBy[];
   /** Not fully admitted: the earliest start within the horizon at which it would be. */
@@ -115,6 +123,8 @@ export interface AdmissionAnswer {
   readonly window: { readonly start: string; readonly end: string | null };
   /** true when this is the stored answer of an earlier request with the same Idempotency-Key. */
   readonly replayed?: boolean;
+  /** Manifests of a batch refused on their own (the others are in `services`, each with its manifestIndex). */
+  readonly errors?: readonly ManifestError[];
   readonly services: readonly ServiceAnswer[];
 }
 
@@ -171,60 +181,80 @@ function parseCached(xml: string): { manifest: ParsedManifest; document: XmlDocu
   return parsed;
 }
 
-function parseAll(manifests: readonly string[]): ParsedManifest[] {
-  const parsed: ParsedManifest[] = [];
+/** A manifest of the request as the cycle uses it: its position, and a model id unique within the request. */
+export type RequestedManifest = ParsedManifest & {
+  /** Position in the request's manifests. */
+  readonly manifestIndex: number;
+  /** The service id, with `#<n>` appended to a second, third… manifest of the same service (told apart by position). */
+  readonly modelId: string;
+};
+
+/** A manifest of a batch that could not be admitted at all (it does not parse, or breaks a cap): its own entry. */
+export interface ManifestError {
+  readonly manifestIndex: number;
+  readonly error: { readonly code: string; readonly message: string; readonly details: readonly ErrorDetail[] };
+}
+
+function withIndex(error: AdmissionError, k: number): AdmissionError {
+  return new AdmissionError(
+    error.code,
+    `manifests[${k}]: ${error.message}`,
+    error.details.map((d): ErrorDetail => ({ field: `manifests[${k}].${d.field}`, reason: d.reason })),
+  );
+}
+
+/**
+ * Parses every manifest and checks its caps. A single manifest that fails is the request's error; in a batch each is
+ * judged on its own: the failing ones become error entries and the others are admitted.
+ */
+function parseAll(manifests: readonly string[], limits: NonNullable<AdmissionServiceOptions['limits']>): { parsed: RequestedManifest[]; errors: ManifestError[] } {
+  const parsed: RequestedManifest[] = [];
+  const errors: ManifestError[] = [];
+  const seen = new Map<string, number>();
   manifests.forEach((xml, k) => {
     try {
-      const { manifest, document } = parseCached(xml);
-      documents.set(manifest, document);
-      parsed.push(manifest);
-    } catch (error) {
-      if (error instanceof AdmissionError && manifests.length > 1) {
-        throw new AdmissionError(
-          error.code,
-          `manifests[${k}]: ${error.message}`,
-          error.details.map((d): ErrorDetail => ({ field: `manifests[${k}].${d.field}`, reason: d.reason })),
-        );
+      let entry;
+      try {
+        entry = parseCached(xml);
+      } catch (error) {
+        throw error instanceof AdmissionError && manifests.length > 1 ? withIndex(error, k) : error;
       }
-      throw error;
+      const { manifest, document } = entry;
+      checkLimits(manifest, manifests.length > 1 ? `manifests[${k}]` : 'manifest', limits);
+      const n = (seen.get(manifest.serviceId) ?? 0) + 1;
+      seen.set(manifest.serviceId, n);
+      const requested: RequestedManifest = { ...manifest, manifestIndex: k, modelId: n === 1 ? manifest.serviceId : `${manifest.serviceId}#${n}` };
+      documents.set(requested, document);
+      parsed.push(requested);
+    } catch (error) {
+      if (!(error instanceof AdmissionError) || manifests.length === 1) throw error;
+      errors.push({ manifestIndex: k, error: error.toJSON() });
+      if (errors.length === manifests.length) throw error;
     }
   });
-  const seen = new Map<string, number>();
-  parsed.forEach((m, k) => {
-    const previous = seen.get(m.serviceId);
-    if (previous !== undefined) {
-      throw new AdmissionError('AC_ERR_INVALID_REQUEST', `manifests[${k}]: service '${m.serviceId}' is already in manifests[${previous}]`, [
-        { field: `manifests[${k}].serviceId`, reason: `duplicate of manifests[${previous}]` },
-      ]);
-    }
-    seen.set(m.serviceId, k);
-  });
-  return parsed;
+  return { parsed, errors };
 }
 
 const DEFAULT_LIMITS = { maxComponentsPerManifest: 1000, maxVmsPerComponent: 1000 } as const;
 
 /** The work one manifest may ask for: refused before anything is fetched or solved (413, naming the cap). */
-function checkLimits(parsed: readonly ParsedManifest[], limits: NonNullable<AdmissionServiceOptions['limits']>): void {
-  parsed.forEach((m, k) => {
-    const where = parsed.length > 1 ? `manifests[${k}]` : 'manifest';
-    if (m.components.length > limits.maxComponentsPerManifest) {
+function checkLimits(m: ParsedManifest, where: string, limits: NonNullable<AdmissionServiceOptions['limits']>): void {
+  if (m.components.length > limits.maxComponentsPerManifest) {
+    throw new AdmissionError(
+      'AC_ERR_LIMIT_EXCEEDED',
+      `${where}: ${m.components.length} components exceed the limit of ${limits.maxComponentsPerManifest} per manifest (AC_MAX_COMPONENTS)`,
+      [{ field: `${where}.components`, reason: `${m.components.length} > ${limits.maxComponentsPerManifest} (AC_MAX_COMPONENTS)` }],
+    );
+  }
+  for (const c of m.components) {
+    if (c.maxVms > limits.maxVmsPerComponent) {
       throw new AdmissionError(
         'AC_ERR_LIMIT_EXCEEDED',
-        `${where}: ${m.components.length} components exceed the limit of ${limits.maxComponentsPerManifest} per manifest (AC_MAX_COMPONENTS)`,
-        [{ field: `${where}.components`, reason: `${m.components.length} > ${limits.maxComponentsPerManifest} (AC_MAX_COMPONENTS)` }],
+        `${where}: component '${c.id}' asks for up to ${c.maxVms} VMs, more than the limit of ${limits.maxVmsPerComponent} (AC_MAX_VMS_PER_COMPONENT)`,
+        [{ field: `${where}.components[${c.id}].UpperBound`, reason: `${c.maxVms} > ${limits.maxVmsPerComponent} (AC_MAX_VMS_PER_COMPONENT)` }],
       );
     }
-    for (const c of m.components) {
-      if (c.maxVms > limits.maxVmsPerComponent) {
-        throw new AdmissionError(
-          'AC_ERR_LIMIT_EXCEEDED',
-          `${where}: component '${c.id}' asks for up to ${c.maxVms} VMs, more than the limit of ${limits.maxVmsPerComponent} (AC_MAX_VMS_PER_COMPONENT)`,
-          [{ field: `${where}.components[${c.id}].UpperBound`, reason: `${c.maxVms} > ${limits.maxVmsPerComponent} (AC_MAX_VMS_PER_COMPONENT)` }],
-        );
-      }
-    }
-  });
+  }
 }
 
 /** Host ids of a host snapshot, for the TREC fetchers (snapshots are frozen and shared: one frozen list each). */
@@ -249,6 +279,7 @@ export class AdmissionService {
   private readonly clock: () => number;
   /** Host-info snapshots already recorded in the ledger's inventory (snapshots are frozen: identity is enough). */
   private readonly synced = new WeakSet<HostSnapshot>();
+  private last: LastSolved | undefined;
 
   constructor(
     private readonly hostInfo: HostInfoProvider,
@@ -264,32 +295,42 @@ export class AdmissionService {
       f && f.peers.length > 0 ? new Federator({ providerId: options.providerId, peers: f.peers, maxHops: f.maxHops, ...(f.log ? { log: f.log } : {}) }) : undefined;
   }
 
-  async admit(request: AdmissionRequest): Promise<AdmissionAnswer> {
-    if (request.manifests.length === 0) {
+  async admit(original: AdmissionRequest): Promise<AdmissionAnswer> {
+    if (original.manifests.length === 0) {
       throw new AdmissionError('AC_ERR_INVALID_REQUEST', 'no manifest in the request', [{ field: 'manifests', reason: 'at least one manifest is required' }]);
     }
-    if (request.manifests.length > this.options.maxManifests) {
-      throw new AdmissionError('AC_ERR_LIMIT_EXCEEDED', `too many manifests: ${request.manifests.length} > ${this.options.maxManifests} (AC_MAX_MANIFESTS)`, [
+    if (original.manifests.length > this.options.maxManifests) {
+      throw new AdmissionError('AC_ERR_LIMIT_EXCEEDED', `too many manifests: ${original.manifests.length} > ${this.options.maxManifests} (AC_MAX_MANIFESTS)`, [
         { field: 'manifests', reason: `at most ${this.options.maxManifests} per request (AC_MAX_MANIFESTS)` },
       ]);
     }
-    const inbound = request.federation;
-    if (inbound && request.manifests.length !== 1) {
-      throw new AdmissionError('AC_ERR_INVALID_REQUEST', `a federation request carries exactly one manifest, got ${request.manifests.length}`, [
+    const inbound = original.federation;
+    if (inbound && original.manifests.length !== 1) {
+      throw new AdmissionError('AC_ERR_INVALID_REQUEST', `a federation request carries exactly one manifest, got ${original.manifests.length}`, [
         { field: 'manifests', reason: 'one sub-manifest per federation request' },
       ]);
     }
     // Idempotent claims: the same key and request answer the first answer again, before any work (book() re-checks).
-    const records = !request.dryRun && !request.cleanTestbed;
-    const idempotency = records && request.idempotencyKey !== undefined ? { owner: request.owner, key: request.idempotencyKey, requestHash: requestHash(request) } : undefined;
+    const records = !original.dryRun && !original.cleanTestbed;
+    const idempotency = records && original.idempotencyKey !== undefined ? { owner: original.owner, key: original.idempotencyKey, requestHash: requestHash(original) } : undefined;
     if (idempotency) {
       const stored = await this.ledger.idempotentAnswer(idempotency.owner, idempotency.key);
       if (stored) return replayedAnswer(stored, idempotency);
     }
     // Everything from parsing on starts in arrival order, one admission per event-loop turn (see intake.ts).
-    await this.intake.turn(request.signal);
-    const parsed = parseAll(request.manifests); // bad input fails here, before anything is locked or fetched
-    checkLimits(parsed, this.options.limits ?? DEFAULT_LIMITS);
+    await this.intake.turn(original.signal);
+    // Bad input fails here, before anything is locked or fetched; in a batch each manifest is judged on its own.
+    const { parsed, errors } = parseAll(original.manifests, this.options.limits ?? DEFAULT_LIMITS);
+    // From here on the request holds the valid manifests only, in order (positions are kept in manifestIndex).
+    const request: AdmissionRequest =
+      errors.length === 0
+        ? original
+        : {
+            ...original,
+            manifests: parsed.map((m) => original.manifests[m.manifestIndex]!),
+            manifestErrors: errors,
+            ...(original.forbidFederation ? { forbidFederation: parsed.map((m) => original.forbidFederation![m.manifestIndex] ?? false) } : {}),
+          };
     // Loops are refused before anything is locked: the provider we would wait for may be waiting for us.
     if (inbound) this.federator?.checkInbound(inbound);
     const route = this.federator?.route(inbound);
@@ -306,12 +347,12 @@ export class AdmissionService {
       if (whole.replayed || s.decision === 'accepted' || !mayForward) {
         const answer = whole.replayed ? whole.answer : { ...whole.answer, services: whole.answer.services.map(asWholeRequest) };
         const final = this.federator && route && !whole.replayed ? { ...answer, services: answer.services.map((x) => this.federator!.notForwarded(x, route)) } : answer;
-        return storeLater ? this.rememberAnswer(final, idempotency!) : final;
+        return storeLater ? await this.rememberAnswer(final, idempotency!) : final;
       }
     }
 
     const { answer, federationCosts, replayed } = await this.runCycle(parsed, request, cycleIdempotency);
-    if (replayed || !this.federator || !route) return storeLater && !replayed ? this.rememberAnswer(answer, idempotency!) : answer;
+    if (replayed || !this.federator || !route) return storeLater && !replayed ? await this.rememberAnswer(answer, idempotency!) : answer;
     const federator = this.federator;
     const services = await Promise.all(
       answer.services.map((s, a) =>
@@ -333,7 +374,7 @@ export class AdmissionService {
     if (!records) return { ...answer, services };
     const settled = await this.settle(answer.services, services, request, route);
     const final = { ...answer, services: settled };
-    return storeLater ? this.rememberAnswer(final, idempotency!) : final;
+    return storeLater ? await this.rememberAnswer(final, idempotency!) : final;
   }
 
   /** Stores the final answer under its idempotency key (a concurrent twin that stored first wins: its answer is returned). */
@@ -347,7 +388,7 @@ export class AdmissionService {
    * they chose in memory, and commit outside the lock (commits of concurrent admissions share one transaction); a
    * booking that another process made impossible meanwhile is a capacity conflict, and the cycle is solved again.
    */
-  private async runCycle(parsed: readonly ParsedManifest[], request: AdmissionRequest, idempotency: Idempotency | undefined): Promise<CycleResult> {
+  private async runCycle(parsed: readonly RequestedManifest[], request: AdmissionRequest, idempotency: Idempotency | undefined): Promise<CycleResult> {
     const records = !request.dryRun && !request.cleanTestbed;
     if (!records) return this.finish(await this.withInsight(await this.prepare(parsed, request), parsed, request), request, undefined);
     for (let attempt = 1; ; attempt++) {
@@ -431,6 +472,11 @@ export class AdmissionService {
     return { peerId: fed.peerId, peerAdmissionId: fed.peerAdmissionId, ...r };
   }
 
+  /** The model and result of the last admission this process solved (the OPTIMIS getCSV endpoints show its files). */
+  lastSolved(): LastSolved | undefined {
+    return this.last;
+  }
+
   /** The TREC sources and their circuit breakers, for /health and /ready. */
   trecStatus(): TrecStatus {
     return this.trec.status();
@@ -459,7 +505,7 @@ export class AdmissionService {
 
   /** The model this request would be solved on, over its window (for diagnostics and tests too). */
   async buildModel(
-    parsed: readonly ParsedManifest[],
+    parsed: readonly RequestedManifest[],
     request: Pick<AdmissionRequest, 'manifests' | 'cleanTestbed' | 'forbidFederation' | 'signal' | 'owner' | 'window'> & {
       readonly replacing?: readonly PendingBooking[];
       /** TREC values already fetched for these services (what-if solves of the same request reuse them). */
@@ -485,15 +531,19 @@ export class AdmissionService {
     ]);
     const trec = request.trec ?? await this.trec.fetch(
       parsed.map((m, k) => ({
-        serviceId: m.serviceId,
+        serviceId: m.modelId,
         ...(m.serviceProviderId ? { serviceProviderId: m.serviceProviderId } : {}),
         manifestXml: request.manifests[k]!,
       })),
       hostIds(hosts),
       request.signal,
     );
+    const defaults = (await this.ledger.defaultConstraints()).constraints;
+    const unchecked = parsed.map((m, k) =>
+      checkableBounds(bounds[k]!, defaults, trec.services.get(m.modelId), this.options.trec.fallbacks, this.options.unknownTrec ?? 'satisfy'),
+    );
     const services = parsed.map((m, k): ServiceRequest => ({
-      id: m.serviceId,
+      id: m.modelId,
       federationAllowed: m.federationAllowed && !request.forbidFederation?.[k],
       availability: m.availability,
       components: m.components.map((c) => ({
@@ -507,7 +557,7 @@ export class AdmissionService {
         antiAffinity: c.antiAffinity,
       })),
       rules: m.rules,
-      constraints: bounds[k]!.constraints,
+      constraints: unchecked[k]!.constraints,
       ...(m.pricePlan && m.pricePlan.planFloor > 0 ? { planFloor: m.pricePlan.planFloor } : {}),
     }));
     const model = buildAdmissionModel(
@@ -525,8 +575,9 @@ export class AdmissionService {
       this.hostMemo,
     );
     const provenance = parsed.map((m, k): Provenance => ({
-      values: trec.services.get(m.serviceId)?.sources ?? { trust: 'default', risk: 'default', eco: 'default', cost: 'default' },
+      values: trec.services.get(m.modelId)?.sources ?? { trust: 'default', risk: 'default', eco: 'default', cost: 'default' },
       bounds: bounds[k]!.sources,
+      unchecked: unchecked[k]!.notes,
     }));
     const info = this.hostInfo.snapshotInfo?.(hosts);
     // Never silent: an admission made on host data older than the cache time says how old and why.
@@ -559,7 +610,7 @@ export class AdmissionService {
       if (!(isAdmissionError(error) && error.code === 'AC_ERR_CAPACITY_CONFLICT')) throw error;
       const input = (record.response as { inputManifest?: unknown } | null)?.inputManifest;
       if (typeof input !== 'string') throw error;
-      const parsed = parseAll([input]);
+      const { parsed } = parseAll([input], this.options.limits ?? DEFAULT_LIMITS);
       const built = await this.buildModel(parsed, {
         manifests: [input],
         owner: record.owner,
@@ -584,7 +635,7 @@ export class AdmissionService {
   }
 
   /** Snapshot, model, solve and the answer to record; what it will book is reserved in memory until released. */
-  private async prepare(parsed: readonly ParsedManifest[], request: AdmissionRequest): Promise<Prepared> {
+  private async prepare(parsed: readonly RequestedManifest[], request: AdmissionRequest): Promise<Prepared> {
     const built = await this.buildModel(parsed, request);
     const { model, degraded, generation, provenance, window } = built;
     if (request.signal?.aborted) throw abortedBefore('solving', request.signal);
@@ -594,6 +645,7 @@ export class AdmissionService {
       mipRelGap: this.options.mipRelGap,
       ...(request.signal ? { signal: request.signal } : {}),
     });
+    this.last = { model, result };
     const records = !request.dryRun && !request.cleanTestbed;
     const holdExpiresAt = this.holdExpiry(window, request.expirySeconds);
     const bookings: BookingInput[] = [];
@@ -603,7 +655,9 @@ export class AdmissionService {
       const hosts = hostConsumption(model, result, a);
       const base: ServiceAnswer = {
         ...withProvenance(decision, provenance[a]!),
+        ...(provenance[a]!.unchecked.length > 0 ? { uncheckedBounds: provenance[a]!.unchecked } : {}),
         serviceId: m.serviceId,
+        manifestIndex: m.manifestIndex,
         manifestId: m.manifestId,
         admissionId: null,
         status: null,
@@ -637,6 +691,7 @@ export class AdmissionService {
       hostsConsidered: model.hosts.length,
       capacityGeneration: generation,
       window: windowJson(window),
+      ...(request.manifestErrors && request.manifestErrors.length > 0 ? { errors: request.manifestErrors } : {}),
       services,
     };
     const release = bookings.length > 0 ? this.snapshots.reserve({ window, hosts: bookings.flatMap((b) => b.hosts) }) : () => undefined;
@@ -647,7 +702,7 @@ export class AdmissionService {
    * For each service not fully admitted: who holds capacity in its window (admission, owner, window, amount) and the
    * earliest start within the horizon at which the same request, with the same duration, would be admitted whole.
    */
-  private async withInsight(prepared: Prepared, parsed: readonly ParsedManifest[], request: AdmissionRequest): Promise<Prepared> {
+  private async withInsight(prepared: Prepared, parsed: readonly RequestedManifest[], request: AdmissionRequest): Promise<Prepared> {
     const horizonMs = (this.options.earliestFitHorizonHours ?? 168) * 3_600_000;
     if (request.federation || request.cleanTestbed || prepared.answer.services.every((s) => s.decision === 'accepted')) return prepared;
     const window = prepared.window;
@@ -664,7 +719,7 @@ export class AdmissionService {
   }
 
   /** Candidate starts are the instants where capacity comes back (reservations ending, capacity windows' edges). */
-  private async earliestFit(m: ParsedManifest, request: AdmissionRequest, a: number, window: TimeWindow, horizonMs: number, deadline: number, trec: TrecSnapshot): Promise<EarliestFit> {
+  private async earliestFit(m: RequestedManifest, request: AdmissionRequest, a: number, window: TimeWindow, horizonMs: number, deadline: number, trec: TrecSnapshot): Promise<EarliestFit> {
     const until = window.start + horizonMs;
     const duration = window.end === null ? null : window.end - window.start;
     const span = { start: window.start, end: duration === null ? null : until + duration };
@@ -774,6 +829,12 @@ function summariseHolders(holders: readonly Holder[]): HeldBy[] {
     .map(({ h, cpus, memoryMb, hosts }) => ({ admissionId: h.admissionId, owner: h.owner, serviceId: h.serviceId, status: h.status, ...windowJson(h.window), cpus, memoryMb, hosts }));
 }
 
+/** The last model solved and its verified result. */
+export interface LastSolved {
+  readonly model: AdmissionModel;
+  readonly result: AdmissionResult;
+}
+
 type Idempotency = { readonly owner: string; readonly key: string; readonly requestHash: string };
 
 interface Prepared {
@@ -830,10 +891,71 @@ function pick(generations: Readonly<Record<string, number>>, ids: readonly strin
   return out;
 }
 
-/** Where a service's TREC values and bounds came from. */
+/** Where a service's TREC values and bounds came from, and which bounds could not be checked. */
 interface Provenance {
   readonly values: Readonly<Record<'trust' | 'risk' | 'eco' | 'cost', string>>;
   readonly bounds: Readonly<Record<'trust' | 'risk' | 'eco' | 'cost', string>>;
+  readonly unchecked: readonly UncheckedBound[];
+}
+
+/** A bound the manifest states that met a value nobody measured (TREC scales: docs/model.md, "TREC values and bounds"). */
+export interface UncheckedBound {
+  readonly metric: 'trust' | 'risk' | 'eco';
+  /** The manifest's bound (trust and eco: at least; risk: at most). */
+  readonly bound: number;
+  /** The value the model would have used: the configured default or the fallback. */
+  readonly value: number;
+  readonly valueSource: 'default' | 'fallback';
+  /** What the `unknownValues` policy made of it. */
+  readonly treatedAs: 'satisfied' | 'violated';
+  readonly message: string;
+}
+
+const AT_LEAST: Readonly<Record<'trust' | 'risk' | 'eco', boolean>> = { trust: true, eco: true, risk: false };
+
+/**
+ * The bounds the model checks. A bound from the manifest (the client's demand on the provider: MinimumTrustLevel on the
+ * 0–5 trust scale, RiskLevel on the 1–7 risk scale) can only be checked against a measured value; against a default or
+ * a fallback the policy decides — satisfied: the operator's default bound applies in its place (checked against the
+ * values the operator configured, as OPTIMIS checked only the operator's bounds); violated: just out of the value's
+ * reach — and the answer says so. Bounds the operator set are checked against the values the operator configured.
+ */
+function checkableBounds(
+  effective: { readonly constraints: TrecConstraints; readonly sources: Readonly<Record<keyof TrecConstraints, string>> },
+  operatorDefaults: TrecConstraints,
+  measured: { readonly trust: number; readonly risk: number; readonly eco: number; readonly sources: Readonly<Record<string, string>> } | undefined,
+  fallbacks: { readonly trust: number; readonly risk: number; readonly eco: number },
+  policy: 'satisfy' | 'violate',
+): { constraints: TrecConstraints; notes: UncheckedBound[] } {
+  const constraints: { -readonly [K in keyof TrecConstraints]: number } = { ...effective.constraints };
+  const notes: UncheckedBound[] = [];
+  for (const metric of ['trust', 'risk', 'eco'] as const) {
+    if (effective.sources[metric] !== 'manifest') continue;
+    const source = measured?.sources[metric] ?? 'default';
+    if (source === 'service') continue;
+    const value = measured?.[metric] ?? fallbacks[metric];
+    const bound = effective.constraints[metric];
+    const atLeast = AT_LEAST[metric];
+    const holds = atLeast ? value >= bound : value <= bound;
+    if (holds) continue; // met by the default value anyway: nothing to decide
+    const treatedAs = policy === 'satisfy' ? 'satisfied' : 'violated';
+    constraints[metric] = policy === 'satisfy' ? operatorDefaults[metric] : atLeast ? value + 1 : value - 1;
+    const origin = source === 'fallback' ? 'the TREC service failed' : 'no TREC service is configured';
+    notes.push({
+      metric,
+      bound,
+      value,
+      valueSource: source === 'fallback' ? 'fallback' : 'default',
+      treatedAs,
+      message: `the manifest's ${metric} bound (${atLeast ? '≥' : '≤'} ${formatNumber(bound)}) was not checked: ${origin}, and the ${source === 'fallback' ? 'fallback' : 'configured default'} ${formatNumber(value)} is no measurement; treated as ${treatedAs} (trec.unknownValues)${policy === 'satisfy' ? `; the provider's default bound (${atLeast ? '≥' : '≤'} ${formatNumber(operatorDefaults[metric])}) applies instead` : ''}`,
+    });
+  }
+  return { constraints, notes };
+}
+
+/** A number as a person writes it: no float noise, the digits it has (0.001 stays 0.001). */
+function formatNumber(n: number): string {
+  return String(Number(n.toPrecision(12)));
 }
 
 const VALUE_ORIGIN: Readonly<Record<string, string>> = {
@@ -858,6 +980,11 @@ function withProvenance(decision: ServiceDecision, p: Provenance): ServiceDecisi
         const metric = String(r.data.metric) as keyof Provenance['values'];
         const valueSource = p.values[metric] ?? 'default';
         const boundSource = p.bounds[metric] ?? 'default';
+        // A bound the policy declared violated: the model held a stand-in bound, the reason names the manifest's.
+        const unchecked = p.unchecked.find((u) => u.metric === metric && u.treatedAs === 'violated');
+        if (unchecked) {
+          return { ...r, message: unchecked.message, data: { ...r.data, bound: unchecked.bound, value: unchecked.value, valueSource, boundSource, checked: false } };
+        }
         return {
           ...r,
           message: `${r.message} (value ${VALUE_ORIGIN[valueSource] ?? valueSource}; bound from ${BOUND_ORIGIN[boundSource] ?? boundSource})`,
@@ -865,7 +992,6 @@ function withProvenance(decision: ServiceDecision, p: Provenance): ServiceDecisi
         };
       }),
     })),
-    summary: decision.decision === 'rejected' ? decision.summary : decision.summary,
   };
 }
 

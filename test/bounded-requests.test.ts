@@ -40,10 +40,12 @@ describe('caps (413 AC_ERR_LIMIT_EXCEEDED naming the cap)', () => {
     expect((await gw.admissions())).toEqual([]);
   });
 
-  test('in a batch, the cap names the manifest', async () => {
+  test('in a batch, the manifest over a cap gets its own error entry naming it, the others are admitted', async () => {
     const res = await request(gw.app).post('/api/v1/admissions?dryRun=true').send({ manifests: [SM, manyComponentManifest({ components: 30 })] });
-    expect(res.status).toBe(413);
-    expect(res.body.error.details[0].field).toBe('manifests[1].components');
+    expect(res.status).toBe(200);
+    expect(res.body.services.map((s: { manifestIndex: number }) => s.manifestIndex)).toEqual([0]);
+    expect(res.body.errors).toEqual([{ manifestIndex: 1, error: expect.objectContaining({ code: 'AC_ERR_LIMIT_EXCEEDED' }) }]);
+    expect(res.body.errors[0].error.details[0].field).toBe('manifests[1].components');
   });
 });
 

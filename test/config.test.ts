@@ -45,7 +45,7 @@ describe('defaults', () => {
     expect(c.tokens).toEqual([]);
     expect(c.limits).toEqual({ maxComponentsPerManifest: 1000, maxVmsPerComponent: 1000 });
     expect(c.optimis).toEqual({ trustedSources: [], principal: 'optimis', role: 'client', allowStateChangingGet: false });
-    expect(c.trec).toEqual({ timeoutMs: 1000, retries: 2, backoffMs: 100, breakerThreshold: 3, breakerOpenMs: 30_000, fallbacks: { trust: 3, eco: 8, risk: 0.001, hostRisk: 0.01, hostEco: 'index' } });
+    expect(c.trec).toEqual({ timeoutMs: 1000, retries: 2, backoffMs: 100, breakerThreshold: 3, breakerOpenMs: 30_000, fallbacks: { trust: 3, eco: 8, risk: 2, hostRisk: 0.01, hostEco: 'index' }, unknownValues: 'satisfy' });
     expect(c.solver).toEqual({ name: 'auto', timeLimitSeconds: 2, mipGap: 0, greedyWorkers: DEFAULT_CONFIG.solver.greedyWorkers });
     expect(c.dataDir).toBe(path.resolve('data'));
     expect(c.reservationTtlSeconds).toBe(900);
@@ -95,7 +95,7 @@ describe('precedence: defaults → file → environment', () => {
     expect(fileOnly.hostInfo.timeoutMs).toBe(2000);
     expect(fileOnly.trec.retries).toBe(0);
     // A partial fallbacks object keeps the other fallbacks.
-    expect(fileOnly.trec.fallbacks).toEqual({ trust: 4, eco: 8, risk: 0.001, hostRisk: 0.01, hostEco: 'index' });
+    expect(fileOnly.trec.fallbacks).toEqual({ trust: 4, eco: 8, risk: 2, hostRisk: 0.01, hostEco: 'index' });
     expect(fileOnly.logLevel).toBe('debug');
 
     const both = loadConfig({ AC_CONFIG: file, PORT: '9100', AC_TIME_LIMIT: '0.5', AC_SOLVER: 'highs', AC_TREC_RETRIES: '3', AC_LOG_LEVEL: 'warn' });
@@ -136,6 +136,7 @@ describe('precedence: defaults → file → environment', () => {
       AC_TREC_BACKOFF_MS: '0',
       AC_TREC_BREAKER_THRESHOLD: '5',
       AC_TREC_BREAKER_OPEN_MS: '1000',
+      AC_TREC_UNKNOWN: 'violate',
       AC_SOLVER: 'greedy',
       AC_TIME_LIMIT: '1e1',
       AC_MIP_GAP: '0.01',
@@ -185,6 +186,7 @@ describe('precedence: defaults → file → environment', () => {
       breakerThreshold: 5,
       breakerOpenMs: 1000,
       fallbacks: DEFAULT_CONFIG.trec.fallbacks,
+      unknownValues: 'violate',
     });
     expect(c.solver).toEqual({ name: 'greedy', timeLimitSeconds: 10, mipGap: 0.01, greedyWorkers: 3 });
     expect(c.dataDir).toBe(dataDir);
@@ -200,7 +202,7 @@ describe('precedence: defaults → file → environment', () => {
         'AC_TIME_LIMIT', 'AC_MIP_GAP', 'AC_DATA_DIR', 'AC_BODY_LIMIT', 'AC_REQUEST_TIMEOUT_MS', 'AC_MAX_MANIFESTS',
         'AC_RESERVATION_TTL_SECONDS', 'AC_LOG_LEVEL', 'AC_PEER_SECRET', 'AC_PROVIDER_ID', 'AC_FEDERATION_MAX_HOPS',
         'AC_TREC_BREAKER_THRESHOLD', 'AC_TREC_BREAKER_OPEN_MS', 'AC_RESERVATION_ENDING_LEAD_SECONDS', 'AC_HISTORY_RETENTION_DAYS',
-        'AC_EARLIEST_FIT_HORIZON_HOURS', 'AC_CLOCK', 'AC_GREEDY_WORKERS', 'AC_WEBHOOK_TIMEOUT_MS', 'AC_WEBHOOK_MAX_ATTEMPTS', 'AC_WEBHOOK_ALLOW_PRIVATE', 'AC_HOST_INFO_MAX_AGE_MS', 'AC_HOST_INFO_MAX_SHRINK', 'AC_HOST_INFO_SHRINK_CONFIRM_MS', 'AC_MAX_COMPONENTS', 'AC_MAX_VMS_PER_COMPONENT', 'AC_OPTIMIS_TRUSTED_SOURCES',
+        'AC_EARLIEST_FIT_HORIZON_HOURS', 'AC_CLOCK', 'AC_GREEDY_WORKERS', 'AC_WEBHOOK_TIMEOUT_MS', 'AC_WEBHOOK_MAX_ATTEMPTS', 'AC_WEBHOOK_ALLOW_PRIVATE', 'AC_HOST_INFO_MAX_AGE_MS', 'AC_HOST_INFO_MAX_SHRINK', 'AC_HOST_INFO_SHRINK_CONFIRM_MS', 'AC_MAX_COMPONENTS', 'AC_MAX_VMS_PER_COMPONENT', 'AC_OPTIMIS_TRUSTED_SOURCES', 'AC_TREC_UNKNOWN',
       ].sort(),
     );
   });
@@ -266,13 +268,13 @@ describe('errors name the source and the field', () => {
   });
 
   test('bad file values name the file and the field path', () => {
-    const file = configFile({ solver: { timeLimitSeconds: 'abc' }, trec: { fallbacks: { risk: 2 } }, peers: [{ id: 'p', url: 'nope', secret: 's', timeoutMs: 5 }] });
+    const file = configFile({ solver: { timeLimitSeconds: 'abc' }, trec: { fallbacks: { risk: 8 } }, peers: [{ id: 'p', url: 'nope', secret: 's', timeoutMs: 5 }] });
     const e = configError({ AC_CONFIG: file });
     expect(e.code).toBe('AC_ERR_CONFIG');
     expect(e.details).toEqual(
       expect.arrayContaining([
         { field: `${file}: solver.timeLimitSeconds`, reason: 'expected a positive number, got "abc"' },
-        { field: `${file}: trec.fallbacks.risk`, reason: 'expected a number within [0, 1], got 2' },
+        { field: `${file}: trec.fallbacks.risk`, reason: 'expected a risk level within [0, 7], got 8' },
         { field: `${file}: peers[0].url`, reason: 'expected an http(s) URL, got "nope"' },
       ]),
     );

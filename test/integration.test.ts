@@ -280,23 +280,37 @@ describe('inventory source with healthy TREC services', () => {
     const notes: { source: string; target: string; reason: string; fallback: unknown }[] = res.body.degraded;
     const note = (source: string, target: string) => notes.find((n) => n.source === source && n.target === target);
     expect(note('trust', SM_ID)).toMatchObject({ reason: expect.stringMatching(/^timeout after 400 ms \(2 attempts\)/), fallback: 3 });
-    expect(note('risk', SM_ID)).toMatchObject({ reason: expect.stringMatching(/connection refused/), fallback: 0.001 });
+    expect(note('risk', SM_ID)).toMatchObject({ reason: expect.stringMatching(/connection refused/), fallback: 2 });
     expect(note('eco', SM_ID)).toMatchObject({ reason: expect.stringMatching(/^invalid answer: markup/), fallback: 8 });
     expect(note('cost', SM_ID)).toMatchObject({ reason: expect.stringMatching(/^invalid answer: .*NaN/), fallback: 'no price plan' });
     for (const id of ids) expect(note('hostRisk', id)).toMatchObject({ reason: expect.stringMatching(/^invalid answer: .*NaN/), fallback: 0.01 });
     expect(note('hostEco', 'hosts')).toMatchObject({ reason: expect.stringMatching(/^invalid answer: not JSON/), fallback: '3 + host index' });
     expect(notes).toHaveLength(4 + ids.length + 1);
 
-    // The fallbacks are what the model used: trust 3 fails SM_1c2's MinimumTrustLevel 5, and the reason says why.
+    // The fallbacks are what the model used. SM_1c2's MinimumTrustLevel 5 met an unmeasured trust (the fallback 3):
+    // by default (trec.unknownValues = satisfy) the bound is not decisive, and the answer says it was not checked.
     const s = res.body.services[0];
-    expect(s.trec).toMatchObject({ trust: 3, risk: 0.001, eco: 8 });
-    expect(s.decision).toBe('rejected');
-    const bound = s.components.flatMap((c: ComponentAnswer) => c.reasons).find((r: { code: string }) => r.code === 'TREC_BOUND');
-    expect(bound.data).toMatchObject({ metric: 'trust', valueSource: 'fallback', boundSource: 'manifest' });
-    expect(bound.message).toMatch(/a fallback: the TREC service failed/);
-
+    expect(s.trec).toMatchObject({ trust: 3, risk: 2, eco: 8 });
+    expect(s.decision).toBe('accepted');
+    expect(s.uncheckedBounds).toEqual([
+      expect.objectContaining({ metric: 'trust', bound: 5, value: 3, valueSource: 'fallback', treatedAs: 'satisfied' }),
+      expect.objectContaining({ metric: 'risk', bound: 1, value: 2, valueSource: 'fallback', treatedAs: 'satisfied' }), // the risk service is down too
+    ]);
     // The process is still healthy.
     expect((await call(server.url, 'GET', '/health')).status).toBe(200);
+
+    // With AC_TREC_UNKNOWN=violate the same unmeasured trust rejects, and the reason says the value was a fallback.
+    expect(await server.stop()).toBe(0);
+    server = await startServer({ ...env, AC_DATA_DIR: server.dataDir, AC_TREC_UNKNOWN: 'violate' });
+    const strict = (await postXml(server, SM, '?dryRun=true')).body.services[0];
+    expect(strict.decision).toBe('rejected');
+    expect(strict.uncheckedBounds).toEqual([
+      expect.objectContaining({ metric: 'trust', bound: 5, value: 3, valueSource: 'fallback', treatedAs: 'violated' }),
+      expect.objectContaining({ metric: 'risk', bound: 1, value: 2, valueSource: 'fallback', treatedAs: 'violated' }),
+    ]);
+    const bound = strict.components.flatMap((c: ComponentAnswer) => c.reasons).find((r: { code: string }) => r.code === 'TREC_BOUND');
+    expect(bound.data).toMatchObject({ metric: 'trust', valueSource: 'fallback', boundSource: 'manifest' });
+    expect(bound.message).toMatch(/not checked: the TREC service failed, and the fallback 3 is no measurement; treated as violated/);
   });
 });
 
@@ -320,7 +334,9 @@ describe('several worker processes (AC_WORKERS=2) share one state store', () => 
     const replies = await Promise.all(
       Array.from({ length: 24 }, (_, k) => postXml(server, SM.replace(`opt:serviceId="${SM_ID}"`, `opt:serviceId="svc-${k}"`))),
     );
-    for (const r of replies) expect([200, 201]).toContain(r.status);
+    const failed = replies.filter((r) => r.status !== 200 && r.status !== 201);
+    if (failed.length) console.log(server.output().split('\n').filter((l) => /error|Error/.test(l)).join('\n'));
+    expect(failed.map((r) => ({ status: r.status, body: r.body }))).toEqual([]);
     const decisions = replies.map((r) => r.body.services[0].decision as string);
     expect(decisions).toContain('accepted');
     expect(decisions).toContain('rejected'); // the fleet ran out
@@ -378,7 +394,9 @@ describe('every request bounded in time; graceful shutdown', () => {
       { source: 'trust', target: SM_ID, fallback: 3, reason: 'aborted after 1 attempt: the TREC budget of 750 ms ran out' },
     ]);
     expect(res.body.services[0].trec).toMatchObject({ trust: 3, risk: 1, eco: 6.5 }); // the others did answer
-    expect(res.body.services[0].decision).toBe('rejected'); // trust 3 < MinimumTrustLevel 5
+    // trust 3 < MinimumTrustLevel 5, but 3 is a fallback: not decisive by default (trec.unknownValues = satisfy).
+    expect(res.body.services[0].decision).toBe('accepted');
+    expect(res.body.services[0].uncheckedBounds).toEqual([expect.objectContaining({ metric: 'trust', bound: 5, valueSource: 'fallback', treatedAs: 'satisfied' })]);
   });
 
   it('SIGTERM while an admission is in flight: the request still gets its answer, then the process exits 0 at once', async () => {

@@ -234,7 +234,7 @@ const SAMPLES: Expected[] = [
     ],
     rules: [{ kind: 'antiAffinity', level: 2, members: ['besim'] }],
     availability: 1,
-    trec: { trust: 0, risk: 7, cost: 0 },
+    trec: { risk: 7, cost: 0 }, // MinimumTrustLevel 0 states no bound
     plan: { currency: 'EUR', planFloor: 0, planCap: 0 },
   },
   {

@@ -682,7 +682,8 @@ function escapeXml(text: string): string {
 }
 
 /** File name → content, exactly as the Java TRECAnalyzer lays them out. */
-function renderModelDirectory(model: AdmissionModel): Map<string, string> {
+/** The directory's files as text, by file name (what writeModelDirectory writes; the OPTIMIS getCSV endpoint shows them). */
+export function renderModelDirectory(model: AdmissionModel): Map<string, string> {
   const labels = directoryLabels(model);
   model.hosts.forEach((h, j) => {
     if (h.id !== h.id.trim() || /[,\r\n]/.test(h.id)) invalidModel(`hosts[${j}].id`, `host id '${h.id}' cannot be written to hostsInfo.csv`);

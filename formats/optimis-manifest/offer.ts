@@ -4,6 +4,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import { AdmissionError, type ErrorDetail } from '../../model/errors';
+import { applyEdits, replaceText, type Edit } from '../../xml/xml-edit';
 import { OPT_IP_NS, OPT_NS } from './namespaces';
 import {
   attribute,
@@ -156,19 +157,6 @@ function restoreSurface(input: string, out: string): string {
   return input.charCodeAt(0) === 0xfeff ? '\uFEFF' + withEnds : withEnds;
 }
 
-interface Edit {
-  readonly from: number;
-  readonly to: number;
-  readonly text: string;
-}
-
-function applyEdits(src: string, edits: readonly Edit[]): string {
-  // Right to left, so earlier positions stay valid; an insertion sorts after a removal ending at the same place.
-  const sorted = [...edits].sort((a, b) => b.from - a.from || b.to - a.to);
-  let out = src;
-  for (const e of sorted) out = out.slice(0, e.from) + e.text + out.slice(e.to);
-  return out;
-}
 
 interface OfferNaming {
   /** Prefix bound to the IP namespace inside the new offer. */
@@ -313,6 +301,21 @@ function embeddableManifest(manifestXml: string, field: string): string {
 
 // ---------------------------------------------------------------------------------------------
 // Reading
+
+/**
+ * OPTIMIS's partial → accepted rewrite (its SLA manager relies on it: ACModelApi turned `partial` into `accepted` in
+ * every returned manifest with an AllocationPattern unless the request carried doNotBackupSMflag). Changes only the
+ * offer's Decision element, and only when the offer is partial with at least one allocation pattern; everything else
+ * stays byte for byte. The OPTIMIS surface applies it; the JSON API keeps the truthful decision.
+ */
+export function optimisAcceptedRewrite(xml: string): string {
+  const doc = parseXml(xml);
+  const root = requireManifestRoot(doc, 'manifest');
+  const offer = childElements(root, OPT_IP_NS, 'InfrastructureProviderExtensions').flatMap((ext) => childElements(ext, OPT_IP_NS, 'AllocationOffer'))[0];
+  const decision = offer ? firstChild(offer, OPT_IP_NS, 'Decision') : undefined;
+  if (!offer || !decision || textOf(decision).trim() !== 'partial' || childElements(offer, OPT_IP_NS, 'AllocationPattern').length === 0) return xml;
+  return applyEdits(doc.source, [replaceText(doc, decision, 'accepted')]);
+}
 
 /**
  * Reads the allocation offer of a manifest (ours or a peer's), or undefined when it has none. Counts are the number of

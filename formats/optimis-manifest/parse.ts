@@ -336,14 +336,16 @@ function readTrec(issues: Issues, trec: XmlElement | undefined, known: ReadonlyS
     const field = `TRECSection/TrustSection[${k + 1}]`;
     readScope(issues, s, field, known);
     const min = wholeNumber(issues, childText(s, 'MinimumTrustLevel'), `${field}/MinimumTrustLevel`, true);
-    if (min !== undefined) constraints.trust = Math.max(constraints.trust ?? min, min);
+    // 0 states no bound (any provider is trusted enough); the scale is the Trust Framework's 0–5.
+    if (min !== undefined && min > 0) constraints.trust = Math.max(constraints.trust ?? min, min);
   });
 
   childElements(trec, OPT_NS, 'RiskSection').forEach((s, k) => {
     const field = `TRECSection/RiskSection[${k + 1}]`;
     const ids = readScope(issues, s, field, known);
     const level = wholeNumber(issues, childText(s, 'RiskLevel'), `${field}/RiskLevel`, false);
-    if (level !== undefined) constraints.risk = Math.min(constraints.risk ?? level, level);
+    // 0 states no bound (OPTIMIS's schema allows it; read as a bound it would demand zero risk, which no level meets).
+    if (level !== undefined && level > 0) constraints.risk = Math.min(constraints.risk ?? level, level);
     const array = firstChild(s, OPT_NS, 'AvailabilityArray');
     (array ? childElements(array, OPT_NS, 'Availability') : []).forEach((a, j) => {
       const pct = decimalNumber(issues, textOf(a), `${field}/AvailabilityArray/Availability[${j + 1}]`, true, { min: 0, max: 100 });

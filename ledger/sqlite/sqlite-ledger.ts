@@ -674,9 +674,10 @@ export class SqliteLedger implements Ledger {
   async capacity(window: TimeWindow, options: { readonly hostIds?: readonly string[] } = {}): Promise<CapacityView> {
     const w = quickWindow(window);
     const now = this.clock();
-    const hosts = this.hostCache();
+    // Index first: bringing it up to date may reload hosts (another process committed), which resets the host list;
+    // the list taken after it is the one the index describes.
     const index = this.freshIndex(now);
-    let selected = hosts.present;
+    let selected = this.hostCache().present;
     if (options.hostIds) {
       const wanted = new Set(options.hostIds);
       selected = selected.filter((h) => wanted.has(h.id));

@@ -6,7 +6,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { AdmissionModel, Host, SolveResult } from '../../model/types';
 import { LpTooLargeError, prepareLp } from '../highs';
 import type { HostTable } from './host-pool';
-import { Budget, solveGreedyInput } from './index';
+import { Budget, solveGreedyInput } from '.';
 import type { GreedyJob, GreedyReply, GreedyWorkerData, LpOutcome } from './worker-protocol';
 
 /** Placement columns of a MILP built per second of budget left: writing costs ~40 µs a column, HiGHS needs the rest. */

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Express } from 'express';
 import type { SolverChoice } from '../../admission-controller/admit';
-import { DEFAULT_CONFIG, type OptimisAccessConfig, type TokenConfig } from '../../config/config';
+import { DEFAULT_CONFIG, type OptimisAccessConfig, type PeerConfig, type TokenConfig } from '../../config/config';
 import { createApp } from '../../gateway/app';
 import { createLogger } from '../../gateway/logger';
 import { Metrics } from '../../gateway/metrics';
@@ -52,6 +52,10 @@ export interface TestGatewayOptions {
   limits?: { maxComponentsPerManifest: number; maxVmsPerComponent: number };
   maxManifests?: number;
   reservationTtlSeconds?: number;
+  unknownTrec?: 'satisfy' | 'violate';
+  /** Peers to federate to (with this provider's id). */
+  peers?: readonly PeerConfig[];
+  providerId?: string;
 }
 
 export async function testGateway(options: TestGatewayOptions = {}): Promise<TestGateway> {
@@ -76,11 +80,13 @@ export async function testGateway(options: TestGatewayOptions = {}): Promise<Tes
     ...(options.limits ? { limits: options.limits } : {}),
     reservationTtlSeconds: options.reservationTtlSeconds ?? 900,
     defaultGain: 100,
-    providerId: 'test',
+    providerId: options.providerId ?? 'test',
+    ...(options.unknownTrec ? { unknownTrec: options.unknownTrec } : {}),
+    ...(options.peers ? { federation: { peers: options.peers, maxHops: 2 } } : {}),
     trec: {
       endpoints: {},
       // The OPTIMIS decision manifests demand MinimumTrustLevel 5: the provider's trust must reach it.
-      fallbacks: { trust: options.trustFallback ?? 5, eco: 8, risk: 0.001, hostRisk: 0.01, hostEco: 'index' },
+      fallbacks: { trust: options.trustFallback ?? 5, eco: 8, risk: 2, hostRisk: 0.01, hostEco: 'index' },
       timeoutMs: 200,
       retries: 0,
       backoffMs: 10,

@@ -3,7 +3,7 @@
  * element, replace an element's content or an attribute's value. Everything not edited stays byte-for-byte as it was.
  */
 import { AdmissionError } from '../model/errors';
-import { elementExtent, escapeAttribute, escapeText, type XmlAttribute, type XmlDocument, type XmlElement } from '../xml/safe-xml';
+import { elementExtent, escapeAttribute, escapeText, type XmlAttribute, type XmlDocument, type XmlElement } from './safe-xml';
 
 /*
  * Why splicing rather than re-serialising a tree: the manifests carry OVF sections, SP extensions and price plans this
