@@ -7,7 +7,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { AdmissionResult, SolverChoice } from '../admission-controller/admit';
 import { admit } from '../admission-controller/admit';
-import type { ServiceDecision } from '../admission-controller/decisions';
+import { decide, type DecisionContext, type DecisionHolder, type ServiceDecision } from '../admission-controller/decisions';
 import type { PeerConfig } from '../config/config';
 import type { HostInfoProvider, HostSnapshot } from '../host-info/types';
 import { AdmissionError, isAdmissionError, type ErrorDetail } from '../model/errors';
@@ -341,7 +341,7 @@ export class AdmissionService {
     if (inbound) {
       // A peer asks for all of its sub-manifest or nothing (a partial booking is useless to it): first try to take the
       // whole of it here, all-or-nothing; only when that fails, and this provider may forward, split it further.
-      const whole = await this.runCycle(parsed, { ...request, forbidFederation: request.manifests.map(() => true) }, cycleIdempotency);
+      const whole = await this.runCycle(parsed, { ...request, forbidFederation: request.manifests.map(() => true) }, cycleIdempotency, false);
       const s = whole.answer.services[0]!;
       const mayForward = route !== undefined && !route.blocked && parsed[0]!.federationAllowed && !request.forbidFederation?.[0];
       if (whole.replayed || s.decision === 'accepted' || !mayForward) {
@@ -351,7 +351,9 @@ export class AdmissionService {
       }
     }
 
-    const { answer, federationCosts, replayed } = await this.runCycle(parsed, request, cycleIdempotency);
+    // Reasons and summaries speak of federating only when a peer could take the VMs.
+    const federationAvailable = route !== undefined && !route.blocked && route.eligible.length > 0;
+    const { answer, federationCosts, replayed } = await this.runCycle(parsed, request, cycleIdempotency, federationAvailable);
     if (replayed || !this.federator || !route) return storeLater && !replayed ? await this.rememberAnswer(answer, idempotency!) : answer;
     const federator = this.federator;
     const services = await Promise.all(
@@ -388,11 +390,11 @@ export class AdmissionService {
    * they chose in memory, and commit outside the lock (commits of concurrent admissions share one transaction); a
    * booking that another process made impossible meanwhile is a capacity conflict, and the cycle is solved again.
    */
-  private async runCycle(parsed: readonly RequestedManifest[], request: AdmissionRequest, idempotency: Idempotency | undefined): Promise<CycleResult> {
+  private async runCycle(parsed: readonly RequestedManifest[], request: AdmissionRequest, idempotency: Idempotency | undefined, federationAvailable: boolean): Promise<CycleResult> {
     const records = !request.dryRun && !request.cleanTestbed;
-    if (!records) return this.finish(await this.withInsight(await this.prepare(parsed, request), parsed, request), request, undefined);
+    if (!records) return this.finish(await this.withInsight(await this.prepare(parsed, request, federationAvailable), parsed, request), request, undefined);
     for (let attempt = 1; ; attempt++) {
-      const prepared = await this.lock.run(() => this.prepare(parsed, request));
+      const prepared = await this.lock.run(() => this.prepare(parsed, request, federationAvailable));
       try {
         // Outside the lock: the search for an earliest fit solves more models, and the choice is reserved meanwhile.
         return await this.finish(await this.withInsight(prepared, parsed, request), request, idempotency);
@@ -511,7 +513,18 @@ export class AdmissionService {
       /** TREC values already fetched for these services (what-if solves of the same request reuse them). */
       readonly trec?: TrecSnapshot;
     },
-  ): Promise<{ model: AdmissionModel; degraded: DegradedNote[]; generation: number; generations: Readonly<Record<string, number>>; provenance: Provenance[]; hosts: HostSnapshot; window: TimeWindow; trec: TrecSnapshot }> {
+  ): Promise<{
+    model: AdmissionModel;
+    degraded: DegradedNote[];
+    generation: number;
+    generations: Readonly<Record<string, number>>;
+    /** Per host: what recorded admissions hold of the model's usage (for the reasons). */
+    booked: ReadonlyMap<string, { readonly cpus: number; readonly memoryMb: number }>;
+    provenance: Provenance[];
+    hosts: HostSnapshot;
+    window: TimeWindow;
+    trec: TrecSnapshot;
+  }> {
     const window = request.window ?? { start: this.clock(), end: null };
     const hosts = await this.hostInfo.listHosts(request.signal);
     await this.syncHosts(hosts);
@@ -593,7 +606,7 @@ export class AdmissionService {
             },
           ]
         : [];
-    return { model, degraded: [...hostNote, ...trec.degraded], generation: snapshot?.generation ?? 0, generations: snapshot?.generations ?? {}, provenance, hosts, window, trec };
+    return { model, degraded: [...hostNote, ...trec.degraded], generation: snapshot?.generation ?? 0, generations: snapshot?.generations ?? {}, booked: snapshot?.booked ?? new Map(), provenance, hosts, window, trec };
   }
 
   /**
@@ -618,7 +631,12 @@ export class AdmissionService {
         forbidFederation: [true],
         replacing: [{ window: record.window, hosts: record.hosts }],
       });
-      const result = await admit(built.model, { solver: this.options.solver, timeLimitSeconds: this.options.timeLimitSeconds, mipRelGap: this.options.mipRelGap });
+      const result = await admit(built.model, {
+        solver: this.options.solver,
+        timeLimitSeconds: this.options.timeLimitSeconds,
+        mipRelGap: this.options.mipRelGap,
+        decisionContext: { reservedByHost: built.booked },
+      });
       const decision = result.services[0]!;
       const wanted = (record.response as { components?: readonly { localVms?: number }[] } | null)?.components?.reduce((t, c) => t + (c.localVms ?? 0), 0);
       if (decision.localVms === 0 || (wanted !== undefined && decision.localVms < wanted)) {
@@ -635,14 +653,16 @@ export class AdmissionService {
   }
 
   /** Snapshot, model, solve and the answer to record; what it will book is reserved in memory until released. */
-  private async prepare(parsed: readonly RequestedManifest[], request: AdmissionRequest): Promise<Prepared> {
+  private async prepare(parsed: readonly RequestedManifest[], request: AdmissionRequest, federationAvailable: boolean): Promise<Prepared> {
     const built = await this.buildModel(parsed, request);
     const { model, degraded, generation, provenance, window } = built;
     if (request.signal?.aborted) throw abortedBefore('solving', request.signal);
+    const decisionContext: DecisionContext = { federationAvailable, reservedByHost: built.booked };
     const result = await admit(model, {
       solver: request.solver ?? this.options.solver,
       timeLimitSeconds: this.options.timeLimitSeconds,
       mipRelGap: this.options.mipRelGap,
+      decisionContext,
       ...(request.signal ? { signal: request.signal } : {}),
     });
     this.last = { model, result };
@@ -695,7 +715,15 @@ export class AdmissionService {
       services,
     };
     const release = bookings.length > 0 ? this.snapshots.reserve({ window, hosts: bookings.flatMap((b) => b.hosts) }) : () => undefined;
-    return { answer, bookings, release, federationCosts: result.services.map((d, a) => federationCostEstimate(model, a, d)), window, trec: built.trec };
+    return {
+      answer,
+      bookings,
+      release,
+      federationCosts: result.services.map((d, a) => federationCostEstimate(model, a, d)),
+      window,
+      trec: built.trec,
+      solved: { model, result, decisionContext, provenance },
+    };
   }
 
   /**
@@ -707,18 +735,41 @@ export class AdmissionService {
     if (request.federation || request.cleanTestbed || prepared.answer.services.every((s) => s.decision === 'accepted')) return prepared;
     const window = prepared.window;
     const deadline = performance.now() + EARLIEST_FIT_BUDGET_MS;
+    const all = await this.ledger.holders(window);
+    // The requester's own held offer for a service is replaced by this admission: it holds nothing against it.
+    const holdersFor = (serviceId: string): Holder[] => all.filter((h) => !(h.owner === request.owner && h.serviceId === serviceId && h.status === 'held'));
+    const redecided = this.withHolders(prepared, holdersFor);
     const services = await Promise.all(
-      prepared.answer.services.map(async (s, a): Promise<ServiceAnswer> => {
+      redecided.answer.services.map(async (s, a): Promise<ServiceAnswer> => {
         if (s.decision === 'accepted') return s;
-        const holders = await this.ledger.holders(window, { excludeOwnerService: { owner: request.owner, serviceId: s.serviceId } });
         const earliestFit = horizonMs > 0 ? await this.earliestFit(parsed[a]!, request, a, window, horizonMs, deadline, prepared.trec) : undefined;
-        return { ...s, heldBy: summariseHolders(holders), ...(earliestFit ? { earliestFit } : {}) };
+        return { ...s, heldBy: summariseHolders(holdersFor(s.serviceId)), ...(earliestFit ? { earliestFit } : {}) };
       }),
     );
-    return { ...prepared, answer: { ...prepared.answer, services } };
+    return { ...redecided, answer: { ...redecided.answer, services } };
   }
 
-  /** Candidate starts are the instants where capacity comes back (reservations ending, capacity windows' edges). */
+  /**
+   * CAPACITY_IN_USE names the admissions holding what is missing: decide() again on the same verified allocation, with
+   * the holders per host (only the holders change; placements, decision and offer stay), answer and record alike.
+   */
+  private withHolders(prepared: Prepared, holdersFor: (serviceId: string) => readonly Holder[]): Prepared {
+    const { model, result, decisionContext, provenance } = prepared.solved;
+    const needs = prepared.answer.services.map((s) => s.components.some((c) => c.reasons.some((r) => r.code === 'CAPACITY_IN_USE')));
+    if (!needs.some(Boolean)) return prepared;
+    const answers = prepared.answer.services.map((s, a) => {
+      if (!needs[a]) return s;
+      const decision = decide(model, result.allocation, result.verification, { ...decisionContext, holdersByHost: holdersByHost(holdersFor(s.serviceId)) })[a]!;
+      return { ...s, ...withProvenance(decision, provenance[a]!) };
+    });
+    const byId = new Map(answers.filter((s) => s.admissionId !== null).map((s) => [s.admissionId!, s]));
+    const bookings = prepared.bookings.map((b) => {
+      const s = byId.get(b.id);
+      return s ? { ...b, response: { ...(b.response as Record<string, unknown>), summary: s.summary, components: s.components } } : b;
+    });
+    return { ...prepared, bookings, answer: { ...prepared.answer, services: answers } };
+  }
+
   private async earliestFit(m: RequestedManifest, request: AdmissionRequest, a: number, window: TimeWindow, horizonMs: number, deadline: number, trec: TrecSnapshot): Promise<EarliestFit> {
     const until = window.start + horizonMs;
     const duration = window.end === null ? null : window.end - window.start;
@@ -844,6 +895,20 @@ interface Prepared {
   readonly federationCosts: readonly number[];
   readonly window: TimeWindow;
   readonly trec: TrecSnapshot;
+  /** What decide() ran on, to run it again once the holders are known. */
+  readonly solved: { readonly model: AdmissionModel; readonly result: AdmissionResult; readonly decisionContext: DecisionContext; readonly provenance: readonly Provenance[] };
+}
+
+/** Per host, the admissions holding it, largest first (decisions.ts DecisionHolder). */
+function holdersByHost(holders: readonly Holder[]): Map<string, DecisionHolder[]> {
+  const by = new Map<string, DecisionHolder[]>();
+  for (const h of holders) {
+    const list = by.get(h.hostId) ?? [];
+    list.push({ admissionId: h.admissionId, owner: h.owner, serviceId: h.serviceId, window: windowJson(h.window), cpus: h.cpus, memoryMb: h.memoryMb });
+    by.set(h.hostId, list);
+  }
+  for (const list of by.values()) list.sort((x, y) => y.cpus - x.cpus || y.memoryMb - x.memoryMb || (x.admissionId < y.admissionId ? -1 : 1));
+  return by;
 }
 
 /** What an admission record keeps of its answer (GET /admissions/{id}; the input manifest lets PATCH solve it again). */

@@ -28,6 +28,12 @@ export interface PendingBooking {
 export interface WindowSnapshot {
   /** Per host id: capacity the model must treat as taken beyond host-info's own usage (may be negative: capacity that arrives). */
   readonly reserved: ReadonlyMap<string, { readonly cpus: number; readonly memoryMb: number }>;
+  /**
+   * Per host id: the part of `reserved` that recorded admissions hold (this process's pending bookings included, the
+   * replaced held offers excluded; never negative, never more than `reserved`). The rest is capacity windows
+   * (maintenance). Reasons use it to tell capacity in use from a fleet too small (decisions.ts DecisionContext).
+   */
+  readonly booked: ReadonlyMap<string, { readonly cpus: number; readonly memoryMb: number }>;
   /** Σ of the per-host generations seen (changes whenever a booking or the inventory of any host changes). */
   readonly generation: number;
   /** Host generations, for the booking's record. */
@@ -51,6 +57,7 @@ export class CapacitySnapshots {
   async take(hosts: HostSnapshot, window: TimeWindow, replacing: readonly PendingBooking[] = []): Promise<WindowSnapshot> {
     const view = await this.ledger.capacity(window);
     const reserved = new Map<string, { cpus: number; memoryMb: number }>();
+    const booked = new Map<string, { cpus: number; memoryMb: number }>();
     const generations: Record<string, number> = {};
     let generation = 0;
     const byId = new Map(view.hosts.map((h) => [h.hostId, h]));
@@ -63,16 +70,27 @@ export class CapacitySnapshots {
       const cpus = v.cpus - v.usedCpus - v.freeCpus;
       const memoryMb = v.memoryMb !== undefined && v.freeMemoryMb !== undefined ? v.memoryMb - (v.usedMemoryMb ?? 0) - v.freeMemoryMb : 0;
       if (cpus !== 0 || memoryMb !== 0) reserved.set(h.id, { cpus, memoryMb });
+      if (v.reservedCpus > 0 || (v.reservedMemoryMb ?? 0) > 0) booked.set(h.id, { cpus: v.reservedCpus, memoryMb: v.reservedMemoryMb ?? 0 });
     }
     const shift = (b: PendingBooking, sign: 1 | -1): void => {
       if (!overlaps(b.window, window)) return;
       for (const a of b.hosts) {
         const r = reserved.get(a.hostId) ?? { cpus: 0, memoryMb: 0 };
         reserved.set(a.hostId, { cpus: r.cpus + sign * a.cpus, memoryMb: r.memoryMb + sign * a.memoryMb });
+        const k = booked.get(a.hostId) ?? { cpus: 0, memoryMb: 0 };
+        booked.set(a.hostId, { cpus: k.cpus + sign * a.cpus, memoryMb: k.memoryMb + sign * a.memoryMb });
       }
     };
     for (const b of this.pending) shift(b, 1);
     for (const b of replacing) shift(b, -1);
-    return { reserved, generation, generations };
+    // Peaks of bookings and of maintenance may fall at different instants: what bookings explain is at most what is taken.
+    for (const [id, k] of booked) {
+      const r = reserved.get(id) ?? { cpus: 0, memoryMb: 0 };
+      const cpus = Math.max(0, Math.min(k.cpus, r.cpus));
+      const memoryMb = Math.max(0, Math.min(k.memoryMb, r.memoryMb));
+      if (cpus > 0 || memoryMb > 0) booked.set(id, { cpus, memoryMb });
+      else booked.delete(id);
+    }
+    return { reserved, booked, generation, generations };
   }
 }

@@ -114,6 +114,9 @@ describe("Promise's scenarios", () => {
     expect(await freeCpus(ws, ws + HOUR)).toBe(0);
     const inside = await admit(manifest('in-maintenance'), { start: ws + HOUR, end: ws + 2 * HOUR, dryRun: true });
     expect(inside.body.services[0].decision).toBe('rejected');
+    // Nothing recorded holds the capacity there: the reason never says it is in use.
+    const codes = inside.body.services[0].components.flatMap((c: { reasons: { code: string }[] }) => c.reasons.map((r) => r.code));
+    expect(codes).not.toContain('CAPACITY_IN_USE');
     expect(inside.body.services[0].earliestFit).toMatchObject({ start: at(ws + DAY), end: at(ws + DAY + HOUR), complete: true });
     const outside = await admit(manifest('after-maintenance'), { start: ws + DAY, end: ws + DAY + HOUR, dryRun: true });
     expect(outside.body.services[0].decision).toBe('accepted');
@@ -143,6 +146,15 @@ describe("Promise's scenarios", () => {
     expect(s.decision).toBe('rejected');
     expect(s.heldBy.map((h: { admissionId: string }) => h.admissionId).sort()).toEqual([a.admissionId, b.admissionId].sort());
     expect(s.heldBy[0]).toMatchObject({ owner: 'anonymous', status: 'held', start: at(t0), end: null, cpus: 8 });
+    // Each component says the capacity is in use and names who holds it, with the window and the amount.
+    for (const c of s.components) {
+      const inUse = c.reasons.find((r: { code: string }) => r.code === 'CAPACITY_IN_USE');
+      expect(inUse.data).toMatchObject({ component: c.id, hosts: 2, heldCpus: 16, holdersTotal: 2, holdersKnown: true });
+      expect(inUse.data.holders.map((h: { admissionId: string }) => h.admissionId).sort()).toEqual([a.admissionId, b.admissionId].sort());
+      expect(inUse.data.holders[0]).toMatchObject({ owner: 'anonymous', window: { start: at(t0), end: null }, cpus: 8 });
+      expect(inUse.message).toContain(a.admissionId);
+      expect(inUse.message).toContain(b.admissionId);
+    }
     // Open-ended holders never end, and a held offer may still be confirmed: nothing within the horizon.
     expect(s.earliestFit).toMatchObject({ start: null, end: null, complete: true, horizonEnd: at(t0 + 168 * HOUR) });
 

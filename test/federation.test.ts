@@ -237,7 +237,7 @@ describe('a peer too small (1 × 4 CPUs)', () => {
     expect(s.federation.attempts[0].peerReasons.map((r: { code: string }) => r.code)).toContain('INSUFFICIENT_CAPACITY');
     expect(s.federation.reasons).toHaveLength(1);
     expect(s.federation.reasons[0]).toMatchObject({ code: 'PEER_REJECTED', data: { peerId: 'T' } });
-    expect(s.federation.reasons[0].message).toMatch(/^T answered rejected for web: web: the 6 basic VM\(s\) of web need 12 CPUs/);
+    expect(s.federation.reasons[0].message).toMatch(/^T answered rejected for web: web: the 8 VM\(s\) of web that its availability target requires need 16 CPUs and 8192 MB; the fleet has 4 CPUs/);
     expect(s.summary).toMatch(/^partial: db admitted locally with 1 VM\(s\).*; federation: T answered rejected/);
     await expectXsdValid(s.manifest);
     expect(readAllocationOffer(s.manifest)!.decision).toBe('partial');

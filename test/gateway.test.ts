@@ -47,9 +47,10 @@ describe('POST /api/v1/admissions: the OPTIMIS decision manifests on 4 hosts × 
     const s = res.body.services[0];
     expect(s.decision).toBe('rejected');
     const compA = s.components.find((c: { id: string }) => c.id === 'compA');
-    const reason = compA.reasons.find((r: { code: string }) => r.code === 'INSUFFICIENT_CAPACITY');
-    expect(reason.data).toEqual({ neededCpus: 5000, freeCpus: 32 });
-    expect(reason.message).toBe('the 500 basic VM(s) of compA need 5000 CPUs; the fleet has 32 free');
+    // compA's VMs have 10 vCPUs, every host 8 in total: no amount of free capacity would take one.
+    const reason = compA.reasons.find((r: { code: string }) => r.code === 'VM_LARGER_THAN_ANY_HOST');
+    expect(reason.data).toEqual({ vcpus: 10, largestHostCpus: 8 });
+    expect(reason.message).toBe('one VM of compA needs 10 CPUs; the largest host has 8 in total');
     await expectXsdValid(s.manifest);
     expect(readAllocationOffer(s.manifest)!.decision).toBe('rejected');
   });
