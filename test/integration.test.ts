@@ -197,8 +197,10 @@ describe('inventory source with healthy TREC services', () => {
     const b = big.body.services[0];
     expect(b.decision).toBe('rejected');
     expect(b.admissionId).toBeNull();
-    const capacity = b.components.flatMap((c: ComponentAnswer) => c.reasons).find((r: { code: string }) => r.code === 'INSUFFICIENT_CAPACITY');
-    expect(capacity.message).toMatch(/need 5000 CPUs; the fleet has 30 free/);
+    // compA's 10-vCPU VMs fit no 8-CPU host; compB's 1,000 one-CPU VMs exceed the fleet itself (32 CPUs, SM_1c2's 2 aside).
+    const reasonOf = (component: string, code: string) => b.components.find((c: ComponentAnswer) => c.id === component).reasons.find((r: { code: string }) => r.code === code);
+    expect(reasonOf('compA', 'VM_LARGER_THAN_ANY_HOST').data).toEqual({ vcpus: 10, largestHostCpus: 8 });
+    expect(reasonOf('compB', 'INSUFFICIENT_CAPACITY').data).toMatchObject({ vmsNeeded: 1000, vmsThatFit: 32, neededCpus: 1000, freeCpus: 32 });
     expect(readAllocationOffer(b.manifest)!.decision).toBe('rejected');
 
     const partial = await postXml(server, PARTIAL);
@@ -493,7 +495,10 @@ describe('PhysicalHosts source', () => {
     const again = await postXml(server, SM.replace(`opt:serviceId="${SM_ID}"`, 'opt:serviceId="another-service"'));
     expect(again.status).toBe(200);
     expect(again.body.services[0].decision).toBe('rejected');
-    expect(reasonCodes(again.body.services[0])).toContain('INSUFFICIENT_CAPACITY');
+    // What is missing is held by the first admission, and the reason names it.
+    expect(reasonCodes(again.body.services[0])).toContain('CAPACITY_IN_USE');
+    const inUse = again.body.services[0].components[0].reasons.find((r: { code: string }) => r.code === 'CAPACITY_IN_USE');
+    expect(inUse.data.holders.map((h: { admissionId: string }) => h.admissionId)).toEqual([s.admissionId]);
 
     const health = await call(server.url, 'GET', '/health');
     expect(health.status).toBe(200);

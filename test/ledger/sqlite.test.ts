@@ -252,7 +252,11 @@ describe('SqliteLedger: opening, durability, migrations', () => {
     // Opened after the trigger exists: the failure is then certain to happen inside the ledger's own write.
     const ledger = await SqliteLedger.open(options(dir, clock));
     const seq = await ledger.lastEventSeq();
-    await expect(ledger.book(request([booking('a', { hosts: [{ hostId: 'h1', cpus: 1, memoryMb: 0 }, { hostId: 'h3', cpus: 1, memoryMb: 0 }] })]))).rejects.toThrow('poisoned host');
+    const outcome = await ledger.book(request([booking('a', { hosts: [{ hostId: 'h1', cpus: 1, memoryMb: 0 }, { hostId: 'h3', cpus: 1, memoryMb: 0 }] })])).then(
+      (result) => ({ result }),
+      (error: unknown) => ({ error: String(error instanceof Error ? `${error.name}: ${error.message}\n${error.stack}` : error) }),
+    );
+    expect(outcome).toEqual({ error: expect.stringContaining('poisoned host') });
     expect(await ledger.get('a')).toBeUndefined();
     expect(await ledger.lastEventSeq()).toBe(seq);
     expect((await ledger.hosts()).map((h) => h.generation)).toEqual([1, 1, 1]);
