@@ -68,6 +68,7 @@ export async function startServer(config: AppConfig, options: { silent?: boolean
     defaultConstraints: config.defaultConstraints,
     endingLeadMs: config.ledger.endingLeadSeconds * 1000,
     retentionMs: config.ledger.retentionDays * 86_400_000,
+    freeCapacityThresholds: config.ledger.freeCapacityThresholds,
   });
   const hub = new EventHub(ledger);
   const webhooks = new WebhookDeliverer(ledger, {

@@ -472,4 +472,9 @@ export interface LedgerOptions {
   readonly endingLeadMs?: number;
   /** Closed admissions (ended, released, expired) and delivered events older than this are purged by advance(). Default 30 days. */
   readonly retentionMs?: number;
+  /**
+   * Shares (0–1) of the fleet's CPUs: advance() emits `capacity.changed` (reason `threshold`) once each time the free
+   * share now crosses one of them, downwards or upwards. Default none.
+   */
+  readonly freeCapacityThresholds?: readonly number[];
 }
