@@ -182,6 +182,8 @@ export interface LedgerSettings {
   readonly endingLeadSeconds: number;
   /** Closed admissions, delivered events and idempotency keys are kept this long, days. */
   readonly retentionDays: number;
+  /** Every admission answer (rejections and dry-runs too) is kept in the decision log this long, days. */
+  readonly decisionRetentionDays: number;
   /** How far ahead a rejected windowed request looks for the earliest start that fits, hours (0 = no search). */
   readonly earliestFitHorizonHours: number;
   /** `manual`: the clock stands still unless an operator sets it (PUT /api/v1/test/clock) — for tests only. */
@@ -382,6 +384,7 @@ const optimisSchema = z.strictObject({
 const ledgerSchema = z.strictObject({
   endingLeadSeconds: nonNegativeInt,
   retentionDays: positiveNumber,
+  decisionRetentionDays: positiveNumber,
   earliestFitHorizonHours: nonNegativeNumber,
   clock: enumLeaf(['system', 'manual']),
   webhooks: z.strictObject({ timeoutMs: positiveInt, maxAttempts: positiveInt, allowPrivateTargets: z.boolean({ error: 'expected true or false' }) }),
@@ -557,6 +560,7 @@ const ENV: readonly EnvSpec[] = [
   { name: 'AC_RESERVATION_TTL_SECONDS', path: ['reservationTtlSeconds'], leaf: positiveInt, numeric: true, meaning: 'how long an admission holds capacity unless released, s' },
   { name: 'AC_RESERVATION_ENDING_LEAD_SECONDS', path: ['ledger', 'endingLeadSeconds'], leaf: nonNegativeInt, numeric: true, meaning: 'reservation.ending is emitted this long before an end, s' },
   { name: 'AC_HISTORY_RETENTION_DAYS', path: ['ledger', 'retentionDays'], leaf: positiveNumber, numeric: true, meaning: 'closed admissions and delivered events are kept this long, days' },
+  { name: 'AC_DECISION_LOG_RETENTION_DAYS', path: ['ledger', 'decisionRetentionDays'], leaf: positiveNumber, numeric: true, meaning: 'every admission answer (rejections and dry-runs too) is kept in the decision log this long, days' },
   { name: 'AC_EARLIEST_FIT_HORIZON_HOURS', path: ['ledger', 'earliestFitHorizonHours'], leaf: nonNegativeNumber, numeric: true, meaning: 'how far ahead a windowed request that does not fit looks for the earliest start that would, hours (0 = off)' },
   { name: 'AC_CLOCK', path: ['ledger', 'clock'], leaf: enumLeaf(['system', 'manual']), meaning: 'system | manual (tests only: time moves by PUT /api/v1/test/clock)' },
   { name: 'AC_WEBHOOK_TIMEOUT_MS', path: ['ledger', 'webhooks', 'timeoutMs'], leaf: positiveInt, numeric: true, meaning: 'deadline of one webhook delivery attempt, ms' },
@@ -619,7 +623,7 @@ export const DEFAULT_CONFIG: AppConfig = deepFreeze({
   solver: { name: 'auto', timeLimitSeconds: 2, mipGap: 0, greedyWorkers: Math.max(1, Math.min(2, availableParallelism())) },
   dataDir: './data',
   reservationTtlSeconds: 900,
-  ledger: { endingLeadSeconds: 600, retentionDays: 30, earliestFitHorizonHours: 168, clock: 'system', webhooks: { timeoutMs: 5000, maxAttempts: 8, allowPrivateTargets: false } },
+  ledger: { endingLeadSeconds: 600, retentionDays: 30, decisionRetentionDays: 30, earliestFitHorizonHours: 168, clock: 'system', webhooks: { timeoutMs: 5000, maxAttempts: 8, allowPrivateTargets: false } },
   logLevel: 'info',
   defaultWeights: { ...DEFAULT_WEIGHTS },
   defaultConstraints: { ...DEFAULT_CONSTRAINTS },
