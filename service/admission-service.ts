@@ -282,6 +282,8 @@ export class AdmissionService {
   /** Host-info snapshots already recorded in the ledger's inventory (snapshots are frozen: identity is enough). */
   private readonly synced = new WeakSet<HostSnapshot>();
   private last: LastSolved | undefined;
+  private pendingDecisions: DecisionInput[] = [];
+  private decisionFlush: Promise<void> | undefined;
 
   constructor(
     private readonly hostInfo: HostInfoProvider,
@@ -320,11 +322,26 @@ export class AdmissionService {
       durationMs: Math.round(durationMs * 10) / 10,
       detail: decisionDetail(answer, s, request),
     }));
-    try {
-      await this.ledger.recordDecisions(decisions);
-    } catch (error) {
-      this.options.onDecisionLogError?.(error);
-    }
+    await this.queueDecisions(decisions);
+  }
+
+  /**
+   * Decisions of admissions answered in the same event-loop turn share one write (one transaction, one fsync), as
+   * book() calls do; each admission waits for its batch, so its decisions are queryable once it is answered.
+   */
+  private queueDecisions(decisions: readonly DecisionInput[]): Promise<void> {
+    this.pendingDecisions.push(...decisions);
+    this.decisionFlush ??= new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
+      const batch = this.pendingDecisions;
+      this.pendingDecisions = [];
+      this.decisionFlush = undefined;
+      try {
+        await this.ledger.recordDecisions(batch);
+      } catch (error) {
+        this.options.onDecisionLogError?.(error);
+      }
+    });
+    return this.decisionFlush;
   }
 
   private async admitOnce(original: AdmissionRequest): Promise<AdmissionAnswer> {
