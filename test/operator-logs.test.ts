@@ -193,6 +193,22 @@ describe('the decision log: GET /api/v1/decisions and /api/v1/decisions/{id}', (
     expect(log.body.decisions.map((d: { serviceId: string; decision: string }) => [d.serviceId, d.decision])).toEqual([['ACTestsDecisionAccepted', 'accepted']]);
   });
 
+  it('a decision log that cannot be written does not turn the answer into an error', async () => {
+    const ledger = gw.ledger as unknown as { recordDecisions: (...a: unknown[]) => Promise<void> };
+    const original = ledger.recordDecisions;
+    ledger.recordDecisions = async () => {
+      throw new Error('disk full');
+    };
+    try {
+      const res = await admit('alice', SM);
+      expect(res.status).toBe(201);
+      expect((await request(gw.app).get(`/api/v1/admissions/${res.body.services[0].admissionId}`).set(as('alice'))).body.status).toBe('held');
+    } finally {
+      ledger.recordDecisions = original;
+    }
+    expect((await request(gw.app).get('/api/v1/decisions').set(as('olga'))).body.decisions).toEqual([]);
+  });
+
   it('an idempotent replay is not a second decision', async () => {
     const first = await admit('alice', SM).set('Idempotency-Key', 'k-1');
     const again = await request(gw.app).post('/api/v1/admissions').set({ ...as('alice'), 'Content-Type': 'application/xml', 'Idempotency-Key': 'k-1' }).send(SM);
