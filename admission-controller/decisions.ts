@@ -13,18 +13,10 @@ import { fmt } from './reasons';
 import type { Verification } from './verification';
 
 export type { Reason, ReasonCode, ReasonValue } from './reasons';
+import type { HolderFigures } from './reasons';
 
 /** A recorded admission holding capacity on a host, as the ledger reports it (ledger/types.ts `Holder`, per host). */
-export interface DecisionHolder {
-  readonly admissionId: string;
-  readonly owner: string;
-  readonly serviceId: string;
-  /** RFC 3339; end null = open. */
-  readonly window: { readonly start: string; readonly end: string | null };
-  /** What it holds on this host over the window. */
-  readonly cpus: number;
-  readonly memoryMb: number;
-}
+export type DecisionHolder = HolderFigures;
 
 /**
  * What only the caller knows about the capacity the model was built on. Every field is optional; without a field the

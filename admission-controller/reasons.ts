@@ -237,7 +237,7 @@ export function insufficientCapacityForService(service: string, neededCpus: numb
   };
 }
 
-/** One recorded admission holding capacity a reason needs (amounts on the hosts concerned only). */
+/** One recorded admission holding capacity (on one host, or summed over the hosts a reason concerns); end null = open. */
 export type HolderFigures = {
   readonly admissionId: string;
   readonly owner: string;

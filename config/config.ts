@@ -188,6 +188,8 @@ export interface LedgerSettings {
   readonly earliestFitHorizonHours: number;
   /** `manual`: the clock stands still unless an operator sets it (PUT /api/v1/test/clock) — for tests only. */
   readonly clock: 'system' | 'manual';
+  /** Shares (0–1) of the fleet's CPUs: crossing one, down or up, emits capacity.changed (reason threshold). */
+  readonly freeCapacityThresholds: readonly number[];
   readonly webhooks: {
     readonly timeoutMs: number;
     readonly maxAttempts: number;
@@ -381,12 +383,18 @@ const optimisSchema = z.strictObject({
   role: roleLeaf,
   allowStateChangingGet: z.boolean({ error: 'expected true or false' }),
 });
+/** A share strictly inside (0, 1); from the environment each comma-separated item is a number. */
+const thresholdLeaf = z.preprocess(
+  (v) => (typeof v === 'string' && v.trim() !== '' ? Number(v) : v),
+  numberLeaf('a share strictly between 0 and 1', (n) => n > 0 && n < 1),
+);
 const ledgerSchema = z.strictObject({
   endingLeadSeconds: nonNegativeInt,
   retentionDays: positiveNumber,
   decisionRetentionDays: positiveNumber,
   earliestFitHorizonHours: nonNegativeNumber,
   clock: enumLeaf(['system', 'manual']),
+  freeCapacityThresholds: z.array(thresholdLeaf),
   webhooks: z.strictObject({ timeoutMs: positiveInt, maxAttempts: positiveInt, allowPrivateTargets: z.boolean({ error: 'expected true or false' }) }),
 });
 const limitsSchema = z.strictObject({ maxComponentsPerManifest: positiveInt, maxVmsPerComponent: positiveInt });
@@ -558,6 +566,7 @@ const ENV: readonly EnvSpec[] = [
   { name: 'AC_OPTIMIS_TRUSTED_SOURCES', path: ['optimis', 'trustedSources'], leaf: z.array(sourceLeaf), list: true, meaning: 'comma-separated addresses / CIDR blocks whose token-less OPTIMIS requests act as optimis.principal' },
   { name: 'AC_WORKERS', path: ['server', 'workers'], leaf: positiveInt, numeric: true, meaning: 'HTTP worker processes sharing the port (1 = no cluster)' },
   { name: 'AC_RESERVATION_TTL_SECONDS', path: ['reservationTtlSeconds'], leaf: positiveInt, numeric: true, meaning: 'how long an admission holds capacity unless released, s' },
+  { name: 'AC_CAPACITY_THRESHOLDS', path: ['ledger', 'freeCapacityThresholds'], leaf: z.array(thresholdLeaf), list: true, meaning: 'comma-separated shares of the fleet\'s CPUs (e.g. 0.1,0.25): free capacity crossing one emits capacity.changed (reason threshold)' },
   { name: 'AC_RESERVATION_ENDING_LEAD_SECONDS', path: ['ledger', 'endingLeadSeconds'], leaf: nonNegativeInt, numeric: true, meaning: 'reservation.ending is emitted this long before an end, s' },
   { name: 'AC_HISTORY_RETENTION_DAYS', path: ['ledger', 'retentionDays'], leaf: positiveNumber, numeric: true, meaning: 'closed admissions and delivered events are kept this long, days' },
   { name: 'AC_DECISION_LOG_RETENTION_DAYS', path: ['ledger', 'decisionRetentionDays'], leaf: positiveNumber, numeric: true, meaning: 'every admission answer (rejections and dry-runs too) is kept in the decision log this long, days' },
@@ -623,7 +632,7 @@ export const DEFAULT_CONFIG: AppConfig = deepFreeze({
   solver: { name: 'auto', timeLimitSeconds: 2, mipGap: 0, greedyWorkers: Math.max(1, Math.min(2, availableParallelism())) },
   dataDir: './data',
   reservationTtlSeconds: 900,
-  ledger: { endingLeadSeconds: 600, retentionDays: 30, decisionRetentionDays: 30, earliestFitHorizonHours: 168, clock: 'system', webhooks: { timeoutMs: 5000, maxAttempts: 8, allowPrivateTargets: false } },
+  ledger: { endingLeadSeconds: 600, retentionDays: 30, decisionRetentionDays: 30, earliestFitHorizonHours: 168, clock: 'system', freeCapacityThresholds: [], webhooks: { timeoutMs: 5000, maxAttempts: 8, allowPrivateTargets: false } },
   logLevel: 'info',
   defaultWeights: { ...DEFAULT_WEIGHTS },
   defaultConstraints: { ...DEFAULT_CONSTRAINTS },

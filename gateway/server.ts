@@ -69,6 +69,7 @@ export async function startServer(config: AppConfig, options: { silent?: boolean
     endingLeadMs: config.ledger.endingLeadSeconds * 1000,
     retentionMs: config.ledger.retentionDays * 86_400_000,
     decisionRetentionMs: config.ledger.decisionRetentionDays * 86_400_000,
+    freeCapacityThresholds: config.ledger.freeCapacityThresholds,
   });
   const hub = new EventHub(ledger);
   const webhooks = new WebhookDeliverer(ledger, {

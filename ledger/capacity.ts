@@ -354,29 +354,20 @@ export class HostTimeline {
     let minDm = Infinity;
     let minNc = Infinity;
     let minNm = Infinity;
+    const take = (node: number): void => {
+      const o = 6 * node;
+      if (t[o]! > maxBc) maxBc = t[o]!;
+      if (t[o + 1]! > maxBm) maxBm = t[o + 1]!;
+      if (t[o + 2]! < minDc) minDc = t[o + 2]!;
+      if (t[o + 3]! < minDm) minDm = t[o + 3]!;
+      if (t[o + 4]! < minNc) minNc = t[o + 4]!;
+      if (t[o + 5]! < minNm) minNm = t[o + 5]!;
+    };
     let l = lo + this.size;
     let r = hi + this.size + 1;
     while (l < r) {
-      if (l & 1) {
-        const o = 6 * l;
-        if (t[o]! > maxBc) maxBc = t[o]!;
-        if (t[o + 1]! > maxBm) maxBm = t[o + 1]!;
-        if (t[o + 2]! < minDc) minDc = t[o + 2]!;
-        if (t[o + 3]! < minDm) minDm = t[o + 3]!;
-        if (t[o + 4]! < minNc) minNc = t[o + 4]!;
-        if (t[o + 5]! < minNm) minNm = t[o + 5]!;
-        l++;
-      }
-      if (r & 1) {
-        r--;
-        const o = 6 * r;
-        if (t[o]! > maxBc) maxBc = t[o]!;
-        if (t[o + 1]! > maxBm) maxBm = t[o + 1]!;
-        if (t[o + 2]! < minDc) minDc = t[o + 2]!;
-        if (t[o + 3]! < minDm) minDm = t[o + 3]!;
-        if (t[o + 4]! < minNc) minNc = t[o + 4]!;
-        if (t[o + 5]! < minNm) minNm = t[o + 5]!;
-      }
+      if (l & 1) take(l++);
+      if (r & 1) take(--r);
       l >>= 1;
       r >>= 1;
     }

@@ -532,4 +532,9 @@ export interface LedgerOptions {
   readonly retentionMs?: number;
   /** Decisions older than this are purged by advance(). Default 30 days. */
   readonly decisionRetentionMs?: number;
+  /**
+   * Shares (0–1) of the fleet's CPUs: advance() emits `capacity.changed` (reason `threshold`) once each time the free
+   * share now crosses one of them, downwards or upwards. Default none.
+   */
+  readonly freeCapacityThresholds?: readonly number[];
 }

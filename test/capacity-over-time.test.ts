@@ -174,6 +174,21 @@ describe("Promise's scenarios", () => {
 });
 
 describe('lifecycle on time, with events', () => {
+  test('free capacity crossing AC_CAPACITY_THRESHOLDS: capacity.changed (reason threshold) down, then up on release', async () => {
+    await gw.close();
+    gw = await testGateway({ hosts: fleet(2, 8), freeCapacityThresholds: [0.5] });
+    gw.clock.set(t0);
+    const id = (await admit(manifest('big', 5))).body.services[0].admissionId; // 10 of 16 CPUs: 0.375 free
+    await gw.advance();
+    await request(gw.app).delete(`/api/v1/admissions/${id}`);
+    await gw.advance();
+    const events = (await get('/api/v1/events?types=capacity.changed')).body.events.filter((e: { data: { reason: string } }) => e.data.reason === 'threshold');
+    expect(events.map((e: { data: unknown }) => e.data)).toEqual([
+      { reason: 'threshold', direction: 'below', thresholds: [0.5], freeShare: 0.375, freeCpus: 6, cpus: 16 },
+      { reason: 'threshold', direction: 'above', thresholds: [0.5], freeShare: 1, freeCpus: 16, cpus: 16 },
+    ]);
+  });
+
   test('a hold expires at holdExpiresAt and frees its capacity; admission.held and admission.expired are emitted once', async () => {
     const s = (await admit(manifest('lapsing'), { expirySeconds: 60 })).body.services[0];
     expect(s.holdExpiresAt).toBe(at(t0 + 60_000));

@@ -64,16 +64,27 @@ class PhysicalHostsSource {
 let clockNow = T0;
 const clock = (): number => clockNow;
 
-describe('remote snapshots: age, staleness and the maximum age', () => {
-  let source: PhysicalHostsSource;
+/** A PhysicalHosts stub per test, at T0, and a provider on it (cache 5 s, timeout 2 s unless overridden). */
+function physicalHostsPerTest(): { readonly source: () => PhysicalHostsSource; readonly provider: (extra?: Partial<RemoteConfig>) => PhysicalHostsProvider } {
+  let current: PhysicalHostsSource;
   beforeEach(async () => {
     clockNow = T0;
-    source = await PhysicalHostsSource.start();
+    current = await PhysicalHostsSource.start();
   });
-  afterEach(() => source.stub.close());
+  afterEach(() => current.stub.close());
+  return {
+    source: () => current,
+    provider: (extra = {}) => new PhysicalHostsProvider({ kind: 'physical-hosts', url: current.url, timeoutMs: 2000, cacheTtlMs: 5000, ...extra }, { clock }),
+  };
+}
 
-  const provider = (extra: Partial<RemoteConfig> = {}): PhysicalHostsProvider =>
-    new PhysicalHostsProvider({ kind: 'physical-hosts', url: source.url, timeoutMs: 2000, cacheTtlMs: 5000, ...extra }, { clock });
+describe('remote snapshots: age, staleness and the maximum age', () => {
+  const perTest = physicalHostsPerTest();
+  const provider = perTest.provider;
+  let source: PhysicalHostsSource;
+  beforeEach(() => {
+    source = perTest.source();
+  });
 
   it('source fails: the last snapshot is served stale with its growing age and the failure, then refused past the maximum age', async () => {
     const p = provider(); // defaults: maxStaleMs 120 s, i.e. maximum age 125 s
@@ -202,15 +213,12 @@ describe('remote snapshots: age, staleness and the maximum age', () => {
 });
 
 describe('remote snapshots: empty and much shorter answers are held back', () => {
+  const perTest = physicalHostsPerTest();
+  const provider = perTest.provider;
   let source: PhysicalHostsSource;
-  beforeEach(async () => {
-    clockNow = T0;
-    source = await PhysicalHostsSource.start();
+  beforeEach(() => {
+    source = perTest.source();
   });
-  afterEach(() => source.stub.close());
-
-  const provider = (extra: Partial<RemoteConfig> = {}): PhysicalHostsProvider =>
-    new PhysicalHostsProvider({ kind: 'physical-hosts', url: source.url, timeoutMs: 2000, cacheTtlMs: 5000, ...extra }, { clock });
 
   it('zero hosts after a good answer: the previous snapshot is served, marked suspect, never replaced, then refused past the maximum age', async () => {
     const p = provider();

@@ -330,6 +330,8 @@ export class SqliteLedger implements Ledger {
   private readonly busyTimeoutMs: number;
   private readonly retentionMs: number;
   private readonly decisionRetentionMs: number;
+  /** Ascending, distinct (LedgerOptions.freeCapacityThresholds). */
+  private readonly thresholds: readonly number[];
   private readonly statements = new Map<string, Database.Statement>();
   private readonly txn: Database.Transaction<(fn: () => unknown) => unknown>;
 
@@ -352,6 +354,8 @@ export class SqliteLedger implements Ledger {
     this.retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
     this.decisionRetentionMs = options.decisionRetentionMs ?? DEFAULT_RETENTION_MS;
     if (!(this.decisionRetentionMs > 0)) throw invalid('decisionRetentionMs', 'expected a positive number of ms');
+    this.thresholds = [...new Set(options.freeCapacityThresholds ?? [])].sort((a, b) => a - b);
+    for (const t of this.thresholds) if (!(t > 0 && t < 1)) throw invalid('freeCapacityThresholds', `expected shares strictly between 0 and 1, got ${t}`);
     const weights = validate.weights(options.defaultWeights);
     const constraints = validate.constraints(options.defaultConstraints);
     this.file = path.resolve(options.dataDir, DATABASE_FILE);
@@ -1273,7 +1277,7 @@ export class SqliteLedger implements Ledger {
     // Nothing due (the common case, called by every worker's scheduler): no write lock.
     const quick = this.read(() => {
       const due = this.nextDue(now);
-      return due !== null && due <= now ? undefined : this.purgeDue(now) ? undefined : due;
+      return due !== null && due <= now ? undefined : this.purgeDue(now) || this.bandChanged(now) ? undefined : due;
     });
     if (quick !== undefined) return { events: [], nextDueAt: quick };
     return this.write(() => {
@@ -1335,9 +1339,49 @@ export class SqliteLedger implements Ledger {
       edge(this.q('UPDATE capacity_windows SET started = 1 WHERE started = 0 AND start_ms <= ? RETURNING *').all(now) as WindowRow[], 'start');
       edge(this.q('UPDATE capacity_windows SET ended = 1 WHERE ended = 0 AND end_ms IS NOT NULL AND end_ms <= ? RETURNING *').all(now) as WindowRow[], 'end');
       this.bumpHosts(touched);
+      const crossing = this.recordBand(now);
+      if (crossing) events.push(crossing);
       this.purge(now);
       return { events, nextDueAt: this.nextDue(now) };
     });
+  }
+
+  /** The fleet's free CPUs now, and its band: how many of the thresholds the free share is below (0 while above them all). */
+  private freeBand(now: number): { readonly band: number; readonly cpus: number; readonly freeCpus: number; readonly share: number } {
+    const index = this.freshIndex(now);
+    const totals = capacityView({ start: now, end: now + 1 }, this.hostCache().present.map((h) => hostView(h.record, index.summary(h.id, now, now + 1)))).totals;
+    const share = totals.cpus > 0 ? totals.freeCpus / totals.cpus : 0;
+    return { band: this.thresholds.filter((t) => share < t).length, cpus: totals.cpus, freeCpus: totals.freeCpus, share };
+  }
+
+  private storedBand(): number | undefined {
+    return this.q("SELECT value FROM counters WHERE name = 'free_capacity_band'").pluck().get() as number | undefined;
+  }
+
+  /** Read side of advance's quick check: a threshold was crossed since the last recorded band. */
+  private bandChanged(now: number): boolean {
+    if (this.thresholds.length === 0) return false;
+    return this.freeBand(now).band !== (this.storedBand() ?? 0);
+  }
+
+  /** Inside advance's write: records the band and, when it moved, the one event that says which thresholds were crossed. */
+  private recordBand(now: number): LedgerEvent | undefined {
+    if (this.thresholds.length === 0) return undefined;
+    const before = this.storedBand() ?? 0;
+    const f = this.freeBand(now);
+    if (f.band === before) return undefined;
+    this.q("INSERT INTO counters (name, value) VALUES ('free_capacity_band', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value").run(f.band);
+    const below = f.band > before;
+    // Thresholds are ascending; band b means below the b highest of them.
+    const n = this.thresholds.length;
+    const crossed = this.thresholds.slice(n - Math.max(f.band, before), n - Math.min(f.band, before));
+    return this.event(
+      'capacity.changed',
+      null,
+      'fleet',
+      { reason: 'threshold', direction: below ? 'below' : 'above', thresholds: crossed, freeShare: Math.round(f.share * 1e4) / 1e4, freeCpus: f.freeCpus, cpus: f.cpus },
+      now,
+    );
   }
 
   /** Inside advance's write: history older than the retention. */

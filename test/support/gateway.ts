@@ -61,13 +61,21 @@ export interface TestGatewayOptions {
   dataDir?: string;
   /** Default a silent one. */
   logger?: Logger;
+  /** LedgerOptions.freeCapacityThresholds (AC_CAPACITY_THRESHOLDS). */
+  freeCapacityThresholds?: readonly number[];
 }
 
 export async function testGateway(options: TestGatewayOptions = {}): Promise<TestGateway> {
   const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'eac-gw-'));
   const clock = new ManualClock();
   const now = (): number => clock.now();
-  const ledger = await openLedger({ dataDir, clock: now, defaultWeights: DEFAULT_WEIGHTS, defaultConstraints: DEFAULT_CONSTRAINTS });
+  const ledger = await openLedger({
+    dataDir,
+    clock: now,
+    defaultWeights: DEFAULT_WEIGHTS,
+    defaultConstraints: DEFAULT_CONSTRAINTS,
+    ...(options.freeCapacityThresholds ? { freeCapacityThresholds: options.freeCapacityThresholds } : {}),
+  });
   const hosts = options.hosts ?? fleet(4);
   const hostInfo: HostInfoProvider = options.hostInfo ?? { name: 'test', listHosts: async () => hosts.map((h) => ({ ...h })) };
   const metrics = new Metrics(false);
