@@ -118,8 +118,10 @@ function program(): Command {
     .version(require('../../package.json').version as string)
     .option('--url <url>', `the service (default EAC_URL, else ${DEFAULT_URL})`)
     .option('--token <token>', 'bearer token (default EAC_TOKEN); never printed')
-    .option('--json', 'print JSON (the server’s answer as is; one object per line for streams and solve batches)')
+    .option('--json', 'print JSON for scripts (service commands: the server’s answer as is, one object per line for events tail; token create: {"token", "entry"})')
     .addHelpText('after', EXIT_CODES_HELP)
+    // Every subcommand's help lists --url, --token and --json too (subcommands inherit this setting).
+    .configureHelp({ showGlobalOptions: true })
     .showHelpAfterError(false)
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(text.split('\n')[0] + '\n') });
