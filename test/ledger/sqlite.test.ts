@@ -97,6 +97,7 @@ describe('SqliteLedger: opening, durability, migrations', () => {
         'changes',
         'counters',
         'dead_letters',
+        'decisions',
         'default_constraints',
         'events',
         'hosts',
@@ -219,6 +220,7 @@ describe('SqliteLedger: opening, durability, migrations', () => {
       [1, true],
       [2, false],
       [3, false],
+      [4, false],
     ]);
   });
 
