@@ -996,7 +996,10 @@ export class SqliteLedger implements Ledger {
       parts.push('a.service_id = @service');
       params.service = filter.serviceId;
     }
-    if (filter.statuses) {
+    if (filter.statuses && filter.statuses.length === 1 && filter.statuses[0] === 'held') {
+      // Live held offers only, in the form the partial index admissions_held_by_service matches.
+      parts.push("a.status = 'held'", 'a.hold_expires_ms > @now');
+    } else if (filter.statuses) {
       parts.push("(CASE WHEN a.status = 'held' AND a.hold_expires_ms <= @now THEN 'expired' ELSE a.status END) IN (SELECT value FROM json_each(@statuses))");
       params.statuses = JSON.stringify(filter.statuses);
     }
@@ -1771,6 +1774,19 @@ export class SqliteLedger implements Ledger {
       if (!Number.isFinite(d.durationMs) || d.durationMs < 0) throw invalid('durationMs', 'expected a number ≥ 0');
     }
     if (decisions.length === 0) return;
+    // A log, not an acknowledgement: its commit skips the fsync (synchronous = NORMAL for this transaction only). In
+    // WAL mode it survives kill -9 as every commit does, and power loss once the next durable commit (a booking, any
+    // state change) syncs the log file — so a dry-run does not pay for a disk flush.
+    const durable = this.durability.synchronous;
+    if (durable !== 'NORMAL') this.q('PRAGMA synchronous = NORMAL').run();
+    try {
+      this.writeDecisions(decisions);
+    } finally {
+      if (durable !== 'NORMAL') this.q(`PRAGMA synchronous = ${durable}`).run();
+    }
+  }
+
+  private writeDecisions(decisions: readonly DecisionInput[]): void {
     this.write(() => {
       const st = this.q(
         `INSERT INTO decisions (id, at_ms, request_id, owner, service_id, admission_id, decision, dry_run, reasons_json, duration_ms, detail_json)
