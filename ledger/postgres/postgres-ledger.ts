@@ -94,6 +94,12 @@ export interface PostgresLedgerOptions extends LedgerOptions {
   readonly requireDurable?: boolean;
   /** Most book() requests written in one transaction (group commit). Default 64. */
   readonly maxBatch?: number;
+  /**
+   * `row-locks` (default): READ COMMITTED, the booked hosts' rows locked FOR UPDATE before the check.
+   * `serializable`: SERIALIZABLE transactions, hosts read without locks, conflicts retried — kept only to measure the
+   * alternative (bench/ledger-postgres-bench.ts --isolation serializable); the README says why it lost.
+   */
+  readonly isolation?: 'row-locks' | 'serializable';
 }
 
 const DEFAULT_ENDING_LEAD_MS = 10 * 60_000;
@@ -340,6 +346,15 @@ class Tx {
   readonly audits: { at: number; actor: string; action: string; subject: string; before: string | null; after: string | null }[] = [];
   readonly bumps: string[] = [];
   readonly locked = new Map<string, HostRow>();
+  /** Set by the fast path of a book batch: written by the closing statement. */
+  bookWrites: BookWrites | undefined;
+  /** The seq before this transaction's first change row (known after the closing statement). */
+  firstChange: number | null = null;
+  /**
+   * Applies exactly what this transaction changed to the index and the host cache, without reading it back (set by
+   * the fast path of a book batch). Run after the commit only if the index had applied everything before it.
+   */
+  applyLocally: (() => void) | undefined;
 
   constructor(
     readonly c: PoolClient,
@@ -416,6 +431,65 @@ interface BatchState {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+type Outcome = { ok: true; value: BookResult } | { ok: false; error: unknown };
+
+/** What the fast path of a batch writes, in the transaction's last statement. */
+interface BookWrites {
+  readonly keys: { owner: string; key: string; hash: string; answerJson: string }[];
+  /** released: replaced by a later request of the same batch (inserted closed). */
+  readonly admissions: { b: BookingInput; responseJson: string; replaces: string | null; released: boolean }[];
+  readonly allocations: [string, HostAmount][];
+  /** Held offers in the database that the batch releases. */
+  readonly released: string[];
+}
+
+const FINISH_CTES = `
+  tail AS (
+    UPDATE ledger_tail SET change_seq = change_seq + $1, event_seq = event_seq + $2, audit_seq = audit_seq + $3 WHERE id = 1 AND $1::bigint + $2::bigint + $3::bigint > 0
+    RETURNING change_seq - $1 AS c0, event_seq - $2 AS e0, audit_seq - $3 AS a0),
+  ch AS (
+    INSERT INTO changes (seq, kind, ref, at_ms)
+    SELECT tail.c0 + x.o, x.kind, x.ref, $4 FROM tail, unnest($5::text[], $6::text[]) WITH ORDINALITY AS x(kind, ref, o)),
+  ev AS (
+    INSERT INTO events (seq, id, type, at_ms, owner, subject, data_json)
+    SELECT tail.e0 + x.o, x.id, x.type, x.at, x.owner, x.subject, x.data
+    FROM tail, unnest($7::text[], $8::text[], $9::bigint[], $10::text[], $11::text[], $12::text[]) WITH ORDINALITY AS x(id, type, at, owner, subject, data, o)),
+  au AS (
+    INSERT INTO audit (seq, at_ms, actor, action, subject, before_json, after_json)
+    SELECT tail.a0 + x.o, x.at, x.actor, x.action, x.subject, x.before, x.after
+    FROM tail, unnest($13::bigint[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[]) WITH ORDINALITY AS x(at, actor, action, subject, before, after, o)),
+  bumps AS (
+    UPDATE hosts h SET generation = h.generation + x.n FROM unnest($19::text[], $20::int[]) AS x(id, n) WHERE h.id = x.id)`;
+
+/** Bumps, then the tail row and what is numbered from it (its row lock is the last one the transaction takes). */
+const FINISH_SQL = `WITH ${FINISH_CTES} SELECT (SELECT c0 FROM tail) AS c0, (SELECT e0 FROM tail) AS e0, NULL::int AS keys, NULL::int AS released`;
+
+/** The same plus a batch of bookings (the fast path): idempotency keys, admissions, allocations, released offers. */
+const FINISH_BOOKING_SQL = `WITH ${FINISH_CTES},
+  keys AS (
+    INSERT INTO idempotency_keys (owner, key, request_hash, answer_json, created_ms)
+    SELECT x.owner, x.key, x.hash, x.answer, $4 FROM unnest($21::text[], $22::text[], $23::text[], $24::text[]) AS x(owner, key, hash, answer)
+    ON CONFLICT DO NOTHING RETURNING 1),
+  adm AS (
+    INSERT INTO admissions (id, owner, service_id, decision, status, start_ms, end_ms, hold_expires_ms, expiry_seconds, created_ms, closed_ms, replaces, generation, response_json)
+    SELECT x.id, x.owner, x.service, x.decision, CASE WHEN x.released THEN 'released' ELSE 'held' END, x.s, x.e, x.hold, x.expiry, $4,
+           CASE WHEN x.released THEN $4::bigint END, x.replaces, CASE WHEN x.released THEN 2 ELSE 1 END, x.response
+    FROM unnest($25::text[], $26::text[], $27::text[], $28::text[], $29::bigint[], $30::bigint[], $31::bigint[], $32::float8[], $33::text[], $34::text[], $35::boolean[])
+      AS x(id, owner, service, decision, s, e, hold, expiry, replaces, response, released)),
+  alloc AS (
+    INSERT INTO allocations (admission_id, host_id, cpus, memory_mb) SELECT * FROM unnest($36::text[], $37::text[], $38::float8[], $39::float8[])),
+  rel AS (
+    UPDATE admissions SET status = 'released', closed_ms = $4, generation = generation + 1 WHERE id = ANY($40::text[]) AND status = 'held' RETURNING 1)
+  SELECT (SELECT c0 FROM tail) AS c0, (SELECT e0 FROM tail) AS e0, (SELECT count(*)::int FROM keys) AS keys, (SELECT count(*)::int FROM rel) AS released`;
+
+/** The fast path of a batch met something only the slow path (one savepoint per request) decides right. */
+class Fallback extends Error {}
+
+/** The (owner, service) pairs whose held offers the batch's replaceHeld requests replace. */
+function replacePairs(batch: readonly QueuedBook[]): (readonly [string, string])[] {
+  return batch.filter((i) => i.request.replaceHeld).flatMap((i) => i.bookings.map((b) => [b.input.owner, b.input.serviceId] as const));
+}
+
 export class PostgresLedger implements Ledger {
   readonly kind = 'postgres';
   /** The database URL without its password. */
@@ -432,6 +506,9 @@ export class PostgresLedger implements Ledger {
   private readonly retentionMs: number;
   private readonly requireDurable: boolean;
   private readonly maxBatch: number;
+  private readonly serializable: boolean;
+  /** Transactions run again after a serialization failure or deadlock (for the bench). */
+  retries = 0;
   private readonly seedWeights: Weights;
   private readonly seedConstraints: TrecConstraints;
 
@@ -462,6 +539,7 @@ export class PostgresLedger implements Ledger {
     this.retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
     this.requireDurable = options.requireDurable ?? true;
     this.maxBatch = options.maxBatch ?? 64;
+    this.serializable = options.isolation === 'serializable';
     this.seedWeights = validate.weights(options.defaultWeights);
     this.seedConstraints = validate.constraints(options.defaultConstraints);
     if (typeof options.databaseUrl !== 'string' || options.databaseUrl === '') throw invalid('databaseUrl', 'expected a postgres:// URL');
@@ -555,11 +633,12 @@ export class PostgresLedger implements Ledger {
       }
       let broken = false;
       try {
-        await c.query('BEGIN');
+        await c.query(this.serializable ? 'BEGIN ISOLATION LEVEL SERIALIZABLE' : 'BEGIN');
         const t = new Tx(c, this.clock());
         const result = await fn(t);
         await this.finish(t);
         await c.query('COMMIT');
+        if (t.applyLocally && t.firstChange !== null) this.applyOwn(t.firstChange, t.changes.length, t.applyLocally);
         return result;
       } catch (e) {
         try {
@@ -567,7 +646,8 @@ export class PostgresLedger implements Ledger {
         } catch {
           broken = true;
         }
-        if (retryable(e) && attempt < MAX_ATTEMPTS) {
+        if (retryable(e) && attempt < (this.serializable ? 50 : MAX_ATTEMPTS)) {
+          this.retries++;
           await sleep(Math.random() * Math.min(50, 2 ** attempt));
           continue;
         }
@@ -578,56 +658,92 @@ export class PostgresLedger implements Ledger {
     }
   }
 
-  /** The transaction's last statements: generation bumps (host rows it holds already), then the tail row and the rows numbered from it. */
+  /**
+   * The transaction's last statement: generation bumps (of host rows it holds already), a batch's bookings when the
+   * fast path wrote one, then the tail row and the rows numbered from it — one round trip while the locks are held.
+   */
   private async finish(t: Tx): Promise<void> {
-    if (t.bumps.length > 0) {
-      const counts = new Map<string, number>();
-      for (const id of t.bumps) counts.set(id, (counts.get(id) ?? 0) + 1);
-      const ids = sortedUnique(counts.keys());
-      await t.q('UPDATE hosts h SET generation = h.generation + x.n FROM unnest($1::text[], $2::int[]) AS x(id, n) WHERE h.id = x.id', [ids, ids.map((id) => counts.get(id)!)]);
-    }
     const nc = t.changes.length;
     const ne = t.events.length;
     const na = t.audits.length;
-    if (nc + ne + na === 0) return;
-    const row = (await t.one<{ c0: number; e0: number; a0: number }>(
-      `WITH tail AS (
-         UPDATE ledger_tail SET change_seq = change_seq + $1, event_seq = event_seq + $2, audit_seq = audit_seq + $3 WHERE id = 1
-         RETURNING change_seq - $1 AS c0, event_seq - $2 AS e0, audit_seq - $3 AS a0),
-       ch AS (
-         INSERT INTO changes (seq, kind, ref, at_ms)
-         SELECT tail.c0 + x.o, x.kind, x.ref, $4 FROM tail, unnest($5::text[], $6::text[]) WITH ORDINALITY AS x(kind, ref, o)),
-       ev AS (
-         INSERT INTO events (seq, id, type, at_ms, owner, subject, data_json)
-         SELECT tail.e0 + x.o, x.id, x.type, x.at, x.owner, x.subject, x.data
-         FROM tail, unnest($7::text[], $8::text[], $9::bigint[], $10::text[], $11::text[], $12::text[]) WITH ORDINALITY AS x(id, type, at, owner, subject, data, o)),
-       au AS (
-         INSERT INTO audit (seq, at_ms, actor, action, subject, before_json, after_json)
-         SELECT tail.a0 + x.o, x.at, x.actor, x.action, x.subject, x.before, x.after
-         FROM tail, unnest($13::bigint[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[]) WITH ORDINALITY AS x(at, actor, action, subject, before, after, o))
-       SELECT c0, e0, a0 FROM tail`,
-      [
-        nc,
-        ne,
-        na,
-        t.now,
-        t.changes.map((x) => x.kind),
-        t.changes.map((x) => x.ref),
-        t.events.map((e) => e.id),
-        t.events.map((e) => e.type),
-        t.events.map((e) => e.at),
-        t.events.map((e) => e.owner),
-        t.events.map((e) => e.subject),
-        t.events.map((e) => JSON.stringify(e.data)),
-        t.audits.map((a) => a.at),
-        t.audits.map((a) => a.actor),
-        t.audits.map((a) => a.action),
-        t.audits.map((a) => a.subject),
-        t.audits.map((a) => a.before),
-        t.audits.map((a) => a.after),
-      ],
-    ))!;
-    t.events.forEach((e, i) => (e.seq = row.e0 + i + 1));
+    if (nc + ne + na + t.bumps.length === 0 && !t.bookWrites) return;
+    const counts = new Map<string, number>();
+    for (const id of t.bumps) counts.set(id, (counts.get(id) ?? 0) + 1);
+    const bumped = sortedUnique(counts.keys());
+    const params: unknown[] = [
+      nc,
+      ne,
+      na,
+      t.now,
+      t.changes.map((x) => x.kind),
+      t.changes.map((x) => x.ref),
+      t.events.map((e) => e.id),
+      t.events.map((e) => e.type),
+      t.events.map((e) => e.at),
+      t.events.map((e) => e.owner),
+      t.events.map((e) => e.subject),
+      t.events.map((e) => JSON.stringify(e.data)),
+      t.audits.map((a) => a.at),
+      t.audits.map((a) => a.actor),
+      t.audits.map((a) => a.action),
+      t.audits.map((a) => a.subject),
+      t.audits.map((a) => a.before),
+      t.audits.map((a) => a.after),
+      bumped,
+      bumped.map((id) => counts.get(id)!),
+    ];
+    const w = t.bookWrites;
+    if (w) {
+      params.push(
+        w.keys.map((k) => k.owner),
+        w.keys.map((k) => k.key),
+        w.keys.map((k) => k.hash),
+        w.keys.map((k) => k.answerJson),
+        w.admissions.map((a) => a.b.id),
+        w.admissions.map((a) => a.b.owner),
+        w.admissions.map((a) => a.b.serviceId),
+        w.admissions.map((a) => a.b.decision),
+        w.admissions.map((a) => a.b.window.start),
+        w.admissions.map((a) => a.b.window.end),
+        w.admissions.map((a) => a.b.holdExpiresAt),
+        w.admissions.map((a) => a.b.expirySeconds ?? null),
+        w.admissions.map((a) => a.replaces),
+        w.admissions.map((a) => a.responseJson),
+        w.admissions.map((a) => a.released),
+        w.allocations.map((a) => a[0]),
+        w.allocations.map((a) => a[1].hostId),
+        w.allocations.map((a) => a[1].cpus),
+        w.allocations.map((a) => a[1].memoryMb),
+        w.released,
+      );
+    }
+    let row: { c0: number | null; e0: number | null; keys: number | null; released: number | null };
+    try {
+      row = (await t.one<typeof row>(w ? FINISH_BOOKING_SQL : FINISH_SQL, params))!;
+    } catch (e) {
+      // An admission id that exists already (or was booked by another replica meanwhile): the slow path names it.
+      if (w && pgCode(e) === '23505') throw new Fallback('duplicate key');
+      throw e;
+    }
+    t.firstChange = row.c0;
+    if (w && (row.keys !== w.keys.length || row.released !== w.released.length)) {
+      // A key another replica claimed since it was read (that request must replay), or an offer changed meanwhile.
+      throw new Fallback('the batch met a concurrent change');
+    }
+    if (ne > 0) t.events.forEach((e, i) => (e.seq = row.e0! + i + 1));
+  }
+
+  /**
+   * After a commit whose change rows are first+1 … first+n: when the index stands exactly at `first` (nothing else
+   * committed in between — the tail row serialises commits), it applies them from memory and moves on to first+n;
+   * otherwise the next pull reads them back as usual.
+   */
+  private applyOwn(first: number, n: number, apply: () => void): void {
+    void this.chained(async () => {
+      if (this.indexSeq !== first) return;
+      apply();
+      this.indexSeq = first + n;
+    });
   }
 
   /**
@@ -637,7 +753,10 @@ export class PostgresLedger implements Ledger {
   private async lockHosts(t: Tx, hostIds: Iterable<string>): Promise<Map<string, HostRow>> {
     const wanted = sortedUnique(hostIds).filter((id) => !t.locked.has(id));
     if (wanted.length > 0) {
-      const rows = await t.q<HostRow>('SELECT * FROM hosts WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', [wanted]);
+      const rows = await t.q<HostRow>(
+        this.serializable ? 'SELECT * FROM hosts WHERE id = ANY($1::text[]) ORDER BY id' : 'SELECT * FROM hosts WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE',
+        [wanted],
+      );
       for (const r of rows) t.locked.set(r.id, r);
     }
     return t.locked;
@@ -973,7 +1092,7 @@ export class PostgresLedger implements Ledger {
           ? ['memoryMb', amount.memoryMb, free.memoryMb]
           : undefined;
     if (!short) return;
-    const holders = [...this.index.holdersOn(host.id, window.start, end).filter((h) => !ignore.has(h.id)), ...extraHolders.filter((h) => h.start < end && window.start < h.end)]
+    const holders = [...this.index.holdersOn(host.id, window.start, end).filter((h) => !ignore.has(h.id)), ...extraHolders.filter((h) => !ignore.has(h.id) && h.start < end && window.start < h.end)]
       .sort((a, b) => (short[0] === 'cpus' ? b.cpus - a.cpus : b.memoryMb - a.memoryMb) || byId(a.id, b.id))
       .map((h) => h.id);
     throw new CapacityConflictError({ admissionId, hostId: host.id, resource: short[0], needed: short[1], free: short[2], window, holders });
@@ -1020,54 +1139,263 @@ export class PostgresLedger implements Ledger {
     }
   }
 
+  /**
+   * A batch is written by the fast path first: a few reads for the whole batch, every request decided in memory
+   * (idempotency, duplicates, replaced offers, capacity — exactly as bookOne does, in call order), then one INSERT per
+   * table. Anything unexpected there (a key or an id taken by another replica meanwhile, a database error) rolls it
+   * back and the batch is written again by the slow path, one savepoint per request, which isolates the culprit.
+   */
   private async writeBatch(batch: QueuedBook[]): Promise<void> {
-    let outcomes: ({ ok: true; value: BookResult } | { ok: false; error: unknown })[];
+    let outcomes: Outcome[];
     try {
-      outcomes = await this.tx(async (t) => {
-        // Every host the batch books, and those of the held offers it may replace: locked at once, in order.
-        const hostIds = new Set<string>();
-        for (const item of batch) for (const b of item.bookings) for (const h of b.hosts) hostIds.add(h.hostId);
-        const pairs = batch.filter((i) => i.request.replaceHeld).flatMap((i) => i.bookings.map((b) => [b.input.owner, b.input.serviceId] as const));
-        if (pairs.length > 0) {
-          const offerHosts = await t.q<{ host_id: string }>(
-            `SELECT DISTINCT al.host_id FROM admissions a JOIN allocations al ON al.admission_id = a.id
-             JOIN unnest($1::text[], $2::text[]) AS p(owner, service) ON a.owner = p.owner AND a.service_id = p.service
-             WHERE a.status = 'held'`,
-            [pairs.map((p) => p[0]), pairs.map((p) => p[1])],
-          );
-          for (const r of offerHosts) hostIds.add(r.host_id);
-        }
-        await this.lockHosts(t, hostIds);
-        await this.pullIn(t);
-        const state: BatchState = { adjustments: new Map(), released: new Set(), holders: new Map() };
-        const out: ({ ok: true; value: BookResult } | { ok: false; error: unknown })[] = [];
-        const single = batch.length === 1;
-        for (const item of batch) {
-          const mark = t.mark();
-          if (!single) await t.c.query('SAVEPOINT book');
-          try {
-            const { result, commit } = await this.bookOne(t, item, state);
-            if (!single) await t.c.query('RELEASE SAVEPOINT book');
-            commit();
-            out.push({ ok: true, value: result });
-          } catch (error) {
-            if (single || retryable(error) || unavailable(error, this.database)) throw error;
-            await t.c.query('ROLLBACK TO SAVEPOINT book');
-            t.rollbackTo(mark);
-            out.push({ ok: false, error: this.mapError(error) });
-          }
-        }
-        return out;
-      });
+      outcomes = await this.tx((t) => this.batchFast(t, batch));
     } catch (error) {
-      for (const item of batch) item.reject(this.mapError(error));
-      return;
+      const lost = unavailable(error, this.database);
+      if (lost || (batch.length === 1 && !(error instanceof Fallback))) {
+        for (const item of batch) item.reject(lost ?? this.mapError(error));
+        return;
+      }
+      try {
+        outcomes = await this.tx((t) => this.batchSlow(t, batch));
+      } catch (e) {
+        for (const item of batch) item.reject(this.mapError(e));
+        return;
+      }
     }
     batch.forEach((item, i) => {
       const o = outcomes[i]!;
       if (o.ok) item.resolve(o.value);
       else item.reject(o.error);
     });
+  }
+
+  /** Every host the batch books, and those of the held offers it may replace: locked at once, in order; then the index pulled. */
+  private async lockBatch(t: Tx, batch: readonly QueuedBook[]): Promise<void> {
+    const hostIds = new Set<string>();
+    for (const item of batch) for (const b of item.bookings) for (const h of b.hosts) hostIds.add(h.hostId);
+    const pairs = replacePairs(batch);
+    if (pairs.length > 0) {
+      const offerHosts = await t.q<{ host_id: string }>(
+        `SELECT DISTINCT al.host_id FROM admissions a JOIN allocations al ON al.admission_id = a.id
+         JOIN unnest($1::text[], $2::text[]) AS p(owner, service) ON a.owner = p.owner AND a.service_id = p.service
+         WHERE a.status = 'held'`,
+        [pairs.map((p) => p[0]), pairs.map((p) => p[1])],
+      );
+      for (const r of offerHosts) hostIds.add(r.host_id);
+    }
+    await this.lockHosts(t, hostIds);
+    await this.pullIn(t);
+  }
+
+  private async batchSlow(t: Tx, batch: QueuedBook[]): Promise<Outcome[]> {
+    await this.lockBatch(t, batch);
+    const state: BatchState = { adjustments: new Map(), released: new Set(), holders: new Map() };
+    const out: Outcome[] = [];
+    const single = batch.length === 1;
+    for (const item of batch) {
+      const mark = t.mark();
+      if (!single) await t.c.query('SAVEPOINT book');
+      try {
+        const { result, commit } = await this.bookOne(t, item, state);
+        if (!single) await t.c.query('RELEASE SAVEPOINT book');
+        commit();
+        out.push({ ok: true, value: result });
+      } catch (error) {
+        if (single || retryable(error) || unavailable(error, this.database)) throw error;
+        await t.c.query('ROLLBACK TO SAVEPOINT book');
+        t.rollbackTo(mark);
+        out.push({ ok: false, error: this.mapError(error) });
+      }
+    }
+    return out;
+  }
+
+  private async batchFast(t: Tx, batch: QueuedBook[]): Promise<Outcome[]> {
+    const now = t.now;
+    await this.lockBatch(t, batch);
+    // Ids that exist already are not looked up: the INSERT's primary key refuses them, and the slow path says which.
+    const keyOf = (owner: string, key: string): string => JSON.stringify([owner, key]);
+    const stored = new Map<string, { hash: string; answerJson: string }>();
+    const keyed = batch.flatMap((i) => (i.request.idempotency ? [i.request.idempotency] : []));
+    if (keyed.length > 0) {
+      const rows = await t.q<{ owner: string; key: string; request_hash: string; answer_json: string }>(
+        `SELECT k.owner, k.key, k.request_hash, k.answer_json FROM idempotency_keys k JOIN unnest($1::text[], $2::text[]) AS x(owner, key) ON k.owner = x.owner AND k.key = x.key`,
+        [keyed.map((k) => k.owner), keyed.map((k) => k.key)],
+      );
+      for (const r of rows) stored.set(keyOf(r.owner, r.key), { hash: r.request_hash, answerJson: r.answer_json });
+    }
+    type Offer = { id: string; owner: string; serviceId: string; start: number; end: number | null; created: number; hosts: AllocationRow[] };
+    const pairKey = (owner: string, service: string): string => JSON.stringify([owner, service]);
+    const offers = new Map<string, Offer[]>();
+    const pairs = replacePairs(batch);
+    if (pairs.length > 0) {
+      const rows = await t.q<AdmissionRow>(
+        `SELECT a.* FROM admissions a JOIN (SELECT DISTINCT * FROM unnest($1::text[], $2::text[])) AS p(owner, service) ON a.owner = p.owner AND a.service_id = p.service
+         WHERE a.status = 'held' AND a.hold_expires_ms > $3`,
+        [pairs.map((p) => p[0]), pairs.map((p) => p[1]), now],
+      );
+      const allocs = rows.length === 0 ? [] : await t.q<AllocationRow>('SELECT * FROM allocations WHERE admission_id = ANY($1::text[]) ORDER BY admission_id, host_id', [rows.map((r) => r.id)]);
+      // An offer booked after the batch locked its hosts: its hosts are locked now (out of order; a deadlock is retried).
+      await this.lockHosts(t, allocs.map((a) => a.host_id));
+      for (const r of rows) {
+        const k = pairKey(r.owner, r.service_id);
+        const list = offers.get(k) ?? [];
+        list.push({ id: r.id, owner: r.owner, serviceId: r.service_id, start: r.start_ms, end: r.end_ms, created: r.created_ms, hosts: allocs.filter((a) => a.admission_id === r.id) });
+        offers.set(k, list);
+      }
+    }
+
+    const state: BatchState = { adjustments: new Map(), released: new Set(), holders: new Map() };
+    const batchIds = new Set<string>();
+    const batchKeys = new Map<string, { hash: string; answerJson: string }>();
+    const newKeys: { owner: string; key: string; hash: string; answerJson: string }[] = [];
+    const newAdmissions: { b: BookingInput; responseJson: string; replaces: string | null; released: boolean }[] = [];
+    const newAllocations: [string, HostAmount][] = [];
+    const releasedIds: string[] = [];
+    const out: Outcome[] = [];
+    for (const item of batch) {
+      const { request, bookings, answerJson } = item;
+      const idem = request.idempotency;
+      try {
+        if (idem) {
+          const prior = batchKeys.get(keyOf(idem.owner, idem.key)) ?? stored.get(keyOf(idem.owner, idem.key));
+          if (prior) {
+            if (prior.hash !== idem.requestHash) {
+              throw new AdmissionError('AC_ERR_IDEMPOTENCY_MISMATCH', `the idempotency key '${idem.key}' was used for a different request`, [
+                { field: 'Idempotency-Key', reason: 'same key, different request' },
+              ]);
+            }
+            out.push({ ok: true, value: { kind: 'replayed', answer: JSON.parse(prior.answerJson) as unknown } });
+            continue;
+          }
+        }
+        bookings.forEach(({ input: b }, i) => {
+          if (b.holdExpiresAt <= now) throw invalid(`request.bookings[${i}].holdExpiresAt`, `must be after the ledger's clock (${new Date(now).toISOString()})`);
+          if (batchIds.has(b.id)) throw new AdmissionError('AC_ERR_CONFLICT', `admission '${b.id}' exists already`, [{ field: `request.bookings[${i}].id`, reason: 'duplicate admission id' }]);
+        });
+        const adjustments = new Map<string, Adjustment[]>();
+        for (const [h, list] of state.adjustments) adjustments.set(h, [...list]);
+        const own: [string, Adjustment][] = [];
+        const adjust = (hostId: string, a: Adjustment): void => {
+          const list = adjustments.get(hostId);
+          if (list) list.push(a);
+          else adjustments.set(hostId, [a]);
+          own.push([hostId, a]);
+        };
+        const replaced: { offer: Offer; by: string }[] = [];
+        const replacesOf = new Map<string, string>();
+        if (request.replaceHeld) {
+          const seen = new Set<string>();
+          for (const { input: b } of bookings) {
+            const k = pairKey(b.owner, b.serviceId);
+            if (seen.has(k)) continue;
+            seen.add(k);
+            // Held offers of the owner and service: in the database, or booked by an earlier request of this batch; newest first.
+            const old = (offers.get(k) ?? []).filter((o) => !state.released.has(o.id)).sort((x, y) => y.created - x.created || byId(y.id, x.id));
+            if (old.length === 0) continue;
+            for (const { input: nb } of bookings) if (nb.owner === b.owner && nb.serviceId === b.serviceId) replacesOf.set(nb.id, old[0]!.id);
+            for (const o of old) {
+              replaced.push({ offer: o, by: b.id });
+              for (const h of o.hosts) adjust(h.host_id, { start: o.start, end: o.end ?? Infinity, cpus: h.cpus, memoryMb: h.memory_mb });
+            }
+          }
+        }
+        const ignore = new Set([...state.released, ...replaced.map((r) => r.offer.id)]);
+        const mine: [string, { id: string; cpus: number; memoryMb: number; start: number; end: number }][] = [];
+        for (const { input: b, hosts } of bookings) {
+          for (const h of hosts) {
+            const extra = [...(state.holders.get(h.hostId) ?? []), ...mine.filter(([x]) => x === h.hostId).map(([, v]) => v)];
+            this.checkFits(t.locked.get(h.hostId), b.id, h, b.window, adjustments.get(h.hostId) ?? [], ignore, extra);
+            adjust(h.hostId, { start: b.window.start, end: endOf(b.window), cpus: -h.cpus, memoryMb: -h.memoryMb });
+            mine.push([h.hostId, { id: b.id, cpus: h.cpus, memoryMb: h.memoryMb, start: b.window.start, end: endOf(b.window) }]);
+          }
+        }
+
+        // Kept: recorded in the batch state and in what the transaction writes.
+        for (const [h, a] of own) (state.adjustments.get(h) ?? state.adjustments.set(h, []).get(h)!).push(a);
+        for (const [h, v] of mine) (state.holders.get(h) ?? state.holders.set(h, []).get(h)!).push(v);
+        const touched: string[] = [];
+        for (const { offer: o, by } of replaced) {
+          state.released.add(o.id);
+          releasedIds.push(o.id);
+          const sameBatch = newAdmissions.find((a) => a.b.id === o.id);
+          if (sameBatch) sameBatch.released = true;
+          t.change('admission', o.id);
+          touched.push(...o.hosts.map((h) => h.host_id));
+          t.event('admission.released', o.owner, o.id, { serviceId: o.serviceId, window: windowOf(o.start, o.end), hosts: o.hosts.map((h) => h.host_id), reason: 'replaced', replacedBy: by });
+        }
+        if (idem) {
+          batchKeys.set(keyOf(idem.owner, idem.key), { hash: idem.requestHash, answerJson: answerJson! });
+          newKeys.push({ owner: idem.owner, key: idem.key, hash: idem.requestHash, answerJson: answerJson! });
+        }
+        const admissions: AdmissionRecord[] = [];
+        for (const { input: b, hosts, responseJson } of bookings) {
+          const replaces = replacesOf.get(b.id);
+          batchIds.add(b.id);
+          newAdmissions.push({ b, responseJson, replaces: replaces ?? null, released: false });
+          for (const h of hosts) newAllocations.push([b.id, h]);
+          const k = pairKey(b.owner, b.serviceId);
+          const offer: Offer = {
+            id: b.id,
+            owner: b.owner,
+            serviceId: b.serviceId,
+            start: b.window.start,
+            end: b.window.end,
+            created: now,
+            hosts: hosts.map((h) => ({ admission_id: b.id, host_id: h.hostId, cpus: h.cpus, memory_mb: h.memoryMb })),
+          };
+          (offers.get(k) ?? offers.set(k, []).get(k)!).push(offer);
+          t.change('admission', b.id);
+          touched.push(...hosts.map((h) => h.hostId));
+          t.event('admission.held', b.owner, b.id, {
+            serviceId: b.serviceId,
+            decision: b.decision,
+            window: b.window,
+            hosts: hosts.map((h) => h.hostId),
+            holdExpiresAt: b.holdExpiresAt,
+            ...(replaces ? { replaces } : {}),
+          });
+          admissions.push({
+            id: b.id,
+            owner: b.owner,
+            serviceId: b.serviceId,
+            decision: b.decision,
+            status: 'held',
+            window: { start: b.window.start, end: b.window.end },
+            holdExpiresAt: b.holdExpiresAt,
+            ...(b.expirySeconds !== undefined ? { expirySeconds: b.expirySeconds } : {}),
+            createdAt: now,
+            ...(replaces ? { replaces } : {}),
+            hosts,
+            response: JSON.parse(responseJson) as unknown,
+            generation: 1,
+          });
+        }
+        t.bumpHosts(touched);
+        out.push({ ok: true, value: { kind: 'booked', admissions, replaced: replaced.map((r) => r.offer.id) } });
+      } catch (error) {
+        if (!(error instanceof AdmissionError)) throw error;
+        out.push({ ok: false, error });
+      }
+    }
+
+    t.bookWrites = { keys: newKeys, admissions: newAdmissions, allocations: newAllocations, released: releasedIds.filter((id) => !batchIds.has(id)) };
+    t.applyLocally = () => {
+      for (const a of newAdmissions) {
+        if (a.released) continue;
+        const b = a.b;
+        this.index.putBooking(b.id, { start: b.window.start, end: endOf(b.window), holdUntil: b.holdExpiresAt, hosts: b.hosts.length === 0 ? [] : sumByHost(b.hosts) });
+      }
+      for (const id of releasedIds) this.index.removeBooking(id);
+      const counts = new Map<string, number>();
+      for (const id of t.bumps) counts.set(id, (counts.get(id) ?? 0) + 1);
+      for (const [id, n] of counts) {
+        const row = t.locked.get(id);
+        if (row) this.hostState.byId.set(id, hostEntry({ ...row, generation: row.generation + n }));
+      }
+      if (counts.size > 0) this.hostState.present = undefined;
+    };
+    return out;
   }
 
   /** One request of a batch, in its savepoint. `commit` records what it did in the batch state (called once it is kept). */
