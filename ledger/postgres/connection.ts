@@ -4,6 +4,7 @@
  */
 import { types as pgTypes, type CustomTypesConfig } from 'pg';
 import { AdmissionError } from '../../model/errors';
+import { redactDatabaseUrl } from '../../model/redact';
 
 const INT8 = 20;
 const NUMERIC = 1700;
@@ -19,15 +20,9 @@ export const PG_TYPES: CustomTypesConfig = {
   }) as CustomTypesConfig['getTypeParser'],
 };
 
-/** The URL without its password (for messages and status). */
+/** The URL without its password or secret query values (for messages and status): model/redact's rule. */
 export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparsable database URL)';
-  }
+  return redactDatabaseUrl(url);
 }
 
 export interface PgError {
