@@ -9,6 +9,7 @@
  *   replica sees every event.
  * (Migrations from an empty database and from the previous schema: test/ledger/postgres-replicas.test.ts.)
  */
+import { spawnSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -75,6 +76,35 @@ describePostgres('the service on PostgreSQL, several replicas', () => {
     return started;
   }
   const sql = <T extends Record<string, unknown>>(url: string, text: string, params: unknown[] = []): Promise<T[]> => cluster.query<T>(text, params, new URL(url).pathname.slice(1));
+
+  test('eac db status | migrate on PostgreSQL: pending on an empty database, applied once, a newer schema refused; the password never printed', async () => {
+    const url = await cluster.createDatabase();
+    const withPassword = url.replace('postgres@', 'postgres:hunter2-pw@');
+    const db = (...args: string[]): { code: number; out: string } => {
+      const r = spawnSync(process.execPath, [path.join(__dirname, '..', 'dist', 'bin', 'eac.js'), 'db', ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', AC_DATABASE_URL: withPassword } });
+      return { code: r.status ?? -1, out: r.stdout + r.stderr };
+    };
+    const s0 = db('status', '--json');
+    expect(s0.code).toBe(0);
+    const before = JSON.parse(s0.out);
+    expect(before).toMatchObject({ kind: 'postgres', exists: false, current: 0, applied: [] });
+    expect(before.pending.length).toBe(before.newestKnown);
+    const m = db('migrate');
+    expect(m.code).toBe(0);
+    expect(m.out).toMatch(/^applied 1 \(/);
+    expect(m.out).toContain('up to date');
+    expect((await sql<{ v: number }>(url, 'SELECT max(version)::int AS v FROM schema_migrations'))[0]!.v).toBe(before.newestKnown);
+    expect(db('migrate').out).toContain('nothing to apply');
+    const text = db('status');
+    expect(text.code).toBe(0);
+    expect(text.out).toContain(`ledger: postgres postgres://postgres:[redacted]@127.0.0.1:${cluster.port}/`);
+    await sql(url, 'INSERT INTO schema_migrations VALUES ($1, $2, 0)', [before.newestKnown + 1, 'from the future']);
+    expect(db('status').out).toContain('written by a newer release');
+    const refused = db('migrate');
+    expect(refused.code).toBe(2);
+    expect(refused.out).toContain(`schema version ${before.newestKnown + 1}`);
+    for (const r of [s0, m, text, refused]) expect(r.out).not.toContain('hunter2');
+  });
 
   test('AC_DATABASE_URL: the password is never printed; /api/v1/config redacts it; /ready is 503 with a reason while the database is down, 200 once it is back', async () => {
     const url = (await cluster.createDatabase()).replace('postgres@', 'postgres:hunter2-pw@');
