@@ -47,10 +47,10 @@ async function startProcess(script: string, args: string[], env: Record<string, 
   return { child, url: `http://127.0.0.1:${port}` };
 }
 
-const startServer = (env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> =>
+export const startServer = (env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> =>
   startProcess(path.join('gateway', 'server.js'), [], { PORT: '0', AC_HOST: '127.0.0.1', ...env }, /"message":"listening"[^\n]*"port":(\d+)|"port":(\d+)[^\n]*"message":"listening"/);
 
-async function stopProcess(child: ChildProcess): Promise<void> {
+export async function stopProcess(child: ChildProcess): Promise<void> {
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.kill('SIGTERM');
   await exited;
@@ -61,7 +61,7 @@ async function stopProcess(child: ChildProcess): Promise<void> {
  * request is a new booking that replaces the same service's earlier held offer: capacity stays bounded (at most
  * `services` held at once) while every request writes, commits and fsyncs a booking and a release.
  */
-function loadRecorded(url: string, manifest: string, seconds: number, connections: number, services = 64): Promise<autocannon.Result> {
+export function loadRecorded(url: string, manifest: string, seconds: number, connections: number, services = 64, prefix = 'bench'): Promise<autocannon.Result> {
   let n = 0;
   const [head, tail] = manifest.split(/opt:serviceId="[^"]*"/);
   return autocannon({
@@ -71,7 +71,7 @@ function loadRecorded(url: string, manifest: string, seconds: number, connection
     connections,
     duration: seconds,
     // setupRequest is in autocannon's API (README "requests") but not in its type definitions.
-    requests: [{ setupRequest: (req: autocannon.Request) => ({ ...req, body: `${head}opt:serviceId="bench-${n++ % services}"${tail}` }) } as autocannon.Request],
+    requests: [{ setupRequest: (req: autocannon.Request) => ({ ...req, body: `${head}opt:serviceId="${prefix}-${n++ % services}"${tail}` }) } as autocannon.Request],
   });
 }
 

@@ -11,6 +11,7 @@ import { BENCH_SIZES } from './generator';
 import { heuristicSection } from './heuristic-bench';
 import { httpSection } from './http-bench';
 import { ledgerSection } from './ledger-bench';
+import { postgresSection } from './postgres-bench';
 import { exactSection } from './quality-bench';
 
 /** What every section gets: the shared options of one bench invocation. */
@@ -44,7 +45,7 @@ export interface BenchSection {
 }
 
 /** The sections in report order. Other bench modules add themselves here. */
-export const SECTIONS: readonly BenchSection[] = [heuristicSection, componentSection, exactSection, ledgerSection, httpSection];
+export const SECTIONS: readonly BenchSection[] = [heuristicSection, componentSection, exactSection, ledgerSection, httpSection, postgresSection];
 
 // ---------------------------------------------------------------------------------------------
 // Machine facts (exported for sections that want to print or store them).

@@ -1,15 +1,18 @@
 #!/usr/bin/env node
 /**
  * The `eac` command line: admission of OPTIMIS model directories offline (`eac solve`), tokens (`eac token create`),
- * and the service commands against a running service (cli/commands.ts). Exit codes: 0 ok (rejections are answers),
- * 1 internal error, 2 bad input or usage, 3 refused by the server (4xx), 4 server failure (5xx) or unreachable.
+ * the ledger's schema (`eac db status`, `eac db migrate`) and the service commands against a running service
+ * (cli/commands.ts). Exit codes: 0 ok (rejections are answers), 1 internal error, 2 bad input, usage or configuration
+ * (a database that cannot be reached, a schema newer than this release), 3 refused by the server (4xx), 4 server
+ * failure (5xx) or unreachable.
  */
 import { writeFileSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { admit, SOLVER_CHOICES, type AdmissionResult, type SolverChoice } from '../admission-controller/admit';
 import { writeResultCsv } from '../admission-controller/result-csv';
-import { ROLES, type Role } from '../config/config';
+import { loadConfig, ROLES, type AppConfig, type Role } from '../config/config';
+import { ledgerMigrationStatus, migrateLedger, type LedgerMigrationStatus } from '../ledger';
 import { createToken } from '../gateway/auth';
 import { AdmissionError, isAdmissionError } from '../model/errors';
 import { loadModelDirectory } from '../trec-analyzer/model-directory';
@@ -157,11 +160,55 @@ function program(): Command {
         `token (give it to ${opts.name}; it is shown only now):\n${secret}\n\nadd to "tokens" in the AC_CONFIG file:\n${JSON.stringify(entry)}\n`,
       );
     });
+  const db = cmd
+    .command('db')
+    .description("the ledger's schema: SQLite in AC_DATA_DIR, or PostgreSQL when AC_DATABASE_URL is set (same configuration as npm start)");
+  db.command('status')
+    .description('print the schema version, the migrations applied and those pending (reads only)')
+    .option('--json', 'print the status as one JSON object')
+    .exitOverride()
+    .action(async (opts: { json?: boolean }) => {
+      const config = loadConfig();
+      printStatus(await ledgerMigrationStatus(ledgerLocation(config)), opts.json === true);
+    });
+  db.command('migrate')
+    .description('apply the pending migrations (under the migration lock; refuses a schema newer than this release), then print the status')
+    .option('--json', 'print the status as one JSON object')
+    .exitOverride()
+    .action(async (opts: { json?: boolean }) => {
+      const config = loadConfig();
+      const before = await ledgerMigrationStatus(ledgerLocation(config));
+      const after = await migrateLedger({ ...ledgerLocation(config), defaultWeights: config.defaultWeights, defaultConstraints: config.defaultConstraints });
+      const applied = after.applied.filter((a) => !before.applied.some((b) => b.version === a.version));
+      if (!opts.json) process.stdout.write(applied.length > 0 ? `applied ${applied.map((a) => `${a.version} (${a.name})`).join(', ')}\n` : 'nothing to apply: the schema is up to date\n');
+      printStatus(after, opts.json === true);
+    });
   addServiceCommands(cmd);
   // Every subcommand: its errors exit through main() (exit codes above), its help shows them too.
   const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
   for (const c of all(cmd)) c.exitOverride().configureOutput({ outputError: (text, write) => write(text.split('\n')[0] + '\n') });
   return cmd;
+}
+
+function ledgerLocation(config: AppConfig): { dataDir: string; databaseUrl?: string } {
+  return { dataDir: config.dataDir, ...(config.databaseUrl !== undefined ? { databaseUrl: config.databaseUrl } : {}) };
+}
+
+function printStatus(s: LedgerMigrationStatus, json: boolean): void {
+  if (json) {
+    process.stdout.write(`${JSON.stringify(s)}\n`);
+    return;
+  }
+  const lines = [
+    `ledger: ${s.kind} ${s.location}${s.exists ? '' : ' (no ledger schema yet)'}`,
+    `schema version: ${s.current} (this release knows up to ${s.newestKnown})`,
+    ...s.applied.map((a) => `  applied ${a.version} ${a.name}${a.appliedAt !== null ? ` at ${new Date(a.appliedAt).toISOString()}` : ''}`),
+    ...s.pending.map((p) => `  pending ${p.version} ${p.name}`),
+  ];
+  if (s.current > s.newestKnown) lines.push(`the database was written by a newer release (schema ${s.current}): this release refuses to start on it`);
+  else if (s.pending.length > 0) lines.push(`${s.pending.length} pending: run 'eac db migrate' (npm start applies them too)`);
+  else lines.push('up to date');
+  process.stdout.write(`${lines.join('\n')}\n`);
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -179,7 +226,8 @@ async function main(argv: string[]): Promise<number> {
     }
     if (isAdmissionError(error)) {
       process.stderr.write(`eac: ${error.message}\n`);
-      return error.status < 500 || error.code === 'AC_ERR_SOLVER_UNAVAILABLE' ? EXIT_BAD_INPUT : EXIT_INTERNAL;
+      // AC_ERR_CONFIG: the configuration (or the database it names) is what must be fixed, as for npm start.
+      return error.status < 500 || error.code === 'AC_ERR_SOLVER_UNAVAILABLE' || error.code === 'AC_ERR_CONFIG' ? EXIT_BAD_INPUT : EXIT_INTERNAL;
     }
     const message = error instanceof Error ? error.message : String(error);
     process.stderr.write(`eac: internal error: ${message}\n`);

@@ -8,7 +8,7 @@ import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { AdmissionError, type ErrorDetail } from '../model/errors';
-import { REDACTED, redactUrl } from '../model/redact';
+import { REDACTED, redactDatabaseUrl, redactUrl } from '../model/redact';
 import { DEFAULT_CONSTRAINTS, DEFAULT_WEIGHTS, type TrecConstraints, type Weights } from '../model/types';
 
 export { REDACTED, redactUrl } from '../model/redact';
@@ -213,8 +213,13 @@ export interface AppConfig {
   readonly hostInfo: HostInfoSettings;
   readonly trec: TrecSettings;
   readonly solver: SolverSettings;
-  /** Directory of the SQLite database (`eac.sqlite`). Absolute after loadConfig. */
+  /** Directory of the SQLite database (`eac.sqlite`). Absolute after loadConfig. Not used when databaseUrl is set. */
   readonly dataDir: string;
+  /**
+   * `postgres://user:password@host:port/database`: the ledger lives in this PostgreSQL database, shared by every replica
+   * that names it (AC_DATABASE_URL). Unset: the embedded SQLite ledger in dataDir. A secret: describeConfig redacts it.
+   */
+  readonly databaseUrl?: string;
   /** How long an offer is held (status `held`) unless confirmed or released, in seconds. */
   readonly reservationTtlSeconds: number;
   /** The ledger over time: events before an end, history kept, the earliest-fit search, webhooks. */
@@ -291,6 +296,17 @@ const probability = numberLeaf('a number within [0, 1]', (n) => n >= 0 && n <= 1
 const finiteNumber = numberLeaf('a finite number', () => true);
 const port = numberLeaf('a port number (integer 0–65535)', (n) => Number.isInteger(n) && n >= 0 && n <= 65535);
 const nonEmptyString = z.string({ error: 'expected a non-empty string' }).refine((s) => s.trim() !== '', { error: 'expected a non-empty string' });
+const postgresUrl = z.string({ error: 'expected a postgres:// (or postgresql://) URL' }).refine(
+  (s) => {
+    try {
+      const u = new URL(s);
+      return (u.protocol === 'postgres:' || u.protocol === 'postgresql:') && u.pathname.length > 1;
+    } catch {
+      return false;
+    }
+  },
+  { error: 'expected a postgres:// (or postgresql://) URL naming a database (postgres://user:password@host:5432/eac)' },
+);
 const httpUrl = z.string({ error: 'expected an http(s) URL' }).refine(
   (s) => {
     try {
@@ -450,6 +466,7 @@ const configSchema = z
     trec: trecSchema,
     solver: solverSchema,
     dataDir: nonEmptyString,
+    databaseUrl: postgresUrl.optional(),
     reservationTtlSeconds: positiveInt,
     ledger: ledgerSchema,
     logLevel: logLevelSchema,
@@ -499,6 +516,7 @@ const fileSchema = z.strictObject(
     trec: trecSchema.extend({ fallbacks: fallbacksSchema.partial().optional() }).partial().optional(),
     solver: solverSchema.partial().optional(),
     dataDir: nonEmptyString.optional(),
+    databaseUrl: postgresUrl.optional(),
     reservationTtlSeconds: positiveInt.optional(),
     ledger: ledgerSchema.extend({ webhooks: ledgerSchema.shape.webhooks.partial().optional() }).partial().optional(),
     logLevel: logLevelSchema.optional(),
@@ -524,6 +542,8 @@ interface EnvSpec {
   readonly isPath?: boolean;
   /** Comma-separated lists. */
   readonly list?: boolean;
+  /** May hold a credential: an invalid value is never echoed in the error. */
+  readonly secret?: boolean;
   /** Shown by the README table. */
   readonly meaning: string;
 }
@@ -558,6 +578,7 @@ const ENV: readonly EnvSpec[] = [
   { name: 'AC_MIP_GAP', path: ['solver', 'mipGap'], leaf: probability, numeric: true, meaning: 'relative MIP gap for HiGHS (0 = prove optimality)' },
   { name: 'AC_GREEDY_WORKERS', path: ['solver', 'greedyWorkers'], leaf: positiveInt, numeric: true, meaning: 'greedy worker threads per process (default: cores, at most 2)' },
   { name: 'AC_DATA_DIR', path: ['dataDir'], leaf: nonEmptyString, isPath: true, meaning: 'directory of the SQLite database eac.sqlite' },
+  { name: 'AC_DATABASE_URL', path: ['databaseUrl'], leaf: postgresUrl, secret: true, meaning: 'postgres://user:password@host:5432/db: the ledger in PostgreSQL, shared by every replica (unset = SQLite in AC_DATA_DIR; secret)' },
   { name: 'AC_BODY_LIMIT', path: ['server', 'bodyLimitBytes'], leaf: positiveInt, numeric: true, meaning: 'largest request body, bytes' },
   { name: 'AC_REQUEST_TIMEOUT_MS', path: ['server', 'requestTimeoutMs'], leaf: positiveInt, numeric: true, meaning: 'deadline of one request, ms' },
   { name: 'AC_MAX_MANIFESTS', path: ['server', 'maxManifests'], leaf: positiveInt, numeric: true, meaning: 'most manifests in one admission request' },
@@ -753,7 +774,7 @@ function describeValue(v: unknown): string {
   return s.length > 80 ? `${s.slice(0, 77)}...` : s;
 }
 
-const SECRET_KEYS: ReadonlySet<string> = new Set(['openNebulaAuth', 'secret', 'peerSecret', 'sha256']);
+const SECRET_KEYS: ReadonlySet<string> = new Set(['openNebulaAuth', 'secret', 'peerSecret', 'sha256', 'databaseUrl']);
 
 function zodIssues(error: z.ZodError, input: unknown, label: (p: readonly PropertyKey[]) => string, quoteGot: (v: unknown) => string): ErrorDetail[] {
   const out: ErrorDetail[] = [];
@@ -852,7 +873,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
         : raw;
     const parsed = spec.leaf.safeParse(value);
     if (!parsed.success) {
-      problems.push({ field: spec.name, reason: `${parsed.error.issues[0]?.message ?? 'invalid value'}, got '${raw}'` });
+      problems.push({ field: spec.name, reason: `${parsed.error.issues[0]?.message ?? 'invalid value'}, got ${spec.secret ? REDACTED : `'${raw}'`}` });
       continue;
     }
     setAt(merged, spec.path, spec.isPath ? path.resolve(raw) : parsed.data);
@@ -909,6 +930,8 @@ export function describeConfig(config: AppConfig): AppConfig {
     trec: dropUndefined(trec),
     peers: c.peers.map((p) => ({ ...p, url: redactUrl(p.url) ?? p.url, secret: REDACTED })),
     ...(c.peerSecret !== undefined ? { peerSecret: REDACTED } : {}),
+    // The password and secret query values (sslpassword=…) hidden; user, host, port and database stay readable.
+    ...(c.databaseUrl !== undefined ? { databaseUrl: redactDatabaseUrl(c.databaseUrl) } : {}),
   };
   return deepFreeze(out);
 }

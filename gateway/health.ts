@@ -24,15 +24,32 @@ export interface HealthSources {
   readonly openMode: boolean;
   /** Throws when the database cannot answer. */
   readonly databaseCheck: () => Promise<{ kind: string }> | { kind: string };
+  /** Which store the database is (`sqlite`, `postgres`), reported even when it does not answer. */
+  readonly databaseKind?: string;
+  /** Longest wait for databaseCheck, ms (default DATABASE_CHECK_TIMEOUT_MS). */
+  readonly databaseTimeoutMs?: number;
   readonly trecStatus?: () => { readonly sources: readonly { readonly configured?: boolean; readonly state?: string; readonly source: string }[] } | unknown;
 }
+
+/** How long /health and /ready wait for the database before reporting it as not answering, ms. */
+export const DATABASE_CHECK_TIMEOUT_MS = 2000;
 
 export async function dependencyReport(s: HealthSources): Promise<DependencyReport> {
   let database: DependencyReport['database'];
   try {
-    database = { ok: true, ...(await s.databaseCheck()) };
+    // A database server that accepts the connection but never answers must not hold the probe: bounded.
+    let timer: NodeJS.Timeout | undefined;
+    const timeoutMs = s.databaseTimeoutMs ?? DATABASE_CHECK_TIMEOUT_MS;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      database = { ok: true, ...(await Promise.race([Promise.resolve(s.databaseCheck()), late])) };
+    } finally {
+      clearTimeout(timer);
+    }
   } catch (error) {
-    database = { ok: false, error: error instanceof Error ? error.message : String(error) };
+    database = { ok: false, ...(s.databaseKind !== undefined ? { kind: s.databaseKind } : {}), error: error instanceof Error ? error.message : String(error) };
   }
   const hostInfo = s.hostInfo.status?.() ?? (await askBriefly(s.hostInfo));
   return { mode: s.openMode ? 'open' : 'tokens', hostInfo, database, ...(s.trecStatus ? { trec: s.trecStatus() } : {}) };

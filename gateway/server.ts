@@ -8,6 +8,7 @@ import { describeConfig, isOpenMode, loadConfig, type AppConfig } from '../confi
 import { createHostInfoProvider } from '../host-info';
 import type { HostInfoConfig } from '../host-info/types';
 import { isAdmissionError } from '../model/errors';
+import { redactDatabaseUrl } from '../model/redact';
 import { configureGreedyWorkers, shutdownGreedyWorkers, warmUpGreedyWorkers } from '../solvers/greedy';
 import { shutdownHighsWorker } from '../solvers/highs';
 import { AdmissionService } from '../service/admission-service';
@@ -61,8 +62,10 @@ export async function startServer(config: AppConfig, options: { silent?: boolean
   const warming = warmUpGreedyWorkers().catch((error: unknown) => logger.warn('greedy workers did not start', { error: String(error) }));
   const clock: Clock = config.ledger.clock === 'manual' ? new ManualClock() : systemClock;
   const now = (): number => clock.now();
+  // AC_DATABASE_URL: the PostgreSQL ledger shared by every replica; otherwise the embedded SQLite file in dataDir.
   const ledger = await openLedger({
     dataDir: config.dataDir,
+    ...(config.databaseUrl !== undefined ? { databaseUrl: config.databaseUrl } : {}),
     clock: now,
     defaultWeights: config.defaultWeights,
     defaultConstraints: config.defaultConstraints,
@@ -216,7 +219,8 @@ export async function startServer(config: AppConfig, options: { silent?: boolean
     host: config.server.host,
     hostInfo: hostInfo.name,
     solver: config.solver.name,
-    dataDir: config.dataDir,
+    ledger: ledger.kind,
+    ...(config.databaseUrl !== undefined ? { database: redactDatabaseUrl(config.databaseUrl) } : { dataDir: config.dataDir }),
     mode: open ? 'open' : 'tokens',
     ...(open
       ? { warning: `open mode: no tokens are configured, so every caller that can reach ${config.server.host}:${port} acts as the operator 'anonymous' (configure tokens to require them)` }

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { constraintsSchema, weightsSchema } from '../config/config';
 import { AdmissionError, type ErrorDetail } from '../model/errors';
 import type { TrecConstraints, Weights } from '../model/types';
-import type { BookingInput, CapacityWindowInput, HostAmount, HostInventory, SubscriptionInput, TimeWindow } from './types';
+import type { BookingInput, CapacityWindowInput, DecisionInput, HostAmount, HostInventory, SubscriptionInput, TimeWindow } from './types';
 import { ADMISSION_STATUSES } from './types';
 
 const finite = z.number({ error: 'expected a number' }).refine(Number.isFinite, { error: 'expected a finite number' });
@@ -143,7 +143,45 @@ export const validate = {
   statuses: (s: unknown): void => {
     check(z.array(z.enum(ADMISSION_STATUSES as [string, ...string[]])).optional(), s, 'filter.statuses');
   },
+  /** The decision log's rows (every store checks them the same way before writing). */
+  decisions: (decisions: readonly DecisionInput[]): void => {
+    for (const d of decisions) {
+      validate.id(d.id, 'id');
+      validate.id(d.owner, 'owner');
+      validate.instant(d.at, 'at');
+      if (typeof d.serviceId !== 'string' || typeof d.requestId !== 'string') throw invalid('serviceId', 'expected strings');
+      if (!['accepted', 'partial', 'rejected'].includes(d.decision)) throw invalid('decision', 'expected accepted, partial or rejected');
+      if (!Number.isFinite(d.durationMs) || d.durationMs < 0) throw invalid('durationMs', 'expected a number ≥ 0');
+    }
+  },
+  /** LedgerOptions.freeCapacityThresholds: ascending, distinct, each strictly inside (0, 1). */
+  thresholds: (t: readonly number[] | undefined): readonly number[] => {
+    const sorted = [...new Set(t ?? [])].sort((a, b) => a - b);
+    for (const x of sorted) if (!(x > 0 && x < 1)) throw invalid('freeCapacityThresholds', `expected shares strictly between 0 and 1, got ${x}`);
+    return sorted;
+  },
 };
+
+/**
+ * The free-capacity band: how many of the (ascending) thresholds the free share is below, 0 while above them all; and,
+ * when it moves from `before` to `after`, the thresholds crossed and the direction (LedgerOptions.freeCapacityThresholds).
+ */
+export function freeBandOf(thresholds: readonly number[], share: number): number {
+  return thresholds.filter((t) => share < t).length;
+}
+
+export function bandCrossing(thresholds: readonly number[], before: number, after: number, totals: { readonly cpus: number; readonly freeCpus: number }): Record<string, unknown> {
+  const n = thresholds.length;
+  const share = totals.cpus > 0 ? totals.freeCpus / totals.cpus : 0;
+  return {
+    reason: 'threshold',
+    direction: after > before ? 'below' : 'above',
+    thresholds: thresholds.slice(n - Math.max(after, before), n - Math.min(after, before)),
+    freeShare: Math.round(share * 1e4) / 1e4,
+    freeCpus: totals.freeCpus,
+    cpus: totals.cpus,
+  };
+}
 
 /** Whether an event type matches one of the patterns (`admission.*` = the prefix `admission.`; `*` = all). */
 export function matchesPatterns(type: string, patterns: readonly string[]): boolean {

@@ -38,3 +38,28 @@ function decodeURIComponentSafe(s: string): string {
     return s;
   }
 }
+
+/** Query parameters of a database URL whose values are never secret (shown as they are). */
+const HARMLESS_DATABASE_PARAMS: ReadonlySet<string> = new Set(['sslmode', 'application_name', 'connect_timeout', 'host', 'port', 'options', 'target_session_attrs']);
+
+/**
+ * A database URL (`postgres://user:password@host:5432/db?…`) as it may be shown: the password and every query value
+ * but a few harmless ones (sslmode, application_name, …) replaced by '[redacted]'; user, host, port and database stay
+ * readable so that an operator can tell which database is meant. Unparseable text is redacted whole.
+ */
+export function redactDatabaseUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return REDACTED;
+  }
+  const user = u.username;
+  const userInfo = user !== '' || u.password !== '' ? `${user}${u.password !== '' ? `:${REDACTED}` : ''}@` : '';
+  const params = [...new URLSearchParams(u.search).entries()];
+  const search =
+    params.length > 0
+      ? `?${params.map(([k, v]) => `${encodeURIComponent(k)}=${HARMLESS_DATABASE_PARAMS.has(k.toLowerCase()) ? encodeURIComponent(v) : REDACTED}`).join('&')}`
+      : '';
+  return `${u.protocol}//${userInfo}${u.host}${u.pathname}${search}${u.hash ? `#${REDACTED}` : ''}`;
+}

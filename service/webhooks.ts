@@ -66,7 +66,8 @@ export function backoffMs(attempt: number, base: number, cap: number, random: ()
 
 export class WebhookDeliverer {
   private stopped = true;
-  private wake: (() => void) | undefined;
+  /** The sleeping loops' wake-ups; each removes itself when it wakes (by poke or by its timer). */
+  private readonly sleepers = new Set<() => void>();
   private loops: Promise<void>[] = [];
 
   constructor(
@@ -83,12 +84,12 @@ export class WebhookDeliverer {
 
   /** New events were committed here: look now instead of at the next poll. */
   poke(): void {
-    this.wake?.();
+    for (const wake of [...this.sleepers]) wake();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.wake?.();
+    this.poke();
     await Promise.all(this.loops);
   }
 
@@ -111,19 +112,17 @@ export class WebhookDeliverer {
   }
 
   private sleep(ms: number): Promise<void> {
+    // Every sleeping loop wakes on a poke. (A set, not a chain of closures: a chain grew by one link per sleep for
+    // the life of the process, and every poke — one per booking — called all of them.)
     return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(t);
+        this.sleepers.delete(done);
+        resolve();
+      };
       const t = setTimeout(done, ms);
       t.unref();
-      const previous = this.wake;
-      function done(): void {
-        clearTimeout(t);
-        resolve();
-      }
-      // Every sleeping loop wakes on a poke.
-      this.wake = () => {
-        done();
-        previous?.();
-      };
+      this.sleepers.add(done);
     });
   }
 

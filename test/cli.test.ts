@@ -105,3 +105,40 @@ describe('bad input: exit 2, one line, the file and line named', () => {
     expect(eac('frobnicate').code).toBe(2);
   });
 });
+
+describe('eac db status | migrate on the embedded store (AC_DATA_DIR)', () => {
+  function db(env: Record<string, string>, ...args: string[]): { code: number; stdout: string; stderr: string } {
+    const r = spawnSync(process.execPath, [CLI, 'db', ...args], { encoding: 'utf8', cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env } });
+    return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  it('status of an empty directory lists every migration as pending; migrate applies them once; status is then up to date', () => {
+    const dataDir = join(scratch, 'db-cli');
+    const before = db({ AC_DATA_DIR: dataDir }, 'status', '--json');
+    expect(before.code).toBe(0);
+    const s0 = JSON.parse(before.stdout);
+    expect(s0).toMatchObject({ kind: 'sqlite', location: join(dataDir, 'eac.sqlite'), exists: false, current: 0, applied: [] });
+    expect(s0.pending.length).toBe(s0.newestKnown);
+    const migrated = db({ AC_DATA_DIR: dataDir }, 'migrate');
+    expect(migrated.code).toBe(0);
+    expect(migrated.stdout).toMatch(/^applied 1 \(/);
+    expect(migrated.stdout).toContain('up to date');
+    const after = JSON.parse(db({ AC_DATA_DIR: dataDir }, 'status', '--json').stdout);
+    expect(after).toMatchObject({ exists: true, current: s0.newestKnown, pending: [] });
+    expect(after.applied.map((a: { version: number }) => a.version)).toEqual(s0.pending.map((p: { version: number }) => p.version));
+    const again = db({ AC_DATA_DIR: dataDir }, 'migrate');
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain('nothing to apply');
+  });
+
+  it('a bad AC_DATABASE_URL is exit 2 with one line that does not echo it; an unreachable server names it without the password', () => {
+    const bad = db({ AC_DATABASE_URL: 'mysql://u:s3cret-pw@db/eac' }, 'status');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^eac: AC_DATABASE_URL: expected a postgres:\/\/ .*got \[redacted\]\n$/);
+    expect(bad.stderr).not.toContain('s3cret-pw');
+    const down = db({ AC_DATABASE_URL: 'postgres://u:s3cret-pw@127.0.0.1:1/eac' }, 'migrate');
+    expect(down.code).toBe(2);
+    expect(down.stderr).toContain('postgres://u:[redacted]@127.0.0.1:1/eac');
+    expect(down.stderr).not.toContain('s3cret-pw');
+  });
+});

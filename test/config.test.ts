@@ -56,6 +56,7 @@ describe('defaults', () => {
     expect(c.providerId).toBe('local');
     expect(c.federationMaxHops).toBe(2);
     expect(c.peerSecret).toBeUndefined();
+    expect(c.databaseUrl).toBeUndefined();
     expect(c.configFile).toBeUndefined();
     expect({ ...c, dataDir: DEFAULT_CONFIG.dataDir }).toEqual(DEFAULT_CONFIG);
   });
@@ -204,7 +205,7 @@ describe('precedence: defaults → file → environment', () => {
         'AC_TIME_LIMIT', 'AC_MIP_GAP', 'AC_DATA_DIR', 'AC_BODY_LIMIT', 'AC_REQUEST_TIMEOUT_MS', 'AC_MAX_MANIFESTS',
         'AC_RESERVATION_TTL_SECONDS', 'AC_LOG_LEVEL', 'AC_PEER_SECRET', 'AC_PROVIDER_ID', 'AC_FEDERATION_MAX_HOPS',
         'AC_TREC_BREAKER_THRESHOLD', 'AC_TREC_BREAKER_OPEN_MS', 'AC_RESERVATION_ENDING_LEAD_SECONDS', 'AC_HISTORY_RETENTION_DAYS', 'AC_DECISION_LOG_RETENTION_DAYS',
-        'AC_EARLIEST_FIT_HORIZON_HOURS', 'AC_CLOCK', 'AC_GREEDY_WORKERS', 'AC_WEBHOOK_TIMEOUT_MS', 'AC_WEBHOOK_MAX_ATTEMPTS', 'AC_WEBHOOK_ALLOW_PRIVATE', 'AC_HOST_INFO_MAX_AGE_MS', 'AC_HOST_INFO_MAX_SHRINK', 'AC_HOST_INFO_SHRINK_CONFIRM_MS', 'AC_MAX_COMPONENTS', 'AC_MAX_VMS_PER_COMPONENT', 'AC_OPTIMIS_TRUSTED_SOURCES', 'AC_TREC_UNKNOWN', 'AC_CAPACITY_THRESHOLDS',
+        'AC_EARLIEST_FIT_HORIZON_HOURS', 'AC_CLOCK', 'AC_DATABASE_URL', 'AC_GREEDY_WORKERS', 'AC_WEBHOOK_TIMEOUT_MS', 'AC_WEBHOOK_MAX_ATTEMPTS', 'AC_WEBHOOK_ALLOW_PRIVATE', 'AC_HOST_INFO_MAX_AGE_MS', 'AC_HOST_INFO_MAX_SHRINK', 'AC_HOST_INFO_SHRINK_CONFIRM_MS', 'AC_MAX_COMPONENTS', 'AC_MAX_VMS_PER_COMPONENT', 'AC_OPTIMIS_TRUSTED_SOURCES', 'AC_TREC_UNKNOWN', 'AC_CAPACITY_THRESHOLDS',
       ].sort(),
     );
   });
@@ -310,6 +311,22 @@ describe('errors name the source and the field', () => {
       { field: `${file}: peers[0].secret`, reason: `expected a non-empty string, got ${REDACTED}` },
     ]);
     expect(JSON.stringify(e)).not.toContain('424242');
+  });
+
+  test('AC_DATABASE_URL: a postgres:// URL naming a database; a malformed one is not echoed (it may hold a password)', () => {
+    expect(loadConfig({ AC_DATABASE_URL: 'postgres://eac:pw@db.internal:5432/eac' }).databaseUrl).toBe('postgres://eac:pw@db.internal:5432/eac');
+    expect(loadConfig({ AC_DATABASE_URL: 'postgresql://db/eac?sslmode=require' }).databaseUrl).toBe('postgresql://db/eac?sslmode=require');
+    expect(loadConfig({ AC_CONFIG: configFile({ databaseUrl: 'postgres://db/eac' }) }).databaseUrl).toBe('postgres://db/eac');
+    for (const bad of ['mysql://eac:s3cret-pw@db/eac', 'postgres://eac:s3cret-pw@db', 'not a url s3cret-pw']) {
+      const e = configError({ AC_DATABASE_URL: bad });
+      expect(e.details).toEqual([{ field: 'AC_DATABASE_URL', reason: `expected a postgres:// (or postgresql://) URL naming a database (postgres://user:password@host:5432/eac), got ${REDACTED}` }]);
+      expect(JSON.stringify(e)).not.toContain('s3cret-pw');
+      expect(e.message).not.toContain('s3cret-pw');
+    }
+    const file = configFile({ databaseUrl: 'mysql://eac:s3cret-pw@db/eac' });
+    const e = configError({ AC_CONFIG: file });
+    expect(e.details).toEqual([{ field: `${file}: databaseUrl`, reason: expect.stringContaining(`got ${REDACTED}`) }]);
+    expect(JSON.stringify(e)).not.toContain('s3cret-pw');
   });
 
   test('unknown keys inside a peer are rejected too', () => {
@@ -448,6 +465,15 @@ describe('describeConfig', () => {
     } catch (e) {
       expect(String((e as Error).message)).not.toContain('leak-me-not');
     }
+  });
+
+  test('the database URL: password and secret query values redacted; user, host, port, database and sslmode kept', () => {
+    const c = loadConfig({ AC_DATABASE_URL: 'postgres://eac:hunter2@db.internal:6432/eac_ledger?sslmode=require&sslpassword=k3y-pass' });
+    const d = describeConfig(c);
+    expect(d.databaseUrl).toBe(`postgres://eac:${REDACTED}@db.internal:6432/eac_ledger?sslmode=require&sslpassword=${REDACTED}`);
+    expect(JSON.stringify(d)).not.toContain('hunter2');
+    expect(JSON.stringify(d)).not.toContain('k3y-pass');
+    expect(c.databaseUrl).toContain('hunter2');
   });
 
   test('unset secrets stay unset, so the view shows whether one is configured', () => {

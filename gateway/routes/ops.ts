@@ -34,6 +34,7 @@ export function opsRoutes(deps: OpsRouteDeps): Router {
   const sources = {
     hostInfo: deps.hostInfo,
     openMode: deps.openMode,
+    databaseKind: deps.ledger.kind,
     databaseCheck: async () => {
       await deps.ledger.ping();
       return { kind: deps.ledger.kind };

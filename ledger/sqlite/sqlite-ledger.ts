@@ -62,7 +62,7 @@ import type {
   WindowConflict,
 } from '../types';
 import { HOLDING_STATUSES } from '../types';
-import { invalid, jsonOf, sumByHost, validate } from '../validate';
+import { bandCrossing, freeBandOf, invalid, jsonOf, sumByHost, validate } from '../validate';
 import { migrate, type MigrationStatus } from './migrations';
 
 export const DATABASE_FILE = 'eac.sqlite';
@@ -354,8 +354,7 @@ export class SqliteLedger implements Ledger {
     this.retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
     this.decisionRetentionMs = options.decisionRetentionMs ?? DEFAULT_RETENTION_MS;
     if (!(this.decisionRetentionMs > 0)) throw invalid('decisionRetentionMs', 'expected a positive number of ms');
-    this.thresholds = [...new Set(options.freeCapacityThresholds ?? [])].sort((a, b) => a - b);
-    for (const t of this.thresholds) if (!(t > 0 && t < 1)) throw invalid('freeCapacityThresholds', `expected shares strictly between 0 and 1, got ${t}`);
+    this.thresholds = validate.thresholds(options.freeCapacityThresholds);
     const weights = validate.weights(options.defaultWeights);
     const constraints = validate.constraints(options.defaultConstraints);
     this.file = path.resolve(options.dataDir, DATABASE_FILE);
@@ -1354,7 +1353,7 @@ export class SqliteLedger implements Ledger {
     const index = this.freshIndex(now);
     const totals = capacityView({ start: now, end: now + 1 }, this.hostCache().present.map((h) => hostView(h.record, index.summary(h.id, now, now + 1)))).totals;
     const share = totals.cpus > 0 ? totals.freeCpus / totals.cpus : 0;
-    return { band: this.thresholds.filter((t) => share < t).length, cpus: totals.cpus, freeCpus: totals.freeCpus, share };
+    return { band: freeBandOf(this.thresholds, share), cpus: totals.cpus, freeCpus: totals.freeCpus, share };
   }
 
   private storedBand(): number | undefined {
@@ -1374,17 +1373,7 @@ export class SqliteLedger implements Ledger {
     const f = this.freeBand(now);
     if (f.band === before) return undefined;
     this.q("INSERT INTO counters (name, value) VALUES ('free_capacity_band', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value").run(f.band);
-    const below = f.band > before;
-    // Thresholds are ascending; band b means below the b highest of them.
-    const n = this.thresholds.length;
-    const crossed = this.thresholds.slice(n - Math.max(f.band, before), n - Math.min(f.band, before));
-    return this.event(
-      'capacity.changed',
-      null,
-      'fleet',
-      { reason: 'threshold', direction: below ? 'below' : 'above', thresholds: crossed, freeShare: Math.round(f.share * 1e4) / 1e4, freeCpus: f.freeCpus, cpus: f.cpus },
-      now,
-    );
+    return this.event('capacity.changed', null, 'fleet', bandCrossing(this.thresholds, before, f.band, f), now);
   }
 
   /** Inside advance's write: history older than the retention. */
@@ -1765,14 +1754,7 @@ export class SqliteLedger implements Ledger {
   // Decision log.
 
   async recordDecisions(decisions: readonly DecisionInput[]): Promise<void> {
-    for (const d of decisions) {
-      validate.id(d.id, 'id');
-      validate.id(d.owner, 'owner');
-      validate.instant(d.at, 'at');
-      if (typeof d.serviceId !== 'string' || typeof d.requestId !== 'string') throw invalid('serviceId', 'expected strings');
-      if (!['accepted', 'partial', 'rejected'].includes(d.decision)) throw invalid('decision', 'expected accepted, partial or rejected');
-      if (!Number.isFinite(d.durationMs) || d.durationMs < 0) throw invalid('durationMs', 'expected a number ≥ 0');
-    }
+    validate.decisions(decisions);
     if (decisions.length === 0) return;
     // A log, not an acknowledgement: its commit skips the fsync (synchronous = NORMAL for this transaction only). In
     // WAL mode it survives kill -9 as every commit does, and power loss once the next durable commit (a booking, any

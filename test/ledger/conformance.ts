@@ -1234,3 +1234,38 @@ export function ledgerConformance(name: string, open: () => Promise<OpenedLedger
     });
   });
 }
+
+/**
+ * LedgerOptions.freeCapacityThresholds: two connections (processes, replicas) on one store, both advancing; each
+ * crossing of a threshold is one capacity.changed event, whichever advanced first. Run by every implementation.
+ */
+export function freeCapacityThresholdCase(
+  openPair: (thresholds: readonly number[]) => Promise<{ readonly a: Ledger; readonly b: Ledger; readonly clock: ManualClock; readonly cleanup: () => Promise<void> }>,
+): void {
+  test('free capacity crossing a threshold emits one capacity.changed per crossing, whichever connection advances', async () => {
+    const { a, b, clock, cleanup } = await openPair([0.5, 0.25]);
+    try {
+      await a.syncHosts(FLEET, 'host-info'); // 28 CPUs, 4 used: 24 free (0.857)
+      const crossings = async (): Promise<unknown[]> => {
+        const events = [...(await a.advance(clock.fn())).events, ...(await b.advance(clock.fn())).events];
+        return events.filter((e) => e.type === 'capacity.changed' && (e.data as { reason?: string }).reason === 'threshold').map((e) => e.data);
+      };
+      expect(await crossings()).toEqual([]);
+      await a.book(request([booking('a', { hosts: [{ hostId: 'h3', cpus: 12, memoryMb: 0 }] })])); // 12 free: 0.4286
+      expect(await crossings()).toEqual([{ reason: 'threshold', direction: 'below', thresholds: [0.5], freeShare: 0.4286, freeCpus: 12, cpus: 28 }]);
+      expect(await crossings()).toEqual([]); // the band is recorded: neither connection says it again
+      await b.book(request([booking('b', { hosts: [{ hostId: 'h1', cpus: 8, memoryMb: 0 }] })])); // 4 free: 0.1429
+      expect(await crossings()).toEqual([{ reason: 'threshold', direction: 'below', thresholds: [0.25], freeShare: 0.1429, freeCpus: 4, cpus: 28 }]);
+      await a.release('a', 'alice');
+      await a.release('b', 'alice'); // 24 free again: both crossed upwards in one step
+      expect(await crossings()).toEqual([{ reason: 'threshold', direction: 'above', thresholds: [0.25, 0.5], freeShare: 0.8571, freeCpus: 24, cpus: 28 }]);
+      // Durable: the events are in the outbox, once each.
+      const stored = (await a.events(0, { types: ['capacity.changed'] })).filter((e) => (e.data as { reason?: string }).reason === 'threshold');
+      expect(stored.map((e) => (e.data as { direction: string }).direction)).toEqual(['below', 'below', 'above']);
+    } finally {
+      await a.close();
+      await b.close();
+      await cleanup();
+    }
+  });
+}

@@ -12,7 +12,7 @@ import { DEFAULT_CONSTRAINTS, DEFAULT_WEIGHTS } from '../../model/types';
 import { openLedger } from '../../ledger';
 import { SqliteLedger, type SqliteLedgerOptions } from '../../ledger/sqlite/sqlite-ledger';
 import { LEGACY_OWNER, MIGRATIONS, NEWEST_SCHEMA_VERSION, migrationStatus } from '../../ledger/sqlite/migrations';
-import { CONFORMANCE_OPTIONS, FLEET, MIN, T0, booking, ledgerConformance, request } from './conformance';
+import { CONFORMANCE_OPTIONS, FLEET, MIN, T0, booking, freeCapacityThresholdCase, ledgerConformance, request } from './conformance';
 import { ManualClock } from './manual-clock';
 
 let tmpRoot = '';
@@ -243,49 +243,11 @@ describe('SqliteLedger: opening, durability, migrations', () => {
     }
   });
 
-  test('free capacity crossing a threshold emits one capacity.changed per crossing, whichever connection advances', async () => {
+  freeCapacityThresholdCase(async (thresholds) => {
     const dir = newDir();
     const clock = new ManualClock(T0);
-    const withThresholds = options(dir, clock, { freeCapacityThresholds: [0.5, 0.25] });
-    const a = await SqliteLedger.open(withThresholds);
-    const b = await SqliteLedger.open(withThresholds);
-    try {
-      await a.syncHosts(FLEET, 'host-info'); // 28 CPUs, 4 used: 24 free (0.857)
-      const crossings = async (): Promise<unknown[]> => {
-        const events = [...(await a.advance(clock.fn())).events, ...(await b.advance(clock.fn())).events];
-        return events.filter((e) => e.type === 'capacity.changed' && (e.data as { reason?: string }).reason === 'threshold').map((e) => e.data);
-      };
-      expect(await crossings()).toEqual([]);
-      await a.book(request([booking('a', { hosts: [{ hostId: 'h3', cpus: 12, memoryMb: 0 }] })])); // 12 free: 0.4286
-      expect(await crossings()).toEqual([{ reason: 'threshold', direction: 'below', thresholds: [0.5], freeShare: 0.4286, freeCpus: 12, cpus: 28 }]);
-      expect(await crossings()).toEqual([]); // the band is recorded: neither connection says it again
-      await b.book(request([booking('b', { hosts: [{ hostId: 'h1', cpus: 8, memoryMb: 0 }] })])); // 4 free: 0.1429
-      expect(await crossings()).toEqual([{ reason: 'threshold', direction: 'below', thresholds: [0.25], freeShare: 0.1429, freeCpus: 4, cpus: 28 }]);
-      await a.release('a', 'alice');
-      await a.release('b', 'alice'); // 24 free again: both crossed upwards in one step
-      expect(await crossings()).toEqual([{ reason: 'threshold', direction: 'above', thresholds: [0.25, 0.5], freeShare: 0.8571, freeCpus: 24, cpus: 28 }]);
-      // Durable: the events are in the outbox, once each.
-      const stored = (await a.events(0, { types: ['capacity.changed'] })).filter((e) => (e.data as { reason?: string }).reason === 'threshold');
-      expect(stored.map((e) => (e.data as { direction: string }).direction)).toEqual(['below', 'below', 'above']);
-    } finally {
-      await a.close();
-      await b.close();
-    }
-  });
-
-  test('the decision log commits without a disk flush, and the connection is durable (FULL) again right after', async () => {
-    const ledger = await SqliteLedger.open(options(newDir(), new ManualClock(T0)));
-    try {
-      const pragma = (): number => (ledger as unknown as { db: Database.Database }).db.pragma('synchronous', { simple: true }) as number;
-      expect(pragma()).toBe(2); // FULL
-      await ledger.recordDecisions([
-        { id: 'dec-1', at: T0, requestId: 'r1', owner: 'alice', serviceId: 'web', admissionId: null, decision: 'rejected', dryRun: true, reasons: ['INSUFFICIENT_CAPACITY'], durationMs: 1.5, detail: null },
-      ]);
-      expect(pragma()).toBe(2);
-      expect((await ledger.decision('dec-1'))?.reasons).toEqual(['INSUFFICIENT_CAPACITY']);
-    } finally {
-      await ledger.close();
-    }
+    const withThresholds = options(dir, clock, { freeCapacityThresholds: thresholds });
+    return { clock, a: await SqliteLedger.open(withThresholds), b: await SqliteLedger.open(withThresholds), cleanup: async () => undefined };
   });
 
   test('freeCapacityThresholds outside (0, 1) are refused at open', async () => {
