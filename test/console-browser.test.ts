@@ -238,6 +238,32 @@ suite('the operator console in Chromium', () => {
     await waitText(page, '#tl-chart', (t) => t.includes('ACTestsDecisionAccepted · ops'), 'the reservation on the timeline');
     expect(await page.$$eval('#tl-chart svg rect', (r) => r.length)).toBe(1);
 
+    // Maintenance: a capacity window taking a whole host for two hours shows on the timeline and in the heat-map.
+    const drained = placedHost === 'node-6' ? 'node-5' : 'node-6';
+    const now = Date.now();
+    const win = await api(server.url, 'POST', '/api/v1/capacity/windows', {
+      token: TOKENS.operator,
+      json: { hosts: [drained], start: new Date(now).toISOString(), end: new Date(now + 2 * 3600_000).toISOString(), cpusDelta: -8, memoryMbDelta: -16384, reason: 'disk swap' },
+    });
+    expect(win.status).toBe(201);
+    await page.click('#tl-refresh');
+    await waitText(page, '#tl-chart', (t) => t.includes('capacity windows') && t.includes('disk swap · 1 hosts · -8 CPUs'), 'the window on the timeline');
+    expect(await page.$$eval('#tl-chart svg rect', (r) => r.length)).toBe(2);
+    await shot(page, '03-timeline');
+    await go(page, 'hosts');
+    await page.click('#hosts-refresh');
+    await waitText(page, '#hosts-totals [data-field=total-maintenanceCpus]', (t) => t === '8', 'CPUs in maintenance');
+    expect(await text(page, '#hosts-totals [data-field=total-hostsInMaintenance]')).toBe('1');
+    expect(await text(page, '#hosts-totals [data-field=total-maintenanceMemoryMb]')).toBe('16,384');
+    await page.$eval('#hosts-find', (e) => ((e as HTMLInputElement).value = ''));
+    await page.type('#hosts-find', drained);
+    await page.keyboard.press('Enter');
+    await waitText(page, '#host-detail [data-field=host-id]', (t) => t === drained, 'the drained host');
+    expect(await text(page, '#host-detail [data-field=maintenanceCpus]')).toBe('8');
+    expect(await text(page, '#host-detail [data-field=freeCpus]')).toBe('0');
+    expect(await text(page, '#host-detail [data-field=freeMemoryMb]')).toBe('0');
+    await shot(page, '03-hosts-maintenance');
+
     await go(page, 'health');
     await waitText(page, '#health-body [data-field=database]', (t) => t.includes('answers'), 'the database line');
     expect(await text(page, '#health-body [data-field=hostInfo]')).toMatch(/: 6 hosts/);

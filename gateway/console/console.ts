@@ -620,7 +620,7 @@
     for (let i = 0; i <= 6; i++) {
       const t = from + ((to - from) * i) / 6;
       root.append(svg('line', { x1: x(t), x2: x(t), y1: top - 6, y2: height, class: 'axis' }));
-      root.append(svg('text', { x: x(t) + 2, y: 12 }, new Date(t).toISOString().slice(5, 16).replace('T', ' ')));
+      root.append(svg('text', { x: i === 6 ? x(t) - 2 : x(t) + 2, y: 12, ...(i === 6 ? { 'text-anchor': 'end' } : {}) }, new Date(t).toISOString().slice(5, 16).replace('T', ' ')));
     }
     let y = top;
     const bar = (start: string, end: string | null, fill: string, title: string, text: string, stroke?: string): void => {
