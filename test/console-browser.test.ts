@@ -229,6 +229,11 @@ suite('the operator console in Chromium', () => {
     await waitText(page, '#adm-detail [data-field=id]', (t) => t === admissionId, 'the admission details');
     expect(await text(page, '#adm-detail [data-field=hosts]')).toContain(`${placedHost} (${placedCpus} CPUs`);
     expect(await text(page, '#adm-detail')).toContain('accepted locally');
+    // Confirming the offer from the console: it starts now, so it is active at once.
+    await page.click('#adm-confirm');
+    await waitText(page, `${row} td:nth-child(4)`, (t) => t === 'active', 'the confirmed admission’s status');
+    expect((await api(server.url, 'GET', `/api/v1/admissions/${admissionId}`, { token: TOKENS.operator })).body.status).toBe('active');
+    await waitText(page, '#adm-detail [data-field=confirmedAt]', (t) => /^\d{4}-/.test(t), 'the confirmation time');
 
     await go(page, 'events');
     await waitText(page, '#events-state', (t) => t.startsWith('connected'), 'the event stream');
@@ -329,6 +334,14 @@ suite('the operator console in Chromium', () => {
     await go(page, 'admissions');
     await waitText(page, '#adm-status-line', (t) => t.startsWith('admissions 1–1'), 'the client’s admissions');
     expect(await page.$$eval('#adm-table tbody tr', (rows) => rows.map((r) => (r as HTMLTableRowElement).cells[1]!.textContent))).toEqual(['AcmeService']);
+    // The client releases its own admission (the console asks first).
+    const ownId = own.body.services[0].admissionId as string;
+    await page.click(`#adm-table tbody tr[data-id="${ownId}"]`);
+    await page.waitForSelector('#adm-release');
+    page.once('dialog', (d) => void d.accept());
+    await page.click('#adm-release');
+    await waitText(page, `#adm-table tbody tr[data-id="${ownId}"] td:nth-child(4)`, (t) => t === 'released', 'the released admission');
+    expect((await api(server.url, 'GET', `/api/v1/admissions/${ownId}`, { token: TOKENS.operator })).body.status).toBe('released');
     await go(page, 'hosts');
     await waitText(page, '#hosts-status', (t) => t.includes("principal 'acme' (role client) may not read this view"), 'the client on the hosts view');
     await shot(page, '07-client-admissions');

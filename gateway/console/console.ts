@@ -562,12 +562,45 @@
           ['hosts', a.hosts.map((x) => `${x.hostId} (${num(x.cpus)} CPUs, ${num(x.memoryMb)} MB)`).join(', ') || 'none', 'hosts'],
         ]),
       );
+      const actions = h('div', { class: 'toolbar' });
+      if (a.status === 'held') actions.append(actionButton('adm-confirm', 'Confirm (keep the offer)', () => api('POST', `/api/v1/admissions/${encodeURIComponent(a.id)}/confirm`)));
+      if (a.status === 'held' || a.status === 'confirmed' || a.status === 'active') {
+        actions.append(actionButton('adm-release', 'Release', () => api('DELETE', `/api/v1/admissions/${encodeURIComponent(a.id)}`), `Release ${a.serviceId} (${a.id})? Its capacity is freed at once.`));
+      }
+      actions.append(h('span', { class: 'result' }));
+      if (actions.querySelector('button')) box.append(actions);
       if (a.response?.summary) box.append(h('p', {}, a.response.summary));
       for (const c of a.response?.components ?? []) box.append(componentBlock(c));
     } catch (error) {
       clear(box);
       box.append(h('p', { class: 'error' }, error instanceof ApiError ? error.describe() : String(error)));
     }
+  }
+
+  /** A button that changes state through the API; the answer (or the refusal) is written next to it. */
+  function actionButton(id: string, label: string, run: () => Promise<unknown>, question?: string): HTMLButtonElement {
+    const button = h('button', { data: { action: id } }, label);
+    button.type = 'button';
+    button.id = id;
+    button.addEventListener('click', () => {
+      if (question && !window.confirm(question)) return;
+      const out = button.parentElement?.querySelector('.result');
+      button.disabled = true;
+      run().then(
+        () => {
+          loaded.delete('admissions');
+          void load('admissions');
+        },
+        (error: unknown) => {
+          button.disabled = false;
+          if (out) {
+            out.textContent = error instanceof ApiError ? error.describe() : String(error);
+            out.className = 'result error';
+          }
+        },
+      );
+    });
+    return button;
   }
 
   function componentBlock(c: ComponentJson): HTMLElement {
