@@ -12,8 +12,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import request from 'supertest';
 import { tokenHash } from '../gateway/auth';
-import { readManifest } from './support/gateway';
+import { readManifest, testGateway } from './support/gateway';
 import { startServerProcess, type ServerProcess } from './support/server-process';
 
 const ARTIFACTS = path.join(__dirname, '..', 'test-artifacts', 'console');
@@ -42,6 +43,40 @@ if (!chromium.path && inCi) {
 }
 
 const suite = chromium.path ? describe : describe.skip;
+
+// What holds without a browser (in process, so it runs even when Chromium is missing).
+describe('the console assets (no browser)', () => {
+  it('are public, sent with the CSP, free of inline script and markup from data; nothing but GET is served', async () => {
+    const gw = await testGateway({ tokens: [{ name: 'ops', role: 'operator', sha256: tokenHash(TOKENS.operator) }] });
+    try {
+      const html = await request(gw.app).get('/console');
+      expect(html.status).toBe(200);
+      expect(html.headers['content-type']).toBe('text/html; charset=utf-8');
+      expect(html.headers['content-security-policy']).toBe(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'",
+      );
+      expect(html.headers['x-content-type-options']).toBe('nosniff');
+      expect(html.headers['x-frame-options']).toBe('DENY');
+      // No inline script, no inline handlers or styles (the CSP would block them), no third-party URL.
+      expect(html.text.match(/<script\b[^>]*>/g)).toEqual(['<script src="/console/console.js" defer>']);
+      expect(html.text).not.toMatch(/\son[a-z]+\s*=|\sstyle\s*=|https?:\/\//);
+      // The token field has no name: no form submission could carry it.
+      expect(html.text).toMatch(/<input id="login-token" type="password"(?![^>]*\bname=)[^>]*>/);
+      const js = await request(gw.app).get('/console/console.js');
+      expect(js.status).toBe(200);
+      expect(js.headers['content-type']).toBe('text/javascript; charset=utf-8');
+      expect(js.text).toContain("'Last-Event-ID'");
+      expect(js.text).not.toMatch(/innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\(|new Function|localStorage|document\.cookie/);
+      expect((await request(gw.app).get('/console/console.css')).headers['content-type']).toBe('text/css; charset=utf-8');
+      // The data behind it is not public: the API still wants the token.
+      expect((await request(gw.app).get('/api/v1/hosts')).status).toBe(401);
+      expect((await request(gw.app).post('/console').send('x')).status).toBe(404);
+      expect((await request(gw.app).get('/console/../package.json')).status).toBe(404);
+    } finally {
+      await gw.close();
+    }
+  });
+});
 
 // ---------------------------------------------------------------------------------------------
 
