@@ -262,7 +262,7 @@
     }
   }
 
-  /** After events: what the views show may have moved. Bursts of events cost one reload. */
+  /** After events: what the views show may have moved. Bursts of events cost one reload (at most one a second). */
   let refreshTimer: number | undefined;
   function scheduleRefresh(): void {
     if (refreshTimer !== undefined) return;
@@ -275,7 +275,7 @@
       loaded.add('admit');
       if (keep) loaded.add('settings');
       if (!loaded.has(current)) void load(current);
-    }, 400);
+    }, 1000);
   }
 
   // ------------------------------------------------------------------------------------------
@@ -373,7 +373,7 @@
     const rows = Math.max(1, Math.ceil(hosts.length / layout.cols));
     const ratio = window.devicePixelRatio || 1;
     canvas.style.width = `${width}px`;
-    canvas.style.height = `${rows * step + layout.gap}px`;
+    canvas.style.height = 'auto'; // follows the width (and max-width: 100%) at the drawing's aspect ratio
     canvas.width = Math.round(width * ratio);
     canvas.height = Math.round((rows * step + layout.gap) * ratio);
     const g = canvas.getContext('2d');
@@ -405,9 +405,11 @@
   function hostAt(event: MouseEvent): HostJson | undefined {
     const canvas = $<HTMLCanvasElement>('hosts-canvas');
     const box = canvas.getBoundingClientRect();
+    // The canvas may be drawn narrower than its layout width (max-width: 100%): map back to layout pixels.
+    const scale = box.width > 0 ? (parseFloat(canvas.style.width) || box.width) / box.width : 1;
     const step = layout.cell + layout.gap;
-    const col = Math.floor((event.clientX - box.left - layout.gap / 2) / step);
-    const row = Math.floor((event.clientY - box.top - layout.gap / 2) / step);
+    const col = Math.floor(((event.clientX - box.left) * scale - layout.gap / 2) / step);
+    const row = Math.floor(((event.clientY - box.top) * scale - layout.gap / 2) / step);
     if (col < 0 || col >= layout.cols || row < 0) return undefined;
     return hostsData?.hosts[row * layout.cols + col];
   }
