@@ -3,8 +3,9 @@
  * download) against the real server process (node dist/gateway/server.js) on 127.0.0.1. Signs in as an operator,
  * watches a host's numbers change after an admission made through the API (live, through the event stream), reads a
  * rejection's reasons in words (the console's dry-run form), pages the admissions, edits the policy as the operator and
- * is refused as a client; a second process with 5,000 hosts in open mode checks that the heat-map stays one canvas.
- * Screenshots go to test-artifacts/console/ (gitignored).
+ * is refused as a client; a second process in open mode with 5,000 hosts and 10,000 admissions (seeded into its ledger
+ * before it starts) checks that the heat-map stays one canvas and the lists stay paged. Screenshots go to
+ * test-artifacts/console/ (gitignored).
  *
  * Without a Chromium the suite is skipped with a warning, except under CI=true, where that is a failure.
  */
@@ -14,6 +15,8 @@ import path from 'node:path';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import request from 'supertest';
 import { tokenHash } from '../gateway/auth';
+import { openLedger } from '../ledger';
+import { DEFAULT_CONSTRAINTS, DEFAULT_WEIGHTS } from '../model/types';
 import { readManifest, testGateway } from './support/gateway';
 import { startServerProcess, type ServerProcess } from './support/server-process';
 
@@ -89,6 +92,37 @@ let page: Page;
 const requested: string[] = [];
 /** Console errors and uncaught page errors (CSP violations land here). */
 const pageErrors: string[] = [];
+
+/**
+ * 10,000 held admissions of owner `bulk` (one CPU each, spread over the first hosts), written straight into the
+ * ledger of `dataDir` before the server opens it: what 10,000 admissions through the API would leave, in a second.
+ */
+async function seedAdmissions(dataDir: string, inventoryFile: string, n: number): Promise<void> {
+  const hosts = (JSON.parse(fs.readFileSync(inventoryFile, 'utf8')) as { hosts: { id: string; cpus: number; usedCpus: number; memoryMb: number; usedMemoryMb: number }[] }).hosts;
+  const ledger = await openLedger({ dataDir, defaultWeights: DEFAULT_WEIGHTS, defaultConstraints: DEFAULT_CONSTRAINTS });
+  try {
+    await ledger.syncHosts(hosts, 'test');
+    const now = Date.now();
+    for (let from = 0; from < n; from += 1000) {
+      const bookings = Array.from({ length: Math.min(1000, n - from) }, (_, k) => {
+        const i = from + k;
+        return {
+          id: `adm-bulk-${String(i).padStart(5, '0')}`,
+          owner: 'bulk',
+          serviceId: `Bulk${String(i).padStart(5, '0')}`,
+          decision: 'accepted' as const,
+          window: { start: now, end: now + (1 + (i % 48)) * 3600_000 },
+          holdExpiresAt: now + 86_400_000,
+          hosts: [{ hostId: hosts[i % hosts.length]!.id, cpus: 1, memoryMb: 512 }],
+          response: { summary: 'accepted: seeded', components: [] },
+        };
+      });
+      await ledger.book({ bookings, actor: 'test' });
+    }
+  } finally {
+    await ledger.close();
+  }
+}
 
 function inventory(name: string, n: number, cpus: number, memoryMb: number): string {
   const file = path.join(scratch, name);
@@ -174,9 +208,11 @@ suite('the operator console in Chromium', () => {
       headless: true,
       args: [...(process.getuid?.() === 0 ? ['--no-sandbox'] : []), '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run', '--no-default-browser-check'],
     });
+    const bigInventory = inventory('five-thousand.json', 5000, 8, 16384);
+    const bigData = fs.mkdtempSync(path.join(os.tmpdir(), 'eac-console-big-'));
     [server, big, browser] = await Promise.all([
       startServerProcess({ AC_SOLVER: 'greedy', AC_CONFIG: config, AC_INVENTORY: inventory('six.json', 6, 8, 16384) }),
-      startServerProcess({ AC_SOLVER: 'greedy', AC_INVENTORY: inventory('five-thousand.json', 5000, 8, 16384) }),
+      seedAdmissions(bigData, bigInventory, 10_000).then(() => startServerProcess({ AC_SOLVER: 'greedy', AC_INVENTORY: bigInventory, AC_DATA_DIR: bigData })),
       launch,
     ]);
     page = await newPage();
@@ -382,7 +418,7 @@ suite('the operator console in Chromium', () => {
     await shot(page, '07-client-admissions');
   });
 
-  it('pages the admissions with the API cursor and keeps the heat-map one canvas with 5,000 hosts (open mode)', async () => {
+  it('stays light with 5,000 hosts and 10,000 admissions: one canvas, paged lists, the cursor (open mode)', async () => {
     const p = await newPage();
     try {
       const batch = (from: number): string[] => Array.from({ length: 30 }, (_, i) => SM.replace('ACTestsDecisionAccepted', `Svc${String(from + i).padStart(3, '0')}`));
@@ -395,7 +431,7 @@ suite('the operator console in Chromium', () => {
       expect(await text(p, '#banner')).toContain('Open mode');
       expect(await p.$eval('#login', (e) => (e as HTMLElement).hidden)).toBe(true);
       expect(await text(p, '#hosts-totals [data-field=total-cpus]')).toBe('40,000');
-      expect(await text(p, '#hosts-totals [data-field=total-reservedCpus]')).toBe('120'); // 60 × 2 one-CPU VMs
+      expect(await text(p, '#hosts-totals [data-field=total-reservedCpus]')).toBe('10,120'); // 10,000 seeded + 60 × 2 one-CPU VMs
       // One canvas, no per-host DOM: the whole page stays small.
       expect(await p.$$eval('canvas', (c) => c.length)).toBe(1);
       expect(await p.evaluate(() => document.querySelectorAll('*').length)).toBeLessThan(1500);
@@ -403,7 +439,25 @@ suite('the operator console in Chromium', () => {
       expect(ms).toBeLessThan(10_000);
       await shot(p, '08-heatmap-5000-hosts');
 
+      // All 10,068 … admissions: the first page of 200, fast, and more behind the cursor.
+      const t1 = Date.now();
       await go(p, 'admissions');
+      await waitText(p, '#adm-status-line', (t) => t === 'admissions 1–50 (more on the next page)', 'the first page of everything', 10_000);
+      await p.select('#adm-limit', '200');
+      await p.click('#adm-filter button[type=submit]');
+      await waitText(p, '#adm-status-line', (t) => t === 'admissions 1–200 (more on the next page)', 'a page of 200', 10_000);
+      await p.click('#adm-next');
+      await waitText(p, '#adm-status-line', (t) => t === 'admissions 201–400 (more on the next page)', 'the second page of 200', 10_000);
+      expect(Date.now() - t1).toBeLessThan(10_000);
+      expect(await p.$$eval('#adm-table tbody tr', (r) => r.length)).toBe(200);
+      await go(p, 'timeline');
+      await waitText(p, '#tl-status', (t) => t.includes('showing the first 200 reservations'), 'the capped timeline', 10_000);
+      expect(await p.$$eval('#tl-chart svg rect', (r) => r.length)).toBe(200);
+      await shot(p, '09-timeline-capped');
+
+      // The 60 of owner anonymous, 25 a page.
+      await go(p, 'admissions');
+      await p.$eval('#adm-owner', (e) => ((e as HTMLInputElement).value = 'anonymous'));
       await p.select('#adm-limit', '25');
       await p.click('#adm-filter button[type=submit]');
       const pageIds = async (): Promise<string[]> => p.$$eval('#adm-table tbody tr', (rows) => rows.map((r) => (r as HTMLTableRowElement).cells[1]!.textContent ?? ''));
@@ -420,7 +474,7 @@ suite('the operator console in Chromium', () => {
       expect([...seen].sort()).toEqual(Array.from({ length: 60 }, (_, i) => `Svc${String(i).padStart(3, '0')}`));
       await p.click('#adm-prev');
       await waitText(p, '#adm-status-line', (t) => t === 'admissions 26–50 (more on the next page)', 'back one page');
-      await shot(p, '09-admissions-paged');
+      await shot(p, '10-admissions-paged');
     } finally {
       await p.close();
     }
