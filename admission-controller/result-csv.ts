@@ -2,6 +2,7 @@
  * result.csv (model.md §5.1): written byte-compatible with GAMS from an allocation and its verification, read back
  * in the GAMS or the heuristic flavour, and mapped to an Allocation by the model-directory labels. Judges nothing.
  */
+import { stringify } from 'csv-stringify/sync';
 import { AdmissionError } from '../model/errors';
 import type { AdmissionModel, Allocation, ComponentAllocation, HostPlacement } from '../model/types';
 import { directoryLabels } from '../trec-analyzer/model-directory';
@@ -87,24 +88,31 @@ export function writeResultCsv(model: AdmissionModel, allocation: Allocation, ve
   const existing = labels.componentOrder.flatMap((label) =>
     labels.services.flatMap((service, a) => {
       const i = labels.components[a]!.indexOf(label);
-      return i < 0 ? [] : [{ a, i, key: `"${label}","${service}"` }];
+      return i < 0 ? [] : [{ a, i, key: [label, service] }];
     }),
   );
-  const perService = (value: (a: number) => number) => labels.services.map((service, a) => `"${service}",${formatNumber(value(a))}`);
-  const sections: Record<ResultSection, string[]> = {
+  type Row = (string | number)[];
+  const perService = (value: (a: number) => number): Row[] => labels.services.map((service, a) => [service, value(a)]);
+  const sections: Record<ResultSection, Row[]> = {
     admission: perService((a) => (verification.services[a]!.fullyAccepted ? 1 : 0)),
-    placements: labels.hosts.flatMap((host, j) => existing.map(({ a, i, key }) => `"${host}",${key},${formatNumber(localVms[j]![a]![i]!)}`)),
+    placements: labels.hosts.flatMap((host, j) => existing.map(({ a, i, key }) => [host, ...key, localVms[j]![a]![i]!])),
     serviceElasticVms: perService((a) => verification.services[a]!.acceptedElasticVms),
-    componentElasticVms: existing.map(({ a, i, key }) => `${key},${formatNumber(verification.services[a]!.components[i]!.acceptedElasticVms)}`),
-    federatedVms: existing.map(({ a, i, key }) => `${key},${formatNumber(allocation.services[a]![i]!.federatedVms)}`),
+    componentElasticVms: existing.map(({ a, i, key }) => [...key, verification.services[a]!.components[i]!.acceptedElasticVms]),
+    federatedVms: existing.map(({ a, i, key }) => [...key, allocation.services[a]![i]!.federatedVms]),
     trust: perService((a) => model.services[a]!.trust),
     risk: perService((a) => model.services[a]!.risk),
     eco: perService((a) => model.services[a]!.eco),
     cost: perService((a) => verification.services[a]!.cost),
   };
-  return (Object.keys(RESULT_SECTION_TITLES) as ResultSection[])
-    .map((section) => `"**","${RESULT_SECTION_TITLES[section]}","**"\n\n${sections[section].map((row) => `${row}\n`).join('')}`)
-    .join('\n');
+  return (Object.keys(RESULT_SECTION_TITLES) as ResultSection[]).map((section) => `${gamsResultCsv([['**', RESULT_SECTION_TITLES[section], '**']])}\n${gamsResultCsv(sections[section])}`).join('\n');
+}
+
+/**
+ * GAMS's put-file CSV (csv-stringify): labels always quoted (a quote inside doubled), numbers never, with two
+ * decimals (-0.00 written 0.00), `\n` after every row.
+ */
+function gamsResultCsv(rows: readonly (readonly (string | number)[])[]): string {
+  return stringify(rows as (string | number)[][], { delimiter: ',', record_delimiter: '\n', quoted_string: true, cast: { number: formatNumber } });
 }
 
 const SECTION_BY_TITLE = new Map<string, ResultSection>(Object.entries(RESULT_SECTION_TITLES).map(([section, title]) => [title, section as ResultSection]));

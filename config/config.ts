@@ -182,6 +182,8 @@ export interface LedgerSettings {
   readonly endingLeadSeconds: number;
   /** Closed admissions, delivered events and idempotency keys are kept this long, days. */
   readonly retentionDays: number;
+  /** Every admission answer (rejections and dry-runs too) is kept in the decision log this long, days. */
+  readonly decisionRetentionDays: number;
   /** How far ahead a rejected windowed request looks for the earliest start that fits, hours (0 = no search). */
   readonly earliestFitHorizonHours: number;
   /** `manual`: the clock stands still unless an operator sets it (PUT /api/v1/test/clock) — for tests only. */
@@ -389,6 +391,7 @@ const thresholdLeaf = z.preprocess(
 const ledgerSchema = z.strictObject({
   endingLeadSeconds: nonNegativeInt,
   retentionDays: positiveNumber,
+  decisionRetentionDays: positiveNumber,
   earliestFitHorizonHours: nonNegativeNumber,
   clock: enumLeaf(['system', 'manual']),
   freeCapacityThresholds: z.array(thresholdLeaf),
@@ -566,6 +569,7 @@ const ENV: readonly EnvSpec[] = [
   { name: 'AC_CAPACITY_THRESHOLDS', path: ['ledger', 'freeCapacityThresholds'], leaf: z.array(thresholdLeaf), list: true, meaning: 'comma-separated shares of the fleet\'s CPUs (e.g. 0.1,0.25): free capacity crossing one emits capacity.changed (reason threshold)' },
   { name: 'AC_RESERVATION_ENDING_LEAD_SECONDS', path: ['ledger', 'endingLeadSeconds'], leaf: nonNegativeInt, numeric: true, meaning: 'reservation.ending is emitted this long before an end, s' },
   { name: 'AC_HISTORY_RETENTION_DAYS', path: ['ledger', 'retentionDays'], leaf: positiveNumber, numeric: true, meaning: 'closed admissions and delivered events are kept this long, days' },
+  { name: 'AC_DECISION_LOG_RETENTION_DAYS', path: ['ledger', 'decisionRetentionDays'], leaf: positiveNumber, numeric: true, meaning: 'every admission answer (rejections and dry-runs too) is kept in the decision log this long, days' },
   { name: 'AC_EARLIEST_FIT_HORIZON_HOURS', path: ['ledger', 'earliestFitHorizonHours'], leaf: nonNegativeNumber, numeric: true, meaning: 'how far ahead a windowed request that does not fit looks for the earliest start that would, hours (0 = off)' },
   { name: 'AC_CLOCK', path: ['ledger', 'clock'], leaf: enumLeaf(['system', 'manual']), meaning: 'system | manual (tests only: time moves by PUT /api/v1/test/clock)' },
   { name: 'AC_WEBHOOK_TIMEOUT_MS', path: ['ledger', 'webhooks', 'timeoutMs'], leaf: positiveInt, numeric: true, meaning: 'deadline of one webhook delivery attempt, ms' },
@@ -628,7 +632,7 @@ export const DEFAULT_CONFIG: AppConfig = deepFreeze({
   solver: { name: 'auto', timeLimitSeconds: 2, mipGap: 0, greedyWorkers: Math.max(1, Math.min(2, availableParallelism())) },
   dataDir: './data',
   reservationTtlSeconds: 900,
-  ledger: { endingLeadSeconds: 600, retentionDays: 30, earliestFitHorizonHours: 168, clock: 'system', freeCapacityThresholds: [], webhooks: { timeoutMs: 5000, maxAttempts: 8, allowPrivateTargets: false } },
+  ledger: { endingLeadSeconds: 600, retentionDays: 30, decisionRetentionDays: 30, earliestFitHorizonHours: 168, clock: 'system', freeCapacityThresholds: [], webhooks: { timeoutMs: 5000, maxAttempts: 8, allowPrivateTargets: false } },
   logLevel: 'info',
   defaultWeights: { ...DEFAULT_WEIGHTS },
   defaultConstraints: { ...DEFAULT_CONSTRAINTS },

@@ -18,6 +18,7 @@ import { admissionRoutes } from './routes/admissions';
 import { capacityRoutes } from './routes/capacity';
 import { consoleRoutes } from './routes/console';
 import { eventRoutes } from './routes/events';
+import { logRoutes } from './routes/logs';
 import { optimisRoutes } from './routes/optimis';
 import { opsRoutes } from './routes/ops';
 import { settingsRoutes } from './routes/settings';
@@ -80,6 +81,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(admissionRoutes({ service, ledger, logger: deps.logger, metrics, bodyLimitBytes: limit, clock: deps.clock, onChange }));
   app.use(capacityRoutes({ ledger, hostInfo, logger: deps.logger, bodyLimitBytes: limit, clock: deps.clock, onChange, syncHosts: (hosts) => service.syncHosts(hosts) }));
   app.use(settingsRoutes({ ledger, logger: deps.logger, bodyLimitBytes: limit }));
+  app.use(logRoutes({ ledger }));
   app.use(eventRoutes({ ledger, hub: deps.hub, logger: deps.logger, bodyLimitBytes: limit, maxStreams: deps.maxEventStreams ?? 200 }));
   app.use(
     opsRoutes({

@@ -67,6 +67,10 @@ export function errorHandler(logger: Logger) {
     if (!known) {
       logger.error('internal error', { requestId: req.requestId, error: error instanceof Error ? error.stack : String(error) });
       known = new AdmissionError('AC_ERR_INTERNAL', 'internal error; see the server log for this request id');
+    } else if (known.status >= 500 && (req.socket.destroyed || res.destroyed)) {
+      // The client went away and the work was cancelled for it (e.g. host-info's "the caller cancelled the request"):
+      // nothing failed on the server's side, and nobody reads the answer.
+      logger.info(`${known.message} (the client had gone)`, { requestId: req.requestId, code: known.code });
     } else if (known.status >= 500) {
       logger.error(known.message, { requestId: req.requestId, code: known.code });
     } else if (known.code === 'AC_ERR_UNAUTHORIZED' || known.code === 'AC_ERR_FORBIDDEN') {

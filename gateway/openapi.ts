@@ -177,6 +177,34 @@ export const openApiDocument = {
         responses: { '200': { description: 'text/event-stream', content: { 'text/event-stream': {} } }, '503': errorResponse('too many streams on this process (AC_ERR_TIMEOUT)') },
       },
     },
+    '/api/v1/audit': {
+      get: {
+        summary: 'The audit log, oldest first (operators and readers): who changed what, when, before and after — policy, constraints, capacity windows, subscriptions, confirmations, reschedules and releases',
+        parameters: ['actor', 'action', 'subject'].map((name) => ({ name, in: 'query', schema: { type: 'string' } })).concat([
+          { name: 'from', in: 'query', schema: { type: 'string', format: 'date-time' } },
+          { name: 'to', in: 'query', schema: { type: 'string', format: 'date-time' } },
+          { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000 } },
+          { name: 'cursor', in: 'query', schema: { type: 'string' } },
+        ] as never[]),
+        responses: { '200': json({ type: 'object', properties: { audit: { type: 'array', items: { type: 'object' } }, nextCursor: { type: ['string', 'null'] } } }), '403': errorResponse('a client') },
+      },
+    },
+    '/api/v1/decisions': {
+      get: {
+        summary: "The decision log, oldest first: every admission answer per service, rejections and dry-runs included, kept AC_DECISION_LOG_RETENTION_DAYS (a client's own; readers and operators all)",
+        parameters: ['owner', 'serviceId', 'admissionId', 'requestId'].map((name) => ({ name, in: 'query', schema: { type: 'string' } })).concat([
+          { name: 'decision', in: 'query', schema: { type: 'string', enum: ['accepted', 'partial', 'rejected'] } },
+          { name: 'from', in: 'query', schema: { type: 'string', format: 'date-time' } },
+          { name: 'to', in: 'query', schema: { type: 'string', format: 'date-time' } },
+          { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000 } },
+          { name: 'cursor', in: 'query', schema: { type: 'string' } },
+        ] as never[]),
+        responses: { '200': json({ type: 'object', properties: { decisions: { type: 'array', items: { type: 'object' } }, nextCursor: { type: ['string', 'null'] } } }) },
+      },
+    },
+    '/api/v1/decisions/{id}': {
+      get: { summary: 'One decision: reasons, duration, and what the answer said about the service', parameters: [idParam('id', 'decision id')], responses: { '200': json({ type: 'object' }), '404': errorResponse('unknown decision (or another principal’s)') } },
+    },
     '/api/v1/subscriptions': {
       post: {
         summary: 'A webhook: events POSTed as JSON with X-EAC-Event-Id and X-EAC-Signature: sha256=<HMAC-SHA256 of the body with the secret>, at least once, in order, retried with backoff, dead-lettered after the last attempt',

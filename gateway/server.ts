@@ -68,6 +68,7 @@ export async function startServer(config: AppConfig, options: { silent?: boolean
     defaultConstraints: config.defaultConstraints,
     endingLeadMs: config.ledger.endingLeadSeconds * 1000,
     retentionMs: config.ledger.retentionDays * 86_400_000,
+    decisionRetentionMs: config.ledger.decisionRetentionDays * 86_400_000,
     freeCapacityThresholds: config.ledger.freeCapacityThresholds,
   });
   const hub = new EventHub(ledger);
@@ -109,6 +110,7 @@ export async function startServer(config: AppConfig, options: { silent?: boolean
     clock: now,
     onBooked: changed,
     earliestFitHorizonHours: config.ledger.earliestFitHorizonHours,
+    onDecisionLogError: (error) => logger.warn('decision log: write failed', { error: error instanceof Error ? error.message : String(error) }),
     unknownTrec: config.trec.unknownValues,
     solver: config.solver.name,
     timeLimitSeconds: config.solver.timeLimitSeconds,

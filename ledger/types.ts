@@ -356,6 +356,56 @@ export interface AuditRecord {
   readonly after: unknown;
 }
 
+export interface AuditFilter {
+  /** Only rows with seq > after (the cursor of the next page). */
+  readonly after?: number;
+  readonly limit?: number;
+  readonly actor?: string;
+  readonly action?: string;
+  readonly subject?: string;
+  /** Only rows at or after this instant. */
+  readonly from?: EpochMs;
+  /** Only rows before this instant (exclusive). */
+  readonly to?: EpochMs;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decision log: every admission answer (per service), rejections and dry-runs included
+
+export interface DecisionInput {
+  /** Chosen by the caller (`dec-<uuid>`), unique. */
+  readonly id: string;
+  readonly at: EpochMs;
+  readonly requestId: string;
+  /** The principal that asked. */
+  readonly owner: string;
+  readonly serviceId: string;
+  /** The recorded admission, null when nothing was recorded (dry-run, rejection, replayed…). */
+  readonly admissionId: string | null;
+  readonly decision: ServiceDecisionKind;
+  readonly dryRun: boolean;
+  /** Reason codes (distinct, in order of first appearance). */
+  readonly reasons: readonly string[];
+  /** Wall time of the admission request, ms. */
+  readonly durationMs: number;
+  /** Stored as is (any JSON value): what the answer said about this service. */
+  readonly detail: unknown;
+}
+
+export type DecisionRecord = DecisionInput;
+
+export interface DecisionFilter {
+  readonly owner?: string;
+  readonly serviceId?: string;
+  readonly admissionId?: string;
+  readonly requestId?: string;
+  readonly decision?: ServiceDecisionKind;
+  /** Only decisions made at or after this instant. */
+  readonly from?: EpochMs;
+  /** Only decisions made before this instant (exclusive). */
+  readonly to?: EpochMs;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The ledger
 
@@ -455,7 +505,15 @@ export interface Ledger {
   deleteServiceConstraints(serviceId: string, actor: string, expectedGeneration?: number): Promise<boolean>;
   /** Bound by bound: global default ← manifest ← operator's per-service setting. */
   effectiveConstraints(serviceId: string, fromManifest?: Partial<TrecConstraints>): Promise<EffectiveConstraints>;
-  audit(filter?: { readonly after?: number; readonly limit?: number; readonly actor?: string; readonly action?: string }): Promise<readonly AuditRecord[]>;
+  /** Oldest first (by seq). */
+  audit(filter?: AuditFilter): Promise<readonly AuditRecord[]>;
+
+  // Decision log
+  /** Appends decisions (one transaction); advance() purges those older than the decision retention. */
+  recordDecisions(decisions: readonly DecisionInput[]): Promise<void>;
+  decision(id: string): Promise<DecisionRecord | undefined>;
+  /** Oldest first (by at, then id), paged like list(). */
+  decisions(filter: DecisionFilter, page?: { readonly limit?: number; readonly cursor?: string }): Promise<Page<DecisionRecord>>;
 
   /** Cheap liveness of the database, for /ready. */
   ping(): Promise<void>;
@@ -472,6 +530,8 @@ export interface LedgerOptions {
   readonly endingLeadMs?: number;
   /** Closed admissions (ended, released, expired) and delivered events older than this are purged by advance(). Default 30 days. */
   readonly retentionMs?: number;
+  /** Decisions older than this are purged by advance(). Default 30 days. */
+  readonly decisionRetentionMs?: number;
   /**
    * Shares (0–1) of the fleet's CPUs: advance() emits `capacity.changed` (reason `threshold`) once each time the free
    * share now crosses one of them, downwards or upwards. Default none.

@@ -54,7 +54,11 @@ export class CapacitySnapshots {
     return () => this.pending.delete(entry);
   }
 
-  async take(hosts: HostSnapshot, window: TimeWindow, replacing: readonly PendingBooking[] = []): Promise<WindowSnapshot> {
+  /**
+   * `avoid`: hosts to treat as full in this snapshot (a retry after a capacity conflict: another process is filling
+   * them with bookings this process cannot see until they commit). Only ever makes the snapshot more conservative.
+   */
+  async take(hosts: HostSnapshot, window: TimeWindow, replacing: readonly PendingBooking[] = [], avoid: ReadonlySet<string> = new Set()): Promise<WindowSnapshot> {
     const view = await this.ledger.capacity(window);
     const reserved = new Map<string, { cpus: number; memoryMb: number }>();
     const booked = new Map<string, { cpus: number; memoryMb: number }>();
@@ -83,6 +87,13 @@ export class CapacitySnapshots {
     };
     for (const b of this.pending) shift(b, 1);
     for (const b of replacing) shift(b, -1);
+    for (const id of avoid) {
+      const v = byId.get(id);
+      if (!v) continue;
+      const full = { cpus: v.cpus - v.usedCpus, memoryMb: v.memoryMb !== undefined ? v.memoryMb - (v.usedMemoryMb ?? 0) : 0 };
+      reserved.set(id, full);
+      booked.set(id, full);
+    }
     // Peaks of bookings and of maintenance may fall at different instants: what bookings explain is at most what is taken.
     for (const [id, k] of booked) {
       const r = reserved.get(id) ?? { cpus: 0, memoryMb: 0 };

@@ -54,6 +54,30 @@ describe('eac solve', () => {
     expect(text).toContain('"**","cost of hosting the service","**"\n\n"a1",261.11\n"a2",0.00\n');
   });
 
+  it('several directories: one JSON line each, in order, in one process; a bad one is its own line and exit 2', () => {
+    const r = eac('solve', WORKED, WORKED);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l));
+    expect(lines).toHaveLength(2);
+    for (const line of lines) {
+      expect(line.dir).toBe(WORKED);
+      expect(line.objective).toBeCloseTo(358.5134, 4);
+    }
+    // Not a terminal: no progress bar on stderr.
+    expect(r.stderr).toBe('');
+    const missing = join(scratch, 'nope-batch');
+    const mixed = eac('solve', WORKED, missing, WORKED);
+    expect(mixed.code).toBe(2);
+    const out = mixed.stdout.trimEnd().split('\n').map((l) => JSON.parse(l));
+    expect(out.map((l: { dir: string; error?: { code: string } }) => [l.dir, l.error?.code ?? null])).toEqual([
+      [WORKED, null],
+      [missing, 'AC_ERR_MODEL_DIRECTORY'],
+      [WORKED, null],
+    ]);
+    expect(mixed.stderr.trim().split('\n')).toHaveLength(1);
+    expect(eac('solve', WORKED, WORKED, '--format', 'result-csv').code).toBe(2);
+  });
+
   it('--help exits 0', () => {
     expect(eac('solve', '--help').code).toBe(0);
     expect(eac('--help').stdout).toContain('solve');

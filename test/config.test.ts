@@ -151,6 +151,7 @@ describe('precedence: defaults → file → environment', () => {
       AC_PEER_SECRET: 'inbound-secret',
       AC_RESERVATION_ENDING_LEAD_SECONDS: '120',
       AC_HISTORY_RETENTION_DAYS: '7',
+      AC_DECISION_LOG_RETENTION_DAYS: '3.5',
       AC_EARLIEST_FIT_HORIZON_HOURS: '24',
       AC_CLOCK: 'manual',
       AC_WEBHOOK_TIMEOUT_MS: '1500',
@@ -158,7 +159,7 @@ describe('precedence: defaults → file → environment', () => {
       AC_WEBHOOK_ALLOW_PRIVATE: 'true',
       AC_CAPACITY_THRESHOLDS: '0.1, 0.25',
     });
-    expect(c.ledger).toEqual({ endingLeadSeconds: 120, retentionDays: 7, earliestFitHorizonHours: 24, clock: 'manual', freeCapacityThresholds: [0.1, 0.25], webhooks: { timeoutMs: 1500, maxAttempts: 3, allowPrivateTargets: true } });
+    expect(c.ledger).toEqual({ endingLeadSeconds: 120, retentionDays: 7, decisionRetentionDays: 3.5, earliestFitHorizonHours: 24, clock: 'manual', freeCapacityThresholds: [0.1, 0.25], webhooks: { timeoutMs: 1500, maxAttempts: 3, allowPrivateTargets: true } });
     expect(c.server).toEqual({ port: 0, host: '127.0.0.1', bodyLimitBytes: 1024, requestTimeoutMs: 3000, maxManifests: 5, workers: 2 });
     expect(c.hostInfo).toEqual({
       source: 'opennebula',
@@ -202,7 +203,7 @@ describe('precedence: defaults → file → environment', () => {
         'AC_TREC_HOST_RISK_URL', 'AC_TREC_HOST_ECO_URL', 'AC_TREC_TIMEOUT_MS', 'AC_TREC_RETRIES', 'AC_TREC_BACKOFF_MS', 'AC_SOLVER',
         'AC_TIME_LIMIT', 'AC_MIP_GAP', 'AC_DATA_DIR', 'AC_BODY_LIMIT', 'AC_REQUEST_TIMEOUT_MS', 'AC_MAX_MANIFESTS',
         'AC_RESERVATION_TTL_SECONDS', 'AC_LOG_LEVEL', 'AC_PEER_SECRET', 'AC_PROVIDER_ID', 'AC_FEDERATION_MAX_HOPS',
-        'AC_TREC_BREAKER_THRESHOLD', 'AC_TREC_BREAKER_OPEN_MS', 'AC_RESERVATION_ENDING_LEAD_SECONDS', 'AC_HISTORY_RETENTION_DAYS',
+        'AC_TREC_BREAKER_THRESHOLD', 'AC_TREC_BREAKER_OPEN_MS', 'AC_RESERVATION_ENDING_LEAD_SECONDS', 'AC_HISTORY_RETENTION_DAYS', 'AC_DECISION_LOG_RETENTION_DAYS',
         'AC_EARLIEST_FIT_HORIZON_HOURS', 'AC_CLOCK', 'AC_GREEDY_WORKERS', 'AC_WEBHOOK_TIMEOUT_MS', 'AC_WEBHOOK_MAX_ATTEMPTS', 'AC_WEBHOOK_ALLOW_PRIVATE', 'AC_HOST_INFO_MAX_AGE_MS', 'AC_HOST_INFO_MAX_SHRINK', 'AC_HOST_INFO_SHRINK_CONFIRM_MS', 'AC_MAX_COMPONENTS', 'AC_MAX_VMS_PER_COMPONENT', 'AC_OPTIMIS_TRUSTED_SOURCES', 'AC_TREC_UNKNOWN', 'AC_CAPACITY_THRESHOLDS',
       ].sort(),
     );

@@ -178,6 +178,14 @@ describe('writeModelDirectory', () => {
     weights: { cost: 0.4, eco: 0.1, risk: 0, trust: 0.5 },
   };
 
+  it('cells are written raw, never CSV-quoted (GAMS reads them raw): a host id with a double quote round-trips', () => {
+    const dir = freshDir();
+    const model: AdmissionModel = { ...richModel, hosts: richModel.hosts.map((h, j) => (j === 0 ? { ...h, id: 'node "a"' } : h)) };
+    writeModelDirectory(model, dir);
+    expect(readDirectory(dir)['hostsInfo.csv']).toBe('ph1,node "a"\nph2,node b\nph3,node-c\n');
+    expect(loadModelDirectory(dir).model.hosts[0]!.id).toBe('node "a"');
+  });
+
   it('round-trips ids, memory, host risk, decimals and rules of a model without labels', () => {
     const first = freshDir();
     const second = freshDir();

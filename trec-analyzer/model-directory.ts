@@ -24,6 +24,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { stringify } from 'csv-stringify/sync';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { AdmissionError, type ErrorDetail } from '../model/errors';
 import {
@@ -683,16 +684,25 @@ function escapeXml(text: string): string {
 
 /** File name → content, exactly as the Java TRECAnalyzer lays them out. */
 /** The directory's files as text, by file name (what writeModelDirectory writes; the OPTIMIS getCSV endpoint shows them). */
+/**
+ * The CSV of a GAMS model directory (csv-stringify): `,` between cells, `\n` after every row (`eof` false: not after
+ * the last, as Java writes the sets), and no quoting at all — GAMS and OPTIMIS read cells raw (so does
+ * loadModelDirectory), so a cell is written exactly as it is; the callers refuse what would need quoting (a delimiter
+ * or a line break in a host id).
+ */
+function gamsCsv(rows: readonly (readonly string[])[], eof = true): string {
+  return stringify(rows as string[][], { delimiter: ',', record_delimiter: '\n', quote: '', eof });
+}
+
 export function renderModelDirectory(model: AdmissionModel): Map<string, string> {
   const labels = directoryLabels(model);
   model.hosts.forEach((h, j) => {
     if (h.id !== h.id.trim() || /[,\r\n]/.test(h.id)) invalidModel(`hosts[${j}].id`, `host id '${h.id}' cannot be written to hostsInfo.csv`);
   });
   const files = new Map<string, string>();
-  const lines = (rows: readonly string[]) => rows.map((row) => `${row}\n`).join('');
-  const keyed = (keys: readonly string[], values: readonly string[]) => lines(keys.map((key, k) => `${key},${values[k]}`));
+  const keyed = (keys: readonly string[], values: readonly string[]) => gamsCsv(keys.map((key, k) => [key, values[k]!]));
   const table = (rows: readonly string[], columns: readonly string[], cell: (row: string, column: string) => string) =>
-    lines([['dummy', ...columns].join(','), ...rows.map((row) => [row, ...columns.map((column) => cell(row, column))].join(','))]);
+    gamsCsv([['dummy', ...columns], ...rows.map((row) => [row, ...columns.map((column) => cell(row, column))])]);
 
   const { hosts, services, componentOrder } = labels;
   const byLabel = model.services.map((s, a) => new Map(s.components.map((c, i) => [labels.components[a]![i]!, c])));
@@ -703,9 +713,9 @@ export function renderModelDirectory(model: AdmissionModel): Map<string, string>
     }));
 
   // Sets and weights: no trailing newline, as Java writes them.
-  files.set('services.csv', services.join(','));
-  files.set('components.csv', componentOrder.join(','));
-  files.set('hosts.csv', hosts.join(','));
+  files.set('services.csv', gamsCsv([services], false));
+  files.set('components.csv', gamsCsv([componentOrder], false));
+  files.set('hosts.csv', gamsCsv([hosts], false));
   for (const name of ['cost', 'eco', 'risk', 'trust'] as const) files.set(`${name}_weight.csv`, String(model.weights[name]));
 
   // Hosts.
@@ -755,7 +765,7 @@ export function renderModelDirectory(model: AdmissionModel): Map<string, string>
       : [...new Map([...componentOrder.map((_, k) => [k]), ...ruleSubsets.flat()].map((subset) => [subset.join(','), subset])).values()].sort(bySizeThenLex);
   const combLabels = subsets.map((_, k) => `c${k + 1}`);
   const combOf = new Map(subsets.map((subset, k) => [subset.join(','), combLabels[k]!]));
-  files.set('combs_.csv', combLabels.join(','));
+  files.set('combs_.csv', gamsCsv([combLabels], false));
   files.set('combs.csv', table(combLabels, componentOrder, (c, i) => (subsets[combLabels.indexOf(c)]!.includes(position.get(i)!) ? '1' : '0')));
   for (const [kind, file] of [['affinity', 'affinity_rules.csv'], ['antiAffinity', 'anti_affinity_rules.csv']] as const) {
     const levels = new Map<string, number>();

@@ -68,6 +68,25 @@ function solverFlag(body: Record<string, unknown>): SolverChoice | undefined {
   return undefined;
 }
 
+/** What every admission log line carries (as the JSON API's): ids, decisions, reason codes, solver and duration. */
+function admissionLog(req: Request, answer: AdmissionAnswer, started: number): Record<string, unknown> {
+  return {
+    requestId: req.requestId,
+    owner: principalOf(req).name,
+    dryRun: answer.dryRun,
+    services: answer.services.map((s) => ({
+      serviceId: s.serviceId,
+      admissionId: s.admissionId,
+      decision: s.decision,
+      reasons: [...new Set(s.components.flatMap((c) => c.reasons.map((r) => r.code)))],
+    })),
+    solver: answer.solver.name,
+    status: answer.solver.status,
+    durationMs: Math.round((performance.now() - started) * 10) / 10,
+    degraded: answer.degraded.length,
+  };
+}
+
 /** Java's Float.toString for the values OPTIMIS stored: whole numbers keep a `.0`. */
 function javaFloat(n: number): string {
   return Number.isInteger(n) ? n.toFixed(1) : String(n);
@@ -131,6 +150,7 @@ export function optimisRoutes(deps: OptimisRouteDeps): Router {
         { field: 'cleanTestbed', reason: 'operator only' },
       ]);
     }
+    const started = performance.now();
     const answer = await service.admit({
       manifests,
       owner: principalOf(req).name,
@@ -156,10 +176,8 @@ export function optimisRoutes(deps: OptimisRouteDeps): Router {
     out.append('AllocationDetails', allocationDetailsXml(answer));
     if (answer.errors && answer.errors.length > 0) out.append('Errors', JSON.stringify(answer.errors));
     deps.logger.info('optimis admission', {
-      requestId: req.requestId,
-      owner: principalOf(req).name,
-      dryRun: answer.dryRun,
-      services: answer.services.map((s) => ({ serviceId: s.serviceId, admissionId: s.admissionId, decision: s.decision, reasons: [...new Set(s.components.flatMap((c) => c.reasons.map((r) => r.code)))] })),
+      ...admissionLog(req, answer, started),
+      route: 'performACTest',
       errors: answer.errors?.length ?? 0,
       partialRewrite: rewrite,
       cleanTestbed: flag(body, 'cleanTestbed'),
@@ -173,6 +191,7 @@ export function optimisRoutes(deps: OptimisRouteDeps): Router {
     // Tolerate clients that send the manifest as a form field after all.
     if (xml.startsWith('serviceManifest=')) xml = new URLSearchParams(xml).get('serviceManifest') ?? '';
     if (xml.trim() === '') throw new AdmissionError('AC_ERR_INVALID_REQUEST', 'empty body: expected one service manifest', [{ field: 'body', reason: 'empty' }]);
+    const started = performance.now();
     const answer = await service.admit({
       manifests: [xml],
       owner: principalOf(req).name,
@@ -183,7 +202,7 @@ export function optimisRoutes(deps: OptimisRouteDeps): Router {
       ...(req.federation ? { federation: req.federation } : {}),
     });
     deps.metrics.recordAdmission(answer);
-    deps.logger.info('optimis admission', { requestId: req.requestId, owner: principalOf(req).name, dryRun: answer.dryRun, services: answer.services.map((s) => ({ serviceId: s.serviceId, admissionId: s.admissionId, decision: s.decision })) });
+    deps.logger.info('optimis admission', { ...admissionLog(req, answer, started), route: 'performOneManifestACTest' });
     remember();
     // No flags can be sent here, so OPTIMIS always applied its partial → accepted rewrite on this endpoint.
     res.type('application/xml').send(optimisAcceptedRewrite(answer.services[0]!.manifest));
@@ -204,6 +223,7 @@ export function optimisRoutes(deps: OptimisRouteDeps): Router {
     const weights: Weights = normalised ? { trust: given.trust / sum, eco: given.eco / sum, risk: given.risk / sum, cost: given.cost / sum } : given;
     const record = await ledger.setPolicy(weights, principalOf(req).name);
     if (!normalised) shownText.set(`policy:${record.generation}`, { trust: p.trust!.trim(), eco: p.eco!.trim(), risk: p.risk!.trim(), cost: p.cost!.trim() });
+    deps.logger.info('policy changed', { requestId: req.requestId, by: principalOf(req).name, via: `optimis ${req.method}`, weights: record.weights, generation: record.generation, normalised });
     const note = normalised ? `the weights summed to ${sum}; normalised to sum 1\n` : '';
     res.type('text/plain').send(`policy set (generation ${record.generation})\n${note}${policyText(record.weights)}`);
   };
@@ -233,6 +253,7 @@ export function optimisRoutes(deps: OptimisRouteDeps): Router {
     };
     // Global, as in OPTIMIS despite the name; per-service bounds live at /api/v1/services/{id}/constraints.
     const record = await ledger.setDefaultConstraints(constraints, principalOf(req).name);
+    deps.logger.info('default constraints changed', { requestId: req.requestId, by: principalOf(req).name, via: `optimis ${req.method}`, constraints: record.constraints, generation: record.generation });
     shownText.set(`constraints:${record.generation}`, { trust: p.trust!.trim(), risk: p.risk!.trim(), eco: p.eco!.trim(), cost: p.cost!.trim() });
     res.type('text/plain').send(`default constraints set (generation ${record.generation})\n${constraintsText(record.constraints)}`);
   };

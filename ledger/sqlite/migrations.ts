@@ -276,10 +276,44 @@ const LEDGER_OUTBOX = sql(`
   CREATE INDEX audit_action ON audit (action, seq);
 `);
 
+/** Every admission answer per service (rejections and dry-runs too), purged after the decision retention. */
+const DECISION_LOG = sql(`
+  CREATE TABLE decisions (
+    id           TEXT PRIMARY KEY,
+    at_ms        INTEGER NOT NULL,
+    request_id   TEXT NOT NULL,
+    owner        TEXT NOT NULL,
+    service_id   TEXT NOT NULL,
+    admission_id TEXT,
+    decision     TEXT NOT NULL,
+    dry_run      INTEGER NOT NULL,
+    reasons_json TEXT NOT NULL,
+    duration_ms  REAL NOT NULL,
+    detail_json  TEXT NOT NULL
+  );
+  CREATE INDEX decisions_at ON decisions (at_ms, id);
+  CREATE INDEX decisions_owner ON decisions (owner, at_ms, id);
+  CREATE INDEX decisions_service ON decisions (service_id, at_ms, id);
+  CREATE INDEX decisions_admission ON decisions (admission_id) WHERE admission_id IS NOT NULL;
+  CREATE INDEX decisions_request ON decisions (request_id);
+  CREATE INDEX audit_subject ON audit (subject, seq);
+  CREATE INDEX audit_at ON audit (at_ms);
+`);
+
+/**
+ * The requester's held offer for a service (replaceHeld, on every recorded admission): found through the held rows
+ * only. Without it the lookup walked the owner's whole history (admissions_owner), slower with every admission kept.
+ */
+const HELD_BY_SERVICE = sql(`
+  CREATE INDEX admissions_held_by_service ON admissions (owner, service_id, created_ms, id) WHERE status = 'held';
+`);
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'state-store v1: policy, constraints, admissions with a TTL', up: sql(STATE_STORE_V1) },
   { version: 2, name: 'ledger: hosts, admissions over time, allocations, capacity windows, change feed', up: LEDGER_CORE },
   { version: 3, name: 'ledger: event outbox, subscriptions, idempotency keys, audit', up: LEDGER_OUTBOX },
+  { version: 4, name: 'ledger: decision log, audit by subject and time', up: DECISION_LOG },
+  { version: 5, name: "ledger: index of held offers by owner and service (a re-sent request replaces its own offer)", up: HELD_BY_SERVICE },
 ];
 
 /** The newest schema version this code knows. */

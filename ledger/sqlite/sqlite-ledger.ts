@@ -28,6 +28,7 @@ import type {
   AdmissionRecord,
   AdmissionStatus,
   AdvanceResult,
+  AuditFilter,
   AuditRecord,
   BookRequest,
   BookResult,
@@ -37,6 +38,9 @@ import type {
   ConstraintSource,
   ConstraintsRecord,
   DeadLetter,
+  DecisionFilter,
+  DecisionInput,
+  DecisionRecord,
   DeliveryClaim,
   EffectiveConstraints,
   EpochMs,
@@ -144,6 +148,19 @@ interface SubscriptionRow {
   last_error: string | null;
   lease_token: string | null;
 }
+interface DecisionRow {
+  id: string;
+  at_ms: number;
+  request_id: string;
+  owner: string;
+  service_id: string;
+  admission_id: string | null;
+  decision: ServiceDecisionKind;
+  dry_run: number;
+  reasons_json: string;
+  duration_ms: number;
+  detail_json: string;
+}
 interface PolicyRow { cost: number; eco: number; risk: number; trust: number; generation: number; updated_ms: number }
 interface ConstraintsRow { eco: number; trust: number; risk: number; cost: number; generation: number; updated_ms: number }
 interface ServiceConstraintsRow {
@@ -222,6 +239,22 @@ function admissionSummary(r: AdmissionRecord): Record<string, unknown> {
   return { status: r.status, window: r.window, hosts: r.hosts, holdExpiresAt: r.holdExpiresAt, generation: r.generation };
 }
 
+function decisionOfRow(r: DecisionRow): DecisionRecord {
+  return {
+    id: r.id,
+    at: r.at_ms,
+    requestId: r.request_id,
+    owner: r.owner,
+    serviceId: r.service_id,
+    admissionId: r.admission_id,
+    decision: r.decision,
+    dryRun: r.dry_run === 1,
+    reasons: JSON.parse(r.reasons_json) as string[],
+    durationMs: r.duration_ms,
+    detail: JSON.parse(r.detail_json) as unknown,
+  };
+}
+
 function frozen<T extends object>(record: T): T {
   for (const v of Object.values(record)) if (typeof v === 'object' && v !== null) Object.freeze(v);
   return Object.freeze(record);
@@ -296,6 +329,7 @@ export class SqliteLedger implements Ledger {
   private readonly endingLeadMs: number;
   private readonly busyTimeoutMs: number;
   private readonly retentionMs: number;
+  private readonly decisionRetentionMs: number;
   /** Ascending, distinct (LedgerOptions.freeCapacityThresholds). */
   private readonly thresholds: readonly number[];
   private readonly statements = new Map<string, Database.Statement>();
@@ -318,6 +352,8 @@ export class SqliteLedger implements Ledger {
     this.busyTimeoutMs = options.busyTimeoutMs ?? 5000;
     this.endingLeadMs = options.endingLeadMs ?? DEFAULT_ENDING_LEAD_MS;
     this.retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
+    this.decisionRetentionMs = options.decisionRetentionMs ?? DEFAULT_RETENTION_MS;
+    if (!(this.decisionRetentionMs > 0)) throw invalid('decisionRetentionMs', 'expected a positive number of ms');
     this.thresholds = [...new Set(options.freeCapacityThresholds ?? [])].sort((a, b) => a - b);
     for (const t of this.thresholds) if (!(t > 0 && t < 1)) throw invalid('freeCapacityThresholds', `expected shares strictly between 0 and 1, got ${t}`);
     const weights = validate.weights(options.defaultWeights);
@@ -960,7 +996,10 @@ export class SqliteLedger implements Ledger {
       parts.push('a.service_id = @service');
       params.service = filter.serviceId;
     }
-    if (filter.statuses) {
+    if (filter.statuses && filter.statuses.length === 1 && filter.statuses[0] === 'held') {
+      // Live held offers only, in the form the partial index admissions_held_by_service matches.
+      parts.push("a.status = 'held'", 'a.hold_expires_ms > @now');
+    } else if (filter.statuses) {
       parts.push("(CASE WHEN a.status = 'held' AND a.hold_expires_ms <= @now THEN 'expired' ELSE a.status END) IN (SELECT value FROM json_each(@statuses))");
       params.statuses = JSON.stringify(filter.statuses);
     }
@@ -1231,7 +1270,8 @@ export class SqliteLedger implements Ledger {
       this.q('SELECT 1 FROM idempotency_keys WHERE created_ms < ? LIMIT 1').get(cutoff) !== undefined ||
       this.q(`SELECT 1 FROM events WHERE at_ms < ? AND seq <= (SELECT COALESCE(MIN(COALESCE(pending_seq - 1, cursor)), 9007199254740991) FROM subscriptions) LIMIT 1`).get(cutoff) !==
         undefined ||
-      this.q('SELECT 1 FROM changes WHERE at_ms < ? LIMIT 1').get(now - CHANGES_RETENTION_MS) !== undefined
+      this.q('SELECT 1 FROM changes WHERE at_ms < ? LIMIT 1').get(now - CHANGES_RETENTION_MS) !== undefined ||
+      this.q('SELECT 1 FROM decisions WHERE at_ms < ? LIMIT 1').get(now - this.decisionRetentionMs) !== undefined
     );
   }
 
@@ -1355,6 +1395,7 @@ export class SqliteLedger implements Ledger {
     // Never an event a subscription has not passed yet (its cursor, or before the event it is delivering).
     this.q(`DELETE FROM events WHERE at_ms < ? AND seq <= (SELECT COALESCE(MIN(COALESCE(pending_seq - 1, cursor)), 9007199254740991) FROM subscriptions)`).run(cutoff);
     this.q('DELETE FROM dead_letters WHERE at_ms < ?').run(cutoff);
+    this.q('DELETE FROM decisions WHERE at_ms < ?').run(now - this.decisionRetentionMs);
     for (const id of this.q('DELETE FROM capacity_windows WHERE ended = 1 AND end_ms < ? RETURNING id').pluck().all(cutoff) as string[]) this.change('window', id, now);
     const purgedThrough = this.q('SELECT MAX(seq) FROM changes WHERE at_ms < ?').pluck().get(now - CHANGES_RETENTION_MS) as number | null;
     if (purgedThrough !== null) {
@@ -1680,18 +1721,25 @@ export class SqliteLedger implements Ledger {
     return { constraints: constraints as unknown as TrecConstraints, sources: sources as EffectiveConstraints['sources'] };
   }
 
-  async audit(filter: { readonly after?: number; readonly limit?: number; readonly actor?: string; readonly action?: string } = {}): Promise<readonly AuditRecord[]> {
+  async audit(filter: AuditFilter = {}): Promise<readonly AuditRecord[]> {
     const limit = filter.limit ?? DEFAULT_PAGE;
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) throw invalid('limit', `expected a whole number from 1 to ${MAX_PAGE}`);
+    if (filter.after !== undefined && (!Number.isSafeInteger(filter.after) || filter.after < 0)) throw invalid('after', 'expected a whole number ≥ 0');
     const parts = ['seq > @after'];
     const params: Record<string, unknown> = { after: filter.after ?? 0, limit };
-    if (filter.actor !== undefined) {
-      parts.push('actor = @actor');
-      params.actor = filter.actor;
+    for (const [key, column] of [['actor', 'actor'], ['action', 'action'], ['subject', 'subject']] as const) {
+      if (filter[key] !== undefined) {
+        parts.push(`${column} = @${key}`);
+        params[key] = filter[key];
+      }
     }
-    if (filter.action !== undefined) {
-      parts.push('action = @action');
-      params.action = filter.action;
+    if (filter.from !== undefined) {
+      parts.push('at_ms >= @from');
+      params.from = validate.instant(filter.from, 'filter.from');
+    }
+    if (filter.to !== undefined) {
+      parts.push('at_ms < @to');
+      params.to = validate.instant(filter.to, 'filter.to');
     }
     const rows = this.q(`SELECT * FROM audit WHERE ${parts.join(' AND ')} ORDER BY seq LIMIT @limit`).all(params) as {
       seq: number;
@@ -1711,6 +1759,93 @@ export class SqliteLedger implements Ledger {
       before: r.before_json === null ? null : (JSON.parse(r.before_json) as unknown),
       after: r.after_json === null ? null : (JSON.parse(r.after_json) as unknown),
     }));
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Decision log.
+
+  async recordDecisions(decisions: readonly DecisionInput[]): Promise<void> {
+    for (const d of decisions) {
+      validate.id(d.id, 'id');
+      validate.id(d.owner, 'owner');
+      validate.instant(d.at, 'at');
+      if (typeof d.serviceId !== 'string' || typeof d.requestId !== 'string') throw invalid('serviceId', 'expected strings');
+      if (!['accepted', 'partial', 'rejected'].includes(d.decision)) throw invalid('decision', 'expected accepted, partial or rejected');
+      if (!Number.isFinite(d.durationMs) || d.durationMs < 0) throw invalid('durationMs', 'expected a number ≥ 0');
+    }
+    if (decisions.length === 0) return;
+    // A log, not an acknowledgement: its commit skips the fsync (synchronous = NORMAL for this transaction only). In
+    // WAL mode it survives kill -9 as every commit does, and power loss once the next durable commit (a booking, any
+    // state change) syncs the log file — so a dry-run does not pay for a disk flush.
+    const durable = this.durability.synchronous;
+    if (durable !== 'NORMAL') this.q('PRAGMA synchronous = NORMAL').run();
+    try {
+      this.writeDecisions(decisions);
+    } finally {
+      if (durable !== 'NORMAL') this.q(`PRAGMA synchronous = ${durable}`).run();
+    }
+  }
+
+  private writeDecisions(decisions: readonly DecisionInput[]): void {
+    this.write(() => {
+      const st = this.q(
+        `INSERT INTO decisions (id, at_ms, request_id, owner, service_id, admission_id, decision, dry_run, reasons_json, duration_ms, detail_json)
+         VALUES (@id, @at, @requestId, @owner, @serviceId, @admissionId, @decision, @dryRun, @reasons, @durationMs, @detail)`,
+      );
+      for (const d of decisions) {
+        st.run({
+          id: d.id,
+          at: d.at,
+          requestId: d.requestId,
+          owner: d.owner,
+          serviceId: d.serviceId,
+          admissionId: d.admissionId,
+          decision: d.decision,
+          dryRun: d.dryRun ? 1 : 0,
+          reasons: JSON.stringify(d.reasons),
+          durationMs: d.durationMs,
+          detail: JSON.stringify(d.detail ?? null),
+        });
+      }
+    });
+  }
+
+  async decision(id: string): Promise<DecisionRecord | undefined> {
+    const row = this.q('SELECT * FROM decisions WHERE id = ?').get(id) as DecisionRow | undefined;
+    return row && decisionOfRow(row);
+  }
+
+  async decisions(filter: DecisionFilter, page: { readonly limit?: number; readonly cursor?: string } = {}): Promise<Page<DecisionRecord>> {
+    const limit = page.limit ?? DEFAULT_PAGE;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) throw invalid('limit', `expected a whole number from 1 to ${MAX_PAGE}`);
+    const parts: string[] = [];
+    const params: Record<string, unknown> = { limit: limit + 1 };
+    for (const [key, column] of [['owner', 'owner'], ['serviceId', 'service_id'], ['admissionId', 'admission_id'], ['requestId', 'request_id'], ['decision', 'decision']] as const) {
+      if (filter[key] !== undefined) {
+        parts.push(`${column} = @${key}`);
+        params[key] = filter[key];
+      }
+    }
+    if (filter.from !== undefined) {
+      parts.push('at_ms >= @from');
+      params.from = validate.instant(filter.from, 'filter.from');
+    }
+    if (filter.to !== undefined) {
+      parts.push('at_ms < @to');
+      params.to = validate.instant(filter.to, 'filter.to');
+    }
+    if (page.cursor !== undefined) {
+      const [at, id] = decodeCursor(page.cursor);
+      parts.push('(at_ms, id) > (@cAt, @cId)');
+      params.cAt = at;
+      params.cId = id;
+    }
+    const where = parts.length > 0 ? `WHERE ${parts.join(' AND ')}` : '';
+    const rows = this.q(`SELECT * FROM decisions ${where} ORDER BY at_ms, id LIMIT @limit`).all(params) as DecisionRow[];
+    const more = rows.length > limit;
+    if (more) rows.pop();
+    const last = rows[rows.length - 1];
+    return { items: rows.map(decisionOfRow), nextCursor: more && last ? encodeCursor(last.at_ms, last.id) : null };
   }
 
   async ping(): Promise<void> {

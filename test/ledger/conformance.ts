@@ -7,7 +7,7 @@
  */
 import { AdmissionError } from '../../model/errors';
 import { DEFAULT_CONSTRAINTS, DEFAULT_WEIGHTS } from '../../model/types';
-import type { AdmissionRecord, BookingInput, BookRequest, HostInventory, Ledger, LedgerEvent, TimeWindow } from '../../ledger/types';
+import type { AdmissionRecord, BookingInput, BookRequest, DecisionInput, HostInventory, Ledger, LedgerEvent, TimeWindow } from '../../ledger/types';
 import { ManualClock } from './manual-clock';
 
 export interface OpenedLedger {
@@ -26,6 +26,7 @@ export const CONFORMANCE_OPTIONS = {
   defaultConstraints: DEFAULT_CONSTRAINTS,
   endingLeadMs: 10 * 60_000,
   retentionMs: 24 * 3600_000,
+  decisionRetentionMs: 48 * 3600_000,
 } as const;
 
 export const T0 = Date.parse('2030-01-01T00:00:00.000Z');
@@ -1082,11 +1083,109 @@ export function ledgerConformance(name: string, open: () => Promise<OpenedLedger
         expect((await ledger.audit({ after: seqs[7]! })).map((r) => r.seq)).toEqual([seqs[8]]);
       });
 
+      test('audit filters: subject, from (inclusive) and to (exclusive), combined with actor and after', async () => {
+        const start = (await ledger.audit({ limit: 1000 })).length;
+        clock.set(at(1));
+        await ledger.setServiceConstraints('web', { cost: 5 }, 'olga');
+        clock.set(at(2));
+        await ledger.setServiceConstraints('db', { cost: 6 }, 'olga');
+        clock.set(at(3));
+        await ledger.setServiceConstraints('web', { cost: 7 }, 'omar');
+        expect((await ledger.audit({ subject: 'web' })).map((r) => [r.actor, (r.after as { constraints: unknown }).constraints])).toEqual([
+          ['olga', { cost: 5 }],
+          ['omar', { cost: 7 }],
+        ]);
+        expect((await ledger.audit({ from: at(2) })).map((r) => r.subject)).toEqual(['db', 'web']);
+        expect((await ledger.audit({ to: at(2) })).slice(start).map((r) => r.subject)).toEqual(['web']);
+        expect((await ledger.audit({ from: at(2), to: at(3) })).map((r) => r.subject)).toEqual(['db']);
+        expect((await ledger.audit({ subject: 'web', actor: 'olga' })).map((r) => r.at)).toEqual([at(1)]);
+        const all = await ledger.audit({ from: at(1) });
+        expect((await ledger.audit({ from: at(1), after: all[0]!.seq, limit: 1 })).map((r) => r.seq)).toEqual([all[1]!.seq]);
+        expect(await codeOf(ledger.audit({ limit: 0 }))).toBe('AC_ERR_INVALID_REQUEST');
+      });
+
       test('a refused change writes no audit row', async () => {
         const before = (await ledger.audit({ limit: 1000 })).length;
         await codeOf(ledger.setPolicy(DEFAULT_WEIGHTS, 'op', 7));
         await codeOf(ledger.confirm('nope', 'op'));
         expect((await ledger.audit({ limit: 1000 })).length).toBe(before);
+      });
+    });
+
+    // -----------------------------------------------------------------------------------------
+    describe('decision log', () => {
+      const decision = (id: string, over: Partial<DecisionInput> = {}): DecisionInput => ({
+        id,
+        at: T0,
+        requestId: `req-${id}`,
+        owner: 'alice',
+        serviceId: 'web',
+        admissionId: null,
+        decision: 'rejected',
+        dryRun: false,
+        reasons: ['NO_HOST_FITS'],
+        durationMs: 12.5,
+        detail: { summary: 'rejected', components: [{ id: 'c', reasons: [{ code: 'NO_HOST_FITS' }] }] },
+        ...over,
+      });
+
+      test('recorded decisions read back by id, exactly as given; an unknown id is undefined', async () => {
+        const d = decision('d1', { admissionId: 'adm-1', decision: 'accepted', reasons: [], dryRun: true });
+        await ledger.recordDecisions([d, decision('d2')]);
+        expect(await ledger.decision('d1')).toEqual(d);
+        expect(await ledger.decision('d2')).toEqual(decision('d2'));
+        expect(await ledger.decision('nope')).toBeUndefined();
+      });
+
+      test('filters by owner, service, admission, request, decision and time; pages oldest first', async () => {
+        await ledger.recordDecisions([
+          decision('a', { at: at(1), owner: 'alice', serviceId: 'web' }),
+          decision('b', { at: at(2), owner: 'bob', serviceId: 'web', admissionId: 'adm-b', decision: 'accepted' }),
+          decision('c', { at: at(2), owner: 'alice', serviceId: 'db' }),
+          decision('d', { at: at(3), owner: 'alice', serviceId: 'web', requestId: 'req-x' }),
+        ]);
+        const ids = async (f: Parameters<Ledger['decisions']>[0]): Promise<string[]> => (await ledger.decisions(f)).items.map((d) => d.id);
+        expect(await ids({})).toEqual(['a', 'b', 'c', 'd']);
+        expect(await ids({ owner: 'alice' })).toEqual(['a', 'c', 'd']);
+        expect(await ids({ serviceId: 'web' })).toEqual(['a', 'b', 'd']);
+        expect(await ids({ admissionId: 'adm-b' })).toEqual(['b']);
+        expect(await ids({ requestId: 'req-x' })).toEqual(['d']);
+        expect(await ids({ decision: 'accepted' })).toEqual(['b']);
+        expect(await ids({ from: at(2) })).toEqual(['b', 'c', 'd']);
+        expect(await ids({ to: at(2) })).toEqual(['a']);
+        expect(await ids({ owner: 'alice', serviceId: 'web', from: at(2), to: at(4) })).toEqual(['d']);
+        const seen: string[] = [];
+        let cursor: string | undefined;
+        for (let k = 0; k < 5; k++) {
+          const p = await ledger.decisions({}, { limit: 3, ...(cursor ? { cursor } : {}) });
+          seen.push(...p.items.map((d) => d.id));
+          if (p.nextCursor === null) break;
+          cursor = p.nextCursor;
+        }
+        expect(seen).toEqual(['a', 'b', 'c', 'd']);
+        expect(await codeOf(ledger.decisions({}, { cursor: 'garbage' }))).toBe('AC_ERR_INVALID_REQUEST');
+        expect(await codeOf(ledger.decisions({}, { limit: 1001 }))).toBe('AC_ERR_INVALID_REQUEST');
+      });
+
+      test('an invalid decision is refused and nothing of its batch is recorded', async () => {
+        expect(await codeOf(ledger.recordDecisions([decision('ok'), decision('bad', { decision: 'maybe' as never })]))).toBe('AC_ERR_INVALID_REQUEST');
+        expect((await ledger.decisions({})).items).toEqual([]);
+      });
+
+      test('advance purges decisions older than the decision retention (48 h here), nothing newer', async () => {
+        await ledger.recordDecisions([decision('old', { at: T0 }), decision('new', { at: T0 + 24 * HOUR })]);
+        await ledger.advance(T0 + 48 * HOUR - 1);
+        expect(await ledger.decision('old')).toBeDefined();
+        await ledger.advance(T0 + 48 * HOUR + 1);
+        expect(await ledger.decision('old')).toBeUndefined();
+        expect(await ledger.decision('new')).toBeDefined();
+      });
+
+      test('decisions survive a restart', async () => {
+        if (!env.reopen) return;
+        await ledger.recordDecisions([decision('kept', { detail: { nested: [1, 'two'] } })]);
+        ledger = await env.reopen();
+        expect(await ledger.decision('kept')).toEqual(decision('kept', { detail: { nested: [1, 'two'] } }));
       });
     });
 

@@ -97,6 +97,7 @@ describe('SqliteLedger: opening, durability, migrations', () => {
         'changes',
         'counters',
         'dead_letters',
+        'decisions',
         'default_constraints',
         'events',
         'hosts',
@@ -219,6 +220,8 @@ describe('SqliteLedger: opening, durability, migrations', () => {
       [1, true],
       [2, false],
       [3, false],
+      [4, false],
+      [5, false],
     ]);
   });
 
@@ -267,6 +270,21 @@ describe('SqliteLedger: opening, durability, migrations', () => {
     } finally {
       await a.close();
       await b.close();
+    }
+  });
+
+  test('the decision log commits without a disk flush, and the connection is durable (FULL) again right after', async () => {
+    const ledger = await SqliteLedger.open(options(newDir(), new ManualClock(T0)));
+    try {
+      const pragma = (): number => (ledger as unknown as { db: Database.Database }).db.pragma('synchronous', { simple: true }) as number;
+      expect(pragma()).toBe(2); // FULL
+      await ledger.recordDecisions([
+        { id: 'dec-1', at: T0, requestId: 'r1', owner: 'alice', serviceId: 'web', admissionId: null, decision: 'rejected', dryRun: true, reasons: ['INSUFFICIENT_CAPACITY'], durationMs: 1.5, detail: null },
+      ]);
+      expect(pragma()).toBe(2);
+      expect((await ledger.decision('dec-1'))?.reasons).toEqual(['INSUFFICIENT_CAPACITY']);
+    } finally {
+      await ledger.close();
     }
   });
 

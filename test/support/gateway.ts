@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Express } from 'express';
+import type { Logger } from 'winston';
 import type { SolverChoice } from '../../admission-controller/admit';
 import { DEFAULT_CONFIG, type OptimisAccessConfig, type PeerConfig, type TokenConfig } from '../../config/config';
 import { createApp } from '../../gateway/app';
@@ -56,12 +57,16 @@ export interface TestGatewayOptions {
   /** Peers to federate to (with this provider's id). */
   peers?: readonly PeerConfig[];
   providerId?: string;
+  /** Where the ledger lives (kept on close: a second gateway on it is a restart); default a fresh temp dir. */
+  dataDir?: string;
+  /** Default a silent one. */
+  logger?: Logger;
   /** LedgerOptions.freeCapacityThresholds (AC_CAPACITY_THRESHOLDS). */
   freeCapacityThresholds?: readonly number[];
 }
 
 export async function testGateway(options: TestGatewayOptions = {}): Promise<TestGateway> {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'eac-gw-'));
+  const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'eac-gw-'));
   const clock = new ManualClock();
   const now = (): number => clock.now();
   const ledger = await openLedger({
@@ -108,7 +113,7 @@ export async function testGateway(options: TestGatewayOptions = {}): Promise<Tes
     manualClock: clock,
     onChange: () => hub.poke(),
     hostInfo,
-    logger: createLogger('error', true),
+    logger: options.logger ?? createLogger('error', true),
     metrics,
     bodyLimitBytes: options.bodyLimitBytes ?? 1024 * 1024,
     requestTimeoutMs: 10_000,
@@ -143,7 +148,7 @@ export async function testGateway(options: TestGatewayOptions = {}): Promise<Tes
       hub.close();
       service.close();
       await ledger.close();
-      fs.rmSync(dataDir, { recursive: true, force: true });
+      if (options.dataDir === undefined) fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
