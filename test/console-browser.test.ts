@@ -346,7 +346,7 @@ suite('the operator console in Chromium', () => {
     await shot(page, '03-health');
   });
 
-  it("shows a rejection's every reason in words (dry-run form), recording nothing", async () => {
+  it("shows a rejection's every reason in words: the dry-run form, and the decision log for a real one", async () => {
     const expected = await api(server.url, 'POST', '/api/v1/admissions?dryRun=true', { token: TOKENS.operator, xml: BIG });
     expect(expected.status).toBe(200);
     const messages: string[] = expected.body.services[0].components.flatMap((c: { reasons: { message: string }[] }) => c.reasons.map((r) => r.message));
@@ -363,6 +363,25 @@ suite('the operator console in Chromium', () => {
     const list = await api(server.url, 'GET', '/api/v1/admissions', { token: TOKENS.operator });
     expect(list.body.admissions.map((a: { serviceId: string }) => a.serviceId)).toEqual(['ACTestsDecisionAccepted']);
     await shot(page, '04-rejection-reasons');
+
+    // A real (not dry-run) rejection holds nothing, so it is no admission — but the decision log has it, with its reasons.
+    const real = await api(server.url, 'POST', '/api/v1/admissions', { token: TOKENS.operator, xml: BIG });
+    expect(real.body.services[0]).toMatchObject({ decision: 'rejected', admissionId: null });
+    await go(page, 'decisions');
+    await page.select('#dec-decision', 'rejected');
+    await page.click('#dec-filter button[type=submit]');
+    // The test's own dry run, the console's, and the real one.
+    await waitText(page, '#dec-status-line', (t) => t === 'decisions 1–3', 'the three rejections');
+    const rows = await page.$$eval('#dec-table tbody tr', (r) => r.map((x) => Array.from((x as HTMLTableRowElement).cells).map((c) => c.textContent ?? '')));
+    for (const r of rows) expect([r[1], r[2], r[3], r[7]]).toEqual(['ACTestsDecisionRejected', 'ops', 'rejected', '–']);
+    expect(rows.map((r) => r[4]).sort()).toEqual(['no', 'yes', 'yes']);
+    for (const r of rows) expect(r[5]).toContain('VM_LARGER_THAN_ANY_HOST');
+    const realRow = rows.findIndex((r) => r[4] === 'no');
+    await page.click(`#dec-table tbody tr:nth-child(${realRow + 1})`);
+    await waitText(page, '#dec-detail [data-field=admissionId]', (t) => t === 'none recorded', 'the rejection’s details');
+    const detail = await text(page, '#dec-detail');
+    for (const c of real.body.services[0].components as { reasons: { message: string }[] }[]) for (const r of c.reasons) expect(detail).toContain(r.message);
+    await shot(page, '04-decisions-rejected');
   });
 
   it('lets the operator edit the policy; a client is refused with the 403 message and sees only its own admissions', async () => {
@@ -403,7 +422,8 @@ suite('the operator console in Chromium', () => {
 
     // The client's views: its own admission only; the fleet views are the API's refusal in words.
     await go(page, 'admissions');
-    await waitText(page, '#adm-status-line', (t) => t.startsWith('admissions 1–1'), 'the client’s admissions');
+    await waitText(page, '#adm-table tbody', (t) => t.includes('AcmeService'), 'the client’s admission');
+    expect(await text(page, '#adm-status-line')).toBe('admissions 1–1');
     expect(await page.$$eval('#adm-table tbody tr', (rows) => rows.map((r) => (r as HTMLTableRowElement).cells[1]!.textContent))).toEqual(['AcmeService']);
     // The client releases its own admission (the console asks first).
     const ownId = own.body.services[0].admissionId as string;

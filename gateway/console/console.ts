@@ -226,7 +226,7 @@
   // ------------------------------------------------------------------------------------------
   // Views and navigation
 
-  const VIEWS = ['hosts', 'admissions', 'timeline', 'admit', 'settings', 'events', 'health'] as const;
+  const VIEWS = ['hosts', 'admissions', 'decisions', 'timeline', 'admit', 'settings', 'events', 'health'] as const;
   type View = (typeof VIEWS)[number];
   let current: View = 'hosts';
   const loaded = new Set<View>();
@@ -250,6 +250,8 @@
         return loadHosts();
       case 'admissions':
         return loadAdmissions();
+      case 'decisions':
+        return loadDecisions();
       case 'timeline':
         return loadTimeline();
       case 'settings':
@@ -611,6 +613,97 @@
       h('p', {}, h('strong', {}, c.id), `: ${c.acceptedLocally ? 'accepted locally' : 'not accepted locally'}, ${num(c.localVms)} of ${num(c.maxVms)} VMs here (basic ${num(c.basicVms)})${c.federatedVms ? `, ${num(c.federatedVms)} federated` : ''}${placed ? ` — on ${placed}` : ''}`),
       c.reasons.length ? reasonList(c.reasons) : h('p', { class: 'hint' }, 'fully admitted: no reasons'),
     );
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Decisions: the decision log (every answer, rejections and dry runs included), paged with its cursor
+
+  interface DecisionJson {
+    id: string;
+    at: string;
+    owner: string;
+    serviceId: string;
+    admissionId: string | null;
+    decision: string;
+    dryRun: boolean;
+    reasons: string[];
+    durationMs: number;
+    detail: {
+      summary?: string;
+      window?: { start: string; end: string | null };
+      components?: { id: string; localVms: number; maxVms: number; federatedVms: number; placements: { hostId: string; vms: number }[]; reasons: Reason[] }[];
+      heldBy?: ServiceAnswerJson['heldBy'];
+      earliestFit?: ServiceAnswerJson['earliestFit'];
+    };
+  }
+  const decPaging = { cursors: [null] as (string | null)[], index: 0, next: null as string | null };
+
+  async function loadDecisions(): Promise<void> {
+    const q = new URLSearchParams();
+    const decision = $<HTMLSelectElement>('dec-decision').value;
+    if (decision) q.set('decision', decision);
+    const owner = $<HTMLInputElement>('dec-owner').value.trim();
+    if (owner) q.set('owner', owner);
+    const service = $<HTMLInputElement>('dec-service').value.trim();
+    if (service) q.set('serviceId', service);
+    const limit = Number($<HTMLSelectElement>('dec-limit').value);
+    q.set('limit', String(limit));
+    const cursor = decPaging.cursors[decPaging.index];
+    if (cursor) q.set('cursor', cursor);
+    setText('dec-status-line', 'loading…', 'status');
+    const body = $('dec-table').querySelector('tbody')!;
+    try {
+      const page = await api<{ decisions: DecisionJson[]; nextCursor: string | null }>('GET', `/api/v1/decisions?${q.toString()}`);
+      decPaging.next = page.nextCursor;
+      clear(body);
+      for (const d of page.decisions) {
+        const row = h('tr', { class: 'selectable', data: { id: d.id } },
+          h('td', {}, when(d.at)),
+          h('td', {}, d.serviceId),
+          h('td', {}, d.owner),
+          h('td', { class: `decision-${d.decision}` }, d.decision),
+          h('td', {}, d.dryRun ? 'yes' : 'no'),
+          h('td', { class: 'code' }, d.reasons.join(', ')),
+          h('td', { class: 'num' }, num(d.durationMs)),
+          h('td', { class: 'code' }, d.admissionId ?? '–'),
+        );
+        row.addEventListener('click', () => showDecision(d, row));
+        body.append(row);
+      }
+      const first = decPaging.index * limit;
+      setText('dec-status-line', page.decisions.length === 0 ? 'no decisions match' : `decisions ${num(first + 1)}–${num(first + page.decisions.length)}${page.nextCursor ? ' (more on the next page)' : ''}`, 'status');
+      setText('dec-page', `page ${decPaging.index + 1}`);
+      $<HTMLButtonElement>('dec-prev').disabled = decPaging.index === 0;
+      $<HTMLButtonElement>('dec-next').disabled = page.nextCursor === null;
+    } catch (error) {
+      clear(body);
+      setText('dec-status-line', error instanceof ApiError ? error.describe() : String(error), 'error');
+    }
+  }
+
+  function showDecision(d: DecisionJson, row: HTMLTableRowElement): void {
+    for (const tr of Array.from(document.querySelectorAll<HTMLTableRowElement>('#dec-table tbody tr'))) tr.classList.toggle('selected', tr === row);
+    const box = $('dec-detail');
+    clear(box);
+    box.append(
+      h('h3', {}, `${d.serviceId} — `, h('span', { class: `decision-${d.decision}` }, d.decision), d.dryRun ? ' (dry run)' : ''),
+      dl([
+        ['decision', d.id, 'id'],
+        ['owner', d.owner, 'owner'],
+        ['at', when(d.at), 'at'],
+        ['window', d.detail.window ? `${when(d.detail.window.start)} → ${when(d.detail.window.end)}` : '–', 'window'],
+        ['admission', d.admissionId ?? 'none recorded', 'admissionId'],
+      ]),
+    );
+    if (d.detail.summary) box.append(h('p', {}, d.detail.summary));
+    for (const c of d.detail.components ?? []) {
+      const placed = c.placements.map((p) => `${p.hostId} × ${p.vms}`).join(', ');
+      box.append(
+        h('p', {}, h('strong', {}, c.id), `: ${num(c.localVms)} of ${num(c.maxVms)} VMs here${c.federatedVms ? `, ${num(c.federatedVms)} federated` : ''}${placed ? ` — on ${placed}` : ''}`),
+        c.reasons.length ? reasonList(c.reasons) : h('p', { class: 'hint' }, 'fully admitted: no reasons'),
+      );
+    }
+    for (const x of d.detail.heldBy ?? []) box.append(h('p', {}, `held by ${x.serviceId} (${x.owner}, ${x.status}): ${num(x.cpus)} CPUs, ${num(x.memoryMb)} MB on ${num(x.hosts)} hosts`));
   }
 
   // ------------------------------------------------------------------------------------------
@@ -1052,8 +1145,12 @@
       hostsData = null;
       selectedHost = null;
       selectedAdmission = null;
-      for (const id of ['hosts-totals', 'host-detail', 'adm-detail', 'admit-answer', 'health-body', 'tl-chart']) clear($(id));
+      for (const id of ['hosts-totals', 'host-detail', 'adm-detail', 'dec-detail', 'admit-answer', 'health-body', 'tl-chart']) clear($(id));
       clear($('adm-table').querySelector('tbody')!);
+      clear($('dec-table').querySelector('tbody')!);
+      // Nothing of the previous principal's views stays on screen for the next one.
+      for (const e of Array.from(document.querySelectorAll('main .status, main .result'))) e.textContent = '';
+      for (const k of ['policy', 'constraints'] as const) fill(k, undefined);
       clear($('groups-table').querySelector('tbody')!);
       showLogin('signed out');
     });
@@ -1100,6 +1197,24 @@
       if (admPaging.index === 0) return;
       admPaging.index--;
       void loadAdmissions();
+    });
+
+    $<HTMLFormElement>('dec-filter').addEventListener('submit', (event) => {
+      event.preventDefault();
+      decPaging.cursors = [null];
+      decPaging.index = 0;
+      void loadDecisions();
+    });
+    $('dec-next').addEventListener('click', () => {
+      if (!decPaging.next) return;
+      decPaging.cursors[decPaging.index + 1] = decPaging.next;
+      decPaging.index++;
+      void loadDecisions();
+    });
+    $('dec-prev').addEventListener('click', () => {
+      if (decPaging.index === 0) return;
+      decPaging.index--;
+      void loadDecisions();
     });
 
     $('tl-refresh').addEventListener('click', () => void loadTimeline());
