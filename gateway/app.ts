@@ -1,7 +1,7 @@
 /**
  * The express application: request context, cross-site refusal, authentication and federation inbound, then the route
- * modules (admissions, capacity, settings, events, operations, the OPTIMIS surface). HTTP only: routes validate input
- * (zod), call the AdmissionService or the ledger, and never contain admission logic.
+ * modules (admissions, capacity, settings, events, operations, the console's static files, the OPTIMIS surface). HTTP
+ * only: routes validate input (zod), call the AdmissionService or the ledger, and never contain admission logic.
  */
 import express, { type Request } from 'express';
 import type { Logger } from 'winston';
@@ -16,6 +16,7 @@ import { errorHandler, notFound, requestContext } from './http';
 import type { Metrics } from './metrics';
 import { admissionRoutes } from './routes/admissions';
 import { capacityRoutes } from './routes/capacity';
+import { consoleRoutes } from './routes/console';
 import { eventRoutes } from './routes/events';
 import { logRoutes } from './routes/logs';
 import { optimisRoutes } from './routes/optimis';
@@ -93,6 +94,8 @@ export function createApp(deps: AppDeps): express.Express {
       ...(deps.trecStatus ? { trecStatus: deps.trecStatus } : {}),
     }),
   );
+  // The operator's console: static page and script; its data comes from the API above with the user's token.
+  app.use(consoleRoutes());
   app.use(optimisRoutes({ service, ledger, metrics, logger: deps.logger, bodyLimitBytes: limit, allowStateChangingGet: deps.auth.optimis.allowStateChangingGet }));
 
   app.use((req: Request) => notFound(req));
