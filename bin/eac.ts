@@ -163,19 +163,20 @@ function program(): Command {
   const db = cmd
     .command('db')
     .description("the ledger's schema: SQLite in AC_DATA_DIR, or PostgreSQL when AC_DATABASE_URL is set (same configuration as npm start)");
+  // --json is the program's global option (it comes before or after the subcommand): read it with the globals.
   db.command('status')
-    .description('print the schema version, the migrations applied and those pending (reads only)')
-    .option('--json', 'print the status as one JSON object')
+    .description('print the schema version, the migrations applied and those pending (reads only); --json: one JSON object')
     .exitOverride()
-    .action(async (opts: { json?: boolean }) => {
+    .action(async (_opts: unknown, command: Command) => {
+      const opts = command.optsWithGlobals<{ json?: boolean }>();
       const config = loadConfig();
       printStatus(await ledgerMigrationStatus(ledgerLocation(config)), opts.json === true);
     });
   db.command('migrate')
-    .description('apply the pending migrations (under the migration lock; refuses a schema newer than this release), then print the status')
-    .option('--json', 'print the status as one JSON object')
+    .description('apply the pending migrations (under the migration lock; refuses a schema newer than this release), then print the status; --json: one JSON object')
     .exitOverride()
-    .action(async (opts: { json?: boolean }) => {
+    .action(async (_opts: unknown, command: Command) => {
+      const opts = command.optsWithGlobals<{ json?: boolean }>();
       const config = loadConfig();
       const before = await ledgerMigrationStatus(ledgerLocation(config));
       const after = await migrateLedger({ ...ledgerLocation(config), defaultWeights: config.defaultWeights, defaultConstraints: config.defaultConstraints });

@@ -90,6 +90,7 @@ describePostgres('PostgresLedger: replicas on one database', () => {
         'capacity_windows',
         'changes',
         'dead_letters',
+        'decisions',
         'default_constraints',
         'events',
         'hosts',
@@ -136,11 +137,11 @@ describePostgres('PostgresLedger: replicas on one database', () => {
       await sql(url, "INSERT INTO allocations VALUES ('old-held', 'h1', 2, 1024), ('old-run', 'h1', 5, 0)");
       await sql(url, "INSERT INTO changes VALUES (1, 'host', 'h1', $1), (2, 'host', 'h2', $1), (3, 'admission', 'old-held', $1), (4, 'admission', 'old-run', $1)", [T0]);
       await sql(url, 'UPDATE ledger_tail SET change_seq = 4');
-      expect((await migrationStatus(url)).pending.map((p) => p.version)).toEqual([2]);
+      expect((await migrationStatus(url)).pending.map((p) => p.version)).toEqual([2, 3]);
 
       const clock = new ManualClock(T0 + MIN);
       const ledger = await open(url, clock);
-      expect(ledger.migrations).toMatchObject({ current: 2, pending: [] });
+      expect(ledger.migrations).toMatchObject({ current: NEWEST_SCHEMA_VERSION, pending: [] });
       expect(await ledger.policy()).toEqual({ weights: { cost: 0.7, eco: 0.1, risk: 0.1, trust: 0.1 }, generation: 4, updatedAt: T0 });
       expect((await ledger.serviceConstraints('web'))!.constraints).toEqual({ cost: 42 });
       expect(await ledger.get('old-held')).toMatchObject({ status: 'held', owner: 'alice', hosts: [{ hostId: 'h1', cpus: 2, memoryMb: 1024 }], response: { id: 'old-held' } });
