@@ -63,6 +63,7 @@ import type {
 } from '../types';
 import { HOLDING_STATUSES } from '../types';
 import { bandCrossing, freeBandOf, invalid, jsonOf, sumByHost, validate } from '../validate';
+import { admissionRecord, admissionSummary, eventOf, frozen, inventoryOf, sameInventory, windowOf, windowRecord, type AllocationRow, type EventRow } from '../rows';
 import { migrate, type MigrationStatus } from './migrations';
 
 export const DATABASE_FILE = 'eac.sqlite';
@@ -118,7 +119,6 @@ interface AdmissionRow {
   ending_sent: number;
   response_json: string;
 }
-interface AllocationRow { admission_id: string; host_id: string; cpus: number; memory_mb: number }
 interface WindowRow {
   id: string;
   start_ms: number;
@@ -131,7 +131,6 @@ interface WindowRow {
   started: number;
   ended: number;
 }
-interface EventRow { seq: number; id: string; type: EventType; at_ms: number; owner: string | null; subject: string; data_json: string }
 interface SubscriptionRow {
   id: string;
   owner: string;
@@ -176,68 +175,12 @@ interface ServiceConstraintsRow {
 
 const isHolding = (s: AdmissionStatus): boolean => s === 'held' || s === 'confirmed' || s === 'active';
 
-function inventoryOf(r: HostRow): HostInventory {
-  return {
-    id: r.id,
-    cpus: r.cpus,
-    usedCpus: r.used_cpus,
-    ...(r.memory_mb !== null ? { memoryMb: r.memory_mb } : {}),
-    ...(r.used_memory_mb !== null ? { usedMemoryMb: r.used_memory_mb } : {}),
-  };
-}
 
-function sameInventory(a: HostInventory, b: HostInventory): boolean {
-  return a.cpus === b.cpus && a.usedCpus === b.usedCpus && a.memoryMb === b.memoryMb && a.usedMemoryMb === b.usedMemoryMb;
-}
 
-function windowOf(start: number, end: number | null): TimeWindow {
-  return { start, end };
-}
 
-/** The admission as of `now`: a lapsed hold reads `expired`, closed at its hold expiry. */
-function admissionRecord(row: AdmissionRow, hosts: readonly AllocationRow[], now: number): AdmissionRecord {
-  const lapsed = row.status === 'held' && now >= row.hold_expires_ms;
-  const closed = lapsed ? row.hold_expires_ms : row.closed_ms;
-  return {
-    id: row.id,
-    owner: row.owner,
-    serviceId: row.service_id,
-    decision: row.decision,
-    status: lapsed ? 'expired' : row.status,
-    window: windowOf(row.start_ms, row.end_ms),
-    holdExpiresAt: row.hold_expires_ms,
-    ...(row.expiry_seconds !== null ? { expirySeconds: row.expiry_seconds } : {}),
-    createdAt: row.created_ms,
-    ...(row.confirmed_ms !== null ? { confirmedAt: row.confirmed_ms } : {}),
-    ...(closed !== null ? { closedAt: closed } : {}),
-    ...(row.replaces !== null ? { replaces: row.replaces } : {}),
-    hosts: hosts.map((h) => ({ hostId: h.host_id, cpus: h.cpus, memoryMb: h.memory_mb })),
-    response: JSON.parse(row.response_json) as unknown,
-    generation: row.generation,
-  };
-}
 
-function windowRecord(row: WindowRow, hosts: readonly string[]): CapacityWindowRecord {
-  return {
-    id: row.id,
-    hosts,
-    window: windowOf(row.start_ms, row.end_ms),
-    cpusDelta: row.cpus_delta,
-    memoryMbDelta: row.memory_mb_delta,
-    reason: row.reason,
-    createdAt: row.created_ms,
-    createdBy: row.created_by,
-  };
-}
 
-function eventOf(r: EventRow): LedgerEvent {
-  return { seq: r.seq, id: r.id, type: r.type, at: r.at_ms, owner: r.owner, subject: r.subject, data: JSON.parse(r.data_json) as Record<string, unknown> };
-}
 
-/** What the audit trail and events say about an admission. */
-function admissionSummary(r: AdmissionRecord): Record<string, unknown> {
-  return { status: r.status, window: r.window, hosts: r.hosts, holdExpiresAt: r.holdExpiresAt, generation: r.generation };
-}
 
 function decisionOfRow(r: DecisionRow): DecisionRecord {
   return {
@@ -255,10 +198,6 @@ function decisionOfRow(r: DecisionRow): DecisionRecord {
   };
 }
 
-function frozen<T extends object>(record: T): T {
-  for (const v of Object.values(record)) if (typeof v === 'object' && v !== null) Object.freeze(v);
-  return Object.freeze(record);
-}
 
 function serviceRecord(row: ServiceConstraintsRow): ServiceConstraintsRecord {
   const constraints: { -readonly [K in keyof TrecConstraints]?: number } = {};
@@ -671,7 +610,7 @@ export class SqliteLedger implements Ledger {
       const reported = new Set<string>();
       for (const h of snapshot) {
         reported.add(h.id);
-        const after = inventoryOf({ id: h.id, cpus: h.cpus, used_cpus: h.usedCpus, memory_mb: h.memoryMb ?? null, used_memory_mb: h.usedMemoryMb ?? null, generation: 0, removed: 0 });
+        const after = inventoryOf({ id: h.id, cpus: h.cpus, used_cpus: h.usedCpus, memory_mb: h.memoryMb ?? null, used_memory_mb: h.usedMemoryMb ?? null });
         const row = current.get(h.id);
         if (!row || row.removed === 1) changes.push({ hostId: h.id, change: 'added', after });
         else if (!sameInventory(inventoryOf(row), after)) changes.push({ hostId: h.id, change: 'resized', before: inventoryOf(row), after });

@@ -1,0 +1,112 @@
+/**
+ * The ledger's rows as records, for both stores (ledger/sqlite, ledger/postgres): the columns they share have the same
+ * names and meanings, so each record has one mapping. Row types name only the columns read here; each store's own row
+ * types (which add store-specific columns such as booleans stored as 0/1) are assignable to them.
+ */
+import type { ServiceDecisionKind } from '../admission-controller/decisions';
+import type { AdmissionRecord, AdmissionStatus, CapacityWindowRecord, EventType, HostInventory, LedgerEvent, TimeWindow } from './types';
+
+export interface HostInventoryRow {
+  id: string;
+  cpus: number;
+  used_cpus: number;
+  memory_mb: number | null;
+  used_memory_mb: number | null;
+}
+export interface AdmissionRecordRow {
+  id: string;
+  owner: string;
+  service_id: string;
+  decision: ServiceDecisionKind;
+  status: AdmissionStatus;
+  start_ms: number;
+  end_ms: number | null;
+  hold_expires_ms: number;
+  expiry_seconds: number | null;
+  created_ms: number;
+  confirmed_ms: number | null;
+  closed_ms: number | null;
+  replaces: string | null;
+  generation: number;
+  response_json: string;
+}
+export interface AllocationRow { admission_id: string; host_id: string; cpus: number; memory_mb: number }
+export interface WindowRecordRow {
+  id: string;
+  start_ms: number;
+  end_ms: number | null;
+  cpus_delta: number;
+  memory_mb_delta: number;
+  reason: string;
+  created_ms: number;
+  created_by: string;
+}
+export interface EventRow { seq: number; id: string; type: EventType; at_ms: number; owner: string | null; subject: string; data_json: string }
+
+export function inventoryOf(r: HostInventoryRow): HostInventory {
+  return {
+    id: r.id,
+    cpus: r.cpus,
+    usedCpus: r.used_cpus,
+    ...(r.memory_mb !== null ? { memoryMb: r.memory_mb } : {}),
+    ...(r.used_memory_mb !== null ? { usedMemoryMb: r.used_memory_mb } : {}),
+  };
+}
+
+export function sameInventory(a: HostInventory, b: HostInventory): boolean {
+  return a.cpus === b.cpus && a.usedCpus === b.usedCpus && a.memoryMb === b.memoryMb && a.usedMemoryMb === b.usedMemoryMb;
+}
+
+export function windowOf(start: number, end: number | null): TimeWindow {
+  return { start, end };
+}
+
+/** The admission as of `now`: a lapsed hold reads `expired`, closed at its hold expiry. */
+export function admissionRecord(row: AdmissionRecordRow, hosts: readonly AllocationRow[], now: number): AdmissionRecord {
+  const lapsed = row.status === 'held' && now >= row.hold_expires_ms;
+  const closed = lapsed ? row.hold_expires_ms : row.closed_ms;
+  return {
+    id: row.id,
+    owner: row.owner,
+    serviceId: row.service_id,
+    decision: row.decision,
+    status: lapsed ? 'expired' : row.status,
+    window: windowOf(row.start_ms, row.end_ms),
+    holdExpiresAt: row.hold_expires_ms,
+    ...(row.expiry_seconds !== null ? { expirySeconds: row.expiry_seconds } : {}),
+    createdAt: row.created_ms,
+    ...(row.confirmed_ms !== null ? { confirmedAt: row.confirmed_ms } : {}),
+    ...(closed !== null ? { closedAt: closed } : {}),
+    ...(row.replaces !== null ? { replaces: row.replaces } : {}),
+    hosts: hosts.map((h) => ({ hostId: h.host_id, cpus: h.cpus, memoryMb: h.memory_mb })),
+    response: JSON.parse(row.response_json) as unknown,
+    generation: row.generation,
+  };
+}
+
+export function windowRecord(row: WindowRecordRow, hosts: readonly string[]): CapacityWindowRecord {
+  return {
+    id: row.id,
+    hosts,
+    window: windowOf(row.start_ms, row.end_ms),
+    cpusDelta: row.cpus_delta,
+    memoryMbDelta: row.memory_mb_delta,
+    reason: row.reason,
+    createdAt: row.created_ms,
+    createdBy: row.created_by,
+  };
+}
+
+export function eventOf(r: EventRow): LedgerEvent {
+  return { seq: r.seq, id: r.id, type: r.type, at: r.at_ms, owner: r.owner, subject: r.subject, data: JSON.parse(r.data_json) as Record<string, unknown> };
+}
+
+/** What the audit trail and events say about an admission. */
+export function admissionSummary(r: AdmissionRecord): Record<string, unknown> {
+  return { status: r.status, window: r.window, hosts: r.hosts, holdExpiresAt: r.holdExpiresAt, generation: r.generation };
+}
+
+export function frozen<T extends object>(record: T): T {
+  for (const v of Object.values(record)) if (typeof v === 'object' && v !== null) Object.freeze(v);
+  return Object.freeze(record);
+}
