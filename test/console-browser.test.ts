@@ -45,6 +45,7 @@ if (!chromium.path && inCi) {
   });
 }
 
+// Skipped only without a Chromium (warned about above; under CI=true the case above fails instead).
 const suite = chromium.path ? describe : describe.skip;
 
 // What holds without a browser (in process, so it runs even when Chromium is missing).
