@@ -276,9 +276,10 @@ function renderTable(outcomes: readonly { row: ComponentRow; report: RowOutcome 
 export const componentSection: BenchSection = {
   id: 'components',
   title: 'Scaling with components and hosts',
+  sizeIds: COMPONENT_ROWS.map((row) => row.id),
   async run(context: BenchContext): Promise<SectionResult> {
     const outcomes: { row: ComponentRow; report: RowOutcome }[] = [];
-    for (const row of COMPONENT_ROWS) {
+    for (const row of COMPONENT_ROWS.filter((r) => !context.sizes || context.sizes.includes(r.id))) {
       const runs = context.runs ?? defaultRuns(row);
       context.log(`components ${row.id}: ${runs} runs`);
       const report = await runInChild({ rowId: row.id, seed: context.seed, runs, ...(context.timeLimitSeconds !== undefined ? { timeLimitSeconds: context.timeLimitSeconds } : {}) });

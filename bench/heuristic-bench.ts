@@ -467,6 +467,7 @@ export function renderSection(outcomes: readonly SizeOutcome[], context: Pick<Be
 export const heuristicSection: BenchSection = {
   id: 'heuristic',
   title: 'Greedy heuristic vs the OPTIMIS heuristic',
+  sizeIds: BENCH_SIZES.map((s) => s.id),
   async run(context: BenchContext): Promise<SectionResult> {
     const unknown = (context.sizes ?? []).filter((id) => !findBenchSize(id));
     if (unknown.length > 0) {

@@ -71,7 +71,8 @@ interface Row {
   readonly admissions: number;
 }
 
-async function measure(reservations: number, admissions: number, manifest: string, hosts: HostCapacity[]): Promise<Row> {
+async function measure(reservations: number, admissions: number, manifest: string, frozen: readonly HostCapacity[]): Promise<Row> {
+  const hosts = [...frozen];
   const dir = mkdtempSync(path.join(os.tmpdir(), 'eac-ledger-bench-'));
   const clock = new ManualClock(T0);
   const ledger = await openLedger({ dataDir: dir, clock: () => clock.now(), defaultWeights: DEFAULT_WEIGHTS, defaultConstraints: DEFAULT_CONSTRAINTS });
@@ -134,22 +135,30 @@ async function measure(reservations: number, admissions: number, manifest: strin
   }
 }
 
-const frozen: readonly HostCapacity[] = Object.freeze(
-  (JSON.parse(readFileSync(path.join(ROOT, 'config', 'inventory.default.json'), 'utf8')) as { hosts: HostCapacity[] }).hosts.map((h) =>
-    Object.freeze({ id: h.id, cpus: h.cpus, usedCpus: h.usedCpus, memoryMb: h.memoryMb!, usedMemoryMb: h.usedMemoryMb! }),
-  ),
-);
+/** The bundled inventory, frozen as host-info hands it over; read when the section runs, not when it is imported. */
+function bundledHosts(): readonly HostCapacity[] {
+  return Object.freeze(
+    (JSON.parse(readFileSync(path.join(ROOT, 'config', 'inventory.default.json'), 'utf8')) as { hosts: HostCapacity[] }).hosts.map((h) =>
+      Object.freeze({ id: h.id, cpus: h.cpus, usedCpus: h.usedCpus, memoryMb: h.memoryMb!, usedMemoryMb: h.usedMemoryMb! }),
+    ),
+  );
+}
+
+/** Reservations already on the ledger, per row (the --sizes ids of this section). */
+const LEDGER_SIZES: readonly number[] = [1_000, 10_000, 100_000];
 
 export const ledgerSection: BenchSection = {
   id: 'ledger',
   title: 'Windowed admissions on a full ledger',
+  sizeIds: LEDGER_SIZES.map(String),
   async run(context: BenchContext): Promise<SectionResult> {
     const manifest = readFileSync(path.join(ROOT, 'examples', 'manifests', 'three-tier.xml'), 'utf8');
-    const sizes = (context.sizes?.map(Number).filter((n) => Number.isInteger(n) && n > 0) ?? []).length > 0 ? context.sizes!.map(Number) : [1_000, 10_000, 100_000];
+    const sizes = context.sizes ? context.sizes.map(Number) : LEDGER_SIZES;
+    const frozen = bundledHosts();
     const rows: Row[] = [];
     for (const n of sizes) {
       context.log(`ledger: seeding ${n} reservations`);
-      const row = await measure(n, context.runs ?? 200, manifest, [...frozen]);
+      const row = await measure(n, context.runs ?? 200, manifest, frozen);
       rows.push(row);
       context.log(`ledger ${n}: dry-run p50 ${row.dryP50.toFixed(2)} ms, recorded p50 ${row.p50.toFixed(2)} ms, p99 ${row.p99.toFixed(2)} ms`);
     }

@@ -103,12 +103,20 @@ const HIGHS_SIZES: { services: number; components: number; hosts: number }[] = [
   { services: 20, components: 5, hosts: 5000 },
 ];
 
+function highsSizeId(size: (typeof HIGHS_SIZES)[number], capacity: 'loose' | 'tight'): string {
+  return `highs-${size.services}x${size.components}-${size.hosts}-${capacity}`;
+}
+
+/** The quality study's --sizes id (240 instances). */
+const QUALITY_SIZE_ID = 'quality-240';
+
 async function highsTimes(context: BenchContext): Promise<{ markdown: string; problems: string[] }> {
   const problems: string[] = [];
   const rows: string[] = [];
   const target: string[] = [];
   for (const size of HIGHS_SIZES) {
     for (const capacity of ['loose', 'tight'] as const) {
+      if (context.sizes && !context.sizes.includes(highsSizeId(size, capacity))) continue;
       const model = generateModel({ seed: context.seed, ...size, capacity, rules: true, variableSizes: capacity === 'tight' });
       const label = `${size.services}×${size.components}, ${size.hosts} ${capacity}`;
       const cells: string[] = [];
@@ -179,10 +187,11 @@ async function workerSoak(): Promise<{ markdown: string; problems: string[] }> {
 export const exactSection: BenchSection = {
   id: 'exact',
   title: 'Exact solver (HiGHS): heuristic quality and solve times',
+  sizeIds: [QUALITY_SIZE_ID, ...HIGHS_SIZES.flatMap((size) => (['loose', 'tight'] as const).map((capacity) => highsSizeId(size, capacity)))],
   async run(context: BenchContext): Promise<SectionResult> {
     await warmUpHighs();
     try {
-      const quality = await qualityStudy(context, 240);
+      const quality = !context.sizes || context.sizes.includes(QUALITY_SIZE_ID) ? await qualityStudy(context, 240) : { markdown: '', problems: [] };
       const times = await highsTimes(context);
       const soak = await workerSoak();
       const problems = [...quality.problems, ...times.problems, ...soak.problems];

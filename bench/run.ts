@@ -7,11 +7,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { componentSection } from './component-bench';
-import { BENCH_SIZES } from './generator';
 import { heuristicSection } from './heuristic-bench';
 import { httpSection } from './http-bench';
 import { ledgerSection } from './ledger-bench';
 import { postgresSection } from './postgres-bench';
+import { benchProgress, durationMarker, previousDurations } from './progress';
 import { exactSection } from './quality-bench';
 
 /** What every section gets: the shared options of one bench invocation. */
@@ -41,6 +41,8 @@ export interface BenchSection {
   /** Short id for `--sections`. */
   readonly id: string;
   readonly title: string;
+  /** The `--sizes` ids this section understands (it is given only those); absent: the section has no sizes. */
+  readonly sizeIds?: readonly string[];
   run(context: BenchContext): Promise<SectionResult>;
 }
 
@@ -152,7 +154,7 @@ export async function runBench(argv: readonly string[] = process.argv): Promise<
     .description('Run the benchmarks and write BENCHMARKS.md.')
     .option('--seed <n>', 'seed of the generated instances', integerArg, 1)
     .option('--runs <n>', 'timed runs per size (default: more for small sizes)', (v) => Math.max(1, integerArg(v)))
-    .option('--sizes <ids>', 'comma-separated BENCH_SIZES ids, e.g. 5x5-100-loose,5x5-100-tight', listArg)
+    .option('--sizes <ids>', 'comma-separated size ids of the sections (an unknown id lists them), e.g. 5x5-100-loose,1000', listArg)
     .option('--sections <ids>', `comma-separated sections (${SECTIONS.map((s) => s.id).join(', ')})`, listArg)
     .option('--time-limit <s>', "SolveOptions.timeLimitSeconds handed to solvers (default: each solver's own)", positiveArg)
     .option('--out <file>', 'report file', path.resolve(__dirname, '..', '..', 'BENCHMARKS.md'));
@@ -164,29 +166,45 @@ export async function runBench(argv: readonly string[] = process.argv): Promise<
     process.stderr.write(`unknown section(s): ${unknown.join(', ')}\n`);
     return 2;
   }
+  const named = o.sections ? SECTIONS.filter((s) => o.sections!.includes(s.id)) : SECTIONS;
   // Checked before anything runs: a typo must not overwrite BENCHMARKS.md with a crash report.
-  const unknownSizes = (o.sizes ?? []).filter((id) => !BENCH_SIZES.some((s) => s.id === id));
+  const unknownSizes = (o.sizes ?? []).filter((id) => !named.some((s) => s.sizeIds?.includes(id)));
   if (unknownSizes.length > 0) {
-    process.stderr.write(`unknown size(s): ${unknownSizes.join(', ')} (known: ${BENCH_SIZES.map((s) => s.id).join(', ')})\n`);
+    const known = named.filter((s) => s.sizeIds).map((s) => `${s.id}: ${s.sizeIds!.join(', ')}`);
+    process.stderr.write(`unknown size(s): ${unknownSizes.join(', ')}\nknown sizes per section:\n  ${known.join('\n  ')}\n`);
     return 2;
   }
-  const selected = o.sections ? SECTIONS.filter((s) => o.sections!.includes(s.id)) : SECTIONS;
+  // --sizes without --sections runs only the sections that know one of those sizes.
+  const selected = o.sizes && !o.sections ? named.filter((s) => s.sizeIds?.some((id) => o.sizes!.includes(id))) : named;
+  let previousReport: string | undefined;
+  try {
+    previousReport = readFileSync(o.out, 'utf8');
+  } catch {
+    // no earlier report: every section's duration is unknown
+  }
+  const progress = benchProgress(selected, previousDurations(previousReport));
   const context: BenchContext = {
     seed: o.seed,
     runs: o.runs,
     sizes: o.sizes,
     timeLimitSeconds: o.timeLimit,
-    log: (message) => process.stderr.write(`[bench] ${message}\n`),
+    log: (message) => progress.log(message),
   };
 
   const started = new Date();
   const loadAtStart = os.loadavg();
   const command_ = invocation(argv.slice(2));
   const results: SectionResult[] = [];
-  for (const section of selected) {
-    context.log(`section ${section.id}: ${section.title}`);
+  for (const [index, section] of selected.entries()) {
+    progress.startSection(index);
+    const sectionStarted = Date.now();
     try {
-      results.push(await section.run(context));
+      // A section named in --sections that knows none of the --sizes runs all of its own.
+      const mine = o.sizes && section.sizeIds ? o.sizes.filter((id) => section.sizeIds!.includes(id)) : [];
+      const sizes = mine.length > 0 ? mine : undefined;
+      const result = await section.run({ ...context, sizes });
+      // The marker lets the next run estimate its remaining time (bench/progress.ts).
+      results.push({ ...result, markdown: `${result.markdown.trimEnd()}\n\n${durationMarker(section.id, (Date.now() - sectionStarted) / 1000)}\n` });
     } catch (error) {
       // A crashing section must not lose the others' figures; it is reported as a failure instead.
       const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
@@ -197,6 +215,7 @@ export async function runBench(argv: readonly string[] = process.argv): Promise<
       });
     }
   }
+  progress.finish();
   const finished = new Date();
 
   const problems = results.flatMap((r) => r.problems);
