@@ -1,3 +1,6 @@
+/// <reference lib="dom" />
+// DOM types for the page.evaluate() callbacks, which run in Chromium. The service build (tsconfig.json) has none: a
+// DOM name used by service code fails `npm run build` even though this test program sees them.
 /**
  * The operator's console (/console) in a real browser: Debian's Chromium driven by puppeteer-core (no browser
  * download) against the real server process (node dist/gateway/server.js) on 127.0.0.1. Signs in as an operator,

@@ -1,6 +1,5 @@
-/// <reference lib="dom" />
 /**
- * The console's one script (a browser script, not a module: tsc compiles it to dist/gateway/console/console.js and
+ * The console's one script (a browser script, not a module: tsconfig.console.json — the only one with DOM types — compiles it to dist/gateway/console/console.js and
  * gateway/routes/console.ts serves it). It only calls the JSON API v1 with the token the user typed, so every role
  * rule is the API's. Everything from the service is written with textContent or as SVG/canvas drawing, never as
  * markup. The token lives in sessionStorage (this tab only) and travels only in the Authorization header.
