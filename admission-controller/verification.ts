@@ -30,7 +30,9 @@ export type ConstraintName =
   | 'trec-eco' // [eco_cons] full acceptance needs eco ≥ bound
   | 'trec-risk' // [risk_cons] full acceptance needs risk ≤ bound
   | 'trec-trust' // [trust_cons] full acceptance needs trust ≥ bound
-  | 'cost-bound'; // [cost_cons] with D2: cost ≤ bound when some component is accepted locally
+  | 'cost-bound' // [cost_cons] with D2: cost ≤ bound when some component is accepted locally
+  | 'capability-requirement' // [extension] every host of a component's local VMs satisfies its eac:Requires / eac:Forbids
+  | 'capability-same-value'; // [extension] the members of an eac:SameValue rule use hosts with one value of the capability
 
 export interface Violation {
   readonly constraint: ConstraintName;

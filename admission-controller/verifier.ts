@@ -2,6 +2,7 @@
  * Independent verifier: judges an Allocation against every constraint of OPTIMIS v6.0 + D1–D4 and recomputes
  * every reported value from the model and the allocation alone. It shares no code with any solver (types only).
  */
+import { requirementText, satisfies } from '../model/capabilities';
 import type { AdmissionModel, Allocation, Component, ComponentAllocation, Host, Rule, Service } from '../model/types';
 import type {
   ComponentEvaluation,
@@ -304,6 +305,44 @@ function checkPlacement(model: AdmissionModel, service: Service, s: ComponentSta
       where,
     );
   }
+  if (c.requires && c.requires.length > 0) {
+    for (const [j, vms] of s.vmsByHost) {
+      if (!(vms > 0)) continue;
+      const host = model.hosts[j];
+      for (const r of c.requires) {
+        const value = host.capabilities?.[r.name];
+        if (satisfies(value, r)) continue;
+        const has = value === undefined ? 'has no ' + r.name : value === true ? `has ${r.name} as a flag (no version)` : `has ${r.name} ${value}`;
+        out.add('capability-requirement', `${name}: requires ${requirementText(r)}, host ${nameOf(host)} ${has}`, { ...where, host });
+      }
+    }
+  }
+}
+
+/** [eac:SameValue] every host the members use has one and the same value of the capability. */
+function checkSameValue(model: AdmissionModel, service: Service, states: readonly ComponentState[], out: Violations): void {
+  for (const rule of service.sameValue ?? []) {
+    const values = new Map<string, string>();
+    for (const member of rule.members) {
+      const i = service.components.findIndex((c) => c.id === member);
+      if (i < 0) continue;
+      for (const [j, vms] of states[i].vmsByHost) {
+        if (!(vms > 0)) continue;
+        const host = model.hosts[j];
+        const value = host.capabilities?.[rule.capability];
+        const shown = value === undefined ? '(none)' : value === true ? '(flag)' : value;
+        if (!values.has(shown)) values.set(shown, nameOf(host));
+      }
+    }
+    if (values.size > 1 || values.has('(none)')) {
+      const seen = [...values].map(([v, host]) => `${v} on ${host}`).join(', ');
+      out.add(
+        'capability-same-value',
+        `service ${nameOf(service)}: ${rule.members.join(', ')} must run on hosts with one value of ${rule.capability}, found ${seen}`,
+        { service },
+      );
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -561,6 +600,7 @@ export function verify(model: AdmissionModel, allocation: Allocation): Verificat
     }
     checkAllOrNothing(service, row, fully, out);
     checkRules(model, service, row, out);
+    checkSameValue(model, service, row, out);
     checkTrec(service, fully, out);
     return evaluateService(model, service, row, fully, out);
   });
@@ -631,6 +671,7 @@ export class ChangeVerifier {
     const involved = new Set<number>();
     for (const i of changed) for (const r of rules[i]) involved.add(r);
     checkRules(model, service, row, out, involved, this.indexOf(a));
+    checkSameValue(model, service, row, out);
     checkTrec(service, fully, out);
     const totals = serviceTotals(model, service, row, fully);
     checkCostBound(service, totals, out);

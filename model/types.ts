@@ -24,6 +24,32 @@ export interface Host {
   readonly eco: number;
   /** Host probability of failure (`riskHost.csv`), information only. */
   readonly risk?: number;
+  /**
+   * Named capabilities (model/capabilities.ts): a version or value (`nodejs: "20.11.1"`, `zone: "eu-west-1a"`) or
+   * `true` for a flag (`avx512`). Absent: the host offers none, and only unconstrained components may use it.
+   */
+  readonly capabilities?: Readonly<Record<string, CapabilityValue>>;
+}
+
+/** A capability's value: a version or other value, or `true` for a flag without one. */
+export type CapabilityValue = string | true;
+
+/**
+ * What a component needs of a host beyond room (Placement's required / forbidden traits). `required` with a range: the
+ * host's value satisfies it (a semver range, or an exact value for values that are not versions); without: the host
+ * has the capability at all. `forbidden`: the host does not have it.
+ */
+export interface CapabilityRequirement {
+  readonly kind: 'required' | 'forbidden';
+  readonly name: string;
+  readonly range?: string;
+}
+
+/** All local VMs of the members run on hosts with one and the same value of the capability (e.g. one zone). */
+export interface SameValueRule {
+  readonly capability: string;
+  /** Component ids of the service, at least one, no duplicates. */
+  readonly members: readonly string[];
 }
 
 export interface Component {
@@ -44,6 +70,8 @@ export interface Component {
   readonly affinity: Level;
   /** Component-level anti-affinity (`anti_affinity_sc.csv`). */
   readonly antiAffinity: Level;
+  /** Capabilities every host of its local VMs must satisfy (extension: manifests' eac:Requires / eac:Forbids). */
+  readonly requires?: readonly CapabilityRequirement[];
 }
 
 /**
@@ -86,6 +114,8 @@ export interface Service {
   readonly federationAllowed: boolean;
   readonly components: readonly Component[];
   readonly rules: readonly Rule[];
+  /** Capabilities whose value must be the same on every host the members use (extension: eac:SameValue). */
+  readonly sameValue?: readonly SameValueRule[];
   readonly constraints: TrecConstraints;
 }
 

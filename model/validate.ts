@@ -3,6 +3,7 @@
  * (maximum ≥ basic, N ≥ 1, availability in [0,1], rules naming known components…). Bad models never reach a solver.
  */
 import { z } from 'zod';
+import { CAPABILITY_NAME, capabilityValueProblem, requirementProblem } from './capabilities';
 import { AdmissionError, type ErrorDetail } from './errors';
 import type { AdmissionModel, Host } from './types';
 
@@ -11,6 +12,20 @@ const nonNegativeInt = z.number().int('must be an integer').min(0, 'must be ≥ 
 const level = z.union([z.literal(0), z.literal(1), z.literal(2)], { error: 'must be 0 (Low), 1 (Medium) or 2 (High)' });
 const fraction = finite.refine((v) => v >= 0 && v <= 1, 'must be within [0, 1]');
 const id = z.string().min(1, 'must be a non-empty string');
+
+const requirementSchema = z
+  .object({ kind: z.enum(['required', 'forbidden']), name: z.string(), range: z.string().optional() })
+  .superRefine((r, ctx) => {
+    const problem = requirementProblem(r);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
+const capabilitiesSchema = z.record(z.string(), z.union([z.string(), z.literal(true)])).superRefine((caps, ctx) => {
+  for (const [name, value] of Object.entries(caps)) {
+    const problem = capabilityValueProblem(name, value);
+    if (problem) ctx.addIssue({ code: 'custom', path: [name], message: problem });
+  }
+});
 
 const componentSchema = z
   .object({
@@ -23,6 +38,7 @@ const componentSchema = z
     availability: fraction,
     affinity: level,
     antiAffinity: level,
+    requires: z.array(requirementSchema).optional(),
   })
   .superRefine((c, ctx) => {
     if (c.maxVms < c.basic) {
@@ -53,6 +69,14 @@ const serviceSchema = z
     federationAllowed: z.boolean(),
     components: z.array(componentSchema).min(1, 'a service needs at least one component (N = 0)'),
     rules: z.array(ruleSchema),
+    sameValue: z
+      .array(
+        z.object({
+          capability: z.string().regex(CAPABILITY_NAME, `must match ${CAPABILITY_NAME.source}`),
+          members: z.array(id).min(1, 'a rule needs at least one member'),
+        }),
+      )
+      .optional(),
     constraints: z.object({ eco: finite, trust: finite, risk: finite, cost: finite }),
   })
   .superRefine((s, ctx) => {
@@ -71,6 +95,14 @@ const serviceSchema = z
         seen.add(m);
       });
     });
+    (s.sameValue ?? []).forEach((r, k) => {
+      const seen = new Set<string>();
+      r.members.forEach((m, j) => {
+        if (!ids.has(m)) ctx.addIssue({ code: 'custom', path: ['sameValue', k, 'members', j], message: `unknown component '${m}' (service has ${[...ids].join(', ')})` });
+        if (seen.has(m)) ctx.addIssue({ code: 'custom', path: ['sameValue', k, 'members', j], message: `component '${m}' is listed twice` });
+        seen.add(m);
+      });
+    });
   });
 
 const hostSchema = z.object({
@@ -81,6 +113,7 @@ const hostSchema = z.object({
   freeMemoryMb: finite.refine((v) => v >= 0, 'must be ≥ 0').optional(),
   eco: finite,
   risk: finite.optional(),
+  capabilities: capabilitiesSchema.optional(),
 });
 
 const weight = finite.refine((v) => v >= 0, 'must be ≥ 0');
@@ -213,6 +246,12 @@ export function hostCapacities(hosts: readonly Host[]): HostCapacities {
   return out;
 }
 
+function plainlyValidCapabilities(caps: unknown): boolean {
+  if (typeof caps !== 'object' || caps === null || Array.isArray(caps)) return false;
+  for (const [name, value] of Object.entries(caps)) if (capabilityValueProblem(name, value) !== undefined) return false;
+  return true;
+}
+
 function plainlyValidHosts(hosts: readonly Host[]): boolean {
   if (validHostLists.has(hosts)) return true;
   const n = hosts.length;
@@ -224,6 +263,7 @@ function plainlyValidHosts(hosts: readonly Host[]): boolean {
     if (!isInt(h.cpus, 0) || !isInt(h.usedCpus, 0) || !isFinite(h.eco)) return false;
     if (h.freeMemoryMb !== undefined && !(isFinite(h.freeMemoryMb) && h.freeMemoryMb >= 0)) return false;
     if (h.risk !== undefined && !isFinite(h.risk)) return false;
+    if (h.capabilities !== undefined && !plainlyValidCapabilities(h.capabilities)) return false;
     freeCpus[j] = h.cpus - h.usedCpus;
     freeMemoryMb[j] = h.freeMemoryMb ?? Infinity;
   }
@@ -256,6 +296,15 @@ function plainlyValid(model: unknown): boolean {
       if (!isInt(k.basic, 0) || !isInt(k.maxVms, 1) || !isInt(k.vcpus, 1) || k.maxVms < k.basic) return false;
       if (k.memoryMb !== undefined && !(isFinite(k.memoryMb) && k.memoryMb >= 0)) return false;
       if (!isFraction(k.availability) || !isLevel(k.affinity) || !isLevel(k.antiAffinity)) return false;
+      if (k.requires !== undefined && (!Array.isArray(k.requires) || !k.requires.every((r: unknown) => typeof r === 'object' && r !== null && requirementProblem(r as Record<string, unknown>) === undefined))) return false;
+    }
+    if (s.sameValue !== undefined) {
+      if (!Array.isArray(s.sameValue)) return false;
+      for (const r of s.sameValue) {
+        if (typeof r !== 'object' || r === null || typeof r.capability !== 'string' || !CAPABILITY_NAME.test(r.capability)) return false;
+        if (!Array.isArray(r.members) || r.members.length === 0 || new Set(r.members).size !== r.members.length) return false;
+        if (!r.members.every((x: unknown) => typeof x === 'string' && ids.has(x))) return false;
+      }
     }
     for (const r of s.rules) {
       if (typeof r !== 'object' || r === null || (r.kind !== 'affinity' && r.kind !== 'antiAffinity') || (r.level !== 1 && r.level !== 2)) return false;

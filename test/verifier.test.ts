@@ -225,6 +225,8 @@ const ALL_NAMES: Record<ConstraintName, true> = {
   'trec-risk': true,
   'trec-trust': true,
   'cost-bound': true,
+  'capability-requirement': true,
+  'capability-same-value': true,
 };
 
 const only = (name: ConstraintName): readonly ConstraintName[] => [name];
@@ -487,7 +489,72 @@ const cases: Case[] = [
     expected: only('cost-bound'),
     where: { service: 'a1' },
   },
+  {
+    name: 'capability-requirement',
+    title: 'a1/vm1 requires nodejs >=18 <21 and runs on host-03, which has nodejs 16.20.2',
+    model: withModelComponent(
+      withHosts(W, (h, j) => ({ ...h, capabilities: { nodejs: j === PH2 ? '16.20.2' : '20.11.1' } })),
+      0,
+      0,
+      { requires: [{ kind: 'required', name: 'nodejs', range: '>=18 <21' }] },
+    ),
+    allocation: A,
+    expected: only('capability-requirement'),
+    where: { service: 'a1', component: 'vm1', host: 'host-03' },
+  },
+  {
+    name: 'capability-requirement',
+    title: 'a2/vm2 forbids gpu and runs on host-17, which has one',
+    model: withModelComponent(
+      withHosts(W, (h, j) => (j === PH1 ? { ...h, capabilities: { gpu: 'a100' } } : h)),
+      1,
+      1,
+      { requires: [{ kind: 'forbidden', name: 'gpu' }] },
+    ),
+    allocation: A,
+    expected: only('capability-requirement'),
+    where: { service: 'a2', component: 'vm2', host: 'host-17' },
+  },
+  {
+    name: 'capability-same-value',
+    title: 'a2 keeps vm1 and vm2 in one zone, but uses hosts in z-a and z-b',
+    model: withService(
+      withHosts(W, (h, j) => ({ ...h, capabilities: { zone: j === PH3 ? 'z-b' : 'z-a' } })),
+      1,
+      { sameValue: [{ capability: 'zone', members: ['vm1', 'vm2'] }] },
+    ),
+    allocation: A,
+    expected: only('capability-same-value'),
+    where: { service: 'a2' },
+  },
 ];
+
+describe('verify: capabilities that hold', () => {
+  it('accepts placements on hosts that satisfy every requirement and one zone per rule', () => {
+    const model = withService(
+      withModelComponent(
+        withHosts(W, (h) => ({ ...h, capabilities: { nodejs: '20.11.1', zone: 'z-a' } })),
+        0,
+        0,
+        { requires: [{ kind: 'required', name: 'nodejs', range: '>=18 <21' }, { kind: 'forbidden', name: 'gpu' }] },
+      ),
+      1,
+      { sameValue: [{ capability: 'zone', members: ['vm1', 'vm2'] }] },
+    );
+    expect(verify(model, A).violations).toEqual([]);
+  });
+
+  it('counts a host without the capability as a different value of a same-value rule', () => {
+    const model = withService(
+      withHosts(W, (h, j) => (j === PH1 ? h : { ...h, capabilities: { zone: 'z-a' } })),
+      1,
+      { sameValue: [{ capability: 'zone', members: ['vm1', 'vm2'] }] },
+    );
+    const result = verify(model, A);
+    expect(names(result)).toEqual(['capability-same-value']);
+    expect(result.violations[0]!.message).toContain('(none) on ph1 (host-17)');
+  });
+});
 
 describe('verify: one mutation per constraint name', () => {
   it('covers every constraint name', () => {
