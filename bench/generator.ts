@@ -7,6 +7,7 @@ import {
   DEFAULT_CONSTRAINTS,
   DEFAULT_WEIGHTS,
   type AdmissionModel,
+  type CapabilityRequirement,
   type Component,
   type Host,
   type Level,
@@ -569,4 +570,52 @@ export function componentScalingModel(o: ComponentScalingOptions): AdmissionMode
     federationForbiddenShare: o.federationAllowed ? 0 : 1,
     trecViolationShare: 0,
   });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Capabilities (host capabilities with versions): the same instance, with requirements a share of hosts meets.
+
+export interface CapabilityOptions {
+  /** Share of components that require a nodejs range (default 0.3). */
+  readonly requireShare?: number;
+  /** Share of components that forbid a gpu (default 0.1). */
+  readonly forbidShare?: number;
+  /** Share of services keeping some members in one zone (default 0.2). */
+  readonly sameZoneShare?: number;
+  /** Zones the hosts are spread over (default 3). */
+  readonly zones?: number;
+}
+
+const NODE_VERSIONS = ['16.20.2', '18.19.0', '20.11.1', '21.0.0-rc.1', '22.3.0'] as const;
+const NODE_RANGES = ['>=18 <21', '^20', '>=16', '>=22'] as const;
+
+/**
+ * Adds capabilities to a generated model, deterministically per seed: every host gets a zone, most a nodejs version
+ * (some none), a few a gpu; components require nodejs ranges or forbid gpus; some services keep members in one zone.
+ */
+export function withCapabilities(model: AdmissionModel, seed: number, o: CapabilityOptions = {}): AdmissionModel {
+  const rng = new Rng(seed).fork('capabilities');
+  const zones = o.zones ?? 3;
+  const hosts: Host[] = model.hosts.map((h) => {
+    const capabilities: Record<string, string | true> = { zone: `zone-${rng.int(1, zones)}` };
+    if (rng.chance(0.85)) capabilities['nodejs'] = NODE_VERSIONS[rng.int(0, NODE_VERSIONS.length - 1)]!;
+    if (rng.chance(0.15)) capabilities['gpu'] = 'a100';
+    if (rng.chance(0.5)) capabilities['avx512'] = true;
+    return { ...h, capabilities };
+  });
+  const services = model.services.map((s) => {
+    const components = s.components.map((c) => {
+      const requires: CapabilityRequirement[] = [];
+      if (rng.chance(o.requireShare ?? 0.3)) requires.push({ kind: 'required', name: 'nodejs', range: NODE_RANGES[rng.int(0, NODE_RANGES.length - 1)]! });
+      if (rng.chance(o.forbidShare ?? 0.1)) requires.push({ kind: 'forbidden', name: 'gpu' });
+      return requires.length > 0 ? { ...c, requires } : c;
+    });
+    const sameZone = s.components.length > 1 && rng.chance(o.sameZoneShare ?? 0.2);
+    return {
+      ...s,
+      components,
+      ...(sameZone ? { sameValue: [{ capability: 'zone', members: s.components.filter(() => rng.chance(0.7)).map((c) => c.id).slice(0, Math.max(1, s.components.length)) }].filter((r) => r.members.length > 0) } : {}),
+    };
+  });
+  return { ...model, hosts, services };
 }

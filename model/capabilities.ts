@@ -160,3 +160,93 @@ export function valueCounts(hosts: readonly Pick<Host, 'capabilities'>[], name: 
   }
   return { byValue, without };
 }
+
+// ---------------------------------------------------------------------------------------------
+// What solvers need: per component the hosts it may use, per same-value rule the value of each host.
+
+/** A same-value rule resolved against a host list: value ids per host (−1: the host lacks the capability). */
+export interface SameValueGroup {
+  readonly capability: string;
+  /** Component indices of the service. */
+  readonly members: readonly number[];
+  /** The distinct values, by id. */
+  readonly values: readonly string[];
+  /** Per host (model order): index into `values`, or −1. */
+  readonly valueOf: Int32Array;
+}
+
+/**
+ * The capability facts of a model as solvers read them (typed arrays, cheap to send to a worker thread). `null` when
+ * the model constrains nothing: then every host is open to every component, exactly as before capabilities existed.
+ */
+export interface CapabilityPlan {
+  /** [service][component]: 1 per host the component may use (model order); null: every host. */
+  readonly allowed: readonly (readonly (Uint8Array | null)[])[];
+  /** [service]: its same-value rules. */
+  readonly sameValue: readonly (readonly SameValueGroup[])[];
+}
+
+function valueIds(hosts: readonly Host[], capability: string): { values: string[]; valueOf: Int32Array } {
+  const values: string[] = [];
+  const ids = new Map<string, number>();
+  const valueOf = new Int32Array(hosts.length).fill(-1);
+  for (let j = 0; j < hosts.length; j++) {
+    const v = hosts[j]!.capabilities?.[capability];
+    if (v === undefined) continue;
+    const key = v === true ? '' : v;
+    let id = ids.get(key);
+    if (id === undefined) {
+      ids.set(key, (id = values.length));
+      values.push(v === true ? 'true' : v);
+    }
+    valueOf[j] = id;
+  }
+  return { values, valueOf };
+}
+
+export function capabilityPlan(model: { readonly hosts: readonly Host[]; readonly services: readonly { readonly components: readonly { readonly id: string; readonly requires?: readonly CapabilityRequirement[] }[]; readonly sameValue?: readonly { readonly capability: string; readonly members: readonly string[] }[] }[] }): CapabilityPlan | null {
+  let any = false;
+  const allowed = model.services.map((s) =>
+    s.components.map((c) => {
+      if (!c.requires || c.requires.length === 0) return null;
+      any = true;
+      return eligibilityMask(model.hosts, c.requires);
+    }),
+  );
+  const sameValue = model.services.map((s) =>
+    (s.sameValue ?? []).map((rule): SameValueGroup => {
+      any = true;
+      const index = new Map(s.components.map((c, i) => [c.id, i]));
+      return { capability: rule.capability, members: rule.members.map((m) => index.get(m)!).filter((i) => i !== undefined), ...valueIds(model.hosts, rule.capability) };
+    }),
+  );
+  return any ? { allowed, sameValue } : null;
+}
+
+/** Whether component i of service a may use host j under the plan (same-value rules aside: they choose a value). */
+export function allowedOn(plan: CapabilityPlan | null, a: number, i: number, j: number): boolean {
+  if (!plan) return true;
+  const mask = plan.allowed[a]?.[i];
+  if (mask && mask[j] !== 1) return false;
+  for (const g of plan.sameValue[a] ?? []) if (g.valueOf[j]! < 0 && g.members.includes(i)) return false;
+  return true;
+}
+
+/**
+ * A per-host string that is equal for two hosts exactly when every component sees them alike (allowed or not, and the
+ * same value for every same-value rule): hosts are interchangeable for a solver only within one such group.
+ */
+export function planGroupKeys(plan: CapabilityPlan, hostCount: number): string[] {
+  const keys = new Array<string>(hostCount).fill('');
+  const masks: Uint8Array[] = [];
+  const seen = new Set<Uint8Array>();
+  for (const row of plan.allowed) for (const m of row) if (m && !seen.has(m)) seen.add(m), masks.push(m);
+  const groups = plan.sameValue.flat();
+  for (let j = 0; j < hostCount; j++) {
+    let k = '';
+    for (const m of masks) k += m[j] === 1 ? '1' : '0';
+    for (const g of groups) k += `|${g.valueOf[j]}`;
+    keys[j] = k;
+  }
+  return keys;
+}

@@ -3,6 +3,7 @@
  * optimal federated counts, and an incremental evaluator for walks that change one component at a time.
  * Knows nothing about hosts or packing; service-options.ts builds candidates from it.
  */
+import type { EligibleCapacity, ServiceEligibility } from './eligibility';
 import type { AdmissionModel, ComponentAllocation, Service } from '../../model/types';
 
 export const EPS = 1e-9;
@@ -27,6 +28,10 @@ export interface ComponentData {
   readonly antiPartners: readonly number[];
   /** Index of the same-host block this component belongs to (−1: none). */
   readonly block: number;
+  /** Hosts it may use (model order, eligibility.ts); null: every host. */
+  readonly allowed: Uint8Array | null;
+  /** What those hosts can hold of it; null: unconstrained (the fleet's limits apply). */
+  readonly eligible: EligibleCapacity | null;
 }
 
 export interface ServiceData {
@@ -90,7 +95,7 @@ class UnionFind {
   }
 }
 
-export function prepareService(model: Pick<AdmissionModel, 'services' | 'weights'>, index: number): ServiceData {
+export function prepareService(model: Pick<AdmissionModel, 'services' | 'weights'>, index: number, eligibility: ServiceEligibility | null = null): ServiceData {
   const s = model.services[index]!;
   const w = model.weights;
   const n = s.components.length;
@@ -142,6 +147,8 @@ export function prepareService(model: Pick<AdmissionModel, 'services' | 'weights
     noFederationWhenAccepted: noFed.has(i),
     antiPartners: [...partners[i]!].sort((a, b) => a - b),
     block: blockOf[i]!,
+    allowed: eligibility?.allowed[i] ?? null,
+    eligible: eligibility?.eligible[i] ?? null,
   }));
   const pav = 0.5 * s.gain;
   return {

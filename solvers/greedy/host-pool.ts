@@ -199,14 +199,17 @@ export class HostPool {
     }
   }
 
-  /** Best fit: the host with the fewest free CPUs that still holds (cpus, memoryMb), skipping excluded slots. */
-  find(cpus: number, memoryMb: number, excluded?: ReadonlySet<number>): number {
+  /**
+   * Best fit: the host with the fewest free CPUs that still holds (cpus, memoryMb), skipping excluded slots and, with
+   * `allowed` (a mask over model host indices: capabilities), the hosts it does not allow.
+   */
+  find(cpus: number, memoryMb: number, excluded?: ReadonlySet<number>, allowed?: Uint8Array | null): number {
     const buckets = this.buckets;
     for (let c = Math.max(cpus, 0); c < buckets.length; c++) {
       const b = buckets[c]!;
       for (let k = b.length - 1; k >= 0; k--) {
         const slot = b[k]!;
-        if (this.freeMemoryMb[slot]! >= memoryMb && (!excluded || !excluded.has(slot))) return slot;
+        if (this.freeMemoryMb[slot]! >= memoryMb && (!excluded || !excluded.has(slot)) && (!allowed || allowed[this.modelIndex[slot]!] === 1)) return slot;
       }
     }
     return -1;

@@ -4,7 +4,9 @@
  * pure and deterministic (unless the budget is hit); the `greedy` Solver runs it in worker threads (worker-pool.ts).
  */
 import type { AdmissionModel, Allocation, ComponentAllocation, Service, SolveOptions, SolveResult, Solver, Weights } from '../../model/types';
+import { capabilityPlan, type CapabilityPlan } from '../../model/capabilities';
 import { Budget } from './budget';
+import { serviceEligibility } from './eligibility';
 import { HostPool, hostTableOf, type HostTable } from './host-pool';
 import { adjustComponent, placeService, placeServices, placeServicesSearch, releaseService, type ServicePlacement } from './packing';
 import {
@@ -83,6 +85,8 @@ export interface GreedyInput {
   readonly services: readonly Service[];
   readonly weights: Weights;
   readonly hosts: HostTable;
+  /** Which hosts each component may use (model/capabilities.ts); null or absent: every host. */
+  readonly capabilities?: CapabilityPlan | null;
 }
 
 class Search {
@@ -100,7 +104,8 @@ class Search {
     input: GreedyInput,
     readonly budget: Budget,
   ) {
-    const data = input.services.map((_, a) => prepareService(input, a));
+    const eligibility = serviceEligibility(input.capabilities, input.services, input.hosts);
+    const data = input.services.map((_, a) => prepareService(input, a, eligibility?.[a] ?? null));
     let smallest = Infinity;
     for (const sd of data) for (const c of sd.components) smallest = Math.min(smallest, c.vcpus);
     const pool = (this.pool = HostPool.of(input.hosts, Number.isFinite(smallest) ? smallest : 1));
@@ -679,7 +684,7 @@ export interface GreedyExtras {
  */
 export function solveGreedy(model: AdmissionModel, options: SolveOptions = {}, extras: GreedyExtras = {}): SolveResult {
   options.signal?.throwIfAborted();
-  return solveGreedyInput({ services: model.services, weights: model.weights, hosts: hostTableOf(model.hosts) }, options, extras);
+  return solveGreedyInput({ services: model.services, weights: model.weights, hosts: hostTableOf(model.hosts), capabilities: capabilityPlan(model) }, options, extras);
 }
 
 /** solveGreedy on the parts of a model the greedy reads (what a worker receives). */

@@ -95,6 +95,24 @@ interface Item {
   readonly hardness: number;
   /** Tie-break that keeps the order deterministic. */
   readonly seq: number;
+  /** Hosts every member may use (model order; capabilities), null: every host. */
+  readonly allowed: Uint8Array | null;
+}
+
+/** The hosts all members may use: the intersection of their masks. */
+function allowedFor(comps: readonly { readonly allowed: Uint8Array | null }[], members: readonly number[]): Uint8Array | null {
+  let out: Uint8Array | null = null;
+  for (const i of members) {
+    const m = comps[i]!.allowed;
+    if (!m) continue;
+    if (!out) out = m;
+    else {
+      const both: Uint8Array = new Uint8Array(m.length);
+      for (let j = 0; j < m.length; j++) both[j] = out[j]! & m[j]!;
+      out = both;
+    }
+  }
+  return out;
 }
 
 function itemsOf(service: ServicePacking, seq: { n: number }): Item[] | null {
@@ -116,12 +134,13 @@ function itemsOf(service: ServicePacking, seq: { n: number }): Item[] | null {
       memoryMb: members.reduce((t, i) => t + x[i]! * comps[i]!.memoryMb, 0),
       hardness: 2,
       seq: seq.n++,
+      allowed: allowedFor(comps, members),
     });
   }
   comps.forEach((c, i) => {
     if (c.block >= 0) return;
     const hardness = c.antiAffinity === 1 || c.antiPartners.length > 0 ? 1 : 0;
-    for (let v = 0; v < x[i]!; v++) items.push({ service, members: [i], cpus: c.vcpus, memoryMb: c.memoryMb, hardness, seq: seq.n++ });
+    for (let v = 0; v < x[i]!; v++) items.push({ service, members: [i], cpus: c.vcpus, memoryMb: c.memoryMb, hardness, seq: seq.n++, allowed: c.allowed });
   });
   return items;
 }
@@ -146,7 +165,9 @@ function prepare(requests: readonly { sd: ServiceData; config: ServiceConfig }[]
     if (!own) return null;
     items.push(...own);
   }
-  items.sort((p, q) => q.hardness - p.hardness || q.cpus - p.cpus || q.memoryMb - p.memoryMb || p.seq - q.seq);
+  // Items restricted to some hosts (capabilities) go before unrestricted ones of the same hardness: best fit would
+  // otherwise hand the few hosts they may use to VMs that could run anywhere.
+  items.sort((p, q) => q.hardness - p.hardness || (q.allowed ? 1 : 0) - (p.allowed ? 1 : 0) || q.cpus - p.cpus || q.memoryMb - p.memoryMb || p.seq - q.seq);
   return { services, items };
 }
 
@@ -161,7 +182,7 @@ export function placeServices(pool: HostPool, requests: readonly { sd: ServiceDa
     const excluded = excludedFor(item);
     const single = item.members.length === 1 && item.hardness < 2;
     let slot = single ? s.stackingSlot(pool, item.members[0]!, excluded) : -1;
-    if (slot < 0) slot = pool.find(item.cpus, item.memoryMb, excluded);
+    if (slot < 0) slot = pool.find(item.cpus, item.memoryMb, excluded, item.allowed);
     if (slot < 0) {
       pool.rollback(mark);
       return null;
@@ -188,6 +209,13 @@ export function placeServicesSearch(
   const { services, items } = prepared;
   const chosen = new Int32Array(items.length).fill(-1);
   let nodes = 0;
+  // Hosts alike by free capacity are alike for the search only if every item's mask treats them alike too.
+  const masks = [...new Set(items.map((it) => it.allowed).filter((m): m is Uint8Array => m !== null))];
+  const maskKey = (slot: number): string => {
+    let k = '';
+    for (const m of masks) k += m[pool.modelIndex[slot]!] === 1 ? '1' : '0';
+    return k;
+  };
   const identical = (a: Item, b: Item): boolean =>
     a.service === b.service && a.members.length === 1 && b.members.length === 1 && a.members[0] === b.members[0] && a.hardness < 2;
 
@@ -203,10 +231,11 @@ export function placeServicesSearch(
     const classes = new Set<string>();
     for (let slot = Math.max(0, minSlot); slot < pool.size; slot++) {
       if (pool.freeCpus[slot]! < item.cpus || pool.freeMemoryMb[slot]! < item.memoryMb || excluded?.has(slot)) continue;
+      if (item.allowed && item.allowed[pool.modelIndex[slot]!] !== 1) continue;
       // Untouched-by-this-service hosts with equal free capacity lead to the same subtrees: try one of them.
       const touched = services.some((sv) => sv.touches(slot));
       if (!touched) {
-        const key = `${pool.freeCpus[slot]}:${pool.freeMemoryMb[slot]}`;
+        const key = `${pool.freeCpus[slot]}:${pool.freeMemoryMb[slot]}:${masks.length > 0 ? maskKey(slot) : ''}`;
         if (classes.has(key)) continue;
         classes.add(key);
       }
@@ -255,7 +284,7 @@ export function adjustComponent(pool: HostPool, sd: ServiceData, placement: Serv
   for (let k = 1; k < pairs.length; k += 2) current += pairs[k]!;
   const mark = pool.mark();
   for (; current < count; current++) {
-    const slot = pool.find(c.vcpus, c.memoryMb);
+    const slot = pool.find(c.vcpus, c.memoryMb, undefined, c.allowed);
     if (slot < 0) {
       pool.rollback(mark);
       return null;

@@ -96,6 +96,12 @@ function localRange(sd: ServiceData, i: number, limits: FleetLimits): [number, n
     if (c.memoryMb > 0) hi = Math.min(hi, Math.floor(limits.largestFreeMemoryMb / c.memoryMb));
   }
   hi = Math.min(hi, Math.floor(limits.totalFreeCpus / c.vcpus));
+  if (c.eligible) {
+    // Capabilities: only the hosts it may use count (eligibility.ts), which the fleet-wide limits above overstate.
+    hi = Math.min(hi, c.eligible.vms);
+    if (c.antiAffinity === 1) hi = Math.min(hi, c.eligible.hosts);
+    if (c.affinityHigh) hi = Math.min(hi, c.eligible.largestVms);
+  }
   return [lo, hi];
 }
 

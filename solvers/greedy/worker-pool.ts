@@ -3,6 +3,7 @@
  * caller's time limit as a shared deadline and an AbortSignal. Knows the greedy only through its messages.
  * A worker that does not stop when asked, overruns its deadline or dies is terminated and replaced.
  */
+import { capabilityPlan } from '../../model/capabilities';
 import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -300,6 +301,7 @@ class GreedyWorkerPool {
         services: model.services,
         weights: model.weights,
         hosts: { key: this.tableKey(table), freeCpus: table.freeCpus, freeMemoryMb: table.freeMemoryMb, reusable: table.reusable },
+        capabilities: capabilityPlan(model),
         deadline: job.deadline,
         prove: job.extras.prove === true,
         ...(job.extras.lpWithinSeconds !== undefined ? { lp: { deadline: job.queuedAt + 1000 * job.extras.lpWithinSeconds } } : {}),

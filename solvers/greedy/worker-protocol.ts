@@ -2,6 +2,7 @@
  * Messages between the greedy worker pool (main thread) and its workers: types only, shared by both ends.
  * Hosts travel as typed arrays over SharedArrayBuffers (not copied); services and weights are structured-cloned.
  */
+import type { CapabilityPlan } from '../../model/capabilities';
 import type { Service, SolveResult, Weights } from '../../model/types';
 import type { PreparedLp } from '../highs';
 
@@ -21,6 +22,8 @@ export interface GreedyJob {
     readonly freeMemoryMb: Float64Array;
     readonly reusable: boolean;
   };
+  /** The model's capability plan (typed arrays, cloned): the worker's hosts are free capacities only. */
+  readonly capabilities: CapabilityPlan | null;
   /** performance.timeOrigin + performance.now() after which every phase stops. */
   readonly deadline: number;
   readonly prove: boolean;

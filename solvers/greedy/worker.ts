@@ -57,7 +57,7 @@ function lpFor(job: GreedyJob, table: HostTable, result: SolveResult): LpOutcome
   if (left < MIN_LP_SECONDS) return { skipped: 'no time left for HiGHS' };
   const model: AdmissionModel = { services: job.services, weights: job.weights, hosts: hostsOf(table) };
   try {
-    return { lp: prepareLp(model, { start: result.allocation, maxColumns: Math.floor(left * LP_COLUMNS_PER_SECOND) }) };
+    return { lp: prepareLp(model, { start: result.allocation, maxColumns: Math.floor(left * LP_COLUMNS_PER_SECOND), capabilities: job.capabilities }) };
   } catch (e) {
     if (e instanceof LpTooLargeError) return { skipped: `no time for HiGHS: ${e.message}` };
     throw e;
@@ -70,7 +70,7 @@ parentPort!.on('message', (job: GreedyJob) => {
     // Deadlines travel as wall-clock times (timeOrigin + now), the one clock both threads share.
     const budget = new Budget(job.deadline - performance.timeOrigin, abortFlag);
     const table = tableFor(job);
-    const result = solveGreedyInput({ services: job.services, weights: job.weights, hosts: table }, {}, { budget, prove: job.prove });
+    const result = solveGreedyInput({ services: job.services, weights: job.weights, hosts: table, capabilities: job.capabilities }, {}, { budget, prove: job.prove });
     if (budget.aborted) reply = { id: job.id, aborted: true };
     else if (job.lp && result.status !== 'optimal') reply = { id: job.id, result, lp: lpFor(job, table, result) };
     else reply = { id: job.id, result };

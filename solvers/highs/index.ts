@@ -2,6 +2,7 @@
  * The HiGHS solver: builds the exact MILP (lp-model.ts) and solves it off the main thread in one reusable
  * worker_threads Worker running HiGHS (WebAssembly). Returns HiGHS's own objective; the verifier judges it elsewhere.
  */
+import type { CapabilityPlan } from '../../model/capabilities';
 import { Worker } from 'node:worker_threads';
 import type { AdmissionModel, Allocation, SolveOptions, SolveResult, SolveStatus, Solver } from '../../model/types';
 import { buildLpModel, decodeAllocation, type LpModelSize, type LpVariableMap } from './lp-model';
@@ -297,6 +298,8 @@ export interface PrepareOptions extends Omit<HighsSolverOptions, 'warmStart'> {
   readonly start?: Allocation | null;
   /** See LpBuildOptions.maxColumns: LpTooLargeError above it. */
   readonly maxColumns?: number;
+  /** See LpBuildOptions.capabilities (a greedy worker's hosts lack theirs). */
+  readonly capabilities?: CapabilityPlan | null;
 }
 
 /** Builds the MILP and its start (pure; any thread). */
@@ -306,6 +309,7 @@ export function prepareLp(model: AdmissionModel, config: PrepareOptions = {}): P
     hostReduction: config.hostReduction ?? true,
     symmetryBreaking: config.symmetryBreaking ?? true,
     ...(config.maxColumns !== undefined ? { maxColumns: config.maxColumns } : {}),
+    ...(config.capabilities !== undefined ? { capabilities: config.capabilities } : {}),
   });
   const given = config.start ? lp.startFrom(config.start) : null;
   const start = given ?? lp.start;

@@ -2,6 +2,7 @@
  * Builds the exact MILP of model.md §4.2 (v6.0 + D1–D4) as CPLEX LP text, with exact host reduction, and decodes
  * a solution back into an Allocation. Pure and synchronous: no solver, no I/O; the worker in index.ts runs HiGHS.
  */
+import { allowedOn, capabilityPlan, planGroupKeys, type CapabilityPlan } from '../../model/capabilities';
 import type { AdmissionModel, Allocation, ComponentAllocation, HostPlacement, Service } from '../../model/types';
 
 export interface LpBuildOptions {
@@ -18,6 +19,11 @@ export interface LpBuildOptions {
    * since writing costs ~40 µs a column (a 300,000-column model took 12 s, and HiGHS more than its limit to read it).
    */
   readonly maxColumns?: number;
+  /**
+   * The model's capability plan (model/capabilities.ts), when the caller has it and the model's hosts do not carry
+   * their capabilities (a greedy worker's hosts are rebuilt from free capacities only); default: derived from the model.
+   */
+  readonly capabilities?: CapabilityPlan | null;
 }
 
 export class LpTooLargeError extends Error {
@@ -246,15 +252,17 @@ export interface LoosePlacement {
 export function reduceHosts(
   model: AdmissionModel,
   enabled = true,
+  plan: CapabilityPlan | null = capabilityPlan(model),
 ): { kept: number[]; classes: number[][]; loose: LoosePlacement | null } {
   const usable: number[] = [];
   for (let j = 0; j < model.hosts.length; j++) {
-    const fits = model.services.some((s) =>
-      s.components.some((c, i) => maxLocalVms(s, i) > 0 && fitOnHost(model, j, c.vcpus, c.memoryMb) > 0),
+    const fits = model.services.some((s, a) =>
+      s.components.some((c, i) => maxLocalVms(s, i) > 0 && allowedOn(plan, a, i, j) && fitOnHost(model, j, c.vcpus, c.memoryMb) > 0),
     );
     if (fits) usable.push(j);
   }
   if (!enabled) return { kept: usable, classes: usable.map((j) => [j]), loose: null };
+  if (plan) return reduceHostsByGroup(model, usable, plan);
 
   // Dominance: order by (CPU desc, memory desc, index asc); the dominators of a host are the hosts before it
   // with at least its memory (no memory figure = unconstrained = +∞). A Fenwick tree over memory ranks counts them.
@@ -298,6 +306,55 @@ export function reduceHosts(
     classes = [...groups.values()];
   }
   return { kept, classes, loose };
+}
+
+/**
+ * reduceHosts when capabilities constrain placement: hosts are interchangeable only inside a group of hosts every
+ * component sees alike (planGroupKeys), so classes are (group, free CPU, free memory) and dominance is applied within
+ * a group only (a host hands its load to a host with at least its capacity that every one of its VMs may use). The
+ * loose-capacity certificate is not used: its first-fit ignores capabilities.
+ */
+function reduceHostsByGroup(model: AdmissionModel, usable: readonly number[], plan: CapabilityPlan): { kept: number[]; classes: number[][]; loose: null } {
+  const groupKey = planGroupKeys(plan, model.hosts.length);
+  const L = placementUnits(model, () => true);
+  const mem = (j: number): number => model.hosts[j]!.freeMemoryMb ?? Infinity;
+  const groups = new Map<string, number[]>();
+  for (const j of usable) {
+    const g = groups.get(groupKey[j]!);
+    if (g) g.push(j);
+    else groups.set(groupKey[j]!, [j]);
+  }
+  const classes: number[][] = [];
+  for (const members of groups.values()) {
+    const order = [...members].sort((p, q) => freeCpus(model, q) - freeCpus(model, p) || mem(q) - mem(p) || p - q);
+    const dominant: number[] = [];
+    // Within a group: a host with L hosts before it that have at least its memory is dominated (quadratic only in
+    // the hosts kept so far, which are at most L per memory level).
+    for (const j of order) {
+      let before = 0;
+      for (const k of dominant) if (mem(k) >= mem(j)) before++;
+      if (before < L) dominant.push(j);
+    }
+    const byClass = new Map<string, { limit: number; hosts: number[] }>();
+    for (const j of dominant.sort((p, q) => p - q)) {
+      const key = `${freeCpus(model, j)}|${model.hosts[j]!.freeMemoryMb ?? '-'}`;
+      let entry = byClass.get(key);
+      if (!entry) {
+        const limit = placementUnitsOn(model, plan, j);
+        byClass.set(key, (entry = { limit, hosts: [] }));
+      }
+      if (entry.hosts.length < entry.limit) entry.hosts.push(j);
+    }
+    for (const e of byClass.values()) if (e.hosts.length > 0) classes.push(e.hosts);
+  }
+  const kept = classes.flat().sort((p, q) => p - q);
+  return { kept, classes, loose: null };
+}
+
+/** placementUnits over the components that may use host j and fit there. */
+function placementUnitsOn(model: AdmissionModel, plan: CapabilityPlan, j: number): number {
+  const index = new Map(model.services.map((s, a) => [s, a]));
+  return placementUnits(model, (s, i) => allowedOn(plan, index.get(s)!, i, j) && fitOnHost(model, j, s.components[i]!.vcpus, s.components[i]!.memoryMb) > 0);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -433,14 +490,15 @@ export function trecViolated(s: Service): boolean {
  */
 export function buildLpModel(model: AdmissionModel, options: LpBuildOptions = {}): LpModel {
   const reduction = options.hostReduction ?? true;
-  const { kept, classes, loose } = reduceHosts(model, reduction);
+  const plan = options.capabilities !== undefined ? options.capabilities : capabilityPlan(model);
+  const { kept, classes, loose } = reduceHosts(model, reduction, plan);
   if (options.maxColumns !== undefined) {
     // The same bound as the placement columns below: one per (component, kept host) where a VM fits.
     let columns = 0;
-    for (const s of model.services) {
+    for (const [a, s] of model.services.entries()) {
       s.components.forEach((c, i) => {
         const local = maxLocalVms(s, i);
-        if (local > 0) for (const j of kept) if (fitOnHost(model, j, c.vcpus, c.memoryMb) > 0) columns++;
+        if (local > 0) for (const j of kept) if (allowedOn(plan, a, i, j) && fitOnHost(model, j, c.vcpus, c.memoryMb) > 0) columns++;
       });
       if (columns > options.maxColumns) throw new LpTooLargeError(columns, options.maxColumns);
     }
@@ -512,7 +570,7 @@ export function buildLpModel(model: AdmissionModel, options: LpBuildOptions = {}
         // Tight per-host bound: U (or b, C10), what fits by CPU / memory, and 1 under Medium anti-affinity (C11).
         let ub = Math.min(local, fitOnHost(model, j, c.vcpus, c.memoryMb));
         if (c.antiAffinity === 1) ub = Math.min(ub, 1);
-        if (ub <= 0) continue;
+        if (ub <= 0 || !allowedOn(plan, a, i, j)) continue;
         const name = w.addVar(`x_${a}_${i}_${j}`, 'integer', 0, ub);
         xs.push({ hostIndex: j, name });
         ubs.set(j, ub);
@@ -608,6 +666,28 @@ export function buildLpModel(model: AdmissionModel, options: LpBuildOptions = {}
     });
 
     derive.push((v) => v.set(Xa, ys.every((y) => v.get(y) === 1) ? 1 : 0));
+
+    // eac:SameValue: one binary per value of the capability, at most one chosen; a member's VM on a host with value v
+    // needs v chosen (x ≤ ub·z_v). Hosts lacking the capability carry no column for the members (allowedOn).
+    (plan?.sameValue[a] ?? []).forEach((group, k) => {
+      const byValue = new Map<number, [string, number][]>();
+      for (const i of group.members) {
+        for (const x of xOf[i] ?? []) {
+          const value = group.valueOf[x.hostIndex]!;
+          let terms = byValue.get(value);
+          if (!terms) byValue.set(value, (terms = []));
+          terms.push([x.name, ubOf[i]!.get(x.hostIndex)!]);
+        }
+      }
+      const chosen: string[] = [];
+      for (const [value, terms] of byValue) {
+        const z = w.addVar(`sv_${a}_${k}_${value}`, 'binary', 0, 1);
+        chosen.push(z);
+        for (const [x, ub] of terms) w.addRow([[x, 1], [z, -ub]], '<=', 0);
+        derive.push((v) => v.set(z, terms.some(([x]) => v.get(x) > 0) ? 1 : 0));
+      }
+      if (chosen.length > 1) w.addRow(chosen.map((z) => [z, 1] as [string, number]), '<=', 1);
+    });
     // C4, lower half: X_a ≥ Σ y − (N − 1).
     w.addRow([[Xa, 1], ...ys.map((y) => [y, -1] as [string, number])], '>=', 1 - N);
 
@@ -750,8 +830,9 @@ export function buildLpModel(model: AdmissionModel, options: LpBuildOptions = {}
   }
 
   const variables: LpVariableMap = { components: componentVars, fullyAccepted };
+  const groupKeys = plan ? planGroupKeys(plan, model.hosts.length) : null;
   const startFrom = (allocation: Allocation): Record<string, number> | null => {
-    const v = placeStart(model, allocation, variables, kept, symmetry ? classes : [], loose);
+    const v = placeStart(model, allocation, variables, kept, symmetry ? classes : [], loose, groupKeys);
     if (v === null) return null;
     for (const d of derive) d(v);
     return v.nonZero();
@@ -831,6 +912,7 @@ function placeStart(
   kept: readonly number[],
   classes: readonly (readonly number[])[],
   loose: LoosePlacement | null,
+  groupKeys: readonly string[] | null = null,
 ): Values | null {
   if (allocation.services.length !== model.services.length) return null;
   // Loads per model host: the allocation's own placement or, when the model was cut to a loose-capacity
@@ -868,7 +950,8 @@ function placeStart(
   const byCpu = [...kept].sort((p, q) => freeCpus(model, p) - freeCpus(model, q) || mem(p) - mem(q) || p - q);
   for (const j of load.keys()) {
     if (keptSet.has(j)) continue;
-    const k = byCpu.find((h) => !taken.has(h) && freeCpus(model, h) >= freeCpus(model, j) && mem(h) >= mem(j));
+    // With capabilities, only a host every component sees alike may take the load over (same group key).
+    const k = byCpu.find((h) => !taken.has(h) && freeCpus(model, h) >= freeCpus(model, j) && mem(h) >= mem(j) && (!groupKeys || groupKeys[h] === groupKeys[j]));
     if (k === undefined) return null;
     target.set(j, k);
     taken.add(k);
