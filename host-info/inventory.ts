@@ -2,6 +2,7 @@
  * Host capacity from a JSON inventory file the operator maintains: strict validation with precise messages, and a
  * cache that re-reads the file when it changes on disk. Knows nothing of HTTP; remote sources live in their own modules.
  */
+import { capabilityValueProblem } from '../model/capabilities';
 import { promises as fsp } from 'node:fs';
 import { z } from 'zod';
 import { AdmissionError, isAdmissionError, type ErrorDetail } from '../model/errors';
@@ -23,7 +24,17 @@ const wholeCount = z
   .int({ error: 'must be a whole number' })
   .min(0, { error: 'must be ≥ 0' });
 
-const HOST_FIELDS = ['id', 'cpus', 'usedCpus', 'memoryMb', 'usedMemoryMb', 'eco', 'risk'] as const;
+const HOST_FIELDS = ['id', 'cpus', 'usedCpus', 'memoryMb', 'usedMemoryMb', 'eco', 'risk', 'capabilities'] as const;
+
+/** `{"nodejs": "20.11.1", "avx512": true, "zone": "eu-west-1a"}`: names and values as model/capabilities.ts reads them. */
+const capabilitiesSchema = z
+  .record(z.string(), z.union([z.string(), z.literal(true)], { error: 'must be a version or value (a string), or true for a flag' }), { error: typed('an object of capability: value') })
+  .superRefine((caps, ctx) => {
+    for (const [name, value] of Object.entries(caps)) {
+      const problem = capabilityValueProblem(name, value);
+      if (problem) ctx.addIssue({ code: 'custom', path: [name], message: problem });
+    }
+  });
 
 const hostSchema = z.strictObject({
   id: z
@@ -42,6 +53,7 @@ const hostSchema = z.strictObject({
     .min(0, { error: 'must be between 0 and 1' })
     .max(1, { error: 'must be between 0 and 1' })
     .optional(),
+  capabilities: capabilitiesSchema.optional(),
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -126,6 +138,7 @@ function parseInventoryText(text: string, file: string, allowEmpty: boolean): Ho
     }
     if (h.eco !== undefined) host.eco = h.eco;
     if (h.risk !== undefined) host.risk = h.risk;
+    if (h.capabilities !== undefined && Object.keys(h.capabilities).length > 0) host.capabilities = { ...h.capabilities };
     hosts.push(host);
   });
   if (problems.length > 0) throw configError(file, problems);

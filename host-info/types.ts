@@ -19,6 +19,11 @@ export interface HostCapacity {
   eco?: number;
   /** Host probability of failure in [0, 1], when the source knows it (only the inventory does). */
   risk?: number;
+  /**
+   * Named capabilities with optional versions (`nodejs: "20.11.1"`, `avx512: true`, `zone: "eu-west-1a"`): the
+   * inventory's `capabilities`, OpenNebula TEMPLATE attributes through a mapping, PhysicalHosts' where present.
+   */
+  capabilities?: Record<string, string | true>;
 }
 
 /** A provider's answer: frozen (array and hosts), shared by every caller until the source changes. */
@@ -27,7 +32,10 @@ export type HostSnapshot = readonly Readonly<HostCapacity>[];
 /** Freezes a provider's freshly read hosts in place (they are never changed afterwards) and returns them. */
 export function freezeSnapshot(hosts: readonly HostCapacity[]): HostSnapshot {
   if (!Object.isFrozen(hosts)) {
-    for (const h of hosts) Object.freeze(h);
+    for (const h of hosts) {
+      if (h.capabilities) Object.freeze(h.capabilities);
+      Object.freeze(h);
+    }
     Object.freeze(hosts);
   }
   return hosts;

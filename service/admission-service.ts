@@ -11,7 +11,8 @@ import { decide, type DecisionContext, type DecisionHolder, type ServiceDecision
 import type { PeerConfig } from '../config/config';
 import type { HostInfoProvider, HostSnapshot } from '../host-info/types';
 import { AdmissionError, isAdmissionError, type ErrorDetail } from '../model/errors';
-import type { AdmissionModel, TrecConstraints } from '../model/types';
+import { requirementText } from '../model/capabilities';
+import type { AdmissionModel, CapabilityRequirement, TrecConstraints } from '../model/types';
 import { buildAdmissionModel, HostModelMemo, type ServiceRequest } from '../trec-analyzer/build-model';
 import { TrecClient, type DegradedNote, type TrecFetchOptions, type TrecSnapshot, type TrecStatus } from '../trec-analyzer/trec-fetchers';
 import { AdmissionIntake } from './intake';
@@ -82,6 +83,11 @@ export interface AdmissionRequest {
   readonly idempotencyKey?: string;
   /** Replace the owner's held offers for the same services (default true: an SLA negotiation asks twice). */
   readonly replaceHeld?: boolean;
+  /**
+   * Capability requirements given beside the manifests (JSON bodies), per manifest position and component id; added to
+   * what the manifest's own eac:Requires / eac:Forbids / eac:SameValue say.
+   */
+  readonly capabilities?: readonly (ManifestCapabilities | null)[];
   /** Set by admit() itself: the manifests of the batch that were refused on their own (positions in the original). */
   readonly manifestErrors?: readonly ManifestError[];
 }
@@ -198,6 +204,38 @@ function parseCached(xml: string): { manifest: ParsedManifest; document: XmlDocu
   return parsed;
 }
 
+/** Requirements of one manifest's components given in JSON, by component id. */
+export type ManifestCapabilities = Readonly<Record<string, { readonly requires?: readonly CapabilityRequirement[]; readonly sameValue?: readonly string[] }>>;
+
+/** The manifest with the JSON body's requirements added; an unknown component id is the request's error. */
+function withCapabilities(manifest: ParsedManifest, extra: ManifestCapabilities | null | undefined, k: number): ParsedManifest {
+  if (!extra || Object.keys(extra).length === 0) return manifest;
+  const known = new Set(manifest.components.map((c) => c.id));
+  const unknown = Object.keys(extra).filter((id) => !known.has(id));
+  if (unknown.length > 0) {
+    throw new AdmissionError(
+      'AC_ERR_INVALID_REQUEST',
+      `capabilities[${k}]: no component ${unknown.join(', ')} in service ${manifest.serviceId} (it has ${[...known].join(', ')})`,
+      unknown.map((id) => ({ field: `capabilities[${k}].${id}`, reason: 'not a component of the manifest' })),
+    );
+  }
+  const components = manifest.components.map((c) => {
+    const add = extra[c.id]?.requires ?? [];
+    if (add.length === 0) return c;
+    const texts = new Set((c.requires ?? []).map(requirementText));
+    return { ...c, requires: [...(c.requires ?? []), ...add.filter((r) => !texts.has(requirementText(r)))] };
+  });
+  const sameValue = new Map(manifest.sameValue.map((r) => [r.capability, [...r.members]]));
+  for (const [id, entry] of Object.entries(extra)) {
+    for (const capability of entry.sameValue ?? []) {
+      const members = sameValue.get(capability) ?? [];
+      if (!members.includes(id)) members.push(id);
+      sameValue.set(capability, members);
+    }
+  }
+  return { ...manifest, components, sameValue: [...sameValue].map(([capability, members]) => ({ capability, members })) };
+}
+
 /** A manifest of the request as the cycle uses it: its position, and a model id unique within the request. */
 export type RequestedManifest = ParsedManifest & {
   /** Position in the request's manifests. */
@@ -224,7 +262,11 @@ function withIndex(error: AdmissionError, k: number): AdmissionError {
  * Parses every manifest and checks its caps. A single manifest that fails is the request's error; in a batch each is
  * judged on its own: the failing ones become error entries and the others are admitted.
  */
-function parseAll(manifests: readonly string[], limits: NonNullable<AdmissionServiceOptions['limits']>): { parsed: RequestedManifest[]; errors: ManifestError[] } {
+function parseAll(
+  manifests: readonly string[],
+  limits: NonNullable<AdmissionServiceOptions['limits']>,
+  capabilities?: readonly (ManifestCapabilities | null)[],
+): { parsed: RequestedManifest[]; errors: ManifestError[] } {
   const parsed: RequestedManifest[] = [];
   const errors: ManifestError[] = [];
   const seen = new Map<string, number>();
@@ -236,7 +278,8 @@ function parseAll(manifests: readonly string[], limits: NonNullable<AdmissionSer
       } catch (error) {
         throw error instanceof AdmissionError && manifests.length > 1 ? withIndex(error, k) : error;
       }
-      const { manifest, document } = entry;
+      const { document } = entry;
+      const manifest = withCapabilities(entry.manifest, capabilities?.[k], k);
       checkLimits(manifest, manifests.length > 1 ? `manifests[${k}]` : 'manifest', limits);
       const n = (seen.get(manifest.serviceId) ?? 0) + 1;
       seen.set(manifest.serviceId, n);
@@ -384,7 +427,7 @@ export class AdmissionService {
     // Everything from parsing on starts in arrival order, one admission per event-loop turn (see intake.ts).
     await this.intake.turn(original.signal);
     // Bad input fails here, before anything is locked or fetched; in a batch each manifest is judged on its own.
-    const { parsed, errors } = parseAll(original.manifests, this.options.limits ?? DEFAULT_LIMITS);
+    const { parsed, errors } = parseAll(original.manifests, this.options.limits ?? DEFAULT_LIMITS, original.capabilities);
     // From here on the request holds the valid manifests only, in order (positions are kept in manifestIndex).
     const request: AdmissionRequest =
       errors.length === 0
@@ -510,7 +553,7 @@ export class AdmissionService {
                 ...(request.expirySeconds !== undefined ? { expirySeconds: request.expirySeconds } : {}),
                 hosts: previous?.hosts ?? [],
                 response: {
-                  ...storedResponse(request, s, request.manifests[a]!),
+                  ...storedResponse(request, s, request.manifests[a]!, request.capabilities?.[a]),
                   federation: { federationId: route.federationId, peerId: s.federation.peerId, protocol: s.federation.protocol, peerAdmissionId: s.federation.peerAdmissionId },
                 },
               },
@@ -639,8 +682,10 @@ export class AdmissionService {
         availability: c.availability,
         affinity: c.affinity,
         antiAffinity: c.antiAffinity,
+        ...(c.requires ? { requires: c.requires } : {}),
       })),
       rules: m.rules,
+      ...(m.sameValue.length > 0 ? { sameValue: m.sameValue } : {}),
       constraints: unchecked[k]!.constraints,
       ...(m.pricePlan && m.pricePlan.planFloor > 0 ? { planFloor: m.pricePlan.planFloor } : {}),
     }));
@@ -694,7 +739,9 @@ export class AdmissionService {
       if (!(isAdmissionError(error) && error.code === 'AC_ERR_CAPACITY_CONFLICT')) throw error;
       const input = (record.response as { inputManifest?: unknown } | null)?.inputManifest;
       if (typeof input !== 'string') throw error;
-      const { parsed } = parseAll([input], this.options.limits ?? DEFAULT_LIMITS);
+      // The JSON body's requirements were kept beside the manifest: a re-solve honours them too.
+      const inputCapabilities = (record.response as { inputCapabilities?: ManifestCapabilities } | null)?.inputCapabilities ?? null;
+      const { parsed } = parseAll([input], this.options.limits ?? DEFAULT_LIMITS, [inputCapabilities]);
       const built = await this.buildModel(parsed, {
         manifests: [input],
         owner: record.owner,
@@ -768,7 +815,7 @@ export class AdmissionService {
         ...(request.expirySeconds !== undefined ? { expirySeconds: request.expirySeconds } : {}),
         hosts,
         seenGenerations: pick(built.generations, hosts.map((h) => h.hostId)),
-        response: storedResponse(request, answer, request.manifests[a]!),
+        response: storedResponse(request, answer, request.manifests[a]!, request.capabilities?.[a]),
       });
       return answer;
     });
@@ -983,7 +1030,7 @@ function holdersByHost(holders: readonly Holder[]): Map<string, DecisionHolder[]
 }
 
 /** What an admission record keeps of its answer (GET /admissions/{id}; the input manifest lets PATCH solve it again). */
-function storedResponse(request: AdmissionRequest, s: ServiceAnswer, inputManifest: string): Record<string, unknown> {
+function storedResponse(request: AdmissionRequest, s: ServiceAnswer, inputManifest: string, inputCapabilities: ManifestCapabilities | null | undefined): Record<string, unknown> {
   return {
     requestId: request.requestId,
     decision: s.decision,
@@ -991,6 +1038,7 @@ function storedResponse(request: AdmissionRequest, s: ServiceAnswer, inputManife
     components: s.components,
     manifest: s.manifest,
     inputManifest,
+    ...(inputCapabilities ? { inputCapabilities } : {}),
     ...(request.federation ? { federatedFor: { origin: request.federation.origin, federationId: request.federation.id } } : {}),
   };
 }
@@ -1006,6 +1054,7 @@ function requestHash(r: AdmissionRequest): string {
         solver: r.solver ?? null,
         forbidFederation: r.forbidFederation ?? null,
         replaceHeld: r.replaceHeld ?? true,
+        capabilities: r.capabilities ?? null,
       }),
     )
     .digest('hex');

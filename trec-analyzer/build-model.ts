@@ -3,7 +3,7 @@
  * snapshot of host capacity (minus capacity reserved by earlier admissions), TREC values and the policy.
  * Pure: no I/O; the gateway gathers the inputs and owns the snapshot. admit() validates the result.
  */
-import type { AdmissionModel, Component, Host, Rule, Service, TrecConstraints, Weights } from '../model/types';
+import type { AdmissionModel, CapabilityValue, Component, Host, Rule, SameValueRule, Service, TrecConstraints, Weights } from '../model/types';
 
 /** One service as requested (a parsed manifest, transport-free). */
 export interface ServiceRequest {
@@ -13,6 +13,8 @@ export interface ServiceRequest {
   readonly availability: number;
   readonly components: readonly Omit<Component, 'label'>[];
   readonly rules: readonly Rule[];
+  /** Members kept on one value of a capability (eac:SameValue). */
+  readonly sameValue?: readonly SameValueRule[];
   /** Effective TREC bounds for this service (policy default ← manifest ← operator override). */
   readonly constraints: TrecConstraints;
   /** The manifest's price-plan floor, used for the gain when the cost service gives none. */
@@ -28,6 +30,8 @@ export interface HostInput {
   readonly usedMemoryMb?: number;
   readonly eco?: number;
   readonly risk?: number;
+  /** Named capabilities as the host-info source reports them (model/capabilities.ts). */
+  readonly capabilities?: Readonly<Record<string, CapabilityValue>>;
 }
 
 export interface ServiceTrecValues {
@@ -90,6 +94,7 @@ export function buildHostModel(input: HostModelInput): readonly Host[] {
       host.freeMemoryMb = input.ignoreUsage ? h.memoryMb : Math.max(0, h.memoryMb - (h.usedMemoryMb ?? 0) - (reserved?.memoryMb ?? 0));
     }
     if (risk !== undefined) host.risk = risk;
+    if (h.capabilities !== undefined && Object.keys(h.capabilities).length > 0) host.capabilities = h.capabilities;
     built[index] = host;
     sortRisk[index] = risk ?? 0;
   }
@@ -165,6 +170,7 @@ export function buildAdmissionModel(input: BuildModelInput, hostMemo?: HostModel
       federationAllowed: r.federationAllowed,
       components: r.components.map((c, i) => ({ ...c, label: `vm${i + 1}` })),
       rules: r.rules,
+      ...(r.sameValue && r.sameValue.length > 0 ? { sameValue: r.sameValue } : {}),
       constraints: r.constraints,
     };
   });

@@ -7,6 +7,12 @@
 export const OPT_NS = 'http://schemas.optimis.eu/optimis/';
 /** Infrastructure-provider extensions (optimis-ip.xsd): where the allocation offer is written. */
 export const OPT_IP_NS = 'http://schemas.optimis.eu/optimis/infrastructure';
+/**
+ * eac's own capability requirements (docs/capabilities.md): `eac:Requires`, `eac:Forbids`, `eac:SameValue` inside a
+ * component's `ovf:VirtualHardwareSection`, after its `ovf:Item`s — the place where OVF's schema accepts elements of
+ * other namespaces (`xs:any namespace="##other" processContents="lax"`), so a manifest carrying them stays valid.
+ */
+export const EAC_CAPABILITIES_NS = 'urn:eac:capabilities';
 /** OVF 1.1 envelope. */
 export const OVF_NS = 'http://schemas.dmtf.org/ovf/envelope/1';
 /** CIM resource allocation setting data (the `rasd:` fields of an `ovf:Item`). */

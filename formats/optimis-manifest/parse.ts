@@ -3,8 +3,9 @@
  * Lookups are by namespace URI, never by prefix; every problem becomes an AC_ERR_INVALID_MANIFEST detail naming the element.
  */
 import { AdmissionError, type ErrorDetail } from '../../model/errors';
-import type { Level, Rule, TrecConstraints } from '../../model/types';
-import { OPT_NS, OVF_NS, RASD_NS } from './namespaces';
+import { requirementProblem, requirementText } from '../../model/capabilities';
+import type { CapabilityRequirement, Level, Rule, SameValueRule, TrecConstraints } from '../../model/types';
+import { EAC_CAPABILITIES_NS, OPT_NS, OVF_NS, RASD_NS } from './namespaces';
 import { attribute, childElements, descendants, escapeText, firstChild, parseXml, textOf, type XmlDocument, type XmlElement } from '../../xml/safe-xml';
 
 /*
@@ -43,6 +44,8 @@ export interface ParsedComponent {
   readonly availability: number;
   readonly affinity: Level;
   readonly antiAffinity: Level;
+  /** eac:Requires / eac:Forbids of its VirtualHardwareSection; absent when it has none. */
+  readonly requires?: readonly CapabilityRequirement[];
 }
 
 export interface ParsedPricePlan {
@@ -67,6 +70,8 @@ export interface ParsedManifest {
   readonly components: readonly ParsedComponent[];
   /** Medium and High rules over component ids (Low rules constrain nothing and are omitted). */
   readonly rules: readonly Rule[];
+  /** One rule per capability named by some component's eac:SameValue: those components share its value. */
+  readonly sameValue: readonly SameValueRule[];
   /** Service availability target: the maximum of the component targets (as OPTIMIS), as a fraction. */
   readonly availability: number;
   /** Only the bounds the manifest states; the caller merges them over its defaults/policy. */
@@ -141,8 +146,11 @@ function readManifest(root: XmlElement): ParsedManifest {
       availability: pct === undefined ? 1 : percentToFraction(pct),
       affinity: d.affinity!,
       antiAffinity: d.antiAffinity!,
+      ...(d.requires.length > 0 ? { requires: d.requires } : {}),
     };
   });
+  const sameValue = new Map<string, string[]>();
+  for (const d of drafts) for (const name of d.sameValue) sameValue.set(name, [...(sameValue.get(name) ?? []), d.id]);
   return {
     manifestId,
     serviceProviderId,
@@ -150,6 +158,7 @@ function readManifest(root: XmlElement): ParsedManifest {
     federationAllowed: federationAllowed!,
     components,
     rules,
+    sameValue: [...sameValue].map(([capability, members]) => ({ capability, members })),
     availability: Math.max(...components.map((c) => c.availability)),
     trecConstraints: trec.constraints,
     pricePlan: trec.pricePlan,
@@ -169,13 +178,16 @@ interface ComponentDraft {
   lowerBound?: number;
   affinity?: Level;
   antiAffinity?: Level;
+  requires: CapabilityRequirement[];
+  /** Capability names of its eac:SameValue elements. */
+  sameValue: string[];
 }
 
 function readComponent(issues: Issues, el: XmlElement, index: number): ComponentDraft {
   const id = attribute(el, OPT_NS, 'componentId')?.trim() ?? '';
   const name = `VirtualMachineComponent[${id || index + 1}]`;
   if (!id) optAttribute(issues, el, 'componentId', `${name}/@componentId`);
-  const draft: ComponentDraft = { id };
+  const draft: ComponentDraft = { id, requires: [], sameValue: [] };
 
   const ovf = firstChild(el, OPT_NS, 'OVFDefinition');
   if (!ovf) issues.add(`${name}/OVFDefinition`, 'missing');
@@ -200,6 +212,12 @@ function readComponent(issues: Issues, el: XmlElement, index: number): Component
     }
     const memory = pickItem(items, '4', /memory/i);
     if (memory) draft.memoryMb = readMemoryMb(issues, memory, `${hw}/Item[ResourceType=4]`);
+    readCapabilities(issues, system, hw, draft);
+  }
+  // Anywhere else the schemas do not accept them: a requirement there would be silently ignored by OPTIMIS's
+  // validators and by us, so it is refused (the manifest would not be valid against the XSDs either).
+  for (const stray of EAC_ELEMENTS.flatMap((local) => descendants(el, EAC_CAPABILITIES_NS, local))) {
+    if (!placed.has(stray)) issues.add(`${name}/eac:${stray.local}`, 'must be a child of ovf:VirtualHardwareSection (after its ovf:Item elements): the only place the schemas accept it');
   }
 
   const ac = firstChild(el, OPT_NS, 'AllocationConstraints');
@@ -226,6 +244,38 @@ function readComponent(issues: Issues, el: XmlElement, index: number): Component
   draft.affinity = readLevel(issues, firstChild(el, OPT_NS, 'AffinityConstraints'), `${name}/AffinityConstraints`);
   draft.antiAffinity = readLevel(issues, firstChild(el, OPT_NS, 'AntiAffinityConstraints'), `${name}/AntiAffinityConstraints`);
   return draft;
+}
+
+const EAC_ELEMENTS = ['Requires', 'Forbids', 'SameValue'] as const;
+/** eac elements read from their one legal place (the others are reported as misplaced). */
+const placed = new WeakSet<XmlElement>();
+
+/** eac:Requires name= range=?, eac:Forbids name=, eac:SameValue name= in each VirtualHardwareSection of the VM. */
+function readCapabilities(issues: Issues, system: XmlElement, hw: string, draft: ComponentDraft): void {
+  for (const section of childElements(system, OVF_NS, 'VirtualHardwareSection')) {
+    for (const el of childElements(section, EAC_CAPABILITIES_NS)) {
+      placed.add(el);
+      const field = `${hw}/eac:${el.local}`;
+      const name = attribute(el, '', 'name')?.trim();
+      if (el.local === 'Requires' || el.local === 'Forbids') {
+        const range = attribute(el, '', 'range');
+        const requirement: CapabilityRequirement =
+          el.local === 'Forbids' ? { kind: 'forbidden', name: name ?? '', ...(range !== undefined ? { range } : {}) } : { kind: 'required', name: name ?? '', ...(range !== undefined ? { range: range.trim() } : {}) };
+        const problem = requirementProblem(requirement);
+        if (problem) issues.add(field, problem);
+        else if (draft.requires.some((r) => requirementText(r) === requirementText(requirement))) issues.add(field, `${requirementText(requirement)} is stated twice`);
+        else draft.requires.push(requirement);
+      } else if (el.local === 'SameValue') {
+        const problem = requirementProblem({ kind: 'required', name });
+        if (problem) issues.add(`${field}/@name`, problem);
+        else if (!draft.sameValue.includes(name!)) draft.sameValue.push(name!);
+      } else {
+        issues.add(field, `unknown element: the ${EAC_CAPABILITIES_NS} namespace has ${EAC_ELEMENTS.map((e) => `eac:${e}`).join(', ')}`);
+      }
+    }
+  }
+  const requiredNames = new Set(draft.requires.filter((r) => r.kind === 'required').map((r) => r.name));
+  for (const r of draft.requires) if (r.kind === 'forbidden' && requiredNames.has(r.name)) issues.add(`${hw}/eac:Forbids`, `${r.name} is both required and forbidden: no host can satisfy both`);
 }
 
 /**

@@ -2,6 +2,9 @@
  * Admissions over time (JSON API v1): admit (with a window, an expiry and an Idempotency-Key), list by window and status
  * with a cursor, get, confirm, reschedule, release. Ownership: clients and peers see and change only their own.
  */
+import { CAPABILITY_NAME, parseRequirement } from '../../model/capabilities';
+import type { CapabilityRequirement } from '../../model/types';
+import type { ManifestCapabilities } from '../../service/admission-service';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { Logger } from 'winston';
 import { z } from 'zod';
@@ -40,7 +43,48 @@ const manifestsBody = z.strictObject({
   start: z.string({ error: 'expected an RFC 3339 date-time' }).optional(),
   end: z.string({ error: 'expected an RFC 3339 date-time' }).nullable().optional(),
   expirySeconds: expiryField,
+  /** Per manifest (same positions), per component id: `requires` in text form (`nodejs@>=18 <21`, `!gpu`), `sameValue` capability names. */
+  capabilities: z
+    .array(
+      z
+        .record(
+          z.string(),
+          z.strictObject({
+            requires: z.array(z.string().max(300)).max(64).optional(),
+            sameValue: z.array(z.string().max(128)).max(16).optional(),
+          }),
+        )
+        .nullable(),
+    )
+    .max(1000)
+    .optional(),
 });
+
+/** The JSON body's capability texts as requirements; a bad one is a 400 naming its field. */
+function readCapabilities(raw: z.infer<typeof manifestsBody>['capabilities']): ManifestCapabilities[] | undefined {
+  if (!raw) return undefined;
+  const details: { field: string; reason: string }[] = [];
+  const out = raw.map((entry, k): ManifestCapabilities => {
+    const m: Record<string, { requires?: CapabilityRequirement[]; sameValue?: string[] }> = {};
+    for (const [id, spec] of Object.entries(entry ?? {})) {
+      const requires: CapabilityRequirement[] = [];
+      (spec.requires ?? []).forEach((text, r) => {
+        try {
+          requires.push(parseRequirement(text));
+        } catch (e) {
+          details.push({ field: `body.capabilities[${k}].${id}.requires[${r}]`, reason: (e as Error).message });
+        }
+      });
+      (spec.sameValue ?? []).forEach((name, r) => {
+        if (!CAPABILITY_NAME.test(name)) details.push({ field: `body.capabilities[${k}].${id}.sameValue[${r}]`, reason: `must match ${CAPABILITY_NAME.source}` });
+      });
+      m[id] = { requires, sameValue: spec.sameValue ?? [] };
+    }
+    return m;
+  });
+  if (details.length > 0) throw new AdmissionError('AC_ERR_INVALID_REQUEST', `invalid capabilities: ${details[0]!.field}: ${details[0]!.reason}`, details);
+  return out;
+}
 const statusList = z
   .string()
   .optional()
@@ -86,7 +130,7 @@ export function admissionJson(r: AdmissionRecord, withResponse = true): Record<s
     generation: r.generation,
     hosts: r.hosts,
     // The input manifest is kept to solve the admission again (PATCH); it is the client's own document.
-    ...(withResponse && response ? { response: Object.fromEntries(Object.entries(response).filter(([k]) => k !== 'inputManifest')) } : {}),
+    ...(withResponse && response ? { response: Object.fromEntries(Object.entries(response).filter(([k]) => k !== 'inputManifest' && k !== 'inputCapabilities')) } : {}),
   };
 }
 
@@ -116,11 +160,16 @@ export function admissionRoutes(deps: AdmissionRouteDeps): Router {
   router.post('/api/v1/admissions', requiresAdmitOrFederate, admissionBody, async (req: Request, res: Response) => {
     const query = parseInput(admissionQuery, req.query, 'query');
     let manifests: string[];
+    let capabilities: ManifestCapabilities[] | undefined;
     let timing: { start?: string | undefined; end?: string | null | undefined; expirySeconds?: number | undefined } = query;
     let fields = { start: 'query.start', end: 'query.end' };
     if (mediaType(req) === 'application/json') {
       const body = parseInput(manifestsBody, req.body, 'body');
       manifests = body.manifests;
+      capabilities = readCapabilities(body.capabilities);
+      if (capabilities && capabilities.length > manifests.length) {
+        throw new AdmissionError('AC_ERR_INVALID_REQUEST', `capabilities has ${capabilities.length} entries for ${manifests.length} manifests`, [{ field: 'body.capabilities', reason: 'one entry per manifest at most' }]);
+      }
       timing = { start: body.start ?? query.start, end: body.end !== undefined ? body.end : query.end, expirySeconds: body.expirySeconds ?? query.expirySeconds };
       fields = { start: body.start !== undefined ? 'body.start' : 'query.start', end: body.end !== undefined ? 'body.end' : 'query.end' };
     } else if (typeof req.body === 'string' || req.is(XML_TYPES)) {
@@ -141,6 +190,7 @@ export function admissionRoutes(deps: AdmissionRouteDeps): Router {
     const started = performance.now();
     const answer = await service.admit({
       manifests,
+      ...(capabilities ? { capabilities } : {}),
       owner: principalOf(req).name,
       dryRun: query.dryRun,
       ...(query.solver ? { solver: query.solver } : {}),

@@ -55,6 +55,8 @@ export interface ServiceData {
   readonly atMostOneAccepted: readonly (readonly number[])[];
   /** Same-host blocks: component lists (High affinity rules merged, plus High affinity components). */
   readonly blocks: readonly (readonly number[])[];
+  /** The hosts its restricted components may use (union of their masks), which its unrestricted VMs avoid; null: none. */
+  readonly restrictedHosts: Uint8Array | null;
 }
 
 /** A configuration of one service: y, X and φ per component, with its objective value. */
@@ -167,7 +169,18 @@ export function prepareService(model: Pick<AdmissionModel, 'services' | 'weights
     sameAcceptanceGroups: same.groups(),
     atMostOneAccepted: atMostOne,
     blocks,
+    restrictedHosts: unionOf(components.map((c) => c.allowed)),
   };
+}
+
+function unionOf(masks: readonly (Uint8Array | null)[]): Uint8Array | null {
+  let out: Uint8Array | null = null;
+  for (const m of masks) {
+    if (!m) continue;
+    out ??= new Uint8Array(m.length);
+    for (let j = 0; j < m.length; j++) out[j]! |= m[j]!;
+  }
+  return out;
 }
 
 /** Smallest provisioned count X + φ that reaches the availability target: cdf ≥ av. */

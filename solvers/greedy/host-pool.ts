@@ -203,13 +203,29 @@ export class HostPool {
    * Best fit: the host with the fewest free CPUs that still holds (cpus, memoryMb), skipping excluded slots and, with
    * `allowed` (a mask over model host indices: capabilities), the hosts it does not allow.
    */
-  find(cpus: number, memoryMb: number, excluded?: ReadonlySet<number>, allowed?: Uint8Array | null): number {
+  find(cpus: number, memoryMb: number, excluded?: ReadonlySet<number>, allowed?: Uint8Array | null, avoid?: Uint8Array | null): number {
+    if (avoid) {
+      // First without the hosts restricted items need (capabilities), then, if nothing else holds it, with them.
+      const elsewhere = this.findWhere(cpus, memoryMb, excluded, allowed, avoid);
+      if (elsewhere >= 0) return elsewhere;
+    }
+    return this.findWhere(cpus, memoryMb, excluded, allowed, null);
+  }
+
+  private findWhere(cpus: number, memoryMb: number, excluded: ReadonlySet<number> | undefined, allowed: Uint8Array | null | undefined, avoid: Uint8Array | null): number {
     const buckets = this.buckets;
     for (let c = Math.max(cpus, 0); c < buckets.length; c++) {
       const b = buckets[c]!;
       for (let k = b.length - 1; k >= 0; k--) {
         const slot = b[k]!;
-        if (this.freeMemoryMb[slot]! >= memoryMb && (!excluded || !excluded.has(slot)) && (!allowed || allowed[this.modelIndex[slot]!] === 1)) return slot;
+        if (
+          this.freeMemoryMb[slot]! >= memoryMb &&
+          (!excluded || !excluded.has(slot)) &&
+          (!allowed || allowed[this.modelIndex[slot]!] === 1) &&
+          (!avoid || avoid[this.modelIndex[slot]!] !== 1)
+        ) {
+          return slot;
+        }
       }
     }
     return -1;

@@ -156,7 +156,24 @@ function excludedFor(item: Item): Set<number> | undefined {
 }
 
 /** The services' packing states and their items, hardest and largest first; null when a block cannot exist. */
-function prepare(requests: readonly { sd: ServiceData; config: ServiceConfig }[]): { services: ServicePacking[]; items: Item[] } | null {
+/**
+ * The hosts restricted items may use (the union of their masks), which unrestricted items avoid while other hosts have
+ * room: a VM that runs anywhere should not take the few hosts a nodejs-20 VM can use. Null when no item is restricted.
+ */
+function wantedHosts(items: readonly Item[]): Uint8Array | null {
+  let out: Uint8Array | null = null;
+  const seen = new Set<Uint8Array>();
+  for (const it of items) {
+    const m = it.allowed;
+    if (!m || seen.has(m)) continue;
+    seen.add(m);
+    out ??= new Uint8Array(m.length);
+    for (let j = 0; j < m.length; j++) out[j]! |= m[j]!;
+  }
+  return out;
+}
+
+function prepare(requests: readonly { sd: ServiceData; config: ServiceConfig }[]): { services: ServicePacking[]; items: Item[]; wanted: Uint8Array | null } | null {
   const services = requests.map((r) => new ServicePacking(r.sd, r.config));
   const seq = { n: 0 };
   const items: Item[] = [];
@@ -168,7 +185,7 @@ function prepare(requests: readonly { sd: ServiceData; config: ServiceConfig }[]
   // Items restricted to some hosts (capabilities) go before unrestricted ones of the same hardness: best fit would
   // otherwise hand the few hosts they may use to VMs that could run anywhere.
   items.sort((p, q) => q.hardness - p.hardness || (q.allowed ? 1 : 0) - (p.allowed ? 1 : 0) || q.cpus - p.cpus || q.memoryMb - p.memoryMb || p.seq - q.seq);
-  return { services, items };
+  return { services, items, wanted: wantedHosts(items) };
 }
 
 /** Packs the configurations of several services together; null (pool unchanged) when they do not all fit. */
@@ -176,13 +193,13 @@ export function placeServices(pool: HostPool, requests: readonly { sd: ServiceDa
   const mark = pool.mark();
   const prepared = prepare(requests);
   if (!prepared) return null;
-  const { services, items } = prepared;
+  const { services, items, wanted } = prepared;
   for (const item of items) {
     const s = item.service;
     const excluded = excludedFor(item);
     const single = item.members.length === 1 && item.hardness < 2;
     let slot = single ? s.stackingSlot(pool, item.members[0]!, excluded) : -1;
-    if (slot < 0) slot = pool.find(item.cpus, item.memoryMb, excluded, item.allowed);
+    if (slot < 0) slot = pool.find(item.cpus, item.memoryMb, excluded, item.allowed, item.allowed ? null : wanted);
     if (slot < 0) {
       pool.rollback(mark);
       return null;
@@ -284,7 +301,7 @@ export function adjustComponent(pool: HostPool, sd: ServiceData, placement: Serv
   for (let k = 1; k < pairs.length; k += 2) current += pairs[k]!;
   const mark = pool.mark();
   for (; current < count; current++) {
-    const slot = pool.find(c.vcpus, c.memoryMb, undefined, c.allowed);
+    const slot = pool.find(c.vcpus, c.memoryMb, undefined, c.allowed, c.allowed ? null : sd.restrictedHosts);
     if (slot < 0) {
       pool.rollback(mark);
       return null;
