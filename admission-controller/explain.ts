@@ -4,6 +4,10 @@
  * (the catalogue); this file decides which apply, by peeling capacity off in layers and naming the first layer
  * without which the next step would fit:
  *
+ * 0. for a component with capability requirements (or in a same-value rule): the hosts it may use, with their free
+ *    capacity now: CAPABILITY_UNAVAILABLE (none qualifies), CAPABILITY_SCARCE (those that do cannot hold the step even
+ *    alone). Past this layer the step fits on its qualifying hosts, so the fleet-wide layers 1–3 cannot fire for it, and
+ *    every what-if of layers 4–5 places it on qualifying hosts only;
  * 1. the fleet's hosts in total (no usage at all): VM_LARGER_THAN_ANY_HOST, AFFINITY_GROUP_TOO_BIG;
  * 2. the fleet's free capacity with bookings aside (host-info's own usage only): HOST_TOO_SMALL, NOT_ENOUGH_HOSTS,
  *    INSUFFICIENT_CAPACITY;
@@ -20,6 +24,7 @@
  * (a whole service) use best fit, and their reasons say so. Costs O(placements + the service's size) per component,
  * never O(hosts): fleet facts are kept per frozen host list, bookings are visited per booked host.
  */
+import { capabilityPlan, requirementText, satisfies, valueCounts, type CapabilityPlan } from '../model/capabilities';
 import type { AdmissionModel, Allocation, ComponentAllocation, Host, HostPlacement, Rule, Service } from '../model/types';
 import { hostCapacities, isDeepFrozenHostList } from '../model/validate';
 import type { DecisionContext } from './decisions';
@@ -689,8 +694,24 @@ export function explainComponents(model: AdmissionModel, allocation: Allocation,
   return model.services.map((_, a) => explainer.service(a));
 }
 
+/** Excluded hosts plus every host the mask does not allow (a component's capabilities), for best-fit placements. */
+class MaskedSet extends Set<number> {
+  constructor(
+    private readonly mask: Uint8Array,
+    items?: Iterable<number>,
+  ) {
+    super(items);
+  }
+
+  override has(j: number): boolean {
+    return this.mask[j] !== 1 || super.has(j);
+  }
+}
+
 class Explainer {
   private readonly fleet: Fleet;
+  private readonly plan: CapabilityPlan | null;
+  private readonly masks = new Map<string, Uint8Array | null>();
   private readonly residual: Residual;
   private readonly judge: ChangeVerifier;
   /** Layer 2 (bookings aside) and layer 3 (the model's free capacity). */
@@ -713,6 +734,7 @@ class Explainer {
     private readonly context: DecisionContext,
   ) {
     this.fleet = fleetOf(model.hosts);
+    this.plan = capabilityPlan(model);
     this.residual = new Residual(this.fleet, model, allocation);
     this.judge = new ChangeVerifier(model, allocation, verification);
     const booked: Booked[] = [];
@@ -799,8 +821,101 @@ class Explainer {
       }
     }
     const need = this.needOf(a, i, facts);
+    const capability = this.capabilityLimit(need);
+    if (capability) {
+      reasons.push(capability);
+      return { reasons, final: true };
+    }
     reasons.push(...this.fleetLimits(need));
     return { reasons, final: false, need };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Layer 0: capabilities.
+
+  /**
+   * The hosts the members may all use (model order), or null when nothing restricts them: their requirements, and for
+   * a same-value rule the value the rule's placed members already use (any value of the capability when none is placed).
+   */
+  private maskOf(a: number, members: readonly number[]): Uint8Array | null {
+    const plan = this.plan;
+    if (!plan) return null;
+    const key = `${a}/${members.join(',')}`;
+    if (this.masks.has(key)) return this.masks.get(key)!;
+    let mask: Uint8Array | null = null;
+    const restrict = (allowed: (j: number) => boolean): void => {
+      const next: Uint8Array = new Uint8Array(this.model.hosts.length);
+      for (let j = 0; j < next.length; j++) next[j] = (mask === null || mask[j] === 1) && allowed(j) ? 1 : 0;
+      mask = next;
+    };
+    for (const i of members) {
+      const m = plan.allowed[a]?.[i];
+      if (m) restrict((j) => m[j] === 1);
+      for (const g of plan.sameValue[a] ?? []) {
+        if (!g.members.includes(i)) continue;
+        const used = new Set<number>();
+        for (const k of g.members) for (const p of this.allocation.services[a]![k]!.placements) if (p.vms > 0 && g.valueOf[p.hostIndex]! >= 0) used.add(g.valueOf[p.hostIndex]!);
+        // Two values in use would already be a violation the verifier reports; one (or none) narrows the hosts.
+        restrict((j) => g.valueOf[j]! >= 0 && (used.size !== 1 || used.has(g.valueOf[j]!)));
+      }
+    }
+    this.masks.set(key, mask);
+    return mask;
+  }
+
+  /** `excluded` plus the hosts the members may not use. */
+  private masked(a: number, members: readonly number[], excluded: ReadonlySet<number>): Set<number> {
+    const mask = this.maskOf(a, members);
+    return mask ? new MaskedSet(mask, excluded) : excluded instanceof Set ? (excluded as Set<number>) : new Set(excluded);
+  }
+
+  /** Layer 0: whether the qualifying hosts can hold the step on their free capacity now; the reason when they cannot. */
+  private capabilityLimit(need: Need): Reason | null {
+    const members = need.kind === 'group' ? need.members : [need.i];
+    const mask = this.maskOf(need.a, members);
+    if (!mask) return null;
+    const f = this.fleet;
+    const g = need.kind === 'group' ? this.groupDemand(need, need.n, need.memberVms) : null;
+    let qualifying = 0;
+    let slots = 0;
+    let hostsAble = 0;
+    let groupFits = false;
+    const ids: string[] = [];
+    for (let j = 0; j < mask.length; j++) {
+      if (mask[j] !== 1) continue;
+      qualifying++;
+      if (ids.length < R.MAX_LISTED) ids.push(this.model.hosts[j]!.id);
+      const fit = slotsOf(f.freeCpus[j]!, f.freeMemoryMb[j]!, need.vcpus, need.memoryMb);
+      slots += fit;
+      if (fit > 0) hostsAble++;
+      if (g && able(f.freeCpus[j]!, f.freeMemoryMb[j]!, g.cpus, g.memoryMb)) groupFits = true;
+    }
+    const fits = need.kind === 'group' ? groupFits : need.kind === 'spread' ? hostsAble >= need.n : slots >= need.n;
+    if (fits) return null;
+    const s = this.model.services[need.a]!;
+    const requirements = [...new Set(members.flatMap((k) => (s.components[k]!.requires ?? []).map(requirementText)))];
+    const sameValue = (this.plan?.sameValue[need.a] ?? []).find((r) => members.some((k) => r.members.includes(k)))?.capability;
+    const c = s.components[need.i]!;
+    if (qualifying === 0) {
+      const perRequirement = members.flatMap((k) => s.components[k]!.requires ?? []).map((r) => {
+        let hostsSatisfying = 0;
+        for (const h of this.model.hosts) if (satisfies(h.capabilities?.[r.name], r)) hostsSatisfying++;
+        const counts = valueCounts(this.model.hosts, r.name);
+        const values = [...counts.byValue].sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : 1)).slice(0, R.MAX_LISTED).map(([value, hosts]) => ({ value, hosts }));
+        return { requirement: requirementText(r), hostsSatisfying, values, hostsWithout: counts.without };
+      });
+      return R.capabilityUnavailable(c.id, requirements, this.model.hosts.length, perRequirement, sameValue);
+    }
+    const shown = requirements.length > 0 ? requirements : [`one value of ${sameValue}`];
+    return R.capabilityScarce(this.label(need), shown, {
+      hostsQualifying: qualifying,
+      hostIds: ids,
+      vmsNeeded: need.n,
+      vmsThatFit: need.kind === 'group' ? 0 : need.kind === 'spread' ? hostsAble : slots,
+      kind: need.kind,
+      vcpus: need.kind === 'group' ? g!.cpus : need.vcpus,
+      memoryMb: need.kind === 'group' ? g!.memoryMb : need.memoryMb,
+    });
   }
 
   private needOf(a: number, i: number, facts: ServiceFacts): Need {
@@ -1101,6 +1216,7 @@ class Explainer {
     const mem = c.memoryMb ?? 0;
     const added = new Map<number, number>();
     const free = new Scratch(r);
+    excluded = this.masked(a, [i], excluded);
     for (let v = 0; v < count; v++) {
       const j = free.bestFit(c.vcpus, mem, excluded);
       if (j < 0) return null;
@@ -1129,6 +1245,7 @@ class Explainer {
       cpus += vms[m]! * s.components[k]!.vcpus;
       memoryMb += vms[m]! * (s.components[k]!.memoryMb ?? 0);
     });
+    excluded = this.masked(a, members, excluded);
     // Its VMs now (on one host when it is admitted) move with it.
     const free = new Scratch(r);
     let home = -1;

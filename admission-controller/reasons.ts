@@ -10,6 +10,8 @@
  * | ANTI_AFFINITY_HIGH | High anti-affinity: only the basic VMs may run here | basicVms, maxVms |
  * | ANTI_AFFINITY_HIGH_RULE | a High anti-affinity rule lets one member run here, and another does | members, acceptedMember |
  * | AFFINITY_RULE_GROUP | an affinity rule's members are admitted together or not at all | members, level, notAdmitted |
+ * | CAPABILITY_UNAVAILABLE | no host satisfies the component's capability requirements (and same-value rule) | requirements, hosts, perRequirement[] (hostsSatisfying, values seen, hostsWithout) |
+ * | CAPABILITY_SCARCE | some hosts qualify, but their free capacity (bookings taken) cannot hold the step even alone | requirements, hostsQualifying, hostIds, vmsNeeded, vmsThatFit (or hostsAble / largest group room) |
  * | VM_LARGER_THAN_ANY_HOST | one VM needs more CPUs than the largest host has in total | vcpus, largestHostCpus |
  * | AFFINITY_GROUP_TOO_BIG | a same-host (High affinity) group needs more CPUs than the largest host has in total | groupCpus, largestHostCpus, members |
  * | HOST_TOO_SMALL | a VM or a same-host group fits a host's total, but no host has that much free (bookings aside) | neededCpusOnOneHost, largestFreeHostCpus (or the memory variant), members? |
@@ -31,6 +33,8 @@ export type ReasonCode =
   | 'ANTI_AFFINITY_HIGH'
   | 'ANTI_AFFINITY_HIGH_RULE'
   | 'AFFINITY_RULE_GROUP'
+  | 'CAPABILITY_UNAVAILABLE'
+  | 'CAPABILITY_SCARCE'
   | 'VM_LARGER_THAN_ANY_HOST'
   | 'AFFINITY_GROUP_TOO_BIG'
   | 'HOST_TOO_SMALL'
@@ -131,6 +135,67 @@ export function affinityRuleGroup(members: readonly string[], level: 1 | 2, notA
     code: 'AFFINITY_RULE_GROUP',
     message: `${level === 2 ? 'High' : 'Medium'} affinity rule over ${list(members)}: the members are admitted together or not at all`,
     data: { members, level, notAdmitted },
+  };
+}
+
+/** How the fleet stands towards one requirement: hosts satisfying it, and the values (with counts) it has instead. */
+export interface RequirementFigures {
+  readonly requirement: string;
+  readonly hostsSatisfying: number;
+  /** The capability's values among the hosts, most common first (at most MAX_LISTED), with their host counts. */
+  readonly values: readonly { readonly value: string; readonly hosts: number }[];
+  readonly hostsWithout: number;
+}
+
+function requirementSentence(f: RequirementFigures): string {
+  const name = f.requirement.replace(/^!/, '').split('@')[0]!;
+  const seen = f.values.map((v) => `${v.hosts} host${v.hosts === 1 ? ' has' : 's have'} ${name}${v.value === 'flag' ? '' : ` ${v.value}`}`);
+  if (f.hostsWithout > 0) seen.push(`${f.hostsWithout} ha${f.hostsWithout === 1 ? 's' : 've'} none`);
+  return `${f.requirement}: ${f.hostsSatisfying} host(s) satisfy it${seen.length ? ` (${list(seen)})` : ''}`;
+}
+
+/** `sameValue`: the capability the component must share with others, when that narrows the hosts too. */
+export function capabilityUnavailable(component: string, requirements: readonly string[], hosts: number, perRequirement: readonly RequirementFigures[], sameValue?: string): Reason {
+  const what = requirements.length === 1 ? requirements[0]! : `all of ${list(requirements)}`;
+  return {
+    code: 'CAPABILITY_UNAVAILABLE',
+    message:
+      `no host offers what ${component} requires (${what}${sameValue ? `, on one value of ${sameValue} shared with its rule` : ''}): of ${hosts} host(s), ` +
+      perRequirement.map(requirementSentence).join('; '),
+    data: record({
+      requirements,
+      hosts,
+      sameValue,
+      perRequirement: perRequirement.map((f) => ({ requirement: f.requirement, hostsSatisfying: f.hostsSatisfying, values: f.values.map((v) => ({ value: v.value, hosts: v.hosts })), hostsWithout: f.hostsWithout })),
+    }),
+  };
+}
+
+export interface ScarceFigures {
+  readonly hostsQualifying: number;
+  /** The qualifying hosts (at most MAX_LISTED). */
+  readonly hostIds: readonly string[];
+  readonly vmsNeeded: number;
+  /** plain: VMs that fit on them; spread: hosts that can take one; group: 0 (no one host holds the group). */
+  readonly vmsThatFit: number;
+  readonly kind: 'plain' | 'spread' | 'group';
+  readonly vcpus: number;
+  readonly memoryMb: number;
+}
+
+/** `what`: "one more VM of app", "the 2 basic VM(s) of app", … */
+export function capabilityScarce(what: string, requirements: readonly string[], f: ScarceFigures): Reason {
+  const hosts = `the ${f.hostsQualifying} host(s) that satisfy ${list(requirements)} (${list(f.hostIds)}${more(f.hostIds.length, f.hostsQualifying)})`;
+  const room =
+    f.kind === 'group'
+      ? 'none of them has room for the same-host group'
+      : f.kind === 'spread'
+        ? `${f.vmsThatFit} of them can take one VM of ${cpusAndMemory(f.vcpus, f.memoryMb)}, and Medium anti-affinity needs ${f.vmsNeeded} hosts`
+        : `they have room for ${f.vmsThatFit} VM(s) of ${cpusAndMemory(f.vcpus, f.memoryMb)}, ${f.vmsNeeded} needed`;
+  return {
+    code: 'CAPABILITY_SCARCE',
+    message: `${what} does not fit: ${hosts} are the only ones it may use, and with their free capacity now (bookings taken) ${room}`,
+    data: record({ requirements, hostsQualifying: f.hostsQualifying, hostIds: f.hostIds, kind: f.kind, vmsNeeded: f.vmsNeeded, vmsThatFit: f.vmsThatFit, vcpus: f.vcpus, memoryMb: f.memoryMb > 0 ? f.memoryMb : undefined }),
   };
 }
 

@@ -362,6 +362,67 @@ const CASES: readonly Case[] = [
       "not determined why (s not admitted whole): best fit found no placement of every component at its minimum on the fleet's free capacity, though its 20 CPUs are within the 20 free",
     not: ['CAPACITY_IN_USE', 'INSUFFICIENT_CAPACITY', 'CAPACITY_TAKEN_BY_THIS_ADMISSION'],
   },
+  // --- capabilities ------------------------------------------------------------------------------------------------
+  {
+    name: 'CAPABILITY_UNAVAILABLE: nodejs >=18 <21 on a fleet of 40 nodejs-16 hosts and 12 without nodejs',
+    model: () =>
+      model(
+        [service('s', [component('api', { requires: [{ kind: 'required', name: 'nodejs', range: '>=18 <21' }] })])],
+        Array.from({ length: 52 }, (_, j): Host => ({ id: `h${j + 1}`, cpus: 8, usedCpus: 0, eco: 3, ...(j < 40 ? { capabilities: { nodejs: '16.20.2' } } : {}) })),
+      ),
+    component: 'api',
+    code: 'CAPABILITY_UNAVAILABLE',
+    data: {
+      requirements: ['nodejs@>=18 <21'],
+      hosts: 52,
+      perRequirement: [{ requirement: 'nodejs@>=18 <21', hostsSatisfying: 0, values: [{ value: '16.20.2', hosts: 40 }], hostsWithout: 12 }],
+    },
+    message: 'no host offers what api requires (nodejs@>=18 <21): of 52 host(s), nodejs@>=18 <21: 0 host(s) satisfy it (40 hosts have nodejs 16.20.2, 12 have none)',
+    not: ['INSUFFICIENT_CAPACITY', 'CONSTRAINT', 'NOT_DETERMINED'],
+  },
+  {
+    name: 'CAPABILITY_SCARCE: 3 basic VMs of 4 CPUs, and the one nodejs-20 host has room for 2 (the other 24 free CPUs do not count)',
+    model: () =>
+      model(
+        [service('s', [component('api', { basic: 3, maxVms: 3, vcpus: 4, requires: [{ kind: 'required', name: 'nodejs', range: '>=18 <21' }] })])],
+        [
+          { id: 'h1', cpus: 8, usedCpus: 0, eco: 3, capabilities: { nodejs: '16.20.2' } },
+          { id: 'h2', cpus: 8, usedCpus: 0, eco: 3, capabilities: { nodejs: '20.11.1' } },
+          { id: 'h3', cpus: 8, usedCpus: 0, eco: 3 },
+          { id: 'h4', cpus: 8, usedCpus: 0, eco: 3, capabilities: { nodejs: '21.0.0-rc.1' } },
+        ],
+      ),
+    component: 'api',
+    code: 'CAPABILITY_SCARCE',
+    data: { requirements: ['nodejs@>=18 <21'], hostsQualifying: 1, hostIds: ['h2'], kind: 'plain', vmsNeeded: 3, vmsThatFit: 2, vcpus: 4 },
+    message:
+      'the 3 basic VM(s) of api does not fit: the 1 host(s) that satisfy nodejs@>=18 <21 (h2) are the only ones it may use, and with their free capacity now (bookings taken) they have room for 2 VM(s) of 4 CPUs, 3 needed',
+    not: ['INSUFFICIENT_CAPACITY', 'CONSTRAINT', 'NOT_DETERMINED'],
+  },
+  {
+    name: 'CAPACITY_TAKEN_BY_THIS_ADMISSION on the qualifying hosts: the one gpu host is full of this admission\'s own VMs',
+    model: () =>
+      model(
+        [service('s', [component('train', { basic: 1, maxVms: 1, vcpus: 8, requires: [{ kind: 'required', name: 'gpu' }] }), component('web', { basic: 1, maxVms: 1, vcpus: 8 })])],
+        [
+          { id: 'h1', cpus: 8, usedCpus: 0, eco: 3, capabilities: { gpu: 'a100' } },
+          { id: 'h2', cpus: 8, usedCpus: 0, eco: 3 },
+        ],
+      ),
+    allocation: () => ({
+      services: [
+        [
+          { acceptedLocally: false, placements: [], federatedVms: 1 },
+          { acceptedLocally: true, placements: [{ hostIndex: 0, vms: 1 }], federatedVms: 0 },
+        ],
+      ],
+    }),
+    component: 'train',
+    code: 'CAPACITY_TAKEN_BY_THIS_ADMISSION',
+    data: { hostIds: ['h1'] },
+    message: 'the 1 basic VM(s) of train (placed alone by best fit) would fit on the free capacity, but other VMs of this admission use the 1 host(s) it would need (h1) with 8 CPUs: s/web (8 CPUs)',
+    not: ['CONSTRAINT', 'CAPABILITY_SCARCE'],
+  },
 ];
 
 async function decisionsOf(c: Case): Promise<readonly ServiceDecision[]> {
@@ -397,6 +458,8 @@ describe('one row per reason code: code, data and message', () => {
       'ANTI_AFFINITY_HIGH',
       'ANTI_AFFINITY_HIGH_RULE',
       'AFFINITY_RULE_GROUP',
+      'CAPABILITY_UNAVAILABLE',
+      'CAPABILITY_SCARCE',
       'VM_LARGER_THAN_ANY_HOST',
       'AFFINITY_GROUP_TOO_BIG',
       'HOST_TOO_SMALL',
