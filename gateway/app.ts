@@ -3,6 +3,7 @@
  * modules (admissions, capacity, settings, events, operations, the console's static files, the OPTIMIS surface). HTTP
  * only: routes validate input (zod), call the AdmissionService or the ledger, and never contain admission logic.
  */
+import { withCapabilityOverrides } from '../service/host-capabilities';
 import express, { type Request } from 'express';
 import type { Logger } from 'winston';
 import type { HostInfoProvider } from '../host-info/types';
@@ -56,7 +57,9 @@ export function isOptimisStateChangingGet(req: Request): boolean {
 }
 
 export function createApp(deps: AppDeps): express.Express {
-  const { service, ledger, hostInfo, metrics } = deps;
+  const { service, ledger, metrics } = deps;
+  // GET /api/v1/hosts shows what admissions place against: host-info with the operators' capability overrides.
+  const hostInfo = withCapabilityOverrides(deps.hostInfo, ledger);
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);

@@ -73,6 +73,11 @@ export const openApiDocument = {
                 additionalProperties: false,
                 properties: {
                   manifests: { type: 'array', minItems: 1, items: { type: 'string' } },
+                  capabilities: {
+                    type: 'array',
+                    description: 'per manifest (same positions): component id → {requires: ["nodejs@>=18 <21", "!gpu"], sameValue: ["zone"]}, added to the manifest\'s own eac:Requires / eac:Forbids / eac:SameValue',
+                    items: { type: ['object', 'null'], additionalProperties: { type: 'object', additionalProperties: false, properties: { requires: { type: 'array', items: { type: 'string' } }, sameValue: { type: 'array', items: { type: 'string' } } } } },
+                  },
                   start: { type: 'string', format: 'date-time' },
                   end: { type: ['string', 'null'], format: 'date-time' },
                   expirySeconds: { type: 'integer', minimum: 1 },
@@ -217,7 +222,40 @@ export const openApiDocument = {
       get: { summary: 'A subscription: cursor, delivered count, the pending attempt, dead letters', parameters: [idParam('id', 'subscription id')], responses: { '200': json({ type: 'object' }), '404': errorResponse('unknown subscription') } },
       delete: { summary: 'Remove a subscription', parameters: [idParam('id', 'subscription id')], responses: { '204': { description: 'removed' }, '404': errorResponse('unknown subscription') } },
     },
-    '/api/v1/hosts': { get: { summary: 'Capacity now: hosts (as host-info reports them), reserved, capacity-window deltas, free, and totals', responses: { '200': json({ type: 'object' }), '502': errorResponse('host-info source failed') } } },
+    '/api/v1/hosts': {
+      get: {
+        summary: 'Capacity now: hosts (as host-info reports them, with capability overrides merged), reserved, capacity-window deltas, free, and totals',
+        parameters: [
+          {
+            name: 'satisfies',
+            in: 'query',
+            schema: { type: 'array', items: { type: 'string' } },
+            style: 'form',
+            explode: true,
+            description: 'repeatable: `nodejs@>=18 <21` (a semver range or exact value), `avx512` (has it), `!gpu` (lacks it); only hosts meeting every one are listed, with `qualifying`, `of` and `notSatisfied` counts',
+          },
+        ],
+        responses: { '200': json({ type: 'object' }), '400': errorResponse('a malformed requirement (AC_ERR_INVALID_REQUEST)'), '502': errorResponse('host-info source failed') },
+      },
+    },
+    '/api/v1/hosts/{id}/capabilities': {
+      put: {
+        summary: "Set or remove capabilities on a host (operator): merged over host-info's, persisted in the ledger, audited, event host.capabilities.changed",
+        parameters: [idParam('id', 'host id (need not be in the inventory yet)')],
+        requestBody: {
+          required: true,
+          content: { 'application/json': { schema: { type: 'object', additionalProperties: { type: ['string', 'boolean', 'null'] }, description: '{"nodejs": "20.11.1", "avx512": true, "gpu": null}: a value or true sets, null removes (also hiding the value host-info reports)' } } },
+        },
+        responses: { '200': json({ type: 'object' }), '400': errorResponse('a bad name or value (AC_ERR_INVALID_REQUEST)'), '401': errorResponse('no token'), '403': errorResponse('not an operator') },
+      },
+    },
+    '/api/v1/hosts/{id}/capabilities/{name}': {
+      delete: {
+        summary: 'Remove one capability from a host (operator): hides the value host-info reports too',
+        parameters: [idParam('id', 'host id'), idParam('name', 'capability name')],
+        responses: { '200': json({ type: 'object' }), '400': errorResponse('a bad name (AC_ERR_INVALID_REQUEST)'), '401': errorResponse('no token'), '403': errorResponse('not an operator') },
+      },
+    },
     '/api/v1/policy': {
       get: { summary: 'TREC objective weights', responses: { '200': json({ $ref: '#/components/schemas/Policy' }) } },
       put: {
@@ -306,7 +344,7 @@ export const openApiDocument = {
         properties: {
           seq: { type: 'integer' },
           id: { type: 'string' },
-          type: { type: 'string', enum: ['admission.held', 'admission.confirmed', 'admission.rescheduled', 'admission.released', 'admission.expired', 'reservation.started', 'reservation.ending', 'reservation.ended', 'capacity.changed', 'maintenance.conflict'] },
+          type: { type: 'string', enum: ['admission.held', 'admission.confirmed', 'admission.rescheduled', 'admission.released', 'admission.expired', 'reservation.started', 'reservation.ending', 'reservation.ended', 'capacity.changed', 'maintenance.conflict', 'host.capabilities.changed'] },
           at: { type: 'string', format: 'date-time' },
           owner: { type: ['string', 'null'] },
           subject: { type: 'string' },

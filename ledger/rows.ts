@@ -3,6 +3,9 @@
  * names and meanings, so each record has one mapping. Row types name only the columns read here; each store's own row
  * types (which add store-specific columns such as booleans stored as 0/1) are assignable to them.
  */
+import { CAPABILITY_NAME, capabilityValueProblem } from '../model/capabilities';
+import type { HostCapabilityOverride } from './types';
+import { invalid } from './validate';
 import type { ServiceDecisionKind } from '../admission-controller/decisions';
 import type { AdmissionRecord, AdmissionStatus, CapacityWindowRecord, EventType, HostInventory, LedgerEvent, TimeWindow } from './types';
 
@@ -109,4 +112,52 @@ export function admissionSummary(r: AdmissionRecord): Record<string, unknown> {
 export function frozen<T extends object>(record: T): T {
   for (const v of Object.values(record)) if (typeof v === 'object' && v !== null) Object.freeze(v);
   return Object.freeze(record);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Capability overrides (operator API): one row per host, the change applied the same way by every store.
+
+export interface HostCapabilityRow {
+  host_id: string;
+  set_json: string;
+  removed_json: string;
+  generation: number | string;
+  updated_ms: number | string;
+}
+
+export function capabilityOverrideOf(row: HostCapabilityRow): HostCapabilityOverride {
+  return {
+    hostId: row.host_id,
+    set: JSON.parse(row.set_json) as Record<string, string | true>,
+    removed: JSON.parse(row.removed_json) as string[],
+    generation: Number(row.generation),
+    updatedAt: Number(row.updated_ms),
+  };
+}
+
+/**
+ * The override after a change: a value sets the capability (and un-hides it), null removes it (from the override, and
+ * hides host-info's value). Names and values are checked here, before any store writes them.
+ */
+export function changedCapabilities(
+  before: Pick<HostCapabilityOverride, 'set' | 'removed'> | undefined,
+  change: Readonly<Record<string, string | true | null>>,
+): { readonly set: Record<string, string | true>; readonly removed: string[] } {
+  const entries = Object.entries(change ?? {});
+  if (entries.length === 0) throw invalid('capabilities', 'expected at least one capability (a value, true, or null to remove it)');
+  if (entries.length > 256) throw invalid('capabilities', 'at most 256 capabilities per change');
+  const set: Record<string, string | true> = { ...(before?.set ?? {}) };
+  const removed = new Set(before?.removed ?? []);
+  for (const [name, value] of entries) {
+    const problem = value === null ? (CAPABILITY_NAME.test(name) ? undefined : `capability name must match ${CAPABILITY_NAME.source}`) : capabilityValueProblem(name, value);
+    if (problem) throw invalid(`capabilities.${name}`, problem);
+    if (value === null) {
+      delete set[name];
+      removed.add(name);
+    } else {
+      set[name] = value;
+      removed.delete(name);
+    }
+  }
+  return { set, removed: [...removed].sort() };
 }

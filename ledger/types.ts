@@ -254,7 +254,8 @@ export type EventType =
   | 'reservation.ending'
   | 'reservation.ended'
   | 'capacity.changed'
-  | 'maintenance.conflict';
+  | 'maintenance.conflict'
+  | 'host.capabilities.changed';
 
 export interface LedgerEvent {
   /** Strictly increasing in commit order; the cursor of polls and SSE (Last-Event-ID). */
@@ -416,6 +417,24 @@ export interface AdvanceResult {
   readonly nextDueAt: EpochMs | null;
 }
 
+/**
+ * The operator's capability changes to one host, merged over what host-info reports (`set` wins; `removed` hides a
+ * capability host-info reports). Kept per host; an emptied override stays as a row (its generation keeps counting).
+ */
+export interface HostCapabilityOverride {
+  readonly hostId: string;
+  readonly set: Readonly<Record<string, string | true>>;
+  readonly removed: readonly string[];
+  readonly generation: number;
+  readonly updatedAt: EpochMs;
+}
+
+export interface CapabilityOverrides {
+  /** Grows with every change (the sum of the rows' generations): equal versions mean equal overrides. */
+  readonly version: number;
+  readonly byHost: ReadonlyMap<string, HostCapabilityOverride>;
+}
+
 export interface Ledger {
   /** `sqlite`, `postgres`. */
   readonly kind: string;
@@ -516,6 +535,13 @@ export interface Ledger {
   decisions(filter: DecisionFilter, page?: { readonly limit?: number; readonly cursor?: string }): Promise<Page<DecisionRecord>>;
 
   /** Cheap liveness of the database, for /ready. */
+  /** Every host's capability override (operator API); host-info's own capabilities are not stored. */
+  capabilityOverrides(): Promise<CapabilityOverrides>;
+  /**
+   * Sets (`set`: value, or null to remove) capabilities on a host, in one transaction with its audit row and a
+   * `host.capabilities.changed` event. The host need not be in the inventory yet (an operator may prepare one).
+   */
+  setHostCapabilities(hostId: string, set: Readonly<Record<string, string | true | null>>, actor: string): Promise<HostCapabilityOverride>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

@@ -14,6 +14,7 @@ import { AdmissionError, isAdmissionError, type ErrorDetail } from '../model/err
 import { requirementText } from '../model/capabilities';
 import type { AdmissionModel, CapabilityRequirement, TrecConstraints } from '../model/types';
 import { buildAdmissionModel, HostModelMemo, type ServiceRequest } from '../trec-analyzer/build-model';
+import { withCapabilityOverrides } from './host-capabilities';
 import { TrecClient, type DegradedNote, type TrecFetchOptions, type TrecSnapshot, type TrecStatus } from '../trec-analyzer/trec-fetchers';
 import { AdmissionIntake } from './intake';
 import { Federator, type FederationLog, type FederationReport, type FederationRoute, type InboundFederation } from '../federation';
@@ -343,11 +344,15 @@ export class AdmissionService {
   private pendingDecisions: DecisionInput[] = [];
   private decisionFlush: Promise<void> | undefined;
 
+  private readonly hostInfo: HostInfoProvider;
+
   constructor(
-    private readonly hostInfo: HostInfoProvider,
+    hostInfo: HostInfoProvider,
     private readonly ledger: Ledger,
     private readonly options: AdmissionServiceOptions,
   ) {
+    // Operators' capability overrides (ledger) merged over host-info's: what every admission places against.
+    this.hostInfo = withCapabilityOverrides(hostInfo, ledger);
     const f = options.federation;
     this.intake = options.intake ?? new AdmissionIntake();
     this.trec = new TrecClient(options.trec);

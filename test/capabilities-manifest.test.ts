@@ -132,3 +132,57 @@ describe('admissions with capabilities (HTTP)', () => {
     expect([bad.status, bad.body.error.code, bad.body.error.details[0].field]).toEqual([400, 'AC_ERR_INVALID_REQUEST', 'body.capabilities[0].db.requires[0]']);
   });
 });
+
+describe('capabilities of hosts over HTTP: ?satisfies and the operator API', () => {
+  let gw: TestGateway;
+  const OPERATOR = 'op-secret-token-123456789';
+  const CLIENT = 'client-secret-token-12345678';
+  beforeAll(async () => {
+    const { createHash } = await import('node:crypto');
+    const sha = (t: string): string => createHash('sha256').update(t).digest('hex');
+    gw = await testGateway({
+      hosts: nodeFleet(),
+      tokens: [
+        { name: 'ops', role: 'operator', sha256: sha(OPERATOR) },
+        { name: 'acme', role: 'client', sha256: sha(CLIENT) },
+      ],
+    });
+  });
+  afterAll(() => gw.close());
+  const as = (token: string) => ({ Authorization: `Bearer ${token}` });
+
+  it('lists only the hosts that satisfy every requirement, with how many each one leaves out', async () => {
+    const res = await request(gw.app).get('/api/v1/hosts').query({ satisfies: ['nodejs@>=18 <21', '!gpu'] }).set(as(OPERATOR));
+    expect(res.status).toBe(200);
+    expect(res.body.hosts.map((h: { id: string }) => h.id)).toEqual(['host-7', 'host-8']);
+    expect(res.body).toMatchObject({ satisfies: ['nodejs@>=18 <21', '!gpu'], qualifying: 2, of: 8, notSatisfied: [{ requirement: 'nodejs@>=18 <21', hosts: 6 }, { requirement: '!gpu', hosts: 0 }] });
+    const bad = await request(gw.app).get('/api/v1/hosts').query({ satisfies: 'nodejs@>=18 <<21' }).set(as(OPERATOR));
+    expect([bad.status, bad.body.error.code, bad.body.error.details[0].field]).toEqual([400, 'AC_ERR_INVALID_REQUEST', 'query.satisfies[0]']);
+  });
+
+  it('an operator sets and removes capabilities; admissions and ?satisfies see the merge; a client may not', async () => {
+    const refused = await request(gw.app).put('/api/v1/hosts/host-2/capabilities').set(as(CLIENT)).send({ nodejs: '20.1.0' });
+    expect([refused.status, refused.body.error.code]).toEqual([403, 'AC_ERR_FORBIDDEN']);
+
+    const set = await request(gw.app).put('/api/v1/hosts/host-2/capabilities').set(as(OPERATOR)).send({ nodejs: '20.1.0', zone: 'z2' });
+    expect(set.status).toBe(200);
+    expect(set.body).toMatchObject({ hostId: 'host-2', inInventory: true, capabilities: { nodejs: '20.1.0', zone: 'z2' }, override: { set: { nodejs: '20.1.0', zone: 'z2' }, removed: [], generation: 1 } });
+    const hidden = await request(gw.app).delete('/api/v1/hosts/host-8/capabilities/nodejs').set(as(OPERATOR));
+    expect(hidden.body).toMatchObject({ capabilities: { zone: 'z2' }, override: { removed: ['nodejs'] } });
+
+    const listed = await request(gw.app).get('/api/v1/hosts').query({ satisfies: 'nodejs@>=18 <21' }).set(as(OPERATOR));
+    expect(listed.body.hosts.map((h: { id: string }) => h.id)).toEqual(['host-2', 'host-7']);
+
+    const admitted = await request(gw.app).post('/api/v1/admissions?dryRun=true').set(as(CLIENT)).set('Content-Type', 'application/xml').send(EXAMPLE);
+    const app = admitted.body.services[0].components.find((c: { id: string }) => c.id === 'app');
+    expect(app.placements.every((p: { hostId: string }) => p.hostId === 'host-2' || p.hostId === 'host-7')).toBe(true);
+
+    const events = await gw.ledger.events(0, { types: ['host.capabilities.changed'] });
+    expect(events.map((e) => [e.subject, e.data['change']])).toEqual([
+      ['host-2', { nodejs: '20.1.0', zone: 'z2' }],
+      ['host-8', { nodejs: null }],
+    ]);
+    const bad = await request(gw.app).put('/api/v1/hosts/host-2/capabilities').set(as(OPERATOR)).send({ 'no spaces': true });
+    expect([bad.status, bad.body.error.code]).toEqual([400, 'AC_ERR_INVALID_REQUEST']);
+  });
+});

@@ -6,7 +6,7 @@
 import { verify } from '../admission-controller/verifier';
 import { generateModel, withCapabilities } from '../bench/generator';
 import { hostSatisfies } from '../model/capabilities';
-import type { AdmissionModel, Solver } from '../model/types';
+import type { Host, Solver } from '../model/types';
 import { autoSolver } from '../solvers/auto';
 import { greedySolver, inProcessGreedySolver, shutdownGreedyWorkers } from '../solvers/greedy';
 import { shutdownHighsWorker, solveHighs } from '../solvers/highs';
@@ -26,7 +26,7 @@ const SOLVERS: [string, Solver][] = [
 ];
 
 /** Six hosts with room for everything: only the capabilities decide where VMs go. */
-function fleet(): AdmissionModel['hosts'] {
+function fleet(): Host[] {
   return [
     { id: 'old-1', cpus: 16, usedCpus: 0, eco: 1, capabilities: { nodejs: '16.20.2', zone: 'z1' } },
     { id: 'old-2', cpus: 16, usedCpus: 0, eco: 1, capabilities: { nodejs: '16.20.2', zone: 'z2' } },

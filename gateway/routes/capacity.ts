@@ -2,6 +2,8 @@
  * Capacity views and capacity windows (maintenance, drains, capacity that arrives): GET /api/v1/hosts (now),
  * GET /api/v1/capacity?from&to (per host and in total, over a window), and the operator's capacity windows.
  */
+import type { HostCapabilityOverride } from '../../ledger/types';
+import { hostSatisfies, parseRequirement, requirementText, satisfies } from '../../model/capabilities';
 import { randomUUID } from 'node:crypto';
 import express, { type Request, type Response, type Router } from 'express';
 import type { Logger } from 'winston';
@@ -26,6 +28,9 @@ export interface CapacityRouteDeps {
   /** Records a host snapshot in the ledger before the view is read (the service's syncHosts). */
   readonly syncHosts: (hosts: Awaited<ReturnType<HostInfoProvider['listHosts']>>) => Promise<void>;
 }
+
+/** `{"nodejs": "20.11.1", "avx512": true, "gpu": null}`: a value or true sets, null removes (ledger/rows.ts checks names and values). */
+const capabilitiesBody = z.record(z.string().max(128), z.union([z.string().max(256), z.literal(true), z.null()], { error: 'expected a version or value (string), true, or null to remove' }));
 
 const rangeQuery = z.object({ from: z.string().optional(), to: z.string().optional(), hostId: z.string().optional() });
 const finite = z.number({ error: 'expected a number' }).refine(Number.isFinite, { error: 'expected a finite number' });
@@ -65,14 +70,35 @@ export function capacityRoutes(deps: CapacityRouteDeps): Router {
   };
 
   router.get('/api/v1/hosts', requires('view'), async (req: Request, res: Response) => {
-    const hosts = await hostInfo.listHosts(req.deadline);
-    await deps.syncHosts(hosts);
+    const satisfiesTexts = ([] as unknown[]).concat(req.query['satisfies'] ?? []);
+    const requirements = satisfiesTexts.map((text, k) => {
+      if (typeof text !== 'string') throw new AdmissionError('AC_ERR_INVALID_REQUEST', 'query.satisfies: expected text such as nodejs@>=18 <21, avx512 or !gpu', [{ field: `query.satisfies[${k}]`, reason: 'not a string' }]);
+      try {
+        return parseRequirement(text);
+      } catch (e) {
+        throw new AdmissionError('AC_ERR_INVALID_REQUEST', `query.satisfies: ${(e as Error).message}`, [{ field: `query.satisfies[${k}]`, reason: (e as Error).message }]);
+      }
+    });
+    const all = await hostInfo.listHosts(req.deadline);
+    await deps.syncHosts(all);
+    // ?satisfies=…: only the hosts that meet every requirement, and how many hosts each requirement leaves out.
+    const hosts = requirements.length > 0 ? all.filter((h) => hostSatisfies(h, requirements)) : all;
+    const filter =
+      requirements.length > 0
+        ? {
+            satisfies: requirements.map(requirementText),
+            qualifying: hosts.length,
+            of: all.length,
+            notSatisfied: requirements.map((r) => ({ requirement: requirementText(r), hosts: all.filter((h) => !satisfies(h.capabilities?.[r.name], r)).length })),
+          }
+        : {};
     const now = deps.clock();
     const capacity = await ledger.capacity({ start: now, end: now + 1 });
     const byId = new Map(capacity.hosts.map((h) => [h.hostId, h]));
     sendJson(res, 200, {
       source: hostInfo.name,
       at: iso(now),
+      ...filter,
       totals: capacity.totals,
       hosts: hosts.map((h) => {
         const v = byId.get(h.id);
@@ -141,6 +167,31 @@ export function capacityRoutes(deps: CapacityRouteDeps): Router {
     deps.onChange?.();
     deps.logger.info('capacity window removed', { requestId: req.requestId, windowId: id, by: principalOf(req).name });
     res.status(204).end();
+  });
+
+  // Capability overrides (operator): merged over host-info's by every admission and by GET /api/v1/hosts.
+  const capabilityAnswer = async (req: Request, hostId: string, override: HostCapabilityOverride): Promise<Record<string, unknown>> => {
+    const host = (await hostInfo.listHosts(req.deadline)).find((h) => h.id === hostId);
+    return { hostId, override: { set: override.set, removed: override.removed, generation: override.generation, updatedAt: iso(override.updatedAt) }, inInventory: host !== undefined, capabilities: host?.capabilities ?? {} };
+  };
+
+  router.put('/api/v1/hosts/:id/capabilities', requires('operate'), json, async (req: Request, res: Response) => {
+    requireContentType(req, 'application/json');
+    const hostId = String(req.params.id);
+    const body = parseInput(capabilitiesBody, req.body, 'body');
+    const override = await ledger.setHostCapabilities(hostId, body, principalOf(req).name);
+    deps.onChange?.();
+    deps.logger.info('host capabilities set', { requestId: req.requestId, hostId, by: principalOf(req).name, names: Object.keys(body) });
+    sendJson(res, 200, await capabilityAnswer(req, hostId, override));
+  });
+
+  router.delete('/api/v1/hosts/:id/capabilities/:name', requires('operate'), async (req: Request, res: Response) => {
+    const hostId = String(req.params.id);
+    const name = String(req.params.name);
+    const override = await ledger.setHostCapabilities(hostId, { [name]: null }, principalOf(req).name);
+    deps.onChange?.();
+    deps.logger.info('host capability removed', { requestId: req.requestId, hostId, name, by: principalOf(req).name });
+    sendJson(res, 200, await capabilityAnswer(req, hostId, override));
   });
 
   return router;

@@ -257,10 +257,22 @@ const LEDGER_LOGS = `
   ALTER TABLE ledger_tail ADD COLUMN free_capacity_band integer NOT NULL DEFAULT 0;
 `;
 
+/** The operator's capability overrides per host (JSON text; merged over host-info's by the service). */
+const HOST_CAPABILITIES = `
+  CREATE TABLE host_capabilities (
+    host_id      text COLLATE "C" PRIMARY KEY,
+    set_json     text NOT NULL,
+    removed_json text NOT NULL,
+    generation   bigint NOT NULL,
+    updated_ms   bigint NOT NULL
+  );
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'ledger: settings, hosts, admissions over time, allocations, capacity windows, change feed', sql: LEDGER_CORE },
   { version: 2, name: 'ledger: event outbox, subscriptions and delivery claims, idempotency keys, audit', sql: LEDGER_OUTBOX },
   { version: 3, name: 'ledger: decision log, audit by subject and time, held offers by service, free-capacity band', sql: LEDGER_LOGS },
+  { version: 4, name: "ledger: operators' capability overrides per host", sql: HOST_CAPABILITIES },
 ];
 
 /** The newest schema version this code knows. */

@@ -41,6 +41,8 @@ import type { TrecConstraints, Weights } from '../../model/types';
 import { EPSILON, FleetIndex, capacityView, endOf, freeOver, hostView, type Adjustment } from '../capacity';
 import { CapacityConflictError, generationConflict, notFound, stateConflict } from '../errors';
 import type {
+  CapabilityOverrides,
+  HostCapabilityOverride,
   AdmissionFilter,
   AdmissionRecord,
   AdmissionStatus,
@@ -81,7 +83,21 @@ import type {
 } from '../types';
 import { HOLDING_STATUSES } from '../types';
 import { bandCrossing, freeBandOf, invalid, jsonOf, sumByHost, validate } from '../validate';
-import { admissionRecord, admissionSummary, eventOf, frozen, inventoryOf, sameInventory, windowOf, windowRecord, type AllocationRow, type EventRow } from '../rows';
+import {
+  admissionRecord,
+  admissionSummary,
+  capabilityOverrideOf,
+  changedCapabilities,
+  eventOf,
+  frozen,
+  inventoryOf,
+  sameInventory,
+  windowOf,
+  windowRecord,
+  type AllocationRow,
+  type EventRow,
+  type HostCapabilityRow,
+} from '../rows';
 import { PG_TYPES, pgCode, redactUrl, retryable, unavailable, type PgError } from './connection';
 import { migrateClient, type PostgresMigrationStatus } from './migrations';
 
@@ -2468,6 +2484,38 @@ export class PostgresLedger implements Ledger {
     if (f.band === before) return undefined;
     await t.q('UPDATE ledger_tail SET free_capacity_band = $1 WHERE id = 1', [f.band]);
     return t.event('capacity.changed', null, 'fleet', bandCrossing(this.thresholds, before, f.band, f), now);
+  }
+
+  async capabilityOverrides(): Promise<CapabilityOverrides> {
+    const rows = await this.read((c) => q<HostCapabilityRow>(c, 'SELECT * FROM host_capabilities ORDER BY host_id'));
+    const byHost = new Map(rows.map((r) => [r.host_id, frozen(capabilityOverrideOf(r))]));
+    let version = 0;
+    for (const o of byHost.values()) version += o.generation;
+    return { version, byHost };
+  }
+
+  async setHostCapabilities(hostId: string, set: Readonly<Record<string, string | true | null>>, actor: string): Promise<HostCapabilityOverride> {
+    validate.id(hostId, 'hostId');
+    validate.id(actor, 'actor');
+    return this.tx(async (t) => {
+      // Created empty first, then locked: concurrent changes to one host wait for each other instead of racing the insert.
+      await t.q("INSERT INTO host_capabilities (host_id, set_json, removed_json, generation, updated_ms) VALUES ($1, '{}', '[]', 0, $2) ON CONFLICT (host_id) DO NOTHING", [hostId, t.now]);
+      const row = (await t.one<HostCapabilityRow>('SELECT * FROM host_capabilities WHERE host_id = $1 FOR UPDATE', [hostId]))!;
+      const before = Number(row.generation) > 0 ? capabilityOverrideOf(row) : undefined;
+      const next = changedCapabilities(before, set);
+      const generation = Number(row.generation) + 1;
+      await t.q('UPDATE host_capabilities SET set_json = $2, removed_json = $3, generation = $4, updated_ms = $5 WHERE host_id = $1', [
+        hostId,
+        JSON.stringify(next.set),
+        JSON.stringify(next.removed),
+        generation,
+        t.now,
+      ]);
+      const after: HostCapabilityOverride = { hostId, set: next.set, removed: next.removed, generation, updatedAt: t.now };
+      t.audit(actor, 'host.capabilities.set', hostId, before ?? null, after);
+      t.event('host.capabilities.changed', null, hostId, { hostId, change: { ...set }, set: next.set, removed: next.removed, generation });
+      return frozen(after);
+    });
   }
 
   async ping(): Promise<void> {

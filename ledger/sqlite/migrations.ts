@@ -308,12 +308,24 @@ const HELD_BY_SERVICE = sql(`
   CREATE INDEX admissions_held_by_service ON admissions (owner, service_id, created_ms, id) WHERE status = 'held';
 `);
 
+/** The operator's capability overrides per host (JSON objects; merged over host-info's by the service). */
+const HOST_CAPABILITIES = sql(`
+  CREATE TABLE host_capabilities (
+    host_id      TEXT PRIMARY KEY,
+    set_json     TEXT NOT NULL,
+    removed_json TEXT NOT NULL,
+    generation   INTEGER NOT NULL,
+    updated_ms   INTEGER NOT NULL
+  );
+`);
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'state-store v1: policy, constraints, admissions with a TTL', up: sql(STATE_STORE_V1) },
   { version: 2, name: 'ledger: hosts, admissions over time, allocations, capacity windows, change feed', up: LEDGER_CORE },
   { version: 3, name: 'ledger: event outbox, subscriptions, idempotency keys, audit', up: LEDGER_OUTBOX },
   { version: 4, name: 'ledger: decision log, audit by subject and time', up: DECISION_LOG },
   { version: 5, name: "ledger: index of held offers by owner and service (a re-sent request replaces its own offer)", up: HELD_BY_SERVICE },
+  { version: 6, name: "ledger: operators' capability overrides per host", up: HOST_CAPABILITIES },
 ];
 
 /** The newest schema version this code knows. */

@@ -24,6 +24,8 @@ import type { TrecConstraints, Weights } from '../../model/types';
 import { EPSILON, FleetIndex, capacityView, endOf, freeOver, hostView, type Adjustment } from '../capacity';
 import { CapacityConflictError, generationConflict, notFound, stateConflict } from '../errors';
 import type {
+  CapabilityOverrides,
+  HostCapabilityOverride,
   AdmissionFilter,
   AdmissionRecord,
   AdmissionStatus,
@@ -63,7 +65,21 @@ import type {
 } from '../types';
 import { HOLDING_STATUSES } from '../types';
 import { bandCrossing, freeBandOf, invalid, jsonOf, sumByHost, validate } from '../validate';
-import { admissionRecord, admissionSummary, eventOf, frozen, inventoryOf, sameInventory, windowOf, windowRecord, type AllocationRow, type EventRow } from '../rows';
+import {
+  admissionRecord,
+  admissionSummary,
+  capabilityOverrideOf,
+  changedCapabilities,
+  eventOf,
+  frozen,
+  inventoryOf,
+  sameInventory,
+  windowOf,
+  windowRecord,
+  type AllocationRow,
+  type EventRow,
+  type HostCapabilityRow,
+} from '../rows';
 import { migrate, type MigrationStatus } from './migrations';
 
 export const DATABASE_FILE = 'eac.sqlite';
@@ -1767,6 +1783,35 @@ export class SqliteLedger implements Ledger {
     if (more) rows.pop();
     const last = rows[rows.length - 1];
     return { items: rows.map(decisionOfRow), nextCursor: more && last ? encodeCursor(last.at_ms, last.id) : null };
+  }
+
+  async capabilityOverrides(): Promise<CapabilityOverrides> {
+    this.checkVersion();
+    const rows = this.q('SELECT * FROM host_capabilities ORDER BY host_id').all() as HostCapabilityRow[];
+    const byHost = new Map(rows.map((r) => [r.host_id, frozen(capabilityOverrideOf(r))]));
+    let version = 0;
+    for (const o of byHost.values()) version += o.generation;
+    return { version, byHost };
+  }
+
+  async setHostCapabilities(hostId: string, set: Readonly<Record<string, string | true | null>>, actor: string): Promise<HostCapabilityOverride> {
+    validate.id(hostId, 'hostId');
+    validate.id(actor, 'actor');
+    return this.write(() => {
+      const row = this.q('SELECT * FROM host_capabilities WHERE host_id = ?').get(hostId) as HostCapabilityRow | undefined;
+      const before = row ? capabilityOverrideOf(row) : undefined;
+      const next = changedCapabilities(before, set);
+      const now = this.clock();
+      const generation = (before?.generation ?? 0) + 1;
+      this.q(
+        `INSERT INTO host_capabilities (host_id, set_json, removed_json, generation, updated_ms) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (host_id) DO UPDATE SET set_json = excluded.set_json, removed_json = excluded.removed_json, generation = excluded.generation, updated_ms = excluded.updated_ms`,
+      ).run(hostId, JSON.stringify(next.set), JSON.stringify(next.removed), generation, now);
+      const after: HostCapabilityOverride = { hostId, set: next.set, removed: next.removed, generation, updatedAt: now };
+      this.auditRow(actor, 'host.capabilities.set', hostId, before ?? null, after, now);
+      this.event('host.capabilities.changed', null, hostId, { hostId, change: { ...set }, set: next.set, removed: next.removed, generation }, now);
+      return frozen(after);
+    });
   }
 
   async ping(): Promise<void> {

@@ -100,6 +100,7 @@ export function ledgerConformance(name: string, open: () => Promise<OpenedLedger
       await env.cleanup();
     });
 
+    const second_ = async (): Promise<Ledger | undefined> => second();
     const second = async (): Promise<Ledger | undefined> => {
       if (!env.second) return undefined;
       const l = await env.second();
@@ -1230,6 +1231,43 @@ export function ledgerConformance(name: string, open: () => Promise<OpenedLedger
         await other.syncHosts([{ ...FLEET[0]!, cpus: 10 }, FLEET[1]!, FLEET[2]!], 'host-info');
         expect((await ledger.capacity(win(20, 60))).hosts[0]).toMatchObject({ cpus: 10, freeCpus: 10 });
         expect(await ledger.lastEventSeq()).toBe(await other.lastEventSeq());
+      });
+    });
+
+    // -----------------------------------------------------------------------------------------
+    describe('capability overrides', () => {
+      test('set, change and remove: one row per host, audited, one host.capabilities.changed event per change, version grows', async () => {
+        expect(await ledger.capabilityOverrides()).toEqual({ version: 0, byHost: new Map() });
+        const seq = await ledger.lastEventSeq();
+        const first = await ledger.setHostCapabilities('h1', { nodejs: '20.11.1', avx512: true }, 'op');
+        expect(first).toEqual({ hostId: 'h1', set: { nodejs: '20.11.1', avx512: true }, removed: [], generation: 1, updatedAt: T0 });
+        clock.advance(1000);
+        // null removes: from the override, and hides host-info's value (removed).
+        const second = await ledger.setHostCapabilities('h1', { avx512: null, gpu: 'a100' }, 'op');
+        expect(second).toEqual({ hostId: 'h1', set: { nodejs: '20.11.1', gpu: 'a100' }, removed: ['avx512'], generation: 2, updatedAt: T0 + 1000 });
+        await ledger.setHostCapabilities('not-yet-a-host', { zone: 'z1' }, 'op');
+        const all = await ledger.capabilityOverrides();
+        expect(all.version).toBe(3);
+        expect([...all.byHost.keys()]).toEqual(['h1', 'not-yet-a-host']);
+        expect(all.byHost.get('h1')).toEqual(second);
+        const events = await eventsAfter(seq);
+        expect(types(events)).toEqual(['host.capabilities.changed h1', 'host.capabilities.changed h1', 'host.capabilities.changed not-yet-a-host']);
+        expect(events[1]!.data).toEqual({ hostId: 'h1', change: { avx512: null, gpu: 'a100' }, set: { nodejs: '20.11.1', gpu: 'a100' }, removed: ['avx512'], generation: 2 });
+        const audit = await ledger.audit({ subject: 'h1' });
+        expect(audit.filter((r) => r.action === 'host.capabilities.set')).toHaveLength(2);
+        // Another connection sees the same overrides.
+        const other = await second_();
+        if (other) expect((await other.capabilityOverrides()).byHost.get('h1')).toEqual(second);
+      });
+
+      test('refuses a bad name or value, and an empty change, writing nothing', async () => {
+        const seq = await ledger.lastEventSeq();
+        const changes: Record<string, string | true | null>[] = [{ 'bad name': 'x' }, { nodejs: '' }, {}, { gpu: 42 as unknown as string }];
+        for (const change of changes) {
+          await expect(ledger.setHostCapabilities('h1', change, 'op')).rejects.toMatchObject({ code: 'AC_ERR_INVALID_REQUEST' });
+        }
+        expect(await ledger.lastEventSeq()).toBe(seq);
+        expect((await ledger.capabilityOverrides()).byHost.size).toBe(0);
       });
     });
   });
