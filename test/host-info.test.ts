@@ -137,7 +137,7 @@ describe('inventory file', () => {
     expect(error.message).toBe('inv.json: hosts[0].usedCpus: is required (and 3 more problems)');
     expect(error.details).toEqual([
       { field: 'inv.json: hosts[0].usedCpus', reason: 'is required' },
-      { field: 'inv.json: hosts[0].usedCPUs', reason: 'is not a known field (id, cpus, usedCpus, memoryMb, usedMemoryMb, eco, risk)' },
+      { field: 'inv.json: hosts[0].usedCPUs', reason: 'is not a known field (id, cpus, usedCpus, memoryMb, usedMemoryMb, eco, risk, capabilities)' },
       { field: 'inv.json: hosts[1].cpus', reason: 'must be ≥ 0' },
       { field: 'inv.json: hosts[2].id', reason: 'duplicate id "h1" (also hosts[0])' },
     ]);
