@@ -85,6 +85,11 @@ export interface HostInfoSettings {
   readonly openNebulaUrl?: string;
   /** OpenNebula session string `user:password`; never logged. */
   readonly openNebulaAuth?: string;
+  /**
+   * HOST TEMPLATE attributes read as capabilities, `ATTRIBUTE=capability` (e.g. `NODEJS_VERSION=nodejs`); attributes
+   * named `EAC_CAP_<NAME>` are read as capability `<name>` (lower case) without being listed.
+   */
+  readonly openNebulaCapabilities: readonly string[];
   readonly timeoutMs: number;
   /** How long a host snapshot is reused before the source is asked again, in ms (0 = every admission asks). */
   readonly cacheMs: number;
@@ -417,12 +422,17 @@ const limitsSchema = z.strictObject({ maxComponentsPerManifest: positiveInt, max
 const shareLeaf = numberLeaf('a share within [0, 1]', (n) => n >= 0 && n <= 1);
 
 const serverSchema = z.strictObject({ port, host: nonEmptyString, bodyLimitBytes: positiveInt, requestTimeoutMs: positiveInt, maxManifests: positiveInt, workers: positiveInt });
+/** `NODEJS_VERSION=nodejs`: an OpenNebula TEMPLATE attribute and the capability it gives. */
+const capabilityMappingLeaf = z
+  .string({ error: 'expected ATTRIBUTE=capability' })
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*=[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/, { error: 'expected ATTRIBUTE=capability (e.g. NODEJS_VERSION=nodejs)' });
 const hostInfoSchema = z.strictObject({
   source: enumLeaf(['inventory', 'physical-hosts', 'opennebula']),
   inventoryPath: nonEmptyString,
   physicalHostsUrl: httpUrl.optional(),
   openNebulaUrl: httpUrl.optional(),
   openNebulaAuth: nonEmptyString.optional(),
+  openNebulaCapabilities: z.array(capabilityMappingLeaf, { error: 'expected an array of ATTRIBUTE=capability entries' }),
   timeoutMs: positiveInt,
   cacheMs: nonNegativeInt,
   maxAgeMs: positiveInt,
@@ -556,6 +566,13 @@ const ENV: readonly EnvSpec[] = [
   { name: 'AC_PHYSICAL_HOSTS_URL', path: ['hostInfo', 'physicalHostsUrl'], leaf: httpUrl, meaning: 'AC_PhHostsInfo_aaS endpoint (required for physical-hosts)' },
   { name: 'AC_OPENNEBULA_URL', path: ['hostInfo', 'openNebulaUrl'], leaf: httpUrl, meaning: 'OpenNebula XML-RPC endpoint (required for opennebula)' },
   { name: 'AC_OPENNEBULA_AUTH', path: ['hostInfo', 'openNebulaAuth'], leaf: nonEmptyString, meaning: 'OpenNebula session `user:password` (required for opennebula; secret)' },
+  {
+    name: 'AC_OPENNEBULA_CAPABILITIES',
+    path: ['hostInfo', 'openNebulaCapabilities'],
+    leaf: z.array(capabilityMappingLeaf),
+    list: true,
+    meaning: 'comma-separated ATTRIBUTE=capability: HOST TEMPLATE attributes read as capabilities (EAC_CAP_<NAME> attributes need no entry)',
+  },
   { name: 'AC_HOST_INFO_TIMEOUT_MS', path: ['hostInfo', 'timeoutMs'], leaf: positiveInt, numeric: true, meaning: 'deadline of one host-info request, ms' },
   { name: 'AC_HOST_INFO_CACHE_MS', path: ['hostInfo', 'cacheMs'], leaf: nonNegativeInt, numeric: true, meaning: 'reuse a host snapshot for this long, ms (0 = ask every time)' },
   { name: 'AC_HOST_INFO_MAX_AGE_MS', path: ['hostInfo', 'maxAgeMs'], leaf: positiveInt, numeric: true, meaning: 'oldest host snapshot admissions may use, ms (older: 503 AC_ERR_HOST_INFO_STALE)' },
@@ -638,7 +655,7 @@ export const DEFAULT_CONFIG: AppConfig = deepFreeze({
   optimis: { trustedSources: [], principal: 'optimis', role: 'client', allowStateChangingGet: false },
   limits: { maxComponentsPerManifest: 1000, maxVmsPerComponent: 1000 },
   // Serving a snapshot up to two minutes old rides out a restart of the source; older ones are refused.
-  hostInfo: { source: 'inventory', inventoryPath: DEFAULT_INVENTORY_PATH, timeoutMs: 2000, cacheMs: 5000, maxAgeMs: 120_000, maxShrink: 0.5, shrinkConfirmMs: 60_000 },
+  hostInfo: { source: 'inventory', inventoryPath: DEFAULT_INVENTORY_PATH, openNebulaCapabilities: [], timeoutMs: 2000, cacheMs: 5000, maxAgeMs: 120_000, maxShrink: 0.5, shrinkConfirmMs: 60_000 },
   trec: {
     timeoutMs: 1000,
     retries: 2,

@@ -7,6 +7,11 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import { describeConfig, isOpenMode, loadConfig, type AppConfig } from '../config/config';
 import { createHostInfoProvider } from '../host-info';
 import type { HostInfoConfig } from '../host-info/types';
+
+/** `NODEJS_VERSION=nodejs` entries (config, validated) as a mapping. */
+function capabilityAttributes(entries: readonly string[]): Record<string, string> {
+  return Object.fromEntries(entries.map((e) => e.split('=', 2) as [string, string]));
+}
 import { isAdmissionError } from '../model/errors';
 import { redactDatabaseUrl } from '../model/redact';
 import { configureGreedyWorkers, shutdownGreedyWorkers, warmUpGreedyWorkers } from '../solvers/greedy';
@@ -36,7 +41,7 @@ export function hostInfoConfig(config: AppConfig): HostInfoConfig {
     case 'physical-hosts':
       return { kind: 'physical-hosts', url: h.physicalHostsUrl!, timeoutMs: h.timeoutMs, cacheTtlMs: h.cacheMs, ...guard };
     case 'opennebula':
-      return { kind: 'opennebula', url: h.openNebulaUrl!, auth: h.openNebulaAuth ?? '', timeoutMs: h.timeoutMs, cacheTtlMs: h.cacheMs, ...guard };
+      return { kind: 'opennebula', url: h.openNebulaUrl!, auth: h.openNebulaAuth ?? '', capabilityAttributes: capabilityAttributes(h.openNebulaCapabilities), timeoutMs: h.timeoutMs, cacheTtlMs: h.cacheMs, ...guard };
   }
 }
 

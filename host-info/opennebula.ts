@@ -2,6 +2,7 @@
  * Host capacity from OpenNebula's XML-RPC `one.hostpool.info`: builds the call, reads the XML-RPC answer, converts HOST_POOL.
  * Accepts old (FREE_CPU/USED_CPU…) and new (TOTAL_CPU/TOTAL_MEM…) HOST_SHARE field sets; HTTP, cache and stale answers come from remote.ts.
  */
+import { capabilityValueProblem } from '../model/capabilities';
 import { AdmissionError, isAdmissionError, type ErrorDetail } from '../model/errors';
 import { childElements, escapeText, firstChild, isXmlChars, parseXml, textOf, type XmlElement } from '../xml/safe-xml';
 import { answerRoot, checkDurations, checkUrl, httpText, notXmlReason, SnapshotCache, type Snapshot } from './remote';
@@ -49,6 +50,7 @@ export class OpenNebulaProvider implements HostInfoProvider {
     checkDurations('opennebula', config);
     checkAuth(config.auth);
     const { url, auth } = config;
+    const capabilityAttributes = config.capabilityAttributes ?? {};
     const request = hostPoolInfoCall(auth);
     const scrub = scrubber(auth);
     this.cache = new SnapshotCache({
@@ -71,7 +73,7 @@ export class OpenNebulaProvider implements HostInfoProvider {
             // A redirect would re-send the session string to wherever it points.
             followRedirects: false,
           });
-          return parseHostPoolResponse(body, `${LABEL} ${shownUrl}`);
+          return parseHostPoolResponse(body, `${LABEL} ${shownUrl}`, capabilityAttributes);
         } catch (error) {
           // Belt and braces: whatever an upstream echoes back, the session string never reaches a message or a log.
           if (isAdmissionError(error)) {
@@ -144,7 +146,7 @@ type RpcValue = string | number | boolean | null | RpcValue[] | { [name: string]
  * Reads a `one.hostpool.info` methodResponse and its HOST_POOL. Throws AC_ERR_UPSTREAM whose message starts with `where`:
  * XML-RPC faults and `[false, message, code]` answers carry OpenNebula's own message.
  */
-export function parseHostPoolResponse(xml: string, where = 'OpenNebula answer'): Snapshot {
+export function parseHostPoolResponse(xml: string, where = 'OpenNebula answer', capabilityAttributes: Readonly<Record<string, string>> = {}): Snapshot {
   const fail = (reason: string, details: readonly ErrorDetail[] = [{ field: where, reason }]): never => {
     throw new AdmissionError('AC_ERR_UPSTREAM', `${where}: ${reason}`, details);
   };
@@ -179,7 +181,7 @@ export function parseHostPoolResponse(xml: string, where = 'OpenNebula answer'):
     return fail(`${HOSTPOOL_METHOD} failed: ${message}${codeText}`);
   }
   if (typeof body !== 'string') return fail(`${HOSTPOOL_METHOD} succeeded but its body is a ${describe(body)}, not a HOST_POOL string`);
-  return parseHostPool(body, where);
+  return parseHostPool(body, where, capabilityAttributes);
 }
 
 class RpcShapeError extends Error {}
@@ -264,7 +266,32 @@ function describe(v: RpcValue | undefined): string {
  * - Non-numeric or negative figures, a missing NAME/STATE/HOST_SHARE on a usable host, or duplicate NAMEs make the
  *   whole answer invalid.
  */
-export function parseHostPool(xml: string, where = 'HOST_POOL document'): Snapshot {
+/** Prefix of HOST TEMPLATE attributes read as capabilities without a mapping entry: EAC_CAP_NODEJS → nodejs. */
+export const CAPABILITY_ATTRIBUTE_PREFIX = 'EAC_CAP_';
+
+/**
+ * A HOST's TEMPLATE attributes as capabilities: the mapped ones and every EAC_CAP_<NAME>. YES / TRUE are flags, NO /
+ * FALSE / empty mean "not there", anything else is the value (a version such as 20.11.1, or a zone). A value that is
+ * not a usable capability value is reported as a problem of that host, like any other bad figure.
+ */
+function templateCapabilities(template: XmlElement | undefined, ns: string, mapping: Readonly<Record<string, string>>, problem: (field: string, reason: string) => void): Record<string, string | true> | undefined {
+  if (!template) return undefined;
+  const out: Record<string, string | true> = {};
+  for (const el of childElements(template, ns)) {
+    const attribute = el.local;
+    const name = mapping[attribute] ?? (attribute.startsWith(CAPABILITY_ATTRIBUTE_PREFIX) ? attribute.slice(CAPABILITY_ATTRIBUTE_PREFIX.length).toLowerCase() : undefined);
+    if (name === undefined) continue;
+    const raw = textOf(el).trim();
+    if (raw === '' || /^(no|false)$/i.test(raw)) continue;
+    const value: string | true = /^(yes|true)$/i.test(raw) ? true : raw;
+    const bad = capabilityValueProblem(name, value);
+    if (bad) problem(`TEMPLATE/${attribute}`, bad);
+    else out[name] = value;
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+export function parseHostPool(xml: string, where = 'HOST_POOL document', capabilityAttributes: Readonly<Record<string, string>> = {}): Snapshot {
   const fail = (reason: string, details: readonly ErrorDetail[] = [{ field: where, reason }]): never => {
     throw new AdmissionError('AC_ERR_UPSTREAM', `${where}: ${reason}`, details);
   };
@@ -333,12 +360,14 @@ export function parseHostPool(xml: string, where = 'HOST_POOL document'): Snapsh
 
     const cpus = Math.floor(maxCpu / 100);
     const memoryMb = Math.floor(maxMem / 1024);
+    const capabilities = templateCapabilities(firstChild(el, ns, 'TEMPLATE'), ns, capabilityAttributes, problem);
     hosts.push({
       id: name,
       cpus,
       usedCpus: Math.min(cpus, Math.ceil(cpuUsage / 100)),
       memoryMb,
       usedMemoryMb: Math.min(memoryMb, Math.ceil(memUsage / 1024)),
+      ...(capabilities ? { capabilities } : {}),
     });
   });
 

@@ -222,7 +222,13 @@ export interface InventoryConfig extends ShrinkGuardConfig {
 export type HostInfoConfig =
   | ({ kind: 'inventory' } & InventoryConfig)
   | ({ kind: 'physical-hosts' } & RemoteConfig)
-  | ({ kind: 'opennebula'; /** `user:password` (OpenNebula session string); never logged. */ auth: string } & RemoteConfig);
+  | ({
+      kind: 'opennebula';
+      /** `user:password` (OpenNebula session string); never logged. */
+      auth: string;
+      /** HOST TEMPLATE attribute → capability name (EAC_CAP_<NAME> attributes are read without an entry). */
+      capabilityAttributes?: Readonly<Record<string, string>>;
+    } & RemoteConfig);
 
 /**
  * Default bound on serving stale answers: two minutes. Long enough to ride out a restart of the host-info

@@ -41,7 +41,7 @@ describe('defaults', () => {
     const c = loadConfig({});
     // Open mode (no tokens) binds the loopback interface unless told otherwise.
     expect(c.server).toEqual({ port: 8080, host: '127.0.0.1', bodyLimitBytes: 2 * 1024 * 1024, requestTimeoutMs: 10_000, maxManifests: 50, workers: 1 });
-    expect(c.hostInfo).toEqual({ source: 'inventory', inventoryPath: DEFAULT_INVENTORY_PATH, timeoutMs: 2000, cacheMs: 5000, maxAgeMs: 120_000, maxShrink: 0.5, shrinkConfirmMs: 60_000 });
+    expect(c.hostInfo).toEqual({ source: 'inventory', inventoryPath: DEFAULT_INVENTORY_PATH, openNebulaCapabilities: [], timeoutMs: 2000, cacheMs: 5000, maxAgeMs: 120_000, maxShrink: 0.5, shrinkConfirmMs: 60_000 });
     expect(c.tokens).toEqual([]);
     expect(c.limits).toEqual({ maxComponentsPerManifest: 1000, maxVmsPerComponent: 1000 });
     expect(c.optimis).toEqual({ trustedSources: [], principal: 'optimis', role: 'client', allowStateChangingGet: false });
@@ -118,6 +118,7 @@ describe('precedence: defaults → file → environment', () => {
       AC_PHYSICAL_HOSTS_URL: 'http://phys:8080/AC_PhHostsInfo_aaS',
       AC_OPENNEBULA_URL: 'http://one:2633/RPC2',
       AC_OPENNEBULA_AUTH: 'oneadmin:pw',
+      AC_OPENNEBULA_CAPABILITIES: 'NODEJS_VERSION=nodejs',
       AC_HOST_INFO_TIMEOUT_MS: '1500',
       AC_HOST_INFO_CACHE_MS: '0',
       AC_HOST_INFO_MAX_AGE_MS: '60000',
@@ -168,6 +169,7 @@ describe('precedence: defaults → file → environment', () => {
       physicalHostsUrl: 'http://phys:8080/AC_PhHostsInfo_aaS',
       openNebulaUrl: 'http://one:2633/RPC2',
       openNebulaAuth: 'oneadmin:pw',
+      openNebulaCapabilities: ['NODEJS_VERSION=nodejs'],
       timeoutMs: 1500,
       cacheMs: 0,
       maxAgeMs: 60_000,
@@ -205,7 +207,7 @@ describe('precedence: defaults → file → environment', () => {
         'AC_TIME_LIMIT', 'AC_MIP_GAP', 'AC_DATA_DIR', 'AC_BODY_LIMIT', 'AC_REQUEST_TIMEOUT_MS', 'AC_MAX_MANIFESTS',
         'AC_RESERVATION_TTL_SECONDS', 'AC_LOG_LEVEL', 'AC_PEER_SECRET', 'AC_PROVIDER_ID', 'AC_FEDERATION_MAX_HOPS',
         'AC_TREC_BREAKER_THRESHOLD', 'AC_TREC_BREAKER_OPEN_MS', 'AC_RESERVATION_ENDING_LEAD_SECONDS', 'AC_HISTORY_RETENTION_DAYS', 'AC_DECISION_LOG_RETENTION_DAYS',
-        'AC_EARLIEST_FIT_HORIZON_HOURS', 'AC_CLOCK', 'AC_DATABASE_URL', 'AC_GREEDY_WORKERS', 'AC_WEBHOOK_TIMEOUT_MS', 'AC_WEBHOOK_MAX_ATTEMPTS', 'AC_WEBHOOK_ALLOW_PRIVATE', 'AC_HOST_INFO_MAX_AGE_MS', 'AC_HOST_INFO_MAX_SHRINK', 'AC_HOST_INFO_SHRINK_CONFIRM_MS', 'AC_MAX_COMPONENTS', 'AC_MAX_VMS_PER_COMPONENT', 'AC_OPTIMIS_TRUSTED_SOURCES', 'AC_TREC_UNKNOWN', 'AC_CAPACITY_THRESHOLDS',
+        'AC_EARLIEST_FIT_HORIZON_HOURS', 'AC_CLOCK', 'AC_DATABASE_URL', 'AC_GREEDY_WORKERS', 'AC_WEBHOOK_TIMEOUT_MS', 'AC_WEBHOOK_MAX_ATTEMPTS', 'AC_WEBHOOK_ALLOW_PRIVATE', 'AC_HOST_INFO_MAX_AGE_MS', 'AC_HOST_INFO_MAX_SHRINK', 'AC_HOST_INFO_SHRINK_CONFIRM_MS', 'AC_MAX_COMPONENTS', 'AC_MAX_VMS_PER_COMPONENT', 'AC_OPTIMIS_TRUSTED_SOURCES', 'AC_TREC_UNKNOWN', 'AC_CAPACITY_THRESHOLDS', 'AC_OPENNEBULA_CAPABILITIES',
       ].sort(),
     );
   });

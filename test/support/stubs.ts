@@ -279,6 +279,8 @@ export interface OneHostSpec {
   /** KB. */
   readonly maxMem: number;
   readonly memUsage: number;
+  /** Further TEMPLATE attributes (capabilities: NODEJS_VERSION, EAC_CAP_ZONE, …). */
+  readonly template?: Readonly<Record<string, string>>;
 }
 
 /** A HOST_POOL document as OpenNebula 6.x writes it (HOST_SHARE with the TOTAL and MAX figures, template, monitoring). */
@@ -290,6 +292,9 @@ export function hostPoolXml(hosts: readonly OneHostSpec[]): string {
     `<TOTAL_CPU>${h.maxCpu}</TOTAL_CPU><MAX_MEM>${h.maxMem}</MAX_MEM><MAX_CPU>${h.maxCpu}</MAX_CPU><RUNNING_VMS>0</RUNNING_VMS>` +
     '<DATASTORES><DISK_USAGE><![CDATA[0]]></DISK_USAGE><FREE_DISK><![CDATA[1803921]]></FREE_DISK></DATASTORES><PCI_DEVICES/></HOST_SHARE>' +
     `<VMS/><TEMPLATE><ARCH><![CDATA[x86_64]]></ARCH><HOSTNAME><![CDATA[${h.name}.example.org]]></HOSTNAME><HYPERVISOR><![CDATA[kvm]]></HYPERVISOR>` +
+    Object.entries(h.template ?? {})
+      .map(([k, v]) => `<${k}><![CDATA[${v}]]></${k}>`)
+      .join('') +
     (h.state === 3 ? `<ERROR><![CDATA[Error monitoring Host ${h.name}: ssh: connect to host port 22: No route to host]]></ERROR>` : '') +
     `</TEMPLATE><MONITORING><TIMESTAMP>1700000000</TIMESTAMP><ID>${h.id}</ID></MONITORING></HOST>`;
   return `<HOST_POOL>${hosts.map(host).join('')}</HOST_POOL>`;
