@@ -56,6 +56,11 @@ export interface PeerConfig {
    * 'optimis': `POST {url}/ACGateway/model/performACTest` (form in, form out), for OPTIMIS-compatible peers.
    */
   readonly protocol?: PeerProtocol;
+  /**
+   * Capabilities the peer offers (a value, several values, or true): a component that requires a capability is sent
+   * only to peers advertising a value that satisfies it. A peer without the field is sent unconstrained components only.
+   */
+  readonly capabilities?: Readonly<Record<string, string | true | readonly string[]>>;
 }
 
 export interface ServerConfig {
@@ -365,8 +370,13 @@ const peerSchema = z.strictObject(
     priceHint: nonNegativeNumber.optional(),
     trustHint: finiteNumber.optional(),
     protocol: enumLeaf(['eac', 'optimis']).optional(),
+    capabilities: z
+      .record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/, { error: 'expected a capability name' }), z.union([z.string().min(1), z.literal(true), z.array(z.string().min(1)).min(1)]), {
+        error: 'expected {capability: value | true | [values]}',
+      })
+      .optional(),
   },
-  { error: 'expected an object {id, url, secret, timeoutMs, priority?, priceHint?, trustHint?, protocol?}' },
+  { error: 'expected an object {id, url, secret, timeoutMs, priority?, priceHint?, trustHint?, protocol?, capabilities?}' },
 );
 const peersSchema = z.array(peerSchema, { error: 'expected an array of peers' }).superRefine((peers, ctx) => {
   const seen = new Set<string>();

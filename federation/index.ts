@@ -182,7 +182,13 @@ export class Federator {
     const plan = split.plan;
     const subManifest = buildSubManifest(input.inputXml, plan);
     const ctx: PeerCallContext = { hop: route.hop, origin: route.origin, federationId: route.federationId, requestId: input.requestId, dryRun: input.dryRun };
-    const { ordered, skipped } = orderPeers(route.eligible, input.parsed.trecConstraints.trust !== undefined ? { minTrust: input.parsed.trecConstraints.trust } : {});
+    // A peer is asked only if it advertises every capability a component sent there requires.
+    const sent = new Set(plan.components.map((c) => c.componentId));
+    const requires = input.parsed.components.filter((c) => sent.has(c.id)).flatMap((c) => c.requires ?? []);
+    const { ordered, skipped } = orderPeers(route.eligible, {
+      ...(input.parsed.trecConstraints.trust !== undefined ? { minTrust: input.parsed.trecConstraints.trust } : {}),
+      ...(requires.length > 0 ? { requires } : {}),
+    });
     for (const s of skipped) attempts.push({ peerId: s.peer.id, protocol: protocolOf(s.peer), outcome: 'skipped', seconds: 0, error: s.reason });
     const sentIds = plan.components.map((c) => c.componentId);
 

@@ -2,6 +2,8 @@
  * Talking to peer providers: the order they are tried in, one bounded request to a peer's admission endpoint (this
  * service's JSON API or the OPTIMIS form endpoint) with its answer checked, and releasing a peer's booking.
  */
+import { requirementText, satisfies } from '../model/capabilities';
+import type { CapabilityRequirement } from '../model/types';
 import axios, { type AxiosResponse } from 'axios';
 import type { PeerConfig, PeerProtocol } from '../config/config';
 import { readAllocationOffer, type OfferDecision } from '../formats/optimis-manifest/offer';
@@ -63,12 +65,26 @@ export function protocolOf(peer: PeerConfig): PeerProtocol {
 }
 
 /** The peers to try, in order, and those not to ask (with why). */
-export function orderPeers(peers: readonly PeerConfig[], options: { minTrust?: number } = {}): OrderedPeers {
+/** The first required capability the peer does not advertise a satisfying value for, or undefined. */
+function missingCapability(peer: PeerConfig, requires: readonly CapabilityRequirement[]): CapabilityRequirement | undefined {
+  for (const r of requires) {
+    if (r.kind !== 'required') continue; // forbidden: any peer can place on hosts without it
+    const advertised = peer.capabilities?.[r.name];
+    const values: readonly (string | true)[] = advertised === undefined ? [] : Array.isArray(advertised) ? advertised : [advertised as string | true];
+    if (!values.some((v) => satisfies(v, r))) return r;
+  }
+  return undefined;
+}
+
+export function orderPeers(peers: readonly PeerConfig[], options: { minTrust?: number; requires?: readonly CapabilityRequirement[] } = {}): OrderedPeers {
   const skipped: { peer: PeerConfig; reason: string }[] = [];
   const eligible: { peer: PeerConfig; index: number }[] = [];
   peers.forEach((peer, index) => {
+    const missing = options.requires ? missingCapability(peer, options.requires) : undefined;
     if (options.minTrust !== undefined && peer.trustHint !== undefined && peer.trustHint < options.minTrust) {
       skipped.push({ peer, reason: `trustHint ${peer.trustHint} is below the manifest's MinimumTrustLevel ${options.minTrust}` });
+    } else if (missing) {
+      skipped.push({ peer, reason: `the peer does not advertise ${requirementText(missing)} (peer capabilities: ${Object.keys(peer.capabilities ?? {}).join(', ') || 'none'})` });
     } else eligible.push({ peer, index });
   });
   const unsetLast = (a: number | undefined, b: number | undefined): number => (a ?? Infinity) - (b ?? Infinity) || 0;
