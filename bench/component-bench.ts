@@ -6,7 +6,7 @@
 import { fork } from 'node:child_process';
 import os from 'node:os';
 import type { AdmissionModel } from '../model/types';
-import { componentScalingModel, generateModel } from './generator';
+import { componentScalingModel, generateModel, withCapabilities } from './generator';
 import { median } from './heuristic-bench';
 import type { BenchContext, BenchSection, SectionResult } from './run';
 
@@ -17,7 +17,8 @@ export interface ComponentRow {
   /** Stable id for --sizes-like selection and messages, e.g. `1000-allowed-tight`. */
   readonly id: string;
   readonly label: string;
-  readonly kind: 'components' | 'hosts';
+  /** capabilities: the 'hosts' instance with withCapabilities (bench/generator.ts), beside the same without. */
+  readonly kind: 'components' | 'hosts' | 'capabilities';
   readonly components: number;
   readonly services: number;
   readonly hosts: number;
@@ -56,13 +57,30 @@ export const COMPONENT_ROWS: readonly ComponentRow[] = [
       capacity,
     }),
   ),
+  // Capabilities on 50,000 hosts, side by side with the same instance without them (the ratio is the cost).
+  ...(['loose', 'tight'] as const).flatMap((capacity) =>
+    (['hosts', 'capabilities'] as const).map(
+      (kind): ComponentRow => ({
+        id: `5x5-50000-${capacity}${kind === 'capabilities' ? '-capabilities' : ''}`,
+        label: `5×5, 50,000 hosts${kind === 'capabilities' ? ', with capabilities' : ''}`,
+        kind,
+        components: 5,
+        services: 5,
+        hosts: 50_000,
+        federation: 'mixed',
+        capacity,
+      }),
+    ),
+  ),
 ];
 
 function modelOf(row: ComponentRow, seed: number): AdmissionModel {
   const model =
     row.kind === 'components'
       ? componentScalingModel({ seed, components: row.components, federationAllowed: row.federation === 'allowed', capacity: row.capacity, hosts: row.hosts })
-      : generateModel({ seed, services: row.services, components: row.components, hosts: row.hosts, capacity: row.capacity, rules: true });
+      : row.kind === 'capabilities'
+        ? withCapabilities(generateModel({ seed, services: row.services, components: row.components, hosts: row.hosts, capacity: row.capacity, rules: true }), seed)
+        : generateModel({ seed, services: row.services, components: row.components, hosts: row.hosts, capacity: row.capacity, rules: true });
   // As the gateway hands them over: one frozen host list shared by consecutive admissions (trec-analyzer's HostModelMemo).
   // Frozen in place: Object.freeze({ ...h }) gives every host a hidden class of its own, and reading a million such
   // hosts then costs ~1 s instead of ~20 ms (build-model.ts does that today; see the bench notes).
@@ -202,7 +220,7 @@ const ADMIT_WARMUPS = 3;
 // Parent side.
 
 function defaultRuns(row: ComponentRow): number {
-  return row.kind === 'hosts' || row.components >= 1000 ? 3 : 5;
+  return row.kind !== 'components' || row.components >= 1000 ? 3 : 5;
 }
 
 function runInChild(request: Request): Promise<RowOutcome> {
@@ -252,7 +270,7 @@ function rowProblems(row: ComponentRow, r: RowOutcome): string[] {
     if (solve >= COMPONENT_TARGETS.largeMaxSeconds) problems.push(`components ${row.id}: solve median ${ms(solve)} (target < ${COMPONENT_TARGETS.largeMaxSeconds} s)`);
     if (r.heapPeakMb >= COMPONENT_TARGETS.largeMaxHeapMb) problems.push(`components ${row.id}: heap peak ${round(r.heapPeakMb, 1)} MB (target < ${COMPONENT_TARGETS.largeMaxHeapMb} MB)`);
   }
-  if (row.kind === 'hosts' && solve >= COMPONENT_TARGETS.hugeFleetMaxSeconds) {
+  if (((row.kind === 'hosts' && row.hosts >= 1_000_000) || row.kind === 'capabilities') && solve >= COMPONENT_TARGETS.hugeFleetMaxSeconds) {
     problems.push(`components ${row.id}: solve median ${ms(solve)} (target < ${COMPONENT_TARGETS.hugeFleetMaxSeconds * 1000} ms)`);
   }
   return problems;
@@ -288,10 +306,21 @@ export const componentSection: BenchSection = {
     }
     const problems = outcomes.flatMap(({ row, report }) => rowProblems(row, report));
     const large = outcomes.filter(({ row, report }) => report.ok && row.kind === 'components' && row.components >= COMPONENT_TARGETS.largeComponents);
-    const huge = outcomes.filter(({ row, report }) => report.ok && row.kind === 'hosts');
+    const huge = outcomes.filter(({ row, report }) => report.ok && row.kind === 'hosts' && row.hosts >= 1_000_000);
+    // Capabilities: each row beside the same instance without them (same seed, same hosts), as a ratio of medians.
+    const capabilityRatios = outcomes.flatMap(({ row, report }) => {
+      if (row.kind !== 'capabilities' || !report.ok) return [];
+      const plain = outcomes.find((o) => o.row.id === row.id.replace(/-capabilities$/, ''))?.report;
+      const solve = median(report.solveSeconds);
+      if (!plain || !plain.ok) return [`${row.id}: solve median ${ms(solve)} (the instance without capabilities failed)`];
+      const without = median(plain.solveSeconds);
+      return [`${row.id}: solve median ${ms(solve)}, ${round(solve / without, 2)}× the same instance without capabilities (${ms(without)})`];
+    });
     const verdict = [
       `- ${large.length && large.every(({ row, report }) => rowProblems(row, report).length === 0) ? 'PASS' : '**FAIL**'}: a ${COMPONENT_TARGETS.largeComponents}-component service solved in < ${COMPONENT_TARGETS.largeMaxSeconds} s with a heap < ${COMPONENT_TARGETS.largeMaxHeapMb} MB, federation allowed and forbidden`,
       `- ${huge.length && huge.every(({ row, report }) => rowProblems(row, report).length === 0) ? 'PASS' : '**FAIL**'}: 5×5 on 1,000,000 hosts solved in < ${COMPONENT_TARGETS.hugeFleetMaxSeconds * 1000} ms`,
+      `- ${outcomes.every(({ row, report }) => row.kind !== 'capabilities' || rowProblems(row, report).length === 0) ? 'PASS' : '**FAIL**'}: 5×5 with capabilities on 50,000 hosts solved in < ${COMPONENT_TARGETS.hugeFleetMaxSeconds * 1000} ms`,
+      ...capabilityRatios.map((line) => `  - ${line}`),
       `- ${outcomes.every(({ report }) => report.ok && report.verified) ? 'PASS' : '**FAIL**'}: every answer verified`,
     ];
     const markdown = [

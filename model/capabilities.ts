@@ -186,7 +186,23 @@ export interface CapabilityPlan {
   readonly sameValue: readonly (readonly SameValueGroup[])[];
 }
 
+const valueIdCache = new WeakMap<readonly Host[], Map<string, { values: string[]; valueOf: Int32Array }>>();
+
+/** Value ids of a capability over a host list, kept per frozen list (solvers and explanations ask per admission). */
 function valueIds(hosts: readonly Host[], capability: string): { values: string[]; valueOf: Int32Array } {
+  const frozen = Object.isFrozen(hosts);
+  let perList = frozen ? valueIdCache.get(hosts) : undefined;
+  const hit = perList?.get(capability);
+  if (hit) return hit;
+  const computed = computeValueIds(hosts, capability);
+  if (frozen) {
+    if (!perList) valueIdCache.set(hosts, (perList = new Map()));
+    perList.set(capability, computed);
+  }
+  return computed;
+}
+
+function computeValueIds(hosts: readonly Host[], capability: string): { values: string[]; valueOf: Int32Array } {
   const values: string[] = [];
   const ids = new Map<string, number>();
   const valueOf = new Int32Array(hosts.length).fill(-1);

@@ -8,7 +8,7 @@ import { capabilityPlan, type CapabilityPlan } from '../../model/capabilities';
 import { Budget } from './budget';
 import { serviceEligibility } from './eligibility';
 import { HostPool, hostTableOf, type HostTable } from './host-pool';
-import { adjustComponent, placeService, placeServices, placeServicesSearch, releaseService, type ServicePlacement } from './packing';
+import { adjustComponent, placeService, placeServices, placeServicesSearch, releaseService, shareRestrictedHosts, type ServicePlacement } from './packing';
 import {
   candidateConfigs,
   exactServiceOptimum,
@@ -106,6 +106,7 @@ class Search {
   ) {
     const eligibility = serviceEligibility(input.capabilities, input.services, input.hosts);
     const data = input.services.map((_, a) => prepareService(input, a, eligibility?.[a] ?? null));
+    if (eligibility) shareRestrictedHosts(data);
     let smallest = Infinity;
     for (const sd of data) for (const c of sd.components) smallest = Math.min(smallest, c.vcpus);
     const pool = (this.pool = HostPool.of(input.hosts, Number.isFinite(smallest) ? smallest : 1));

@@ -99,6 +99,18 @@ interface Item {
   readonly allowed: Uint8Array | null;
 }
 
+/** Block masks per service, by the block's member list (a block is packed again on every placement attempt). */
+const blockMasks = new WeakMap<ServiceData, Map<string, Uint8Array | null>>();
+
+function blockAllowed(sd: ServiceData, members: readonly number[]): Uint8Array | null {
+  let perService = blockMasks.get(sd);
+  if (!perService) blockMasks.set(sd, (perService = new Map()));
+  const key = members.join(',');
+  let mask = perService.get(key);
+  if (mask === undefined) perService.set(key, (mask = allowedFor(sd.components, members)));
+  return mask;
+}
+
 /** The hosts all members may use: the intersection of their masks. */
 function allowedFor(comps: readonly { readonly allowed: Uint8Array | null }[], members: readonly number[]): Uint8Array | null {
   let out: Uint8Array | null = null;
@@ -134,7 +146,7 @@ function itemsOf(service: ServicePacking, seq: { n: number }): Item[] | null {
       memoryMb: members.reduce((t, i) => t + x[i]! * comps[i]!.memoryMb, 0),
       hardness: 2,
       seq: seq.n++,
-      allowed: allowedFor(comps, members),
+      allowed: blockAllowed(sd, members),
     });
   }
   comps.forEach((c, i) => {
@@ -160,17 +172,36 @@ function excludedFor(item: Item): Set<number> | undefined {
  * The hosts restricted items may use (the union of their masks), which unrestricted items avoid while other hosts have
  * room: a VM that runs anywhere should not take the few hosts a nodejs-20 VM can use. Null when no item is restricted.
  */
-function wantedHosts(items: readonly Item[]): Uint8Array | null {
+function wantedHosts(services: readonly ServicePacking[]): Uint8Array | null {
+  const shared = sharedRestricted.get(services[0]!.sd);
+  if (shared !== undefined && services.every((s) => sharedRestricted.get(s.sd) === shared)) return shared;
+  if (services.length === 1) return services[0]!.sd.restrictedHosts;
   let out: Uint8Array | null = null;
-  const seen = new Set<Uint8Array>();
-  for (const it of items) {
-    const m = it.allowed;
-    if (!m || seen.has(m)) continue;
-    seen.add(m);
+  for (const s of services) {
+    const m = s.sd.restrictedHosts;
+    if (!m) continue;
     out ??= new Uint8Array(m.length);
     for (let j = 0; j < m.length; j++) out[j]! |= m[j]!;
   }
   return out;
+}
+
+/** The union of restricted hosts over all services of one solve, computed once (see shareRestrictedHosts). */
+const sharedRestricted = new WeakMap<ServiceData, Uint8Array | null>();
+
+/**
+ * Records, once per solve, the hosts any service's restricted components may use, so that packing several services
+ * together (every placement attempt) does not recompute the union over the whole fleet.
+ */
+export function shareRestrictedHosts(services: readonly ServiceData[]): void {
+  let out: Uint8Array | null = null;
+  for (const sd of services) {
+    const m = sd.restrictedHosts;
+    if (!m) continue;
+    out ??= new Uint8Array(m.length);
+    for (let j = 0; j < m.length; j++) out[j]! |= m[j]!;
+  }
+  for (const sd of services) sharedRestricted.set(sd, out);
 }
 
 function prepare(requests: readonly { sd: ServiceData; config: ServiceConfig }[]): { services: ServicePacking[]; items: Item[]; wanted: Uint8Array | null } | null {
@@ -185,7 +216,7 @@ function prepare(requests: readonly { sd: ServiceData; config: ServiceConfig }[]
   // Items restricted to some hosts (capabilities) go before unrestricted ones of the same hardness: best fit would
   // otherwise hand the few hosts they may use to VMs that could run anywhere.
   items.sort((p, q) => q.hardness - p.hardness || (q.allowed ? 1 : 0) - (p.allowed ? 1 : 0) || q.cpus - p.cpus || q.memoryMb - p.memoryMb || p.seq - q.seq);
-  return { services, items, wanted: wantedHosts(items) };
+  return { services, items, wanted: wantedHosts(services) };
 }
 
 /** Packs the configurations of several services together; null (pool unchanged) when they do not all fit. */
