@@ -69,7 +69,8 @@ describe('federation with capabilities', () => {
   });
 
   it('does not ask a peer that advertises no satisfying nodejs, and says why', async () => {
-    for (const capabilities of [undefined, { nodejs: '16.20.2' }, { gpu: 'a100' }] as const) {
+    const variants: (PeerConfig['capabilities'] | undefined)[] = [undefined, { nodejs: '16.20.2' }, { gpu: 'a100' }];
+    for (const capabilities of variants) {
       const a = await origin(capabilities);
       const res = await request(a.app).post('/api/v1/admissions?dryRun=true').set('Content-Type', 'application/xml').send(EXAMPLE);
       expect(res.status).toBe(200);
