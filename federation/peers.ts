@@ -64,7 +64,6 @@ export function protocolOf(peer: PeerConfig): PeerProtocol {
   return peer.protocol ?? 'eac';
 }
 
-/** The peers to try, in order, and those not to ask (with why). */
 /** The first required capability the peer does not advertise a satisfying value for, or undefined. */
 function missingCapability(peer: PeerConfig, requires: readonly CapabilityRequirement[]): CapabilityRequirement | undefined {
   for (const r of requires) {
@@ -76,6 +75,7 @@ function missingCapability(peer: PeerConfig, requires: readonly CapabilityRequir
   return undefined;
 }
 
+/** The peers to try, in order, and those not to ask (with why). */
 export function orderPeers(peers: readonly PeerConfig[], options: { minTrust?: number; requires?: readonly CapabilityRequirement[] } = {}): OrderedPeers {
   const skipped: { peer: PeerConfig; reason: string }[] = [];
   const eligible: { peer: PeerConfig; index: number }[] = [];

@@ -12,6 +12,9 @@ export const DEFAULT_INVENTORY_SEED = 20130901;
  * Hardware generations, oldest first: 320 hosts in 10 racks. Older generations are smaller, less eco-efficient and
  * fail more often; memory is 4 GB per core, with a high-memory variant in the larger generations (64–512 GB overall).
  */
+/** The Node.js version installed per hardware generation (oldest first): the demo's capability with versions. */
+const NODE_BY_GENERATION: readonly string[] = ['16.20.2', '16.20.2', '18.19.0', '20.11.1', '20.11.1'];
+
 const GENERATIONS: readonly {
   readonly tag: string;
   readonly racks: number;
@@ -87,6 +90,9 @@ export function makeDefaultInventory(seed = DEFAULT_INVENTORY_SEED): HostCapacit
           usedMemoryMb,
           eco: round(between(g.eco[0], g.eco[1]), 2),
           risk: round(between(g.risk[0], g.risk[1]), 4),
+          // Not drawn from the seed (the figures above stay what they were): a zone per rack, and the Node.js runtime
+          // of the hardware generation, so that examples/manifests/capabilities.xml has something to select.
+          capabilities: { zone: `zone-${((rack - 1) % 3) + 1}`, nodejs: NODE_BY_GENERATION[GENERATIONS.indexOf(g)] ?? '20.11.1' },
         });
       }
     }

@@ -252,20 +252,6 @@ function describe(v: RpcValue | undefined): string {
 // ---------------------------------------------------------------------------------------------
 // HOST_POOL
 
-/**
- * Converts a HOST_POOL document.
- *
- * - Id: NAME (OpenNebula's numeric IDs are not 0..n−1, defect D12, and names are what operators know).
- * - Hosts in ERROR, DISABLED, MONITORING_ERROR, MONITORING_DISABLED or OFFLINE (or any state this code does not know)
- *   are skipped and listed in the snapshot's notes: their capacity cannot be used.
- * - Capacity is what OpenNebula's scheduler allocates against: MAX_CPU (total minus the operator's reservation; TOTAL_CPU
- *   when a release lacks MAX_CPU) and CPU_USAGE, in hundredths of a CPU; MAX_MEM / MEM_USAGE in KB. The monitored
- *   FREE_CPU/USED_CPU of old releases measure load, not allocation, and are ignored.
- * - Rounding is conservative: cpus = floor(MAX_CPU/100), usedCpus = ceil(CPU_USAGE/100), memoryMb = floor(MAX_MEM/1024),
- *   usedMemoryMb = ceil(MEM_USAGE/1024), used figures clamped to the total (an overcommitted host has nothing free).
- * - Non-numeric or negative figures, a missing NAME/STATE/HOST_SHARE on a usable host, or duplicate NAMEs make the
- *   whole answer invalid.
- */
 /** Prefix of HOST TEMPLATE attributes read as capabilities without a mapping entry: EAC_CAP_NODEJS → nodejs. */
 export const CAPABILITY_ATTRIBUTE_PREFIX = 'EAC_CAP_';
 
@@ -291,6 +277,20 @@ function templateCapabilities(template: XmlElement | undefined, ns: string, mapp
   return Object.keys(out).length > 0 ? out : undefined;
 }
 
+/**
+ * Converts a HOST_POOL document.
+ *
+ * - Id: NAME (OpenNebula's numeric IDs are not 0..n−1, defect D12, and names are what operators know).
+ * - Hosts in ERROR, DISABLED, MONITORING_ERROR, MONITORING_DISABLED or OFFLINE (or any state this code does not know)
+ *   are skipped and listed in the snapshot's notes: their capacity cannot be used.
+ * - Capacity is what OpenNebula's scheduler allocates against: MAX_CPU (total minus the operator's reservation; TOTAL_CPU
+ *   when a release lacks MAX_CPU) and CPU_USAGE, in hundredths of a CPU; MAX_MEM / MEM_USAGE in KB. The monitored
+ *   FREE_CPU/USED_CPU of old releases measure load, not allocation, and are ignored.
+ * - Rounding is conservative: cpus = floor(MAX_CPU/100), usedCpus = ceil(CPU_USAGE/100), memoryMb = floor(MAX_MEM/1024),
+ *   usedMemoryMb = ceil(MEM_USAGE/1024), used figures clamped to the total (an overcommitted host has nothing free).
+ * - Non-numeric or negative figures, a missing NAME/STATE/HOST_SHARE on a usable host, or duplicate NAMEs make the
+ *   whole answer invalid.
+ */
 export function parseHostPool(xml: string, where = 'HOST_POOL document', capabilityAttributes: Readonly<Record<string, string>> = {}): Snapshot {
   const fail = (reason: string, details: readonly ErrorDetail[] = [{ field: where, reason }]): never => {
     throw new AdmissionError('AC_ERR_UPSTREAM', `${where}: ${reason}`, details);

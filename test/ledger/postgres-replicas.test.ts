@@ -93,6 +93,7 @@ describePostgres('PostgresLedger: replicas on one database', () => {
         'decisions',
         'default_constraints',
         'events',
+        'host_capabilities',
         'hosts',
         'idempotency_keys',
         'ledger_tail',
@@ -137,7 +138,7 @@ describePostgres('PostgresLedger: replicas on one database', () => {
       await sql(url, "INSERT INTO allocations VALUES ('old-held', 'h1', 2, 1024), ('old-run', 'h1', 5, 0)");
       await sql(url, "INSERT INTO changes VALUES (1, 'host', 'h1', $1), (2, 'host', 'h2', $1), (3, 'admission', 'old-held', $1), (4, 'admission', 'old-run', $1)", [T0]);
       await sql(url, 'UPDATE ledger_tail SET change_seq = 4');
-      expect((await migrationStatus(url)).pending.map((p) => p.version)).toEqual([2, 3]);
+      expect((await migrationStatus(url)).pending.map((p) => p.version)).toEqual(MIGRATIONS.map((m) => m.version).filter((v) => v > 1));
 
       const clock = new ManualClock(T0 + MIN);
       const ledger = await open(url, clock);

@@ -100,6 +100,7 @@ describe('SqliteLedger: opening, durability, migrations', () => {
         'decisions',
         'default_constraints',
         'events',
+        'host_capabilities',
         'hosts',
         'idempotency_keys',
         'policy',
@@ -222,6 +223,7 @@ describe('SqliteLedger: opening, durability, migrations', () => {
       [3, false],
       [4, false],
       [5, false],
+      [6, false],
     ]);
   });
 
