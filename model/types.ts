@@ -29,6 +29,8 @@ export interface Host {
    * `true` for a flag (`avx512`). Absent: the host offers none, and only unconstrained components may use it.
    */
   readonly capabilities?: Readonly<Record<string, CapabilityValue>>;
+  /** Index into `AdmissionModel.charging.classes` (extension: charging); absent = class 0. */
+  readonly chargeClass?: number;
 }
 
 /** A capability's value: a version or other value, or `true` for a flag without one. */
@@ -117,6 +119,12 @@ export interface Service {
   /** Capabilities whose value must be the same on every host the members use (extension: eac:SameValue). */
   readonly sameValue?: readonly SameValueRule[];
   readonly constraints: TrecConstraints;
+  /**
+   * Extension (charging, docs/charging.md): the service's charge (model/charge.ts, over the model's charge classes)
+   * must be ≤ this whenever a component is accepted locally — the manifest's PricePlan cap and the owner's credits.
+   * Absent: no charge bound. Only meaningful with `AdmissionModel.charging`.
+   */
+  readonly chargeBound?: number;
 }
 
 /** Objective weights (`*_weight.csv`). */
@@ -127,12 +135,30 @@ export interface Weights {
   readonly trust: number;
 }
 
+/**
+ * What one VM is charged over the admission's window on the hosts of one class (extension: charging): per vCPU, per
+ * GB of memory, and per VM. Window-integrated by the catalogue (charging/), so a VM's charge is linear in these.
+ */
+export interface ChargeRates {
+  readonly perVcpu: number;
+  readonly perMemoryGb: number;
+  readonly perVm: number;
+}
+
+/** Charge classes of the hosts (extension: charging). The charge is a bound the client sets, not an objective term. */
+export interface ModelCharging {
+  /** `Host.chargeClass` indexes these; at least one. */
+  readonly classes: readonly ChargeRates[];
+}
+
 export interface AdmissionModel {
   /** Hosts in model order (`ph1..phH`). */
   readonly hosts: readonly Host[];
   /** Services in model order (`a1..aS`). */
   readonly services: readonly Service[];
   readonly weights: Weights;
+  /** Extension: what VMs are charged per host class; absent = nothing is charged (no charge bound applies). */
+  readonly charging?: ModelCharging;
 }
 
 /** Defaults of the original system (model.md §2.4). */
