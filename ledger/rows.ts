@@ -5,6 +5,7 @@
  */
 import { CAPABILITY_NAME, capabilityValueProblem } from '../model/capabilities';
 import type { HostCapabilityOverride } from './types';
+import type { ChargePlan } from '../model/charge-plan';
 import { invalid } from './validate';
 import type { ServiceDecisionKind } from '../admission-controller/decisions';
 import type { AdmissionRecord, AdmissionStatus, CapacityWindowRecord, EventType, HostInventory, LedgerEvent, TimeWindow } from './types';
@@ -32,6 +33,8 @@ export interface AdmissionRecordRow {
   replaces: string | null;
   generation: number;
   response_json: string;
+  /** SQLite only (charges): the plan the offer was priced with. */
+  charge_plan_json?: string | null;
 }
 export interface AllocationRow { admission_id: string; host_id: string; cpus: number; memory_mb: number }
 export interface WindowRecordRow {
@@ -84,6 +87,7 @@ export function admissionRecord(row: AdmissionRecordRow, hosts: readonly Allocat
     hosts: hosts.map((h) => ({ hostId: h.host_id, cpus: h.cpus, memoryMb: h.memory_mb })),
     response: JSON.parse(row.response_json) as unknown,
     generation: row.generation,
+    ...(row.charge_plan_json ? { chargePlan: JSON.parse(row.charge_plan_json) as ChargePlan } : {}),
   };
 }
 

@@ -28,6 +28,10 @@ import type { TrecConstraints, Weights } from '../model/types';
  *   AC_ERR_IDEMPOTENCY_MISMATCH (an idempotency key reused for a different request), AC_ERR_INVALID_REQUEST.
  */
 
+import type { ChargePlan } from '../model/charge-plan';
+import type { ChargeBalance, ChargeFilter, ChargeRecord } from './charges';
+export type { ChargeBalance, ChargeFilter, ChargeRecord, ChargeKind } from './charges';
+
 export type EpochMs = number;
 
 export interface TimeWindow {
@@ -96,6 +100,8 @@ export interface BookingInput {
   readonly seenGenerations?: Readonly<Record<string, number>>;
   /** Stored as is (any JSON value) and returned by get(): the service's answer for this admission. */
   readonly response: unknown;
+  /** The priced offer (charging): its charges are settled from it at every state change (ledger/charges.ts). */
+  readonly chargePlan?: ChargePlan;
 }
 
 export interface BookRequest {
@@ -141,6 +147,8 @@ export interface AdmissionRecord {
   readonly response: unknown;
   /** Increments on every change of this admission (confirm, reschedule, release…). */
   readonly generation: number;
+  /** The priced offer it is charged from (charging), when it was priced. */
+  readonly chargePlan?: ChargePlan;
 }
 
 export interface AdmissionFilter {
@@ -255,7 +263,8 @@ export type EventType =
   | 'reservation.ended'
   | 'capacity.changed'
   | 'maintenance.conflict'
-  | 'host.capabilities.changed';
+  | 'host.capabilities.changed'
+  | 'charge.recorded';
 
 export interface LedgerEvent {
   /** Strictly increasing in commit order; the cursor of polls and SSE (Last-Event-ID). */
@@ -469,7 +478,7 @@ export interface Ledger {
    * New window (and, when given, new hosts) for a held / confirmed / active admission, re-checked against everything
    * else (its own old booking does not count). AC_ERR_CAPACITY_CONFLICT when it does not fit.
    */
-  reschedule(id: string, change: { readonly window: TimeWindow; readonly hosts?: readonly HostAmount[]; readonly holdExpiresAt?: EpochMs }, actor: string, expectedGeneration?: number): Promise<AdmissionRecord>;
+  reschedule(id: string, change: { readonly window: TimeWindow; readonly hosts?: readonly HostAmount[]; readonly holdExpiresAt?: EpochMs; readonly chargePlan?: ChargePlan }, actor: string, expectedGeneration?: number): Promise<AdmissionRecord>;
   /**
    * Stops holding capacity. Returns the record and whether this call released it (false: it was already closed, or is
    * a hold that has lapsed at the ledger's clock: it reads `expired`). AC_ERR_NOT_FOUND for an unknown id.
@@ -542,6 +551,16 @@ export interface Ledger {
    * `host.capabilities.changed` event. The host need not be in the inventory yet (an operator may prepare one).
    */
   setHostCapabilities(hostId: string, set: Readonly<Record<string, string | true | null>>, actor: string): Promise<HostCapabilityOverride>;
+  // Charges (docs/charging.md): settled by the ledger itself at each state change of a charged admission.
+  /** Records, oldest first (seq order), paged. */
+  charges(filter: ChargeFilter, page?: { readonly limit?: number; readonly cursor?: string }): Promise<Page<ChargeRecord>>;
+  /** The owner's balance (the sum of its records), or undefined when it has none. */
+  chargeBalance(owner: string): Promise<ChargeBalance | undefined>;
+  /**
+   * Credits for one period, once (`periodKey` unique per owner): the unused credits of the owner's earlier grants
+   * expire (a record) and the grant is recorded, in one transaction. Returns the balance after.
+   */
+  grantCredits(owner: string, periodKey: string, credits: number, currency: string): Promise<ChargeBalance>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

@@ -319,6 +319,39 @@ const HOST_CAPABILITIES = sql(`
   );
 `);
 
+// Charges (issue "Charging policies"): the plan an offer was priced with, when its charges next change by time, the
+// append-only records (unique per owner, admission and key and resource, so a replay appends nothing), and per owner
+// the balance, which every write keeps equal to the sum of the records in the same transaction. Amounts are integers
+// of millionths of the currency unit, so that sums are exact (a balance equals its records' sum, not nearly).
+const CHARGES = sql(`
+  ALTER TABLE admissions ADD COLUMN charge_plan_json TEXT;
+  ALTER TABLE admissions ADD COLUMN charge_next_ms INTEGER;
+  CREATE INDEX admissions_charge_next ON admissions (charge_next_ms) WHERE charge_next_ms IS NOT NULL;
+  CREATE TABLE charges (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    id         TEXT NOT NULL UNIQUE,
+    owner      TEXT NOT NULL,
+    ref        TEXT NOT NULL,
+    service_id TEXT,
+    key        TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    resource   TEXT NOT NULL,
+    amount_micros INTEGER NOT NULL,
+    currency   TEXT NOT NULL,
+    at_ms      INTEGER NOT NULL,
+    UNIQUE (owner, ref, key, resource)
+  );
+  CREATE INDEX charges_owner_at ON charges (owner, at_ms);
+  CREATE INDEX charges_at ON charges (at_ms);
+  CREATE TABLE charge_balances (
+    owner    TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    amount_micros INTEGER NOT NULL,
+    records  INTEGER NOT NULL,
+    PRIMARY KEY (owner, currency)
+  );
+`);
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'state-store v1: policy, constraints, admissions with a TTL', up: sql(STATE_STORE_V1) },
   { version: 2, name: 'ledger: hosts, admissions over time, allocations, capacity windows, change feed', up: LEDGER_CORE },
@@ -326,6 +359,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 4, name: 'ledger: decision log, audit by subject and time', up: DECISION_LOG },
   { version: 5, name: "ledger: index of held offers by owner and service (a re-sent request replaces its own offer)", up: HELD_BY_SERVICE },
   { version: 6, name: "ledger: operators' capability overrides per host", up: HOST_CAPABILITIES },
+  { version: 7, name: 'ledger: charge plans, append-only charge records, balances', up: CHARGES },
 ];
 
 /** The newest schema version this code knows. */

@@ -81,6 +81,8 @@ import {
   type HostCapabilityRow,
 } from '../rows';
 import { migrate, type MigrationStatus } from './migrations';
+import { MICROS, money, type ChargePlan } from '../../model/charge-plan';
+import { chargeDeltas, chargeTarget, nextChargeAt, settlementKind, type ChargeBalance, type ChargeFilter, type ChargeKind, type ChargeRecord } from '../charges';
 
 export const DATABASE_FILE = 'eac.sqlite';
 
@@ -134,6 +136,8 @@ interface AdmissionRow {
   generation: number;
   ending_sent: number;
   response_json: string;
+  charge_plan_json: string | null;
+  charge_next_ms: number | null;
 }
 interface WindowRow {
   id: string;
@@ -849,14 +853,14 @@ export class SqliteLedger implements Ledger {
         );
       }
       const insert = this.q(
-        `INSERT INTO admissions (id, owner, service_id, decision, status, start_ms, end_ms, hold_expires_ms, expiry_seconds, created_ms, replaces, generation, response_json)
-         VALUES (?, ?, ?, ?, 'held', ?, ?, ?, ?, ?, ?, 1, ?)`,
+        `INSERT INTO admissions (id, owner, service_id, decision, status, start_ms, end_ms, hold_expires_ms, expiry_seconds, created_ms, replaces, generation, response_json, charge_plan_json)
+         VALUES (?, ?, ?, ?, 'held', ?, ?, ?, ?, ?, ?, 1, ?, ?)`,
       );
       const insertAllocation = this.q('INSERT INTO allocations (admission_id, host_id, cpus, memory_mb) VALUES (?, ?, ?, ?)');
       const admissions: AdmissionRecord[] = [];
       for (const { input: b, hosts, responseJson } of bookings) {
         const replaces = replacesOf.get(b.id);
-        insert.run(b.id, b.owner, b.serviceId, b.decision, b.window.start, b.window.end, b.holdExpiresAt, b.expirySeconds ?? null, now, replaces ?? null, responseJson);
+        insert.run(b.id, b.owner, b.serviceId, b.decision, b.window.start, b.window.end, b.holdExpiresAt, b.expirySeconds ?? null, now, replaces ?? null, responseJson, b.chargePlan ? JSON.stringify(b.chargePlan) : null);
         for (const h of hosts) insertAllocation.run(b.id, h.hostId, h.cpus, h.memoryMb);
         this.change('admission', b.id, now);
         touched.push(...hosts.map((h) => h.hostId));
@@ -1017,6 +1021,7 @@ export class SqliteLedger implements Ledger {
       const data = { serviceId: row.service_id, window: after.window, hosts: hosts.map((h) => h.host_id) };
       this.event('admission.confirmed', row.owner, id, data, now);
       if (status === 'active') this.event('reservation.started', row.owner, id, data, now);
+      this.settleCharges(id, 'confirm', now);
       this.auditRow(actor, 'admission.confirmed', id, admissionSummary(record), admissionSummary(after), now);
       return after;
     });
@@ -1024,7 +1029,7 @@ export class SqliteLedger implements Ledger {
 
   async reschedule(
     id: string,
-    change: { readonly window: TimeWindow; readonly hosts?: readonly HostAmount[]; readonly holdExpiresAt?: EpochMs },
+    change: { readonly window: TimeWindow; readonly hosts?: readonly HostAmount[]; readonly holdExpiresAt?: EpochMs; readonly chargePlan?: ChargePlan },
     actor: string,
     expectedGeneration?: number,
   ): Promise<AdmissionRecord> {
@@ -1048,6 +1053,7 @@ export class SqliteLedger implements Ledger {
         `UPDATE admissions SET start_ms = ?, end_ms = ?, hold_expires_ms = CASE WHEN status = 'held' AND ? IS NOT NULL THEN ? ELSE hold_expires_ms END,
            ending_sent = 0, generation = generation + 1 WHERE id = ?`,
       ).run(window.start, window.end, holdExpiresAt ?? null, holdExpiresAt ?? null, id);
+      if (change.chargePlan) this.q('UPDATE admissions SET charge_plan_json = ? WHERE id = ?').run(JSON.stringify(change.chargePlan), id);
       if (newHosts) {
         this.q('DELETE FROM allocations WHERE admission_id = ?').run(id);
         const ins = this.q('INSERT INTO allocations (admission_id, host_id, cpus, memory_mb) VALUES (?, ?, ?, ?)');
@@ -1063,6 +1069,7 @@ export class SqliteLedger implements Ledger {
         { serviceId: row.service_id, window: after.window, hosts: after.hosts.map((h) => h.hostId), before: { window: record.window, hosts: record.hosts.map((h) => h.hostId) } },
         now,
       );
+      this.settleCharges(id, 'reschedule', now);
       this.auditRow(actor, 'admission.rescheduled', id, admissionSummary(record), admissionSummary(after), now);
       return after;
     });
@@ -1082,6 +1089,7 @@ export class SqliteLedger implements Ledger {
       this.bumpHosts(hosts.map((h) => h.host_id));
       const after = this.recordOf(id, now)!;
       this.event('admission.released', row.owner, id, { serviceId: row.service_id, window: record.window, hosts: hosts.map((h) => h.host_id), reason: 'released', actor }, now);
+      this.settleCharges(id, 'release', now);
       this.auditRow(actor, 'admission.released', id, admissionSummary(record), admissionSummary(after), now);
       return { record: after, released: true };
     });
@@ -1208,6 +1216,7 @@ export class SqliteLedger implements Ledger {
          UNION ALL SELECT MIN(start_ms) FROM admissions WHERE status = 'confirmed'
          UNION ALL SELECT MIN(CASE WHEN ending_sent = 0 AND end_ms > @now THEN end_ms - @lead ELSE end_ms END)
                    FROM admissions WHERE status = 'active' AND end_ms IS NOT NULL
+         UNION ALL SELECT MIN(charge_next_ms) FROM admissions WHERE charge_next_ms IS NOT NULL
          UNION ALL SELECT MIN(start_ms) FROM capacity_windows WHERE started = 0
          UNION ALL SELECT MIN(end_ms) FROM capacity_windows WHERE ended = 0 AND end_ms IS NOT NULL)`,
     )
@@ -1295,6 +1304,11 @@ export class SqliteLedger implements Ledger {
       };
       edge(this.q('UPDATE capacity_windows SET started = 1 WHERE started = 0 AND start_ms <= ? RETURNING *').all(now) as WindowRow[], 'start');
       edge(this.q('UPDATE capacity_windows SET ended = 1 WHERE ended = 0 AND end_ms IS NOT NULL AND end_ms <= ? RETURNING *').all(now) as WindowRow[], 'end');
+      // Open windows are charged per started hour: each admission whose next hour has begun.
+      for (const id of this.q('SELECT id FROM admissions WHERE charge_next_ms IS NOT NULL AND charge_next_ms <= ? ORDER BY charge_next_ms, id').pluck().all(now) as string[]) {
+        const e = this.settleCharges(id, 'advance', now);
+        if (e) events.push(e);
+      }
       this.bumpHosts(touched);
       const crossing = this.recordBand(now);
       if (crossing) events.push(crossing);
@@ -1814,6 +1828,103 @@ export class SqliteLedger implements Ledger {
     });
   }
 
+  // -------------------------------------------------------------------------------------------
+  // Charges (ledger/charges.ts): settled inside the transaction of the change that causes them.
+
+  /** Appends what the admission's state costs it beyond its records; one charge.recorded event when anything was. */
+  private settleCharges(id: string, cause: 'confirm' | 'reschedule' | 'release' | 'advance', now: number): LedgerEvent | undefined {
+    const row = this.admissionRow(id);
+    if (!row || row.charge_plan_json === null) return undefined;
+    const plan = JSON.parse(row.charge_plan_json) as ChargePlan;
+    const record = admissionRecord(row, [], now);
+    const net = new Map<string, number>();
+    for (const r of this.q('SELECT resource, SUM(amount_micros) AS micros FROM charges WHERE owner = ? AND ref = ? GROUP BY resource').all(row.owner, id) as { resource: string; micros: number }[]) {
+      net.set(r.resource, r.micros / MICROS);
+    }
+    const deltas = chargeDeltas(chargeTarget(plan, record, now), net);
+    const next = nextChargeAt(plan, record, now);
+    this.q('UPDATE admissions SET charge_next_ms = ? WHERE id = ?').run(next, id);
+    if (deltas.length === 0) return undefined;
+    const written = deltas.map((d) => this.appendCharge(row.owner, id, row.service_id, `${cause}:${row.generation}:${now}`, settlementKind(cause, d.amount), d.resource, d.amount, plan.currency, now));
+    return this.event('charge.recorded', row.owner, id, { serviceId: row.service_id, cause, currency: plan.currency, total: money(written.reduce((s, r) => s + r.amount, 0)), records: written.map(chargeJson) }, now);
+  }
+
+  /** One record and its balance, in the caller's transaction; a key already recorded appends nothing. */
+  private appendCharge(owner: string, ref: string, serviceId: string | null, key: string, kind: ChargeKind, resource: string, amount: number, currency: string, now: number): ChargeRecord {
+    const id = `chg-${randomUUID()}`;
+    const seq = this.q(
+      `INSERT INTO charges (id, owner, ref, service_id, key, kind, resource, amount_micros, currency, at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (owner, ref, key, resource) DO NOTHING RETURNING seq`,
+    )
+      .pluck()
+      .get(id, owner, ref, serviceId, key, kind, resource, Math.round(amount * MICROS), currency, now) as number | undefined;
+    if (seq !== undefined) {
+      this.q(
+        `INSERT INTO charge_balances (owner, currency, amount_micros, records) VALUES (?, ?, ?, 1)
+         ON CONFLICT (owner, currency) DO UPDATE SET amount_micros = amount_micros + excluded.amount_micros, records = records + 1`,
+      ).run(owner, currency, Math.round(amount * MICROS));
+    }
+    return { seq: seq ?? 0, id, owner, admissionId: ref === '' ? null : ref, serviceId, key, kind, resource: resource === '' ? null : resource, amount, currency, at: now };
+  }
+
+  async charges(filter: ChargeFilter, page: { readonly limit?: number; readonly cursor?: string } = {}): Promise<Page<ChargeRecord>> {
+    const limit = page.limit ?? DEFAULT_PAGE;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) throw invalid('limit', `expected a whole number from 1 to ${MAX_PAGE}`);
+    const parts: string[] = [];
+    const params: Record<string, unknown> = { limit: limit + 1 };
+    if (filter.owner !== undefined) {
+      parts.push('owner = @owner');
+      params.owner = filter.owner;
+    }
+    if (filter.admissionId !== undefined) {
+      parts.push('ref = @ref');
+      params.ref = filter.admissionId;
+    }
+    if (filter.from !== undefined) {
+      parts.push('at_ms >= @from');
+      params.from = validate.instant(filter.from, 'filter.from');
+    }
+    if (filter.to !== undefined) {
+      parts.push('at_ms < @to');
+      params.to = validate.instant(filter.to, 'filter.to');
+    }
+    if (page.cursor !== undefined) {
+      const seq = Number(page.cursor);
+      if (!Number.isSafeInteger(seq) || seq < 0) throw invalid('cursor', 'expected a cursor from an earlier page');
+      parts.push('seq > @cursor');
+      params.cursor = seq;
+    }
+    return this.read(() => {
+      const rows = this.q(`SELECT * FROM charges ${parts.length > 0 ? `WHERE ${parts.join(' AND ')}` : ''} ORDER BY seq LIMIT @limit`).all(params) as ChargeRow[];
+      const more = rows.length > limit;
+      if (more) rows.pop();
+      return { items: rows.map(chargeOfRow), nextCursor: more ? String(rows[rows.length - 1]!.seq) : null };
+    });
+  }
+
+  async chargeBalance(owner: string): Promise<ChargeBalance | undefined> {
+    return this.read(() => {
+      const r = this.q('SELECT * FROM charge_balances WHERE owner = ? ORDER BY currency LIMIT 1').get(owner) as BalanceRow | undefined;
+      return r ? balanceOfRow(r) : undefined;
+    });
+  }
+
+  async grantCredits(owner: string, periodKey: string, credits: number, currency: string): Promise<ChargeBalance> {
+    validate.id(owner, 'owner');
+    if (!Number.isFinite(credits) || credits < 0) throw invalid('credits', 'expected a number ≥ 0');
+    return this.write(() => {
+      const now = this.clock();
+      const key = `grant:${periodKey}`;
+      if (this.q("SELECT 1 FROM charges WHERE owner = ? AND ref = '' AND key = ?").get(owner, key) === undefined) {
+        const balance = ((this.q('SELECT amount_micros FROM charge_balances WHERE owner = ? AND currency = ?').pluck().get(owner, currency) as number | undefined) ?? 0) / MICROS;
+        // Unused credits do not carry over; what is overdrawn stays owed.
+        if (balance > 0) this.appendCharge(owner, '', null, `expire:${periodKey}`, 'expire', '', -balance, currency, now);
+        this.appendCharge(owner, '', null, key, 'grant', '', credits, currency, now);
+      }
+      return balanceOfRow(this.q('SELECT * FROM charge_balances WHERE owner = ? AND currency = ?').get(owner, currency) as BalanceRow);
+    });
+  }
+
   async ping(): Promise<void> {
     this.q('SELECT 1').get();
   }
@@ -1835,4 +1946,36 @@ function quickWindow(w: TimeWindow): TimeWindow {
     return w;
   }
   return validate.window(w);
+}
+
+interface ChargeRow {
+  seq: number;
+  id: string;
+  owner: string;
+  ref: string;
+  service_id: string | null;
+  key: string;
+  kind: ChargeKind;
+  resource: string;
+  amount_micros: number;
+  currency: string;
+  at_ms: number;
+}
+interface BalanceRow {
+  owner: string;
+  currency: string;
+  amount_micros: number;
+  records: number;
+}
+
+function chargeOfRow(r: ChargeRow): ChargeRecord {
+  return { seq: r.seq, id: r.id, owner: r.owner, admissionId: r.ref === '' ? null : r.ref, serviceId: r.service_id, key: r.key, kind: r.kind, resource: r.resource === '' ? null : r.resource, amount: r.amount_micros / MICROS, currency: r.currency, at: r.at_ms };
+}
+
+function balanceOfRow(r: BalanceRow): ChargeBalance {
+  return { owner: r.owner, currency: r.currency, amount: r.amount_micros / MICROS, records: r.records };
+}
+
+function chargeJson(r: ChargeRecord): Record<string, unknown> {
+  return { id: r.id, kind: r.kind, resource: r.resource, amount: r.amount, key: r.key };
 }

@@ -95,6 +95,8 @@ describe('SqliteLedger: opening, durability, migrations', () => {
         'capacity_window_hosts',
         'capacity_windows',
         'changes',
+        'charge_balances',
+        'charges',
         'counters',
         'dead_letters',
         'decisions',
@@ -224,6 +226,7 @@ describe('SqliteLedger: opening, durability, migrations', () => {
       [4, false],
       [5, false],
       [6, false],
+      [7, false],
     ]);
   });
 
