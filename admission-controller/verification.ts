@@ -31,6 +31,7 @@ export type ConstraintName =
   | 'trec-risk' // [risk_cons] full acceptance needs risk ≤ bound
   | 'trec-trust' // [trust_cons] full acceptance needs trust ≥ bound
   | 'cost-bound' // [cost_cons] with D2: cost ≤ bound when some component is accepted locally
+  | 'charge-bound' // [extension: charging] Σ placementCharge ≤ chargeBound when some component is accepted locally
   | 'capability-requirement' // [extension] every host of a component's local VMs satisfies its eac:Requires / eac:Forbids
   | 'capability-same-value'; // [extension] the members of an eac:SameValue rule use hosts with one value of the capability
 
@@ -84,6 +85,11 @@ export interface ServiceEvaluation {
   readonly acceptedVmShare: number;
   /** cost_a = Pav·(1 − avg) + Σ fcv·φ. */
   readonly cost: number;
+  /**
+   * Extension (charging): Σ over components and hosts of placementCharge (model/charge.ts), local VMs only; 0 when the
+   * model charges nothing. Reported whether or not the service has a charge bound; never part of the objective.
+   */
+  readonly charge: number;
   /** The service's term of the objective. */
   readonly objectiveContribution: number;
   readonly components: readonly ComponentEvaluation[];

@@ -1,8 +1,10 @@
 /**
  * Independent verifier: judges an Allocation against every constraint of OPTIMIS v6.0 + D1–D4 and recomputes
- * every reported value from the model and the allocation alone. It shares no code with any solver (types only).
+ * every reported value from the model and the allocation alone. It shares no code with any solver (types only), except
+ * model/charge.ts: the one charge function, so that the charge it checks is by definition the charge the answer states.
  */
 import { requirementText, satisfies } from '../model/capabilities';
+import { placementCharge } from '../model/charge';
 import type { AdmissionModel, Allocation, Component, ComponentAllocation, Host, Rule, Service } from '../model/types';
 import type {
   ComponentEvaluation,
@@ -488,6 +490,8 @@ interface ServiceTotals {
   readonly jointAvailability: number;
   readonly share: number;
   readonly cost: number;
+  /** Σ placementCharge over the local placements (extension: charging); 0 without model charging. */
+  readonly charge: number;
   readonly objectiveContribution: number;
   readonly anyAccepted: boolean;
 }
@@ -503,8 +507,14 @@ function serviceTotals(model: AdmissionModel, service: Service, states: readonly
   let jointAvailability = 1;
   let federationCost = 0;
   let anyAccepted = false;
+  let charge = 0;
   for (const s of states) {
     const c = s.component;
+    // Only local VMs are charged here (federated VMs are the peer's to charge); hosts in ascending index order, so
+    // the sum does not depend on the order of the placements.
+    if (model.charging) {
+      for (const j of [...s.vmsByHost.keys()].sort((p, q) => p - q)) charge += placementCharge(model, model.hosts[j], c, s.vmsByHost.get(j)!);
+    }
     localVms += s.localVms;
     maxVms += c.maxVms;
     federatedVms += s.federatedVms;
@@ -525,7 +535,7 @@ function serviceTotals(model: AdmissionModel, service: Service, states: readonly
     (w.cost * service.gain + w.eco * service.eco + w.trust * service.trust - w.risk * service.risk) * average -
     w.risk * penalty * share * (1 - average) -
     w.cost * federationCost;
-  return { localVms, maxVms, federatedVms, acceptedElasticVms, average, jointAvailability, share, cost, objectiveContribution, anyAccepted };
+  return { localVms, maxVms, federatedVms, acceptedElasticVms, average, jointAvailability, share, cost, charge, objectiveContribution, anyAccepted };
 }
 
 /** The cost bound (D2), which binds only with local acceptance. */
@@ -539,7 +549,23 @@ function checkCostBound(service: Service, totals: ServiceTotals, out: Violations
   }
 }
 
-/** Recomputes the service's values and objective term; checks the cost bound. */
+/**
+ * The charge bound (extension: charging), which binds only with local acceptance like D2: a client's cap applies to what
+ * the provider runs for it, and a service with nothing local is charged nothing here. Only with model charging.
+ */
+function checkChargeBound(model: AdmissionModel, service: Service, totals: ServiceTotals, out: Violations): void {
+  const bound = service.chargeBound;
+  if (!model.charging || bound === undefined) return;
+  if (totals.anyAccepted && exceeds(totals.charge, bound)) {
+    out.add(
+      'charge-bound',
+      `service ${nameOf(service)}: charge must be ≤ ${num(bound)} when a component is accepted locally, is ${num(totals.charge)}`,
+      { service },
+    );
+  }
+}
+
+/** Recomputes the service's values and objective term; checks the cost and charge bounds. */
 function evaluateService(
   model: AdmissionModel,
   service: Service,
@@ -549,6 +575,7 @@ function evaluateService(
 ): ServiceEvaluation {
   const totals = serviceTotals(model, service, states, fully);
   checkCostBound(service, totals, out);
+  checkChargeBound(model, service, totals, out);
   const components: ComponentEvaluation[] = states.map((s) => ({
     id: s.component.id,
     acceptedLocally: s.y === 1,
@@ -570,6 +597,7 @@ function evaluateService(
     jointAvailability: totals.jointAvailability,
     acceptedVmShare: totals.share,
     cost: totals.cost,
+    charge: totals.charge,
     objectiveContribution: totals.objectiveContribution,
     components,
   };
@@ -675,6 +703,7 @@ export class ChangeVerifier {
     checkTrec(service, fully, out);
     const totals = serviceTotals(model, service, row, fully);
     checkCostBound(service, totals, out);
+    checkChargeBound(model, service, totals, out);
     const contributions = this.verification.services;
     let objective = 0;
     for (let b = 0; b < contributions.length; b++) objective += b === a ? totals.objectiveContribution : contributions[b].objectiveContribution;

@@ -23,3 +23,12 @@ export function placementCharge(model: Pick<AdmissionModel, 'charging'>, host: P
   const rates = ratesOf(model, host);
   return rates ? vms * vmCharge(rates, component) : 0;
 }
+
+/**
+ * Whether a charge bound is in the model: model charging and some service with a chargeBound. Only then does a host's
+ * charge class matter to a solver (hosts of different classes stop being interchangeable); without, solvers run
+ * exactly as if charging did not exist.
+ */
+export function chargeBoundActive(model: Pick<AdmissionModel, 'charging' | 'services'>): boolean {
+  return model.charging !== undefined && model.services.some((s) => s.chargeBound !== undefined);
+}

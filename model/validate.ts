@@ -78,6 +78,7 @@ const serviceSchema = z
       )
       .optional(),
     constraints: z.object({ eco: finite, trust: finite, risk: finite, cost: finite }),
+    chargeBound: finite.refine((v) => v >= 0, 'must be ≥ 0').optional(),
   })
   .superRefine((s, ctx) => {
     const ids = new Set<string>();
@@ -114,16 +115,32 @@ const hostSchema = z.object({
   eco: finite,
   risk: finite.optional(),
   capabilities: capabilitiesSchema.optional(),
+  chargeClass: nonNegativeInt.optional(),
 });
 
 const weight = finite.refine((v) => v >= 0, 'must be ≥ 0');
+const rate = finite.refine((v) => v >= 0, 'must be ≥ 0');
+const chargingSchema = z.object({
+  classes: z.array(z.object({ perVcpu: rate, perMemoryGb: rate, perVm: rate })).min(1, 'charging needs at least one class'),
+});
 const modelSchema = z
   .object({
     hosts: z.array(hostSchema),
     services: z.array(serviceSchema),
     weights: z.object({ cost: weight, eco: weight, risk: weight, trust: weight }),
+    charging: chargingSchema.optional(),
   })
   .superRefine((m, ctx) => {
+    // A charge class is an index into the model's classes: out of range (or without charging) it names no rates,
+    // and the solvers and the verifier would charge such a host nothing.
+    const classCount = m.charging?.classes.length ?? 0;
+    m.hosts.forEach((h, j) => {
+      if (h.chargeClass === undefined) return;
+      if (classCount === 0) ctx.addIssue({ code: 'custom', path: ['hosts', j, 'chargeClass'], message: 'a charge class needs model charging' });
+      else if (h.chargeClass >= classCount) {
+        ctx.addIssue({ code: 'custom', path: ['hosts', j, 'chargeClass'], message: `charge class ${h.chargeClass} does not exist (the model has ${classCount})` });
+      }
+    });
     const hostIds = new Set<string>();
     m.hosts.forEach((h, j) => {
       if (hostIds.has(h.id)) ctx.addIssue({ code: 'custom', path: ['hosts', j, 'id'], message: `duplicate host id '${h.id}'` });
@@ -252,8 +269,16 @@ function plainlyValidCapabilities(caps: unknown): boolean {
   return true;
 }
 
-function plainlyValidHosts(hosts: readonly Host[]): boolean {
-  if (validHostLists.has(hosts)) return true;
+/** Largest charge class a valid host list uses (−1: none), kept beside validHostLists: the model's classes must cover it. */
+const maxChargeClass = new WeakMap<readonly Host[], number>();
+
+/** Whether the host list is valid on its own; its largest charge class is written to `classOut[0]` (−1: none). */
+function plainlyValidHosts(hosts: readonly Host[], classOut: number[]): boolean {
+  if (validHostLists.has(hosts)) {
+    classOut[0] = maxChargeClass.get(hosts) ?? -1;
+    return true;
+  }
+  let maxClass = -1;
   const n = hosts.length;
   const freeCpus = new Float64Array(n);
   const freeMemoryMb = new Float64Array(n);
@@ -264,13 +289,32 @@ function plainlyValidHosts(hosts: readonly Host[]): boolean {
     if (h.freeMemoryMb !== undefined && !(isFinite(h.freeMemoryMb) && h.freeMemoryMb >= 0)) return false;
     if (h.risk !== undefined && !isFinite(h.risk)) return false;
     if (h.capabilities !== undefined && !plainlyValidCapabilities(h.capabilities)) return false;
+    if (h.chargeClass !== undefined) {
+      if (!isInt(h.chargeClass, 0)) return false;
+      if (h.chargeClass > maxClass) maxClass = h.chargeClass;
+    }
     freeCpus[j] = h.cpus - h.usedCpus;
     freeMemoryMb[j] = h.freeMemoryMb ?? Infinity;
   }
   if (hasDuplicateIds(hosts)) return false;
+  classOut[0] = maxClass;
   if (isDeepFrozenHostList(hosts)) {
     validHostLists.add(hosts);
+    maxChargeClass.set(hosts, maxClass);
     if (!capacities.has(hosts)) capacities.set(hosts, { freeCpus, freeMemoryMb });
+  }
+  return true;
+}
+
+/** The model's charge classes: absent (then no host may name a class), or at least one of finite rates ≥ 0 covering every class used. */
+function plainlyValidCharging(charging: unknown, maxClass: number): boolean {
+  if (charging === undefined) return maxClass < 0;
+  const classes = (charging as { classes?: unknown } | null)?.classes;
+  if (!Array.isArray(classes) || classes.length === 0 || maxClass >= classes.length) return false;
+  for (const r of classes as unknown[]) {
+    if (typeof r !== 'object' || r === null) return false;
+    const rates = r as Record<string, unknown>;
+    if (!['perVcpu', 'perMemoryGb', 'perVm'].every((k) => isFinite(rates[k]) && (rates[k] as number) >= 0)) return false;
   }
   return true;
 }
@@ -280,7 +324,9 @@ function plainlyValid(model: unknown): boolean {
   if (typeof m !== 'object' || m === null || !Array.isArray(m.hosts) || !Array.isArray(m.services)) return false;
   const w = m.weights as unknown as Record<string, unknown> | undefined;
   if (!w || !['cost', 'eco', 'risk', 'trust'].every((k) => isFinite(w[k]) && (w[k] as number) >= 0)) return false;
-  if (!plainlyValidHosts(m.hosts)) return false;
+  const classOut = [-1];
+  if (!plainlyValidHosts(m.hosts, classOut)) return false;
+  if (!plainlyValidCharging(m.charging, classOut[0]!)) return false;
   const serviceIds = new Set<string>();
   for (const s of m.services) {
     if (typeof s !== 'object' || s === null || !isId(s.id) || serviceIds.has(s.id) || !isOptLabel(s.label)) return false;
@@ -288,6 +334,7 @@ function plainlyValid(model: unknown): boolean {
     if (![s.gain, s.extraCost, s.trust, s.risk, s.eco].every(isFinite) || !isFraction(s.availability) || typeof s.federationAllowed !== 'boolean') return false;
     const c = s.constraints as unknown as Record<string, unknown> | undefined;
     if (!c || !['eco', 'trust', 'risk', 'cost'].every((k) => isFinite(c[k]))) return false;
+    if (s.chargeBound !== undefined && !(isFinite(s.chargeBound) && s.chargeBound >= 0)) return false;
     if (!Array.isArray(s.components) || s.components.length === 0 || !Array.isArray(s.rules)) return false;
     const ids = new Set<string>();
     for (const k of s.components) {

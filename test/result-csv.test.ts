@@ -33,7 +33,7 @@ function handVerification(cost: [number, number]): Verification {
   });
   const service = (id: string, fields: Partial<ServiceEvaluation>): ServiceEvaluation => ({
     id, fullyAccepted: true, anyAcceptedLocally: true, localVms: 0, maxVms: 6, federatedVms: 0, acceptedElasticVms: 0,
-    averageAvailability: 1, jointAvailability: 1, acceptedVmShare: 1, cost: 0, objectiveContribution: 0, components: [], ...fields,
+    averageAvailability: 1, jointAvailability: 1, acceptedVmShare: 1, cost: 0, charge: 0, objectiveContribution: 0, components: [], ...fields,
   });
   return {
     feasible: true,

@@ -225,6 +225,7 @@ const ALL_NAMES: Record<ConstraintName, true> = {
   'trec-risk': true,
   'trec-trust': true,
   'cost-bound': true,
+  'charge-bound': true,
   'capability-requirement': true,
   'capability-same-value': true,
 };
@@ -490,6 +491,14 @@ const cases: Case[] = [
     where: { service: 'a1' },
   },
   {
+    name: 'charge-bound',
+    title: 'a2 is charged 13 (10 vCPUs at 1 + 6 VMs at 0.5) over a bound of 10',
+    model: withService({ ...W, charging: { classes: [{ perVcpu: 1, perMemoryGb: 0, perVm: 0.5 }] } }, 1, { chargeBound: 10 }),
+    allocation: A,
+    expected: only('charge-bound'),
+    where: { service: 'a2' },
+  },
+  {
     name: 'capability-requirement',
     title: 'a1/vm1 requires nodejs >=18 <21 and runs on host-03, which has nodejs 16.20.2',
     model: withModelComponent(
@@ -621,6 +630,57 @@ describe('verify: deviations and quirks', () => {
     const result = verify(lowCostBound, oneAccepted);
     expect(names(result)).toEqual(['cost-bound']);
     expect(result.services[0].cost).toBeCloseTo(500 * (1 - 1 / 3) + 2 * (800 / 9), 9);
+  });
+
+  // Charging (extension): class 0 (ph1, ph3) at 1 per vCPU + 2 per GB, class 1 (ph2) at 3 per vCPU + 1 per VM.
+  // a1's local VMs: vm1 1 VM of 1 vCPU on ph2 (3 + 1 = 4), vm2 1 of 2 vCPUs on ph1 (2), vm3 1 of 4 vCPUs on ph1 (4),
+  // plus vm3's 512 MB at 2 per GB (1): 11. Its 2 federated VMs are not charged.
+  const charged = (bound: number | undefined): AdmissionModel =>
+    withService(
+      withModelComponent(
+        withHosts({ ...W, charging: { classes: [{ perVcpu: 1, perMemoryGb: 2, perVm: 0 }, { perVcpu: 3, perMemoryGb: 0, perVm: 1 }] } }, (h, j) => (j === PH2 ? { ...h, chargeClass: 1 } : h)),
+        0,
+        2,
+        { memoryMb: 512 },
+      ),
+      0,
+      bound === undefined ? {} : { chargeBound: bound },
+    );
+
+  it('charge: reported per service from the host classes, local VMs only, and a bound at or above it holds', () => {
+    for (const bound of [undefined, 11, 12]) {
+      const result = verify(charged(bound), A);
+      expect(result.violations).toEqual([]);
+      expect(result.services[0].charge).toBeCloseTo(11, 12);
+      // a2: vm1 2 VMs of 2 vCPUs on ph2 (2·7) and 2 on ph3 (2·2), vm2 2 VMs of 1 vCPU on ph1 (2·1).
+      expect(result.services[1].charge).toBeCloseTo(20, 12);
+      // The charge is a bound, not an objective term.
+      expect(result.objective).toBeCloseTo(358.5134, 4);
+    }
+    expect(verify(W, A).services.map((s) => s.charge)).toEqual([0, 0]);
+  });
+
+  it('charge: a bound below the charge is a charge-bound violation naming the service', () => {
+    const result = verify(charged(10.5), A);
+    expect(result.violations).toEqual([
+      { constraint: 'charge-bound', service: 'a1', message: 'service a1: charge must be ≤ 10.5 when a component is accepted locally, is 11' },
+    ]);
+  });
+
+  it('charge: the bound binds only with local acceptance (as D2), and without model charging never', () => {
+    const a1Federated: Allocation = { services: [[REJECTED, REJECTED, REJECTED].map((r, i) => ({ ...r, federatedVms: [3, 2, 1][i]! })), A.services[1]] };
+    const zero = charged(0);
+    const rejected = verify(zero, a1Federated);
+    expect(rejected.violations).toEqual([]);
+    expect(rejected.services[0]).toMatchObject({ anyAcceptedLocally: false, charge: 0 });
+    // One component accepted locally (vm1 on ph2: 4) is enough for the bound to bind.
+    const oneAccepted: Allocation = { services: [[local([[PH2, 1]], 2), { ...REJECTED, federatedVms: 2 }, { ...REJECTED, federatedVms: 1 }], A.services[1]] };
+    const bound = verify(zero, oneAccepted);
+    expect(names(bound)).toEqual(['charge-bound']);
+    expect(bound.services[0].charge).toBe(4);
+    // The same allocation with the bound but without model charging: nothing is charged, nothing binds.
+    const { charging: _, ...uncharged } = zero;
+    expect(verify(uncharged, oneAccepted).violations).toEqual([]);
   });
 
   it('D3: a negative objective is feasible (federation forced by Q5)', () => {

@@ -3,6 +3,7 @@
  * optimal federated counts, and an incremental evaluator for walks that change one component at a time.
  * Knows nothing about hosts or packing; service-options.ts builds candidates from it.
  */
+import { chargeExceeds, type ComponentCharges } from './charging';
 import type { EligibleCapacity, ServiceEligibility } from './eligibility';
 import type { AdmissionModel, ComponentAllocation, Service } from '../../model/types';
 
@@ -32,6 +33,11 @@ export interface ComponentData {
   readonly allowed: Uint8Array | null;
   /** What those hosts can hold of it; null: unconstrained (the fleet's limits apply). */
   readonly eligible: EligibleCapacity | null;
+  /**
+   * Charge of one local VM as the charge bound counts it (extension: charging, charging.ts): the most it costs on a
+   * host it may use, so the bound holds wherever packing puts it. 0 without a charge bound.
+   */
+  readonly chargePerVm: number;
 }
 
 export interface ServiceData {
@@ -49,6 +55,8 @@ export interface ServiceData {
   /** All TREC bounds hold, so full acceptance is allowed. */
   readonly trecAllowsFullAcceptance: boolean;
   readonly costBound: number;
+  /** The charge bound (extension: charging), binding with local acceptance like the cost bound; Infinity: none. */
+  readonly chargeBound: number;
   /** Groups of component indices whose y must be equal (Medium/High affinity rules, merged). */
   readonly sameAcceptanceGroups: readonly (readonly number[])[];
   /** Member lists of High anti-affinity rules: at most one accepted locally. */
@@ -97,7 +105,16 @@ class UnionFind {
   }
 }
 
-export function prepareService(model: Pick<AdmissionModel, 'services' | 'weights'>, index: number, eligibility: ServiceEligibility | null = null): ServiceData {
+/**
+ * `charges`: the per-VM charges of the components (charging.ts), given when the model has a charge bound; without
+ * them no charge bound is applied (callers that evaluate local configurations pass them: see Search).
+ */
+export function prepareService(
+  model: Pick<AdmissionModel, 'services' | 'weights'>,
+  index: number,
+  eligibility: ServiceEligibility | null = null,
+  charges: ComponentCharges | null = null,
+): ServiceData {
   const s = model.services[index]!;
   const w = model.weights;
   const n = s.components.length;
@@ -151,6 +168,7 @@ export function prepareService(model: Pick<AdmissionModel, 'services' | 'weights
     block: blockOf[i]!,
     allowed: eligibility?.allowed[i] ?? null,
     eligible: eligibility?.eligible[i] ?? null,
+    chargePerVm: charges ? charges.high[i]! : 0,
   }));
   const pav = 0.5 * s.gain;
   return {
@@ -166,6 +184,7 @@ export function prepareService(model: Pick<AdmissionModel, 'services' | 'weights
     trecAllowsFullAcceptance:
       s.eco >= s.constraints.eco && s.risk <= s.constraints.risk && s.trust >= s.constraints.trust,
     costBound: s.constraints.cost,
+    chargeBound: charges && s.chargeBound !== undefined ? s.chargeBound : Infinity,
     sameAcceptanceGroups: same.groups(),
     atMostOneAccepted: atMostOne,
     blocks,
@@ -257,6 +276,9 @@ export function evaluateConfig(sd: ServiceData, accepted: readonly boolean[], x:
     if (accepted[i]) anyAccepted = true;
     else fully = false;
   }
+  // The charge bound (extension: charging) depends on the local counts only, not on φ: a configuration over it with
+  // local acceptance is infeasible whatever is federated.
+  if (anyAccepted && sd.chargeBound !== Infinity && chargeExceeds(chargeOf(sd, x), sd.chargeBound)) return NaN;
   if (!sd.federationAllowed && !fully) {
     // X_a = 0 ⇒ nothing local and avg = 0: the value is exactly 0.
     if (localTotal !== 0) return NaN;
@@ -284,6 +306,23 @@ export function evaluateConfig(sd: ServiceData, accepted: readonly boolean[], x:
     return perAvg * avg - sd.penaltyPerLocalVm * localTotal - sd.weightCost * fedCost;
   }
   return bestUnderCostBound(sd, accepted, x, localTotal, federatedOut);
+}
+
+/** The service's charge as the bound counts it: Σ chargePerVm·X, in component order (the evaluator sums alike). */
+export function chargeOf(sd: ServiceData, x: readonly number[]): number {
+  let charge = 0;
+  for (let i = 0; i < sd.components.length; i++) charge += sd.components[i]!.chargePerVm * x[i]!;
+  return charge;
+}
+
+/**
+ * The service with the least per-VM charges instead of the most (`low` of charging.ts): a relaxation of its charge
+ * bound, for the capacity-free proof bound, which must not exclude what an exact placement on cheap hosts allows.
+ * The service itself when the bound is absent or the two agree.
+ */
+export function relaxedChargeService(sd: ServiceData, low: readonly number[] | null): ServiceData {
+  if (sd.chargeBound === Infinity || !low || sd.components.every((c, i) => c.chargePerVm === low[i])) return sd;
+  return { ...sd, components: sd.components.map((c, i) => ({ ...c, chargePerVm: low[i]! })) };
 }
 
 /** Rare path: the φ-optimal configuration breaks the cost bound; search the range ends exhaustively. */
@@ -400,6 +439,8 @@ export class ServiceEvaluator {
   private threePoints = 0;
   private cdfSum = 0;
   private fedCost = 0;
+  /** Σ chargePerVm·X (only kept with a charge bound); recounted on resync like the other running sums. */
+  private charge = 0;
   private changes = 0;
   private readonly scratch: FederationChoice = { zeroOk: false, lo: 1, hi: 0 };
 
@@ -492,6 +533,7 @@ export class ServiceEvaluator {
     }
     this.register(i, -1);
     this.subtractCurrent(i);
+    if (this.sd.chargeBound !== Infinity) this.charge += this.sd.components[i]!.chargePerVm * (x - oldX);
     this.moveLocalTotal(this.localTotal + x - oldX);
     if (this.accepted[i] !== accepted) this.acceptedCount += accepted ? 1 : -1;
     this.accepted[i] = accepted;
@@ -510,6 +552,7 @@ export class ServiceEvaluator {
     const n = this.n;
     if (!sd.federationAllowed && this.acceptedCount < n) return this.localTotal === 0 ? 0 : NaN;
     if (this.infeasible > 0) return NaN;
+    if (this.acceptedCount > 0 && sd.chargeBound !== Infinity && chargeExceeds(this.charge, sd.chargeBound)) return NaN;
     const cdfSum = this.cdfSum;
     const fedCost = this.fedCost;
     const perAvg = sd.availabilityValue + sd.penaltyPerLocalVm * this.localTotal;
@@ -639,6 +682,7 @@ export class ServiceEvaluator {
     }
     this.cdfSum = cdfSum;
     this.fedCost = fedCost;
+    if (this.sd.chargeBound !== Infinity) this.charge = chargeOf(this.sd, this.x);
   }
 }
 

@@ -6,7 +6,9 @@
 import type { AdmissionModel, Allocation, ComponentAllocation, Service, SolveOptions, SolveResult, Solver, Weights } from '../../model/types';
 import { capabilityPlan, type CapabilityPlan } from '../../model/capabilities';
 import { Budget } from './budget';
+import { chargePlan, componentCharges, type ChargePlan } from './charging';
 import { serviceEligibility } from './eligibility';
+import { relaxedChargeService } from './evaluation';
 import { HostPool, hostTableOf, type HostTable } from './host-pool';
 import { adjustComponent, placeService, placeServices, placeServicesSearch, releaseService, shareRestrictedHosts, type ServicePlacement } from './packing';
 import {
@@ -87,6 +89,8 @@ export interface GreedyInput {
   readonly hosts: HostTable;
   /** Which hosts each component may use (model/capabilities.ts); null or absent: every host. */
   readonly capabilities?: CapabilityPlan | null;
+  /** Charge classes and each host's class, when the model has a charge bound (charging.ts); null or absent: none. */
+  readonly charging?: ChargePlan | null;
 }
 
 class Search {
@@ -99,13 +103,27 @@ class Search {
   candidateWalks = 0;
   /** The services' largest candidates do not all fit in the fleet's free CPUs (set by knapsackChoices). */
   contended = false;
+  /** Per service, the least per-VM charges of its components (charging.ts), for the proof's relaxation; null: no bound. */
+  readonly chargeLow: (readonly number[] | null)[];
 
   constructor(
     input: GreedyInput,
     readonly budget: Budget,
   ) {
     const eligibility = serviceEligibility(input.capabilities, input.services, input.hosts);
-    const data = input.services.map((_, a) => prepareService(input, a, eligibility?.[a] ?? null));
+    // Charge bound: the packing uses the eligibility masks (a same-value rule narrowed to one value), so the most a VM
+    // may cost is taken over those; the proof's least over every host the plan allows (HiGHS may pick another value).
+    const plan = input.charging ?? null;
+    const highMemo = new Map<Uint8Array | null, Map<string, Uint8Array>>();
+    const lowMemo = new Map<Uint8Array | null, Map<string, Uint8Array>>();
+    const charges = input.services.map((s, a) => {
+      if (!plan || s.chargeBound === undefined) return null;
+      const high = componentCharges(plan, s, eligibility?.[a]?.allowed ?? [], input.hosts, highMemo).high;
+      const low = componentCharges(plan, s, input.capabilities?.allowed[a] ?? [], input.hosts, lowMemo).low;
+      return { high, low };
+    });
+    this.chargeLow = charges.map((c) => c?.low ?? null);
+    const data = input.services.map((_, a) => prepareService(input, a, eligibility?.[a] ?? null, charges[a] ?? null));
     if (eligibility) shareRestrictedHosts(data);
     let smallest = Infinity;
     for (const sd of data) for (const c of sd.components) smallest = Math.min(smallest, c.vcpus);
@@ -685,7 +703,7 @@ export interface GreedyExtras {
  */
 export function solveGreedy(model: AdmissionModel, options: SolveOptions = {}, extras: GreedyExtras = {}): SolveResult {
   options.signal?.throwIfAborted();
-  return solveGreedyInput({ services: model.services, weights: model.weights, hosts: hostTableOf(model.hosts), capabilities: capabilityPlan(model) }, options, extras);
+  return solveGreedyInput({ services: model.services, weights: model.weights, hosts: hostTableOf(model.hosts), capabilities: capabilityPlan(model), charging: chargePlan(model) }, options, extras);
 }
 
 /** solveGreedy on the parts of a model the greedy reads (what a worker receives). */
@@ -759,8 +777,9 @@ export function solveGreedyInput(input: GreedyInput, options: SolveOptions = {},
   let bound: number | null = null;
   if (extras.prove) {
     bound = 0;
-    for (const s of search.states) {
-      const best = exactServiceOptimum(s.data, search.limits, PROOF_BUDGET_PER_SERVICE, budget);
+    for (const [a, s] of search.states.entries()) {
+      // The bound must not exclude what an exact placement allows: the charge bound is relaxed to the least charges.
+      const best = exactServiceOptimum(relaxedChargeService(s.data, search.chargeLow[a] ?? null), search.limits, PROOF_BUDGET_PER_SERVICE, budget);
       if (best === null) {
         bound = null;
         break;

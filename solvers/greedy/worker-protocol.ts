@@ -3,6 +3,7 @@
  * Hosts travel as typed arrays over SharedArrayBuffers (not copied); services and weights are structured-cloned.
  */
 import type { CapabilityPlan } from '../../model/capabilities';
+import type { ChargePlan } from './charging';
 import type { Service, SolveResult, Weights } from '../../model/types';
 import type { PreparedLp } from '../highs';
 
@@ -24,6 +25,11 @@ export interface GreedyJob {
   };
   /** The model's capability plan (typed arrays, cloned): the worker's hosts are free capacities only. */
   readonly capabilities: CapabilityPlan | null;
+  /**
+   * The model's charge classes and each host's class (cloned), when it has a charge bound: the worker's hosts carry no
+   * chargeClass, and both the greedy's conservative charges and auto's MILP (its charge rows, its host grouping) need them.
+   */
+  readonly charging: ChargePlan | null;
   /** performance.timeOrigin + performance.now() after which every phase stops. */
   readonly deadline: number;
   readonly prove: boolean;

@@ -51,11 +51,22 @@ function hostsOf(table: HostTable): Host[] {
   return hosts;
 }
 
+/**
+ * The worker's hosts with their charge classes and the model's charging, when the job has a charge bound: without
+ * them the MILP would have no charge rows and would merge hosts of different classes. Not cached (the table's host
+ * list is shared by jobs with and without charging); only built for jobs with a charge bound.
+ */
+function chargedHosts(hosts: Host[], job: GreedyJob): Pick<AdmissionModel, 'hosts' | 'charging'> {
+  const plan = job.charging;
+  if (!plan) return { hosts };
+  return { hosts: hosts.map((h, j) => ({ ...h, chargeClass: plan.hostClass[j]! })), charging: { classes: plan.classes } };
+}
+
 /** auto's MILP, started from the greedy answer, if the budget left allows building (and solving) it. */
 function lpFor(job: GreedyJob, table: HostTable, result: SolveResult): LpOutcome {
   const left = (job.lp!.deadline - (performance.timeOrigin + performance.now())) / 1000;
   if (left < MIN_LP_SECONDS) return { skipped: 'no time left for HiGHS' };
-  const model: AdmissionModel = { services: job.services, weights: job.weights, hosts: hostsOf(table) };
+  const model: AdmissionModel = { services: job.services, weights: job.weights, ...chargedHosts(hostsOf(table), job) };
   try {
     return { lp: prepareLp(model, { start: result.allocation, maxColumns: Math.floor(left * LP_COLUMNS_PER_SECOND), capabilities: job.capabilities }) };
   } catch (e) {
@@ -70,7 +81,7 @@ parentPort!.on('message', (job: GreedyJob) => {
     // Deadlines travel as wall-clock times (timeOrigin + now), the one clock both threads share.
     const budget = new Budget(job.deadline - performance.timeOrigin, abortFlag);
     const table = tableFor(job);
-    const result = solveGreedyInput({ services: job.services, weights: job.weights, hosts: table, capabilities: job.capabilities }, {}, { budget, prove: job.prove });
+    const result = solveGreedyInput({ services: job.services, weights: job.weights, hosts: table, capabilities: job.capabilities, charging: job.charging }, {}, { budget, prove: job.prove });
     if (budget.aborted) reply = { id: job.id, aborted: true };
     else if (job.lp && result.status !== 'optimal') reply = { id: job.id, result, lp: lpFor(job, table, result) };
     else reply = { id: job.id, result };

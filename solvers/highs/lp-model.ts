@@ -3,6 +3,7 @@
  * a solution back into an Allocation. Pure and synchronous: no solver, no I/O; the worker in index.ts runs HiGHS.
  */
 import { allowedOn, capabilityPlan, planGroupKeys, type CapabilityPlan } from '../../model/capabilities';
+import { chargeBoundActive, placementCharge } from '../../model/charge';
 import type { AdmissionModel, Allocation, ComponentAllocation, HostPlacement, Service } from '../../model/types';
 
 export interface LpBuildOptions {
@@ -229,6 +230,20 @@ function looseHosts(model: AdmissionModel, usable: readonly number[]): LoosePlac
   return { hosts: [...used].sort((p, q) => p - q), vmHosts };
 }
 
+/**
+ * Per host, a key equal for two hosts exactly when the MILP may treat them alike apart from capacity: the capability
+ * group (planGroupKeys) and, with a charge bound, the charge class (the same VMs cost differently on another class,
+ * so moving load across classes can break the bound). null: every host is alike (no plan, no charge bound). Without
+ * a charge bound (chargeBoundActive) the classes do not enter the MILP and the reduction is exactly as before.
+ */
+export function hostGroupKeys(model: AdmissionModel, plan: CapabilityPlan | null): string[] | null {
+  const charge = chargeBoundActive(model);
+  if (!plan && !charge) return null;
+  const keys = plan ? planGroupKeys(plan, model.hosts.length) : new Array<string>(model.hosts.length).fill('');
+  if (charge) for (let j = 0; j < keys.length; j++) keys[j] += `#${model.hosts[j]!.chargeClass ?? 0}`;
+  return keys;
+}
+
 /** A loose-capacity certificate: the hosts it uses and, per component, the host of each VM at full size. */
 export interface LoosePlacement {
   readonly hosts: readonly number[];
@@ -262,7 +277,9 @@ export function reduceHosts(
     if (fits) usable.push(j);
   }
   if (!enabled) return { kept: usable, classes: usable.map((j) => [j]), loose: null };
-  if (plan) return reduceHostsByGroup(model, usable, plan);
+  // Capabilities or a charge bound make hosts of equal capacity differ: reduce within groups of alike hosts only.
+  const groupKey = hostGroupKeys(model, plan);
+  if (groupKey) return reduceHostsByGroup(model, usable, plan, groupKey);
 
   // Dominance: order by (CPU desc, memory desc, index asc); the dominators of a host are the hosts before it
   // with at least its memory (no memory figure = unconstrained = +∞). A Fenwick tree over memory ranks counts them.
@@ -309,13 +326,18 @@ export function reduceHosts(
 }
 
 /**
- * reduceHosts when capabilities constrain placement: hosts are interchangeable only inside a group of hosts every
- * component sees alike (planGroupKeys), so classes are (group, free CPU, free memory) and dominance is applied within
- * a group only (a host hands its load to a host with at least its capacity that every one of its VMs may use). The
- * loose-capacity certificate is not used: its first-fit ignores capabilities.
+ * reduceHosts when capabilities constrain placement or a charge bound is in the model: hosts are interchangeable only
+ * inside a group of hosts every component sees alike and that charge alike (hostGroupKeys), so classes are (group,
+ * free CPU, free memory) and dominance is applied within a group only (a host hands its load to a host with at least
+ * its capacity that every one of its VMs may use, at the same charge). The loose-capacity certificate is not used:
+ * its first-fit ignores capabilities and charge classes (re-placing counts inside it could change the charge).
  */
-function reduceHostsByGroup(model: AdmissionModel, usable: readonly number[], plan: CapabilityPlan): { kept: number[]; classes: number[][]; loose: null } {
-  const groupKey = planGroupKeys(plan, model.hosts.length);
+function reduceHostsByGroup(
+  model: AdmissionModel,
+  usable: readonly number[],
+  plan: CapabilityPlan | null,
+  groupKey: readonly string[],
+): { kept: number[]; classes: number[][]; loose: null } {
   const L = placementUnits(model, () => true);
   const mem = (j: number): number => model.hosts[j]!.freeMemoryMb ?? Infinity;
   const groups = new Map<string, number[]>();
@@ -352,7 +374,7 @@ function reduceHostsByGroup(model: AdmissionModel, usable: readonly number[], pl
 }
 
 /** placementUnits over the components that may use host j and fit there. */
-function placementUnitsOn(model: AdmissionModel, plan: CapabilityPlan, j: number): number {
+function placementUnitsOn(model: AdmissionModel, plan: CapabilityPlan | null, j: number): number {
   const index = new Map(model.services.map((s, a) => [s, a]));
   return placementUnits(model, (s, i) => allowedOn(plan, index.get(s)!, i, j) && fitOnHost(model, j, s.components[i]!.vcpus, s.components[i]!.memoryMb) > 0);
 }
@@ -795,17 +817,48 @@ export function buildLpModel(model: AdmissionModel, options: LpBuildOptions = {}
     let maxCost = Pav >= 0 ? Pav * (1 - avgMin) : 0;
     if (fed) s.components.forEach((_, i) => (maxCost += Math.max(0, fcv(s, i)) * phiMax[i]!));
     const cc = s.constraints.cost;
-    if (maxCost > cc + 1e-9) {
-      const bigM = maxCost - cc;
-      const sv = w.addVar(`s_${a}`, 'binary', 0, 1);
+    // s = 1 whenever some component is local: the switch of the cost bound and of the charge bound, one column for both.
+    let localIndicator: string | null = null;
+    const anyLocal = (): string => {
+      if (localIndicator !== null) return localIndicator;
+      const sv = (localIndicator = w.addVar(`s_${a}`, 'binary', 0, 1));
       derive.push((v) => v.set(sv, ys.some((y) => v.get(y) === 1) ? 1 : 0));
       for (const y of ys) w.addRow([[sv, 1], [y, -1]], '>=', 0);
+      return sv;
+    };
+    if (maxCost > cc + 1e-9) {
+      const bigM = maxCost - cc;
+      const sv = anyLocal();
       const fedTerms: [string, number][] = [];
       phis.forEach((p, i) => {
         if (p !== null) fedTerms.push([p, fcv(s, i)]);
       });
       // Pav·(1 − avgE) + Σ fcv·φ + M·s ≤ cc + M.
       w.addRow([...avgE.terms.map(([n, c]) => [n, -Pav * c] as [string, number]), ...fedTerms, [sv, bigM]], '<=', cc - Pav + bigM + Pav * avgE.constant);
+    }
+    // Extension (charging): Σ_ij charge_ij·x_jia ≤ cb + M·(1 − s), charge_ij = placementCharge of one VM of component
+    // i on host j (the one charge function; it is linear in the VMs). Exact: s = 1 exactly when a component is local
+    // (s ≥ y_i, and s = 1 with nothing local only tightens), and with s = 0 every x is 0 (C2), so the row then says
+    // 0 ≤ cb + M. M = Σ_i U'_i·(largest charge of a VM of i on a kept host) − cb bounds the charge of every point; no
+    // row when that largest possible charge is within the bound. The charge is not an objective term.
+    const cb = s.chargeBound;
+    if (model.charging && cb !== undefined) {
+      const terms: [string, number][] = [];
+      let maxCharge = 0;
+      xOf.forEach((xs, i) => {
+        const c = s.components[i]!;
+        let largest = 0;
+        for (const x of xs) {
+          const perVm = placementCharge(model, model.hosts[x.hostIndex]!, c, 1);
+          if (perVm !== 0) terms.push([x.name, perVm]);
+          if (perVm > largest) largest = perVm;
+        }
+        maxCharge += largest * uTight[i]!;
+      });
+      if (maxCharge > cb + 1e-9) {
+        const bigM = maxCharge - cb;
+        w.addRow([...terms, [anyLocal(), bigM]], '<=', cb + bigM);
+      }
     }
     componentVars.push(vars);
   });
@@ -830,7 +883,8 @@ export function buildLpModel(model: AdmissionModel, options: LpBuildOptions = {}
   }
 
   const variables: LpVariableMap = { components: componentVars, fullyAccepted };
-  const groupKeys = plan ? planGroupKeys(plan, model.hosts.length) : null;
+  // Dropped hosts hand their load only to kept hosts of their group (capabilities, charge class): see hostGroupKeys.
+  const groupKeys = hostGroupKeys(model, plan);
   const startFrom = (allocation: Allocation): Record<string, number> | null => {
     const v = placeStart(model, allocation, variables, kept, symmetry ? classes : [], loose, groupKeys);
     if (v === null) return null;
@@ -950,7 +1004,8 @@ function placeStart(
   const byCpu = [...kept].sort((p, q) => freeCpus(model, p) - freeCpus(model, q) || mem(p) - mem(q) || p - q);
   for (const j of load.keys()) {
     if (keptSet.has(j)) continue;
-    // With capabilities, only a host every component sees alike may take the load over (same group key).
+    // With capabilities or a charge bound, only a host every component sees alike (and that charges alike) may take
+    // the load over (same group key).
     const k = byCpu.find((h) => !taken.has(h) && freeCpus(model, h) >= freeCpus(model, j) && mem(h) >= mem(j) && (!groupKeys || groupKeys[h] === groupKeys[j]));
     if (k === undefined) return null;
     target.set(j, k);
