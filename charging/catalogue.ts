@@ -188,7 +188,7 @@ export function loadCatalogue(path: string): Catalogue {
 export function parseCatalogue(text: string, file = 'catalogue'): Catalogue {
   if (Buffer.byteLength(text) > MAX_BYTES) fail(file, [{ field: file, reason: `larger than ${MAX_BYTES} bytes` }]);
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true, maxAliasCount: 100 });
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const at = (offset: number | undefined): string => {
     if (offset === undefined) return file;
     const pos = lines.linePos(offset);

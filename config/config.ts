@@ -198,6 +198,8 @@ export interface LedgerSettings {
   readonly earliestFitHorizonHours: number;
   /** `manual`: the clock stands still unless an operator sets it (PUT /api/v1/test/clock) — for tests only. */
   readonly clock: 'system' | 'manual';
+  /** The charging catalogue (YAML, docs/charging.md), reloaded on change; null: nothing is charged. */
+  readonly chargingCatalogue: string | null;
   /** Shares (0–1) of the fleet's CPUs: crossing one, down or up, emits capacity.changed (reason threshold). */
   readonly freeCapacityThresholds: readonly number[];
   readonly webhooks: {
@@ -425,6 +427,7 @@ const ledgerSchema = z.strictObject({
   decisionRetentionDays: positiveNumber,
   earliestFitHorizonHours: nonNegativeNumber,
   clock: enumLeaf(['system', 'manual']),
+  chargingCatalogue: nonEmptyString.nullable(),
   freeCapacityThresholds: z.array(thresholdLeaf),
   webhooks: z.strictObject({ timeoutMs: positiveInt, maxAttempts: positiveInt, allowPrivateTargets: z.boolean({ error: 'expected true or false' }) }),
 });
@@ -619,6 +622,7 @@ const ENV: readonly EnvSpec[] = [
   { name: 'AC_HISTORY_RETENTION_DAYS', path: ['ledger', 'retentionDays'], leaf: positiveNumber, numeric: true, meaning: 'closed admissions and delivered events are kept this long, days' },
   { name: 'AC_DECISION_LOG_RETENTION_DAYS', path: ['ledger', 'decisionRetentionDays'], leaf: positiveNumber, numeric: true, meaning: 'every admission answer (rejections and dry-runs too) is kept in the decision log this long, days' },
   { name: 'AC_EARLIEST_FIT_HORIZON_HOURS', path: ['ledger', 'earliestFitHorizonHours'], leaf: nonNegativeNumber, numeric: true, meaning: 'how far ahead a windowed request that does not fit looks for the earliest start that would, hours (0 = off)' },
+  { name: 'AC_CHARGING', path: ['ledger', 'chargingCatalogue'], leaf: nonEmptyString, isPath: true, meaning: 'charging catalogue (YAML; docs/charging.md), reloaded on change' },
   { name: 'AC_CLOCK', path: ['ledger', 'clock'], leaf: enumLeaf(['system', 'manual']), meaning: 'system | manual (tests only: time moves by PUT /api/v1/test/clock)' },
   { name: 'AC_WEBHOOK_TIMEOUT_MS', path: ['ledger', 'webhooks', 'timeoutMs'], leaf: positiveInt, numeric: true, meaning: 'deadline of one webhook delivery attempt, ms' },
   { name: 'AC_WEBHOOK_MAX_ATTEMPTS', path: ['ledger', 'webhooks', 'maxAttempts'], leaf: positiveInt, numeric: true, meaning: 'attempts per event before it is dead-lettered' },
@@ -680,7 +684,7 @@ export const DEFAULT_CONFIG: AppConfig = deepFreeze({
   solver: { name: 'auto', timeLimitSeconds: 2, mipGap: 0, greedyWorkers: Math.max(1, Math.min(2, availableParallelism())) },
   dataDir: './data',
   reservationTtlSeconds: 900,
-  ledger: { endingLeadSeconds: 600, retentionDays: 30, decisionRetentionDays: 30, earliestFitHorizonHours: 168, clock: 'system', freeCapacityThresholds: [], webhooks: { timeoutMs: 5000, maxAttempts: 8, allowPrivateTargets: false } },
+  ledger: { endingLeadSeconds: 600, retentionDays: 30, decisionRetentionDays: 30, earliestFitHorizonHours: 168, clock: 'system', chargingCatalogue: null, freeCapacityThresholds: [], webhooks: { timeoutMs: 5000, maxAttempts: 8, allowPrivateTargets: false } },
   logLevel: 'info',
   defaultWeights: { ...DEFAULT_WEIGHTS },
   defaultConstraints: { ...DEFAULT_CONSTRAINTS },

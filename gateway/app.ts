@@ -22,6 +22,8 @@ import { eventRoutes } from './routes/events';
 import { logRoutes } from './routes/logs';
 import { optimisRoutes } from './routes/optimis';
 import { opsRoutes } from './routes/ops';
+import { billRoutes } from './routes/bills';
+import type { CatalogueStatus } from '../service/charging';
 import { settingsRoutes } from './routes/settings';
 
 export { parseInput, XML_TYPES } from './routes/common';
@@ -49,6 +51,8 @@ export interface AppDeps {
   readonly maxEventStreams?: number;
   /** Present with AC_CLOCK=manual: PUT /api/v1/test/clock moves it (tests only). */
   readonly manualClock?: ManualClock;
+  /** AC_CHARGING: the catalogue's state for /ready and /health. */
+  readonly chargingStatus?: () => CatalogueStatus;
 }
 
 /** The OPTIMIS originals that change state on GET (defect D11): allowed only where the operator enabled them. */
@@ -85,6 +89,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(capacityRoutes({ ledger, hostInfo, logger: deps.logger, bodyLimitBytes: limit, clock: deps.clock, onChange, syncHosts: (hosts) => service.syncHosts(hosts) }));
   app.use(settingsRoutes({ ledger, logger: deps.logger, bodyLimitBytes: limit }));
   app.use(logRoutes({ ledger }));
+  app.use(billRoutes({ ledger }));
   app.use(eventRoutes({ ledger, hub: deps.hub, logger: deps.logger, bodyLimitBytes: limit, maxStreams: deps.maxEventStreams ?? 200 }));
   app.use(
     opsRoutes({
@@ -95,6 +100,7 @@ export function createApp(deps: AppDeps): express.Express {
       configView: deps.configView,
       ...(deps.manualClock ? { manualClock: deps.manualClock, onClockChange: onChange } : {}),
       ...(deps.trecStatus ? { trecStatus: deps.trecStatus } : {}),
+      ...(deps.chargingStatus ? { chargingStatus: deps.chargingStatus } : {}),
     }),
   );
   // The operator's console: static page and script; its data comes from the API above with the user's token.

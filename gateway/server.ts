@@ -16,6 +16,8 @@ import { isAdmissionError } from '../model/errors';
 import { redactDatabaseUrl } from '../model/redact';
 import { configureGreedyWorkers, shutdownGreedyWorkers, warmUpGreedyWorkers } from '../solvers/greedy';
 import { shutdownHighsWorker } from '../solvers/highs';
+import { ChargingCatalogue } from '../service/charging';
+import { AdmissionError } from '../model/errors';
 import { AdmissionService } from '../service/admission-service';
 import { createApp } from './app';
 import { openLedger } from '../ledger';
@@ -67,6 +69,13 @@ export async function startServer(config: AppConfig, options: { silent?: boolean
   const warming = warmUpGreedyWorkers().catch((error: unknown) => logger.warn('greedy workers did not start', { error: String(error) }));
   const clock: Clock = config.ledger.clock === 'manual' ? new ManualClock() : systemClock;
   const now = (): number => clock.now();
+  // AC_CHARGING: charges are recorded by the SQLite ledger only (docs/charging.md); refused before anything starts.
+  if (config.ledger.chargingCatalogue !== null && config.databaseUrl) {
+    throw new AdmissionError('AC_ERR_CONFIG', 'AC_CHARGING needs the SQLite ledger: the PostgreSQL ledger (AC_DATABASE_URL) does not record charges yet', [{ field: 'AC_CHARGING', reason: 'not supported with AC_DATABASE_URL' }]);
+  }
+  const charging = config.ledger.chargingCatalogue !== null ? new ChargingCatalogue(config.ledger.chargingCatalogue, (level, message, meta) => logger.log(level, message, meta)) : undefined;
+  if (charging && !charging.current()) throw new AdmissionError('AC_ERR_CONFIG', charging.status().error!.message, charging.status().error!.details);
+  charging?.watch();
   // AC_DATABASE_URL: the PostgreSQL ledger shared by every replica; otherwise the embedded SQLite file in dataDir.
   const ledger = await openLedger({
     dataDir: config.dataDir,
@@ -118,6 +127,7 @@ export async function startServer(config: AppConfig, options: { silent?: boolean
     clock: now,
     onBooked: changed,
     earliestFitHorizonHours: config.ledger.earliestFitHorizonHours,
+    ...(charging ? { charging } : {}),
     onDecisionLogError: (error) => logger.warn('decision log: write failed', { error: error instanceof Error ? error.message : String(error) }),
     unknownTrec: config.trec.unknownValues,
     solver: config.solver.name,
@@ -162,6 +172,7 @@ export async function startServer(config: AppConfig, options: { silent?: boolean
     requestTimeoutMs: config.server.requestTimeoutMs,
     configView: describeConfig(config),
     trecStatus: () => service.trecStatus(),
+    ...(charging ? { chargingStatus: () => charging.status() } : {}),
     auth: { tokens: config.tokens, optimis: config.optimis, ...(config.peerSecret !== undefined ? { peerSecret: config.peerSecret } : {}) },
   });
   // Before the port is taken: an inventory that cannot be read is a start-up error, not the first admission's 500.
@@ -188,6 +199,7 @@ export async function startServer(config: AppConfig, options: { silent?: boolean
     await shutdownHighsWorker();
     await shutdownGreedyWorkers();
     service.close();
+    charging?.close();
     await ledger.close();
     throw error;
   });

@@ -24,6 +24,10 @@ import type { XmlDocument } from '../xml/safe-xml';
 import type { AdmissionRecord, BookingInput, DecisionInput, Holder, Ledger, TimeWindow } from '../ledger/types';
 import { windowJson } from '../gateway/time';
 import { CapacitySnapshots, type PendingBooking } from './snapshot';
+import { chargeClasses, chargePlan, breakdownOf, type ChargeBreakdown, type ChargeClasses } from '../charging/pricing';
+import { creditPeriod, ownerCharging, plannedAmount, type ChargingCatalogue, type OwnerCharging } from './charging';
+import type { ChargePlan } from '../model/charge-plan';
+import { money } from '../model/charge-plan';
 
 export interface AdmissionServiceOptions {
   readonly solver: SolverChoice;
@@ -57,6 +61,8 @@ export interface AdmissionServiceOptions {
   readonly earliestFitHorizonHours?: number;
   /** Writing the decision log failed (the answer stands: it is logged, never turned into an error). */
   readonly onDecisionLogError?: (error: unknown) => void;
+  /** The charging catalogue (AC_CHARGING); absent: nothing is charged. */
+  readonly charging?: ChargingCatalogue;
 }
 
 export interface AdmissionRequest {
@@ -91,6 +97,8 @@ export interface AdmissionRequest {
   readonly capabilities?: readonly (ManifestCapabilities | null)[];
   /** Set by admit() itself: the manifests of the batch that were refused on their own (positions in the original). */
   readonly manifestErrors?: readonly ManifestError[];
+  /** The owner's role (gateway/auth.ts): catalogue groups may assign agreements by role. */
+  readonly ownerRole?: string;
 }
 
 export interface ServiceAnswer extends ServiceDecision {
@@ -114,6 +122,29 @@ export interface ServiceAnswer extends ServiceDecision {
   readonly manifest: string;
   /** Present when the service needed a peer (federation configured, not fully admitted, federation allowed). */
   readonly federation?: FederationReport;
+  /** With a charging catalogue (docs/charging.md): what the offer costs and what bounded it. */
+  readonly charge?: AnswerCharge;
+}
+
+export interface AnswerCharge extends ChargeBreakdown {
+  readonly via: string;
+  /** The bound the solvers kept the charge under, and where it came from; null: unbounded. */
+  readonly bound: number | null;
+  readonly boundSources: readonly ('price-plan' | 'credits')[];
+  /** The manifest's PricePlan cap, when it could be compared (same currency). */
+  readonly planCap: number | null;
+  readonly planCapNote?: string;
+  /** With a credit plan: the balance now, what held offers already count against it, and what it would become. */
+  readonly credits?: { readonly period: string; readonly balance: number; readonly held: number; readonly available: number; readonly after: number };
+  readonly reasons: readonly { readonly code: 'BUDGET'; readonly message: string; readonly data: Record<string, unknown> }[];
+}
+
+/** What buildModel worked out for charging: the owner's agreement, the classes, each service's bound. */
+interface ModelChargingContext {
+  readonly owner: OwnerCharging;
+  readonly classes: ChargeClasses;
+  readonly perService: readonly { readonly bound: number | null; readonly sources: ('price-plan' | 'credits')[]; readonly planCap: number | null; readonly planCapNote?: string }[];
+  readonly credits?: { readonly period: string; readonly balance: number; readonly held: number; readonly available: number };
 }
 
 export interface AdmissionAnswer {
@@ -625,7 +656,7 @@ export class AdmissionService {
   /** The model this request would be solved on, over its window (for diagnostics and tests too). */
   async buildModel(
     parsed: readonly RequestedManifest[],
-    request: Pick<AdmissionRequest, 'manifests' | 'cleanTestbed' | 'forbidFederation' | 'signal' | 'owner' | 'window'> & {
+    request: Pick<AdmissionRequest, 'manifests' | 'cleanTestbed' | 'forbidFederation' | 'signal' | 'owner' | 'window' | 'ownerRole'> & {
       readonly replacing?: readonly PendingBooking[];
       /** TREC values already fetched for these services (what-if solves of the same request reuse them). */
       readonly trec?: TrecSnapshot;
@@ -643,8 +674,10 @@ export class AdmissionService {
     hosts: HostSnapshot;
     window: TimeWindow;
     trec: TrecSnapshot;
+    charging?: ModelChargingContext;
   }> {
     const window = request.window ?? { start: this.clock(), end: null };
+    const owner = ownerCharging(this.options.charging?.current(), request.owner, request.ownerRole);
     const hosts = await this.hostInfo.listHosts(request.signal);
     await this.syncHosts(hosts);
     const ignoreUsage = Boolean(request.cleanTestbed);
@@ -659,7 +692,8 @@ export class AdmissionService {
     const [snapshot, policy, bounds] = await Promise.all([
       ignoreUsage ? undefined : this.snapshots.take(hosts, window, replacing, request.avoidHosts),
       this.ledger.policy(),
-      Promise.all(parsed.map((m) => this.ledger.effectiveConstraints(m.serviceId, m.trecConstraints))),
+      // With a catalogue the PricePlan cap bounds the charge (below), not OPTIMIS's model cost (10 × planCap).
+      Promise.all(parsed.map((m) => this.ledger.effectiveConstraints(m.serviceId, owner ? withoutCost(m.trecConstraints) : m.trecConstraints))),
     ]);
     const trec = request.trec ?? await this.trec.fetch(
       parsed.map((m, k) => ({
@@ -694,7 +728,7 @@ export class AdmissionService {
       constraints: unchecked[k]!.constraints,
       ...(m.pricePlan && m.pricePlan.planFloor > 0 ? { planFloor: m.pricePlan.planFloor } : {}),
     }));
-    const model = buildAdmissionModel(
+    const built = buildAdmissionModel(
       {
         services,
         hosts,
@@ -708,6 +742,15 @@ export class AdmissionService {
       },
       this.hostMemo,
     );
+    const charging = owner ? await this.chargingContext(owner, parsed, window, hosts, request.owner) : undefined;
+    const model: AdmissionModel = charging
+      ? {
+          ...built,
+          charging: charging.classes.charging,
+          hosts: built.hosts.map((h) => ({ ...h, chargeClass: charging.classes.classOf.get(h.id) ?? 0 })),
+          services: built.services.map((sv, k) => (charging.perService[k]!.bound !== null ? { ...sv, chargeBound: charging.perService[k]!.bound! } : sv)),
+        }
+      : built;
     const provenance = parsed.map((m, k): Provenance => ({
       values: trec.services.get(m.modelId)?.sources ?? { trust: 'default', risk: 'default', eco: 'default', cost: 'default' },
       bounds: bounds[k]!.sources,
@@ -727,7 +770,60 @@ export class AdmissionService {
             },
           ]
         : [];
-    return { model, degraded: [...hostNote, ...trec.degraded], generation: snapshot?.generation ?? 0, generations: snapshot?.generations ?? {}, booked: snapshot?.booked ?? new Map(), provenance, hosts, window, trec };
+    return {
+      model,
+      degraded: [...hostNote, ...trec.degraded],
+      generation: snapshot?.generation ?? 0,
+      generations: snapshot?.generations ?? {},
+      booked: snapshot?.booked ?? new Map(),
+      provenance,
+      hosts,
+      window,
+      trec,
+      ...(charging ? { charging } : {}),
+    };
+  }
+
+  /**
+   * The owner's charge classes over the window and each service's bound: the PricePlan cap (same currency only) and the
+   * credits left — this period's grant (recorded once) minus what is charged and what the owner's other held offers
+   * would cost. A multi-manifest request bounds each service by the same credits (docs/charging.md, limits).
+   */
+  private async chargingContext(owner: OwnerCharging, parsed: readonly RequestedManifest[], window: TimeWindow, hosts: HostSnapshot, ownerName: string): Promise<ModelChargingContext> {
+    const { catalogue, agreement } = owner;
+    const classes = chargeClasses(catalogue, agreement, window, hosts);
+    let credits: ModelChargingContext['credits'];
+    const plan = agreement.creditPlan ? catalogue.creditPlans.get(agreement.creditPlan) : undefined;
+    if (plan) {
+      const period = creditPeriod(plan.period, this.clock());
+      const balance = await this.ledger.grantCredits(ownerName, `${plan.name}:${period.key}`, plan.credits, catalogue.currency);
+      const replaced = new Set(parsed.map((m) => m.serviceId));
+      const held = (await this.ledger.list({ owner: ownerName, statuses: ['held'] }, { limit: 1000 })).items
+        .filter((r) => r.chargePlan && !replaced.has(r.serviceId))
+        .reduce((sum, r) => sum + plannedAmount(r.chargePlan!), 0);
+      credits = { period: period.key, balance: balance.amount, held: money(held), available: money(Math.max(0, balance.amount - held)) };
+    }
+    const perService = parsed.map((m) => {
+      const sources: ('price-plan' | 'credits')[] = [];
+      let bound: number | null = null;
+      let planCap: number | null = null;
+      let planCapNote: string | undefined;
+      const cap = m.pricePlan?.planCap;
+      if (cap !== undefined) {
+        const currency = m.pricePlan!.currency;
+        if (currency === undefined || currency === catalogue.currency) {
+          planCap = cap;
+          bound = cap;
+          sources.push('price-plan');
+        } else planCapNote = `the PricePlan is in ${currency}, the catalogue in ${catalogue.currency}: its cap was not compared`;
+      }
+      if (credits) {
+        bound = bound === null ? credits.available : Math.min(bound, credits.available);
+        sources.push('credits');
+      }
+      return { bound, sources, planCap, ...(planCapNote ? { planCapNote } : {}) };
+    });
+    return { owner, classes, perService, ...(credits ? { credits } : {}) };
   }
 
   /**
@@ -796,6 +892,7 @@ export class AdmissionService {
       const m = parsed[a]!;
       const manifest = writeAllocationOffer(request.manifests[a]!, this.offerFor(model, a, decision, m), documents.get(m));
       const hosts = hostConsumption(model, result, a);
+      const priced = built.charging ? priceDecision(built.charging, model, a, decision, window) : undefined;
       const base: ServiceAnswer = {
         ...withProvenance(decision, provenance[a]!),
         ...(provenance[a]!.unchecked.length > 0 ? { uncheckedBounds: provenance[a]!.unchecked } : {}),
@@ -807,6 +904,7 @@ export class AdmissionService {
         window: windowJson(window),
         holdExpiresAt: null,
         manifest,
+        ...(priced ? { charge: priced.charge } : {}),
       };
       if (!records || hosts.length === 0) return base;
       const answer: ServiceAnswer = { ...base, admissionId: `adm-${randomUUID()}`, status: 'held', holdExpiresAt: new Date(holdExpiresAt).toISOString() };
@@ -821,6 +919,7 @@ export class AdmissionService {
         hosts,
         seenGenerations: pick(built.generations, hosts.map((h) => h.hostId)),
         response: storedResponse(request, answer, request.manifests[a]!, request.capabilities?.[a]),
+        ...(priced ? { chargePlan: priced.plan } : {}),
       });
       return answer;
     });
@@ -1255,4 +1354,55 @@ function hostConsumption(model: AdmissionModel, result: AdmissionResult, a: numb
     }
   });
   return [...byHost.entries()].map(([j, e]) => ({ hostId: model.hosts[j]!.id, ...e }));
+}
+
+/**
+ * The offer's charge plan and the answer's charge: breakdown, bound and credits, and a BUDGET reason when the bound
+ * alone explains why the service is not admitted whole — admitting it whole would cost at least the cheapest class's
+ * price for every VM, and that is more than the bound (a lower bound, so the statement is true whatever the placement).
+ */
+function priceDecision(ctx: ModelChargingContext, model: AdmissionModel, a: number, decision: ServiceDecision, window: TimeWindow): { plan: ChargePlan; charge: AnswerCharge } {
+  const { catalogue, agreement, via } = ctx.owner;
+  const service = model.services[a]!;
+  const placements = decision.components.flatMap((c) => {
+    const component = service.components.find((x) => x.id === c.id)!;
+    return c.placements.map((p) => ({ componentId: c.id, hostId: p.hostId, vms: p.basicVms + p.elasticVms, vcpus: component.vcpus, ...(component.memoryMb !== undefined ? { memoryMb: component.memoryMb } : {}) }));
+  });
+  const plan = chargePlan(catalogue, agreement, window, ctx.classes, placements);
+  const breakdown = breakdownOf(catalogue, plan);
+  const bounds = ctx.perService[a]!;
+  const reasons: AnswerCharge['reasons'][number][] = [];
+  if (bounds.bound !== null && !decision.fullyAccepted) {
+    const classes = ctx.classes.charging.classes;
+    const cheapest = (c: (typeof service.components)[number]): number => Math.min(...classes.map((r) => r.perVcpu * c.vcpus + r.perMemoryGb * ((c.memoryMb ?? 0) / 1024) + r.perVm));
+    const minimum = money(service.components.reduce((sum, c) => sum + c.maxVms * cheapest(c), 0));
+    if (minimum > bounds.bound) {
+      const credits = ctx.credits;
+      reasons.push({
+        code: 'BUDGET',
+        message:
+          `admitting all of ${service.id} would cost at least ${minimum} ${catalogue.currency}` +
+          (breakdown.basis === 'per-hour' ? ' per hour' : '') +
+          `, more than ${bounds.sources.includes('credits') && credits && bounds.bound === credits.available ? `the credits left (${credits.available} ${catalogue.currency}: balance ${credits.balance}, held offers ${credits.held})` : `the PricePlan cap (${bounds.bound} ${catalogue.currency})`}` +
+          `; the offer costs ${breakdown.total} ${catalogue.currency}`,
+        data: { minimumCost: minimum, cost: breakdown.total, bound: bounds.bound, boundSources: bounds.sources, currency: catalogue.currency, ...(credits ? { balance: credits.balance, held: credits.held, available: credits.available } : {}) },
+      });
+    }
+  }
+  const charge: AnswerCharge = {
+    ...breakdown,
+    via,
+    bound: bounds.bound,
+    boundSources: bounds.sources,
+    planCap: bounds.planCap,
+    ...(bounds.planCapNote ? { planCapNote: bounds.planCapNote } : {}),
+    ...(ctx.credits ? { credits: { ...ctx.credits, after: money(ctx.credits.available - breakdown.total) } } : {}),
+    reasons,
+  };
+  return { plan, charge };
+}
+
+function withoutCost(c: Partial<TrecConstraints>): Partial<TrecConstraints> {
+  const { cost: _cost, ...rest } = c;
+  return rest;
 }

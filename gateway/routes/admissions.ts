@@ -192,6 +192,7 @@ export function admissionRoutes(deps: AdmissionRouteDeps): Router {
       manifests,
       ...(capabilities ? { capabilities } : {}),
       owner: principalOf(req).name,
+      ownerRole: principalOf(req).role,
       dryRun: query.dryRun,
       ...(query.solver ? { solver: query.solver } : {}),
       window,
@@ -207,6 +208,7 @@ export function admissionRoutes(deps: AdmissionRouteDeps): Router {
     deps.logger.info('admission', {
       requestId: req.requestId,
       owner: principalOf(req).name,
+      ownerRole: principalOf(req).role,
       dryRun: answer.dryRun,
       ...(answer.replayed ? { replayed: true } : {}),
       services: answer.services.map((s) => ({

@@ -12,6 +12,7 @@ import { dependencyReport, readiness } from '../health';
 import { sendJson } from '../http';
 import type { Metrics } from '../metrics';
 import { openApiDocument } from '../openapi';
+import type { CatalogueStatus } from '../../service/charging';
 
 export interface OpsRouteDeps {
   readonly ledger: Ledger;
@@ -24,6 +25,16 @@ export interface OpsRouteDeps {
   /** AC_CLOCK=manual only. */
   readonly manualClock?: ManualClock;
   readonly onClockChange?: () => void;
+  /** AC_CHARGING: the catalogue's state (a refused reload is a warning, no catalogue at all a reason). */
+  readonly chargingStatus?: () => CatalogueStatus;
+}
+
+function withCharging(r: { ready: boolean; reasons: string[]; warnings: string[] }, status: CatalogueStatus | undefined): { ready: boolean; reasons: string[]; warnings: string[]; charging?: CatalogueStatus } {
+  if (!status) return r;
+  const why = status.error ? `${status.error.message}` : 'not loaded';
+  if (!status.loaded) return { ready: false, reasons: [...r.reasons, `charging catalogue ${status.file} could not be loaded: ${why}`], warnings: r.warnings, charging: status };
+  if (status.error) return { ...r, warnings: [...r.warnings, `charging catalogue ${status.file}: the new version was refused (the one loaded at ${status.loadedAt} stays in force): ${why}`], charging: status };
+  return { ...r, charging: status };
 }
 
 const clockBody = z.strictObject({ now: z.string().optional(), advanceSeconds: z.number().finite().optional() });
@@ -43,13 +54,13 @@ export function opsRoutes(deps: OpsRouteDeps): Router {
   };
   router.get('/health', async (_req: Request, res: Response) => {
     const report = await dependencyReport(sources);
-    const r = readiness(report);
+    const r = withCharging(readiness(report) as { ready: boolean; reasons: string[]; warnings: string[] }, deps.chargingStatus?.());
     sendJson(res, 200, { status: r.ready && r.warnings.length === 0 ? 'ok' : 'degraded', ready: r.ready, reasons: r.reasons, warnings: r.warnings, ...report });
   });
   router.get('/ready', async (_req: Request, res: Response) => {
     const report = await dependencyReport(sources);
-    const r = readiness(report);
-    sendJson(res, r.ready ? 200 : 503, { ready: r.ready, reasons: r.reasons, warnings: r.warnings, ...report });
+    const r = withCharging(readiness(report) as { ready: boolean; reasons: string[]; warnings: string[] }, deps.chargingStatus?.());
+    sendJson(res, r.ready ? 200 : 503, { ready: r.ready, reasons: r.reasons, warnings: r.warnings, ...report, ...(r.charging ? { charging: r.charging } : {}) });
   });
   router.get('/metrics', requires('metrics'), async (_req: Request, res: Response) => {
     res.setHeader('Content-Type', deps.metrics.contentType);

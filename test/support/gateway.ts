@@ -1,5 +1,6 @@
 /** An in-process gateway for supertest: a real SQLite ledger in a temp dir, an in-memory host list, a manual clock. */
 import fs from 'node:fs';
+import type { ChargingCatalogue } from '../../service/charging';
 import os from 'node:os';
 import path from 'node:path';
 import type { Express } from 'express';
@@ -42,6 +43,8 @@ export function fleet(n: number, cpus = 8): HostCapacity[] {
 
 export interface TestGatewayOptions {
   hosts?: HostCapacity[];
+  /** AC_CHARGING: a loaded catalogue (service/charging.ts). */
+  charging?: ChargingCatalogue;
   solver?: SolverChoice;
   trustFallback?: number;
   bodyLimitBytes?: number;
@@ -94,6 +97,7 @@ export async function testGateway(options: TestGatewayOptions = {}): Promise<Tes
     reservationTtlSeconds: options.reservationTtlSeconds ?? 900,
     defaultGain: 100,
     providerId: options.providerId ?? 'test',
+    ...(options.charging ? { charging: options.charging } : {}),
     ...(options.unknownTrec ? { unknownTrec: options.unknownTrec } : {}),
     ...(options.peers ? { federation: { peers: options.peers, maxHops: 2 } } : {}),
     trec: {
@@ -108,6 +112,7 @@ export async function testGateway(options: TestGatewayOptions = {}): Promise<Tes
   const app = createApp({
     service,
     ledger,
+    ...(options.charging ? { chargingStatus: () => options.charging!.status() } : {}),
     hub,
     clock: now,
     manualClock: clock,
