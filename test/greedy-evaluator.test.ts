@@ -37,4 +37,54 @@ describe('ServiceEvaluator', () => {
       }
     }
   });
+
+  it.each([
+    ['small services', (seed: number) => generateModel({ seed, services: 1, components: 1 + (seed % 6), hosts: 5, capacity: 'tight', rules: true, federationForbiddenShare: seed % 4 === 0 ? 1 : 0 })],
+    ['services of 150 components (running charge)', (seed: number) => componentScalingModel({ seed, components: 150, federationAllowed: true, capacity: 'tight' })],
+  ])('with a charge bound, %s: infeasible exactly where evaluateConfig says so', (_label, make) => {
+    let overBound = 0;
+    let withinBound = 0;
+    for (let seed = 1; seed <= 30; seed++) {
+      const generated = make(seed);
+      // No availability targets: random configurations are then mostly feasible, and the bound is what decides.
+      const g0 = generated.services[0]!;
+      const m = { ...generated, services: [{ ...g0, components: g0.components.map((c) => ({ ...c, availability: 0 })) }] };
+      const rng = lcg(seed * 31);
+      const s0 = m.services[0]!;
+      // Per-VM charges in quarters, so every sum is exact and the running sum cannot drift across the bound.
+      const high = s0.components.map(() => 0.25 * (1 + Math.floor(rng() * 12)));
+      const y = s0.components.map(() => rng() < 0.6);
+      const x = s0.components.map((c, i) => (y[i] ? Math.floor(rng() * (c.maxVms + 1)) : 0));
+      // The bound at the walk's starting charge: the walk crosses it back and forth.
+      const start = x.reduce((t, v, k) => t + v * high[k]!, 0);
+      const bounded = { ...m, services: [{ ...s0, chargeBound: Math.max(1, Math.floor(start)) }] };
+      const sd = prepareService(bounded, 0, null, { high, low: high });
+      const n = sd.components.length;
+      const ev = new ServiceEvaluator(sd, y, x);
+      const plain = prepareService(m, 0);
+      for (let step = 0; step < 300; step++) {
+        const i = Math.floor(rng() * n);
+        const c = sd.components[i]!;
+        if (rng() < 0.15) y[i] = !y[i];
+        x[i] = y[i] ? Math.max(0, Math.min(c.maxVms, x[i]! + Math.floor(rng() * 5) - 2)) : 0;
+        ev.set(i, y[i]!, x[i]!);
+        const expected = evaluateConfig(sd, y, x);
+        const got = ev.value();
+        expect([seed, step, Number.isNaN(got)]).toEqual([seed, step, Number.isNaN(expected)]);
+        if (!Number.isNaN(expected)) expect(Math.abs(got - expected)).toBeLessThanOrEqual(1e-9 * Math.max(1, Math.abs(expected)));
+        // The bound only removes configurations: where it holds, the value is the unbounded one.
+        const charge = x.reduce((t, v, k) => t + v * high[k]!, 0);
+        const unbounded = evaluateConfig(plain, y, x);
+        if (y.some(Boolean) && charge > sd.chargeBound) {
+          expect(Number.isNaN(expected)).toBe(true);
+          if (!Number.isNaN(unbounded)) overBound++;
+        } else {
+          expect(Number.isNaN(expected) ? NaN : expected).toEqual(unbounded);
+          if (!Number.isNaN(expected)) withinBound++;
+        }
+      }
+    }
+    expect(overBound).toBeGreaterThan(50);
+    expect(withinBound).toBeGreaterThan(50);
+  });
 });
