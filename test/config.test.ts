@@ -160,8 +160,9 @@ describe('precedence: defaults → file → environment', () => {
       AC_WEBHOOK_MAX_ATTEMPTS: '3',
       AC_WEBHOOK_ALLOW_PRIVATE: 'true',
       AC_CAPACITY_THRESHOLDS: '0.1, 0.25',
+      AC_CHARGING: 'examples/charging.yaml',
     });
-    expect(c.ledger).toEqual({ endingLeadSeconds: 120, retentionDays: 7, decisionRetentionDays: 3.5, earliestFitHorizonHours: 24, clock: 'manual', freeCapacityThresholds: [0.1, 0.25], webhooks: { timeoutMs: 1500, maxAttempts: 3, allowPrivateTargets: true } });
+    expect(c.ledger).toEqual({ endingLeadSeconds: 120, retentionDays: 7, decisionRetentionDays: 3.5, earliestFitHorizonHours: 24, clock: 'manual', chargingCatalogue: path.resolve('examples/charging.yaml'), freeCapacityThresholds: [0.1, 0.25], webhooks: { timeoutMs: 1500, maxAttempts: 3, allowPrivateTargets: true } });
     expect(c.server).toEqual({ port: 0, host: '127.0.0.1', bodyLimitBytes: 1024, requestTimeoutMs: 3000, maxManifests: 5, workers: 2 });
     expect(c.hostInfo).toEqual({
       source: 'opennebula',
@@ -207,7 +208,7 @@ describe('precedence: defaults → file → environment', () => {
         'AC_TIME_LIMIT', 'AC_MIP_GAP', 'AC_DATA_DIR', 'AC_BODY_LIMIT', 'AC_REQUEST_TIMEOUT_MS', 'AC_MAX_MANIFESTS',
         'AC_RESERVATION_TTL_SECONDS', 'AC_LOG_LEVEL', 'AC_PEER_SECRET', 'AC_PROVIDER_ID', 'AC_FEDERATION_MAX_HOPS',
         'AC_TREC_BREAKER_THRESHOLD', 'AC_TREC_BREAKER_OPEN_MS', 'AC_RESERVATION_ENDING_LEAD_SECONDS', 'AC_HISTORY_RETENTION_DAYS', 'AC_DECISION_LOG_RETENTION_DAYS',
-        'AC_EARLIEST_FIT_HORIZON_HOURS', 'AC_CLOCK', 'AC_DATABASE_URL', 'AC_GREEDY_WORKERS', 'AC_WEBHOOK_TIMEOUT_MS', 'AC_WEBHOOK_MAX_ATTEMPTS', 'AC_WEBHOOK_ALLOW_PRIVATE', 'AC_HOST_INFO_MAX_AGE_MS', 'AC_HOST_INFO_MAX_SHRINK', 'AC_HOST_INFO_SHRINK_CONFIRM_MS', 'AC_MAX_COMPONENTS', 'AC_MAX_VMS_PER_COMPONENT', 'AC_OPTIMIS_TRUSTED_SOURCES', 'AC_TREC_UNKNOWN', 'AC_CAPACITY_THRESHOLDS', 'AC_OPENNEBULA_CAPABILITIES',
+        'AC_EARLIEST_FIT_HORIZON_HOURS', 'AC_CLOCK', 'AC_DATABASE_URL', 'AC_GREEDY_WORKERS', 'AC_WEBHOOK_TIMEOUT_MS', 'AC_WEBHOOK_MAX_ATTEMPTS', 'AC_WEBHOOK_ALLOW_PRIVATE', 'AC_HOST_INFO_MAX_AGE_MS', 'AC_HOST_INFO_MAX_SHRINK', 'AC_HOST_INFO_SHRINK_CONFIRM_MS', 'AC_MAX_COMPONENTS', 'AC_MAX_VMS_PER_COMPONENT', 'AC_OPTIMIS_TRUSTED_SOURCES', 'AC_TREC_UNKNOWN', 'AC_CAPACITY_THRESHOLDS', 'AC_OPENNEBULA_CAPABILITIES', 'AC_CHARGING',
       ].sort(),
     );
   });
