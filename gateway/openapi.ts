@@ -207,6 +207,31 @@ export const openApiDocument = {
         responses: { '200': json({ type: 'object', properties: { decisions: { type: 'array', items: { type: 'object' } }, nextCursor: { type: ['string', 'null'] } } }) },
       },
     },
+    '/api/v1/bills': {
+      get: {
+        summary: "With AC_CHARGING (docs/charging.md): the owner's charge records with at in [from, to), per admission and resource (charged minus refunded), credits and total; reproducible (records are append-only). A client sees its own bill only",
+        parameters: [
+          { name: 'owner', in: 'query', schema: { type: 'string' } },
+          { name: 'from', in: 'query', required: true, schema: { type: 'string', format: 'date-time' } },
+          { name: 'to', in: 'query', required: true, schema: { type: 'string', format: 'date-time' } },
+        ] as never[],
+        responses: {
+          '200': json({ type: 'object', properties: { owner: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, currency: { type: ['string', 'null'] }, lines: { type: 'array', items: { type: 'object', properties: { admissionId: { type: 'string' }, serviceId: { type: ['string', 'null'] }, resource: { type: 'string' }, amount: { type: 'number' }, records: { type: 'integer' } } } }, credits: { type: 'number' }, total: { type: 'number' }, records: { type: 'integer' } } }),
+          '403': errorResponse("another principal's bill (a client)"),
+        },
+      },
+    },
+    '/api/v1/bills.csv': {
+      get: {
+        summary: 'The same bill as CSV (owner, admissionId, serviceId, resource, amount, currency, records; then credits and total rows)',
+        parameters: [
+          { name: 'owner', in: 'query', schema: { type: 'string' } },
+          { name: 'from', in: 'query', required: true, schema: { type: 'string', format: 'date-time' } },
+          { name: 'to', in: 'query', required: true, schema: { type: 'string', format: 'date-time' } },
+        ] as never[],
+        responses: { '200': { description: 'the bill', content: { 'text/csv': { schema: { type: 'string' } } } }, '403': errorResponse("another principal's bill (a client)") },
+      },
+    },
     '/api/v1/decisions/{id}': {
       get: { summary: 'One decision: reasons, duration, and what the answer said about the service', parameters: [idParam('id', 'decision id')], responses: { '200': json({ type: 'object' }), '404': errorResponse('unknown decision (or another principal’s)') } },
     },
@@ -344,7 +369,7 @@ export const openApiDocument = {
         properties: {
           seq: { type: 'integer' },
           id: { type: 'string' },
-          type: { type: 'string', enum: ['admission.held', 'admission.confirmed', 'admission.rescheduled', 'admission.released', 'admission.expired', 'reservation.started', 'reservation.ending', 'reservation.ended', 'capacity.changed', 'maintenance.conflict', 'host.capabilities.changed'] },
+          type: { type: 'string', enum: ['admission.held', 'admission.confirmed', 'admission.rescheduled', 'admission.released', 'admission.expired', 'reservation.started', 'reservation.ending', 'reservation.ended', 'capacity.changed', 'maintenance.conflict', 'host.capabilities.changed', 'charge.recorded'] },
           at: { type: 'string', format: 'date-time' },
           owner: { type: ['string', 'null'] },
           subject: { type: 'string' },

@@ -62,11 +62,16 @@ const STATE_CHANGING: readonly RouteCase[] = [
   { name: 'POST /ACGateway/model/performOneManifestACTest', method: 'post', path: () => '/ACGateway/model/performOneManifestACTest', contentType: 'application/xml', body: SM, allowed: ['operator', 'client'] },
   { name: 'POST /ACGateway/data/setPolicy', method: 'post', path: () => '/ACGateway/data/setPolicy/0.25/0.25/0.25/0.25', allowed: ['operator'] },
   { name: 'PUT /ACGateway/data/perServiceConstraints', method: 'put', path: () => '/ACGateway/data/perServiceConstraints/0/7/0/1000000', allowed: ['operator'] },
+  { name: 'PUT /api/v1/hosts/{id}/capabilities', method: 'put', path: () => '/api/v1/hosts/host-1/capabilities', contentType: json, body: JSON.stringify({ nodejs: '20.11.1' }), allowed: ['operator'] },
+  { name: 'DELETE /api/v1/hosts/{id}/capabilities/{name}', method: 'delete', path: () => '/api/v1/hosts/host-1/capabilities/nodejs', allowed: ['operator'] },
 ];
 
 const READS: readonly RouteCase[] = [
   { name: 'GET /api/v1/admissions', method: 'get', path: () => '/api/v1/admissions', allowed: ['operator', 'client', 'reader', 'peer'], peerHeaders: true },
   { name: 'GET /api/v1/hosts', method: 'get', path: () => '/api/v1/hosts', allowed: ['operator', 'reader'] },
+  { name: 'GET /api/v1/hosts?satisfies=', method: 'get', path: () => '/api/v1/hosts?satisfies=nodejs%40%3E%3D18', allowed: ['operator', 'reader'] },
+  { name: 'GET /api/v1/bills', method: 'get', path: () => '/api/v1/bills?from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z', allowed: ['operator', 'client', 'reader', 'peer'], peerHeaders: true },
+  { name: 'GET /api/v1/bills.csv', method: 'get', path: () => '/api/v1/bills.csv?from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z', allowed: ['operator', 'client', 'reader', 'peer'], peerHeaders: true },
   { name: 'GET /api/v1/policy', method: 'get', path: () => '/api/v1/policy', allowed: ['operator', 'reader'] },
   { name: 'GET /api/v1/constraints/default', method: 'get', path: () => '/api/v1/constraints/default', allowed: ['operator', 'reader'] },
   { name: 'GET /api/v1/services/{id}/constraints', method: 'get', path: () => '/api/v1/services/svc-1/constraints', allowed: ['operator', 'reader'] },
@@ -137,6 +142,19 @@ describe('ownership', () => {
     const release = await request(gw.app).delete(`/api/v1/admissions/${mine}`).set(bearer('client'));
     expect(release.status).toBe(200);
     expect(release.body.released).toBe(true);
+  });
+
+  test("a client reads its own bill; another's is 403 naming query.owner; a reader reads anyone's", async () => {
+    const q = 'from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z';
+    const own = await request(gw.app).get(`/api/v1/bills?${q}`).set(bearer('client'));
+    expect(own.status).toBe(200);
+    expect(own.body.owner).toBe('client-1');
+    const other = await request(gw.app).get(`/api/v1/bills?owner=client-2&${q}`).set(bearer('client'));
+    expect(other.status).toBe(403);
+    expect(other.body.error).toMatchObject({ code: 'AC_ERR_FORBIDDEN', details: [{ field: 'query.owner' }] });
+    const reader = await request(gw.app).get(`/api/v1/bills?owner=client-2&${q}`).set(bearer('reader'));
+    expect(reader.status).toBe(200);
+    expect(reader.body.owner).toBe('client-2');
   });
 
   test('readers see everyone’s admissions and release none; operators release anyone’s', async () => {

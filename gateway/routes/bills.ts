@@ -9,7 +9,8 @@ import { z } from 'zod';
 import type { ChargeRecord, Ledger } from '../../ledger/types';
 import { money } from '../../model/charge-plan';
 import { AdmissionError } from '../../model/errors';
-import { principalOf, requires, seesAll } from '../auth';
+import { allows, principalOf, requires, seesAll } from '../auth';
+import type { NextFunction } from 'express';
 import { sendJson } from '../http';
 import { iso, parseInstant } from '../time';
 import { parseInput } from './common';
@@ -67,6 +68,13 @@ export function billOf(owner: string, from: number, to: number, records: readonl
   };
 }
 
+/** Clients (and peers) read their own bills, readers and operators anyone's. */
+function requiresBillReader(req: Request, res: Response, next: NextFunction): void {
+  const p = req.principal;
+  if (p && (allows(p, 'view') || allows(p, 'own'))) return next();
+  requires('view')(req, res, next);
+}
+
 export function billRoutes(deps: { readonly ledger: Ledger }): Router {
   const router = express.Router();
   const bill = async (req: Request): Promise<Bill> => {
@@ -87,10 +95,10 @@ export function billRoutes(deps: { readonly ledger: Ledger }): Router {
     } while (cursor);
     return billOf(owner, from, to, records);
   };
-  router.get('/api/v1/bills', requires('own'), async (req: Request, res: Response) => {
+  router.get('/api/v1/bills', requiresBillReader, async (req: Request, res: Response) => {
     sendJson(res, 200, await bill(req));
   });
-  router.get('/api/v1/bills.csv', requires('own'), async (req: Request, res: Response) => {
+  router.get('/api/v1/bills.csv', requiresBillReader, async (req: Request, res: Response) => {
     const b = await bill(req);
     const rows = [
       ...b.lines.map((l) => [b.owner, l.admissionId, l.serviceId ?? '', l.resource, l.amount.toFixed(6), b.currency ?? '', l.records]),
