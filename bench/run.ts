@@ -6,6 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
+import { chargingSection } from './charging-bench';
 import { componentSection } from './component-bench';
 import { heuristicSection } from './heuristic-bench';
 import { httpSection } from './http-bench';
@@ -47,7 +48,7 @@ export interface BenchSection {
 }
 
 /** The sections in report order. Other bench modules add themselves here. */
-export const SECTIONS: readonly BenchSection[] = [heuristicSection, componentSection, exactSection, ledgerSection, httpSection, postgresSection];
+export const SECTIONS: readonly BenchSection[] = [heuristicSection, componentSection, exactSection, ledgerSection, chargingSection, httpSection, postgresSection];
 
 // ---------------------------------------------------------------------------------------------
 // Machine facts (exported for sections that want to print or store them).
