@@ -7,6 +7,7 @@
 import { hostSatisfies } from '../model/capabilities';
 import { HOUR_MS, amountOver, money, type ChargeItem, type ChargePlan, type PriceSegment } from '../model/charge-plan';
 import type { ChargeRates, ModelCharging } from '../model/types';
+import { AdmissionError } from '../model/errors';
 import type { Agreement, Catalogue, HostGroup, Measure, PriceList, PriceListVersion, TimeFrame } from './catalogue';
 
 const DAY_MS = 86_400_000;
@@ -119,20 +120,7 @@ const MEASURE_FIELD: Record<Measure, keyof ChargeRates> = { vcpus: 'perVcpu', me
  */
 export function chargeClasses(catalogue: Catalogue, agreement: Agreement, window: ChargeWindow, hosts: readonly PricedHost[]): ChargeClasses {
   const list = catalogue.priceLists.get(agreement.priceList)!;
-  const index = new Map<string | null, number>();
-  const classOf = new Map<string, number>();
-  const groups: (string | null)[] = [];
-  for (const h of hosts) {
-    const g = hostGroupOf(catalogue, h)?.name ?? null;
-    let k = index.get(g);
-    if (k === undefined) {
-      k = groups.length;
-      index.set(g, k);
-      groups.push(g);
-    }
-    classOf.set(h.id, k);
-  }
-  if (groups.length === 0) groups.push(null);
+  const { classOf, groups } = hostClasses(catalogue, hosts);
   const segments: Map<string, readonly PriceSegment[]>[] = [];
   const classes: ChargeRates[] = groups.map((g) => {
     const rates = { perVcpu: 0, perMemoryGb: 0, perVm: 0 };
@@ -147,6 +135,40 @@ export function chargeClasses(catalogue: Catalogue, agreement: Agreement, window
     return rates;
   });
   return { charging: { classes }, classOf, groups, segments };
+}
+
+/** Which class each host is in: one per host group present (and one for hosts in none), in order of first appearance. */
+interface HostClasses {
+  readonly classOf: ReadonlyMap<string, number>;
+  readonly groups: readonly (string | null)[];
+}
+
+/**
+ * Per host list (host-info's snapshots are frozen and kept while unchanged) and catalogue: matching every host against
+ * the groups is O(hosts × groups), and the classes do not depend on the window, so admissions reuse them.
+ */
+const hostClassMemo = new WeakMap<readonly PricedHost[], { readonly catalogue: Catalogue; readonly classes: HostClasses }>();
+
+export function hostClasses(catalogue: Catalogue, hosts: readonly PricedHost[]): HostClasses {
+  const memo = hostClassMemo.get(hosts);
+  if (memo && memo.catalogue === catalogue) return memo.classes;
+  const index = new Map<string | null, number>();
+  const classOf = new Map<string, number>();
+  const groups: (string | null)[] = [];
+  for (const h of hosts) {
+    const g = hostGroupOf(catalogue, h)?.name ?? null;
+    let k = index.get(g);
+    if (k === undefined) {
+      k = groups.length;
+      index.set(g, k);
+      groups.push(g);
+    }
+    classOf.set(h.id, k);
+  }
+  if (groups.length === 0) groups.push(null);
+  const classes = { classOf, groups };
+  if (Object.isFrozen(hosts)) hostClassMemo.set(hosts, { catalogue, classes });
+  return classes;
 }
 
 export interface PlacedVms {
@@ -176,6 +198,23 @@ export function chargePlan(catalogue: Catalogue, agreement: Agreement, window: C
     }
   }
   return { currency: catalogue.currency, agreement: agreement.name, priceList: agreement.priceList, windowStart: window.start, windowEnd: window.end, items: [...items.values()] };
+}
+
+/**
+ * The plan over a new window: the same items (placements, agreement, price list), priced again. A price list the
+ * catalogue no longer has is an AC_ERR_CONFLICT: the admission cannot be priced for a new window.
+ */
+export function repricePlan(catalogue: Catalogue, plan: ChargePlan, window: ChargeWindow): ChargePlan {
+  const list = catalogue.priceLists.get(plan.priceList);
+  if (!list) {
+    throw new AdmissionError('AC_ERR_CONFLICT', `price list ${plan.priceList} is no longer in the charging catalogue: the admission cannot be priced over a new window`, [{ field: 'window', reason: `no price list ${plan.priceList}` }]);
+  }
+  return {
+    ...plan,
+    windowStart: window.start,
+    windowEnd: window.end,
+    items: plan.items.map((item) => ({ ...item, segments: priceSegments(list, item.hostGroup, item.resource, window.start, window.end) })),
+  };
 }
 
 /** One line of an answer's cost breakdown. */

@@ -24,7 +24,7 @@ import type { XmlDocument } from '../xml/safe-xml';
 import type { AdmissionRecord, BookingInput, DecisionInput, Holder, Ledger, TimeWindow } from '../ledger/types';
 import { windowJson } from '../gateway/time';
 import { CapacitySnapshots, type PendingBooking } from './snapshot';
-import { chargeClasses, chargePlan, breakdownOf, type ChargeBreakdown, type ChargeClasses } from '../charging/pricing';
+import { chargeClasses, chargePlan, breakdownOf, repricePlan, type ChargeBreakdown, type ChargeClasses, type PlacedVms } from '../charging/pricing';
 import { creditPeriod, ownerCharging, plannedAmount, type ChargingCatalogue, type OwnerCharging } from './charging';
 import type { ChargePlan } from '../model/charge-plan';
 import { money } from '../model/charge-plan';
@@ -372,6 +372,8 @@ export class AdmissionService {
   /** Host-info snapshots already recorded in the ledger's inventory (snapshots are frozen: identity is enough). */
   private readonly synced = new WeakSet<HostSnapshot>();
   private last: LastSolved | undefined;
+  /** Owner → the credit period this process has recorded the grant of (service/charging.ts). */
+  private readonly creditsGranted = new LRUCache<string, string>({ max: 10_000 });
   private pendingDecisions: DecisionInput[] = [];
   private decisionFlush: Promise<void> | undefined;
 
@@ -747,7 +749,7 @@ export class AdmissionService {
       ? {
           ...built,
           charging: charging.classes.charging,
-          hosts: built.hosts.map((h) => ({ ...h, chargeClass: charging.classes.classOf.get(h.id) ?? 0 })),
+          hosts: classedHosts(built.hosts, charging.classes.classOf),
           services: built.services.map((sv, k) => (charging.perService[k]!.bound !== null ? { ...sv, chargeBound: charging.perService[k]!.bound! } : sv)),
         }
       : built;
@@ -796,7 +798,14 @@ export class AdmissionService {
     const plan = agreement.creditPlan ? catalogue.creditPlans.get(agreement.creditPlan) : undefined;
     if (plan) {
       const period = creditPeriod(plan.period, this.clock());
-      const balance = await this.ledger.grantCredits(ownerName, `${plan.name}:${period.key}`, plan.credits, catalogue.currency);
+      const periodKey = `${plan.name}:${period.key}`;
+      // The grant is recorded once per owner and period (the ledger makes it idempotent); asking again on every
+      // admission would take the write lock each time, so a process remembers what it granted.
+      const granted = this.creditsGranted.get(ownerName) === periodKey;
+      const balance = granted
+        ? ((await this.ledger.chargeBalance(ownerName)) ?? { amount: 0 })
+        : await this.ledger.grantCredits(ownerName, periodKey, plan.credits, catalogue.currency);
+      if (!granted) this.creditsGranted.set(ownerName, periodKey);
       const replaced = new Set(parsed.map((m) => m.serviceId));
       const held = (await this.ledger.list({ owner: ownerName, statuses: ['held'] }, { limit: 1000 })).items
         .filter((r) => r.chargePlan && !replaced.has(r.serviceId))
@@ -833,7 +842,11 @@ export class AdmissionService {
    */
   async reschedule(record: AdmissionRecord, window: TimeWindow, actor: string, expectedGeneration?: number): Promise<AdmissionRecord> {
     const holdExpiresAt = record.status === 'held' && record.expirySeconds !== undefined ? this.holdExpiry(window, record.expirySeconds) : undefined;
-    const change = { window, ...(holdExpiresAt !== undefined ? { holdExpiresAt } : {}) };
+    const catalogue = this.options.charging?.current();
+    // A charged admission is priced again over its new window (same placements, same agreement and price list), and
+    // the ledger settles the difference in the reschedule's transaction.
+    const repriced = record.chargePlan && catalogue ? repricePlan(catalogue, record.chargePlan, window) : undefined;
+    const change = { window, ...(holdExpiresAt !== undefined ? { holdExpiresAt } : {}), ...(repriced ? { chargePlan: repriced } : {}) };
     try {
       return await this.ledger.reschedule(record.id, change, actor, expectedGeneration);
     } catch (error) {
@@ -867,7 +880,10 @@ export class AdmissionService {
         );
       }
       const hosts = hostConsumption(built.model, result, 0);
-      return this.ledger.reschedule(record.id, { ...change, hosts }, actor, expectedGeneration);
+      // Re-placed: priced from the new placements (their host groups may differ).
+      const agreement = record.chargePlan && catalogue?.agreements.get(record.chargePlan.agreement);
+      const replaced = agreement ? chargePlan(catalogue!, agreement, window, chargeClasses(catalogue!, agreement, window, built.hosts), placementsOf(built.model, 0, decision)) : undefined;
+      return this.ledger.reschedule(record.id, { ...change, hosts, ...(replaced ? { chargePlan: replaced } : {}) }, actor, expectedGeneration);
     }
   }
 
@@ -1364,11 +1380,7 @@ function hostConsumption(model: AdmissionModel, result: AdmissionResult, a: numb
 function priceDecision(ctx: ModelChargingContext, model: AdmissionModel, a: number, decision: ServiceDecision, window: TimeWindow): { plan: ChargePlan; charge: AnswerCharge } {
   const { catalogue, agreement, via } = ctx.owner;
   const service = model.services[a]!;
-  const placements = decision.components.flatMap((c) => {
-    const component = service.components.find((x) => x.id === c.id)!;
-    return c.placements.map((p) => ({ componentId: c.id, hostId: p.hostId, vms: p.basicVms + p.elasticVms, vcpus: component.vcpus, ...(component.memoryMb !== undefined ? { memoryMb: component.memoryMb } : {}) }));
-  });
-  const plan = chargePlan(catalogue, agreement, window, ctx.classes, placements);
+  const plan = chargePlan(catalogue, agreement, window, ctx.classes, placementsOf(model, a, decision));
   const breakdown = breakdownOf(catalogue, plan);
   const bounds = ctx.perService[a]!;
   const reasons: AnswerCharge['reasons'][number][] = [];
@@ -1405,4 +1417,26 @@ function priceDecision(ctx: ModelChargingContext, model: AdmissionModel, a: numb
 function withoutCost(c: Partial<TrecConstraints>): Partial<TrecConstraints> {
   const { cost: _cost, ...rest } = c;
   return rest;
+}
+
+/**
+ * The model's hosts with their charge classes, per host list and class map (both kept while unchanged), frozen like the
+ * list they come from: the solvers' caches keyed on a frozen host list keep hitting.
+ */
+const classedMemo = new WeakMap<readonly AdmissionModel['hosts'][number][], { readonly classOf: ReadonlyMap<string, number>; readonly hosts: AdmissionModel['hosts'] }>();
+function classedHosts(hosts: AdmissionModel['hosts'], classOf: ReadonlyMap<string, number>): AdmissionModel['hosts'] {
+  const memo = classedMemo.get(hosts);
+  if (memo && memo.classOf === classOf) return memo.hosts;
+  const out = Object.freeze(hosts.map((h) => Object.freeze({ ...h, chargeClass: classOf.get(h.id) ?? 0 })));
+  classedMemo.set(hosts, { classOf, hosts: out });
+  return out;
+}
+
+/** The decision's local VMs per host, sized by their component (what a charge plan prices). */
+function placementsOf(model: AdmissionModel, a: number, decision: ServiceDecision): PlacedVms[] {
+  const service = model.services[a]!;
+  return decision.components.flatMap((c) => {
+    const component = service.components.find((x) => x.id === c.id)!;
+    return c.placements.map((p) => ({ componentId: c.id, hostId: p.hostId, vms: p.basicVms + p.elasticVms, vcpus: component.vcpus, ...(component.memoryMb !== undefined ? { memoryMb: component.memoryMb } : {}) }));
+  });
 }

@@ -129,6 +129,25 @@ describe('charging through the API', () => {
     ]);
   });
 
+  it('moving a confirmed window re-prices it: one hour more is charged in the reschedule, one hour less refunded', async () => {
+    const { g } = await gateway(1000);
+    const w = hour();
+    const res = await request(g.app).post(`/api/v1/admissions?start=${w.start}&end=${w.end}`).set('Content-Type', 'application/xml').send(MANIFEST);
+    const id = res.body.services[0].admissionId as string;
+    expect((await request(g.app).post(`/api/v1/admissions/${id}/confirm`)).status).toBe(200);
+    const twoHours = new Date(Date.parse(w.start) + 2 * H).toISOString();
+    expect((await request(g.app).patch(`/api/v1/admissions/${id}`).send({ start: w.start, end: twoHours })).status).toBe(200);
+    const from = new Date(Date.now() - H).toISOString();
+    const to = new Date(Date.now() + 24 * H).toISOString();
+    let bill = await request(g.app).get(`/api/v1/bills?from=${from}&to=${to}`);
+    expect(bill.body).toMatchObject({ total: 64, lines: [{ admissionId: id, resource: 'vcpu-hours', amount: 64, records: 2 }] });
+    const kinds = (await g.ledger.charges({ admissionId: id })).items.map((r) => [r.kind, r.amount]);
+    expect(kinds).toEqual([['commit', -32], ['adjust', -32]]);
+    expect((await request(g.app).patch(`/api/v1/admissions/${id}`).send({ start: w.start, end: w.end })).status).toBe(200);
+    bill = await request(g.app).get(`/api/v1/bills?from=${from}&to=${to}`);
+    expect(bill.body.total).toBe(32);
+  });
+
   it('a refused reload keeps the previous catalogue in force, and /ready says why', async () => {
     const { g, charging } = await gateway(20);
     fs.writeFileSync(charging.file, 'currency: EUR\nresources: {}\npriceLists: {}\nagreements: {}\nbogus: 1\n');
