@@ -208,7 +208,14 @@ export function parseCatalogue(text: string, file = 'catalogue'): Catalogue {
     }
     return `${file} ${path.map(String).join('.')}`;
   };
-  const parsed = schema.safeParse(doc.toJS({ maxAliasCount: 100 }));
+  let data: unknown;
+  try {
+    // toJS resolves aliases: an unresolved one, or an alias bomb (past maxAliasCount), throws here, not in doc.errors.
+    data = doc.toJS({ maxAliasCount: 100 });
+  } catch (error) {
+    fail(file, [{ field: file, reason: (error as Error).message }]);
+  }
+  const parsed = schema.safeParse(data);
   if (!parsed.success) fail(file, parsed.error.issues.map((i) => ({ field: where(i.path), reason: i.message })));
   const issues: ErrorDetail[] = [];
   const catalogue = build(parsed.data!, file, (path, reason) => issues.push({ field: where(path), reason }));
