@@ -69,10 +69,6 @@ export async function startServer(config: AppConfig, options: { silent?: boolean
   const warming = warmUpGreedyWorkers().catch((error: unknown) => logger.warn('greedy workers did not start', { error: String(error) }));
   const clock: Clock = config.ledger.clock === 'manual' ? new ManualClock() : systemClock;
   const now = (): number => clock.now();
-  // AC_CHARGING: charges are recorded by the SQLite ledger only (docs/charging.md); refused before anything starts.
-  if (config.ledger.chargingCatalogue !== null && config.databaseUrl) {
-    throw new AdmissionError('AC_ERR_CONFIG', 'AC_CHARGING needs the SQLite ledger: the PostgreSQL ledger (AC_DATABASE_URL) does not record charges yet', [{ field: 'AC_CHARGING', reason: 'not supported with AC_DATABASE_URL' }]);
-  }
   const charging = config.ledger.chargingCatalogue !== null ? new ChargingCatalogue(config.ledger.chargingCatalogue, (level, message, meta) => logger.log(level, message, meta)) : undefined;
   if (charging && !charging.current()) throw new AdmissionError('AC_ERR_CONFIG', charging.status().error!.message, charging.status().error!.details);
   charging?.watch();

@@ -4,16 +4,12 @@
  * records — settled at each state change, never twice, balances equal to the sum of the records. Figures are
  * computed by hand in the comments.
  */
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { agreementFor, loadCatalogue, parseCatalogue, type Catalogue } from '../charging/catalogue';
 import { breakdownOf, chargeClasses, chargePlan, priceSegments } from '../charging/pricing';
 import { amountOver, HOUR_MS } from '../model/charge-plan';
 import { AdmissionError } from '../model/errors';
-import { SqliteLedger } from '../ledger/sqlite/sqlite-ledger';
-import { CONFORMANCE_OPTIONS, FLEET, booking, request } from './ledger/conformance';
-import { ManualClock } from './ledger/manual-clock';
+import { SIMPLE_CATALOGUE } from './support/charging';
 
 const H = HOUR_MS;
 const EXAMPLE = path.join(__dirname, '..', 'examples', 'charging.yaml');
@@ -28,17 +24,7 @@ function errorOf(f: () => unknown): AdmissionError {
   throw new Error('expected an AdmissionError');
 }
 
-const SIMPLE = `currency: EUR
-resources:
-  vcpu-hours: { measure: vcpus, policy: continuous }
-  memory-gb-hours: { measure: memoryGb, policy: continuous }
-priceLists:
-  base:
-    prices: { vcpu-hours: 0.04, memory-gb-hours: 0.005 }
-agreements:
-  standard: { priceList: base }
-default: standard
-`;
+const SIMPLE = SIMPLE_CATALOGUE;
 
 describe('the catalogue', () => {
   it('loads the shipped example, which prices vCPU-hours and memory GB-hours for every principal', () => {
@@ -134,97 +120,5 @@ describe('prices over a window', () => {
   });
 });
 
-describe('charges in the SQLite ledger', () => {
-  let dir: string;
-  beforeEach(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'eac-charges-'));
-  });
-  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-  const c = parseCatalogue(SIMPLE);
-  const T0 = Date.parse('2030-01-01T00:00:00Z');
-  const planFor = (start: number, end: number | null) => {
-    const window = { start, end };
-    return chargePlan(c, c.agreements.get('standard')!, window, chargeClasses(c, c.agreements.get('standard')!, window, [{ id: 'h1' }]), [{ componentId: 'app', hostId: 'h1', vms: 1, vcpus: 2, memoryMb: 1024 }]);
-  };
-
-  async function sumsEqual(ledger: SqliteLedger, owner: string): Promise<number> {
-    const records = (await ledger.charges({ owner }, { limit: 1000 })).items;
-    const sum = records.reduce((s, r) => s + r.amount, 0);
-    expect((await ledger.chargeBalance(owner))!.amount).toBeCloseTo(sum, 9);
-    expect(new Set(records.map((r) => `${r.admissionId}|${r.key}|${r.resource}`)).size).toBe(records.length);
-    return sum;
-  }
-
-  it('confirm commits the window, release refunds the rest, a held offer costs nothing, and a re-settled state appends nothing', async () => {
-    const clock = new ManualClock(T0);
-    const ledger = await SqliteLedger.open({ ...CONFORMANCE_OPTIONS, dataDir: dir, clock: clock.fn });
-    try {
-      await ledger.syncHosts(FLEET, 'test');
-      // 10 h: 2 vCPUs × 10 h × 0.04 = 0.8, 1 GB × 10 h × 0.005 = 0.05.
-      await ledger.book(request([booking('a1', { window: { start: T0, end: T0 + 10 * H }, holdExpiresAt: T0 + H, chargePlan: planFor(T0, T0 + 10 * H) })]));
-      await ledger.book(request([booking('a2', { serviceId: 'other', window: { start: T0, end: T0 + 10 * H }, holdExpiresAt: T0 + H, chargePlan: planFor(T0, T0 + 10 * H) })]));
-      expect(await ledger.chargeBalance('alice')).toBeUndefined();
-      await ledger.confirm('a1', 'alice');
-      expect(await sumsEqual(ledger, 'alice')).toBeCloseTo(-0.85, 9);
-      const events = await ledger.events(0, { types: ['charge.recorded'] });
-      expect(events).toHaveLength(1);
-      expect(events[0]).toMatchObject({ subject: 'a1', data: { cause: 'confirm', currency: 'EUR', total: -0.85 } });
-      clock.set(T0 + 2.5 * H);
-      await ledger.advance(clock.now());
-      await ledger.release('a2', 'alice'); // held: nothing was charged, nothing refunded
-      await ledger.release('a1', 'alice'); // 7.5 of 10 hours unused: 0.6 + 0.0375 back
-      expect(await sumsEqual(ledger, 'alice')).toBeCloseTo(-0.2125, 9);
-      expect((await ledger.charges({ admissionId: 'a1' })).items.map((r) => [r.kind, r.resource, r.amount])).toEqual([
-        ['commit', 'memory-gb-hours', -0.05],
-        ['commit', 'vcpu-hours', -0.8],
-        ['refund', 'memory-gb-hours', 0.0375],
-        ['refund', 'vcpu-hours', 0.6],
-      ]);
-      await ledger.release('a1', 'alice');
-      await ledger.advance(clock.now() + 48 * H);
-      expect((await ledger.charges({ admissionId: 'a1' })).items).toHaveLength(4);
-    } finally {
-      await ledger.close();
-    }
-  });
-
-  it('an open window is charged per started hour by advance(), and its release refunds the unused part of the hour', async () => {
-    const clock = new ManualClock(T0);
-    const ledger = await SqliteLedger.open({ ...CONFORMANCE_OPTIONS, dataDir: dir, clock: clock.fn });
-    try {
-      await ledger.syncHosts(FLEET, 'test');
-      await ledger.book(request([booking('o1', { window: { start: T0, end: null }, holdExpiresAt: T0 + H, chargePlan: planFor(T0, null) })]));
-      await ledger.confirm('o1', 'alice'); // the first hour: 0.08 + 0.005
-      expect(await sumsEqual(ledger, 'alice')).toBeCloseTo(-0.085, 9);
-      clock.set(T0 + 3 * H + 1);
-      const r = await ledger.advance(clock.now()); // hours 2, 3 and 4 have started
-      expect(r.events.filter((e) => e.type === 'charge.recorded')).toHaveLength(1);
-      expect(await sumsEqual(ledger, 'alice')).toBeCloseTo(-0.34, 9);
-      expect(r.nextDueAt).toBe(T0 + 4 * H);
-      clock.set(T0 + 3.5 * H);
-      await ledger.release('o1', 'alice'); // half of hour 4 back: 0.0425
-      expect(await sumsEqual(ledger, 'alice')).toBeCloseTo(-0.2975, 9);
-    } finally {
-      await ledger.close();
-    }
-  });
-
-  it('credits: a grant per period, once; the unused rest of the previous period expires', async () => {
-    const clock = new ManualClock(T0);
-    const ledger = await SqliteLedger.open({ ...CONFORMANCE_OPTIONS, dataDir: dir, clock: clock.fn });
-    try {
-      expect((await ledger.grantCredits('bob', '2030-01', 10, 'EUR')).amount).toBe(10);
-      expect((await ledger.grantCredits('bob', '2030-01', 10, 'EUR')).amount).toBe(10);
-      const next = await ledger.grantCredits('bob', '2030-02', 10, 'EUR');
-      expect(next).toMatchObject({ amount: 10, records: 3 });
-      expect((await ledger.charges({ owner: 'bob' })).items.map((r) => [r.kind, r.amount])).toEqual([
-        ['grant', 10],
-        ['expire', -10],
-        ['grant', 10],
-      ]);
-    } finally {
-      await ledger.close();
-    }
-  });
-});
+// The ledger's charge records (settlement, refunds, hourly usage, credits) are cases of the conformance suite
+// (test/ledger/conformance.ts, "charges"), run by both stores.

@@ -268,11 +268,43 @@ const HOST_CAPABILITIES = `
   );
 `;
 
+// Charges (docs/charging.md), as in the SQLite store: the plan an offer was priced with, when its charges next change
+// by time, append-only records unique per (owner, admission, key, resource), and balances kept in the same
+// transaction. Amounts are integers of millionths of the currency unit.
+const CHARGES = `
+  ALTER TABLE admissions ADD COLUMN charge_plan_json text;
+  ALTER TABLE admissions ADD COLUMN charge_next_ms bigint;
+  CREATE INDEX admissions_charge_next ON admissions (charge_next_ms) WHERE charge_next_ms IS NOT NULL;
+  CREATE TABLE charges (
+    seq           bigserial PRIMARY KEY,
+    id            text NOT NULL UNIQUE,
+    owner         text COLLATE "C" NOT NULL,
+    ref           text COLLATE "C" NOT NULL,
+    service_id    text,
+    key           text NOT NULL,
+    kind          text NOT NULL,
+    resource      text NOT NULL,
+    amount_micros bigint NOT NULL,
+    currency      text NOT NULL,
+    at_ms         bigint NOT NULL,
+    UNIQUE (owner, ref, key, resource)
+  );
+  CREATE INDEX charges_owner_at ON charges (owner, at_ms);
+  CREATE TABLE charge_balances (
+    owner         text COLLATE "C" NOT NULL,
+    currency      text NOT NULL,
+    amount_micros bigint NOT NULL,
+    records       bigint NOT NULL,
+    PRIMARY KEY (owner, currency)
+  );
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'ledger: settings, hosts, admissions over time, allocations, capacity windows, change feed', sql: LEDGER_CORE },
   { version: 2, name: 'ledger: event outbox, subscriptions and delivery claims, idempotency keys, audit', sql: LEDGER_OUTBOX },
   { version: 3, name: 'ledger: decision log, audit by subject and time, held offers by service, free-capacity band', sql: LEDGER_LOGS },
   { version: 4, name: "ledger: operators' capability overrides per host", sql: HOST_CAPABILITIES },
+  { version: 5, name: 'ledger: charge plans, append-only charge records, balances', sql: CHARGES },
 ];
 
 /** The newest schema version this code knows. */

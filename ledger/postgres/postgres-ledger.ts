@@ -102,8 +102,36 @@ import { PG_TYPES, pgCode, redactUrl, retryable, unavailable, type PgError } fro
 import { migrateClient, type PostgresMigrationStatus } from './migrations';
 import type { ChargeBalance, ChargeRecord } from '../charges';
 
-const CHARGES_NOT_HERE = (): AdmissionError =>
-  new AdmissionError('AC_ERR_CONFIG', 'charging (AC_CHARGING) needs the SQLite ledger: the PostgreSQL ledger does not record charges yet', [{ field: 'AC_CHARGING', reason: 'not supported with AC_DATABASE_URL' }]);
+import { MICROS, money, type ChargePlan } from '../../model/charge-plan';
+import { chargeDeltas, chargeTarget, nextChargeAt, settlementKind, type ChargeFilter, type ChargeKind } from '../charges';
+
+interface PgChargeRow {
+  seq: number;
+  id: string;
+  owner: string;
+  ref: string;
+  service_id: string | null;
+  key: string;
+  kind: ChargeKind;
+  resource: string;
+  amount_micros: number;
+  currency: string;
+  at_ms: number;
+}
+interface PgBalanceRow {
+  owner: string;
+  currency: string;
+  amount_micros: number;
+  records: number;
+}
+
+function pgChargeOfRow(r: PgChargeRow): ChargeRecord {
+  return { seq: Number(r.seq), id: r.id, owner: r.owner, admissionId: r.ref === '' ? null : r.ref, serviceId: r.service_id, key: r.key, kind: r.kind, resource: r.resource === '' ? null : r.resource, amount: Number(r.amount_micros) / MICROS, currency: r.currency, at: Number(r.at_ms) };
+}
+
+function pgBalanceOfRow(r: PgBalanceRow): ChargeBalance {
+  return { owner: r.owner, currency: r.currency, amount: Number(r.amount_micros) / MICROS, records: Number(r.records) };
+}
 
 export interface PostgresLedgerOptions extends LedgerOptions {
   /** postgres://user:password@host:port/database (anything pg's connection strings accept). */
@@ -169,6 +197,8 @@ interface AdmissionRow {
   generation: number;
   ending_sent: boolean;
   response_json: string;
+  charge_plan_json: string | null;
+  charge_next_ms: number | null;
 }
 interface WindowRow {
   id: string;
@@ -464,11 +494,11 @@ const FINISH_BOOKING_SQL = `WITH ${FINISH_CTES},
     SELECT x.owner, x.key, x.hash, x.answer, $4 FROM unnest($21::text[], $22::text[], $23::text[], $24::text[]) AS x(owner, key, hash, answer)
     ON CONFLICT DO NOTHING RETURNING 1),
   adm AS (
-    INSERT INTO admissions (id, owner, service_id, decision, status, start_ms, end_ms, hold_expires_ms, expiry_seconds, created_ms, closed_ms, replaces, generation, response_json)
+    INSERT INTO admissions (id, owner, service_id, decision, status, start_ms, end_ms, hold_expires_ms, expiry_seconds, created_ms, closed_ms, replaces, generation, response_json, charge_plan_json)
     SELECT x.id, x.owner, x.service, x.decision, CASE WHEN x.released THEN 'released' ELSE 'held' END, x.s, x.e, x.hold, x.expiry, $4,
-           CASE WHEN x.released THEN $4::bigint END, x.replaces, CASE WHEN x.released THEN 2 ELSE 1 END, x.response
-    FROM unnest($25::text[], $26::text[], $27::text[], $28::text[], $29::bigint[], $30::bigint[], $31::bigint[], $32::float8[], $33::text[], $34::text[], $35::boolean[])
-      AS x(id, owner, service, decision, s, e, hold, expiry, replaces, response, released)),
+           CASE WHEN x.released THEN $4::bigint END, x.replaces, CASE WHEN x.released THEN 2 ELSE 1 END, x.response, x.plan
+    FROM unnest($25::text[], $26::text[], $27::text[], $28::text[], $29::bigint[], $30::bigint[], $31::bigint[], $32::float8[], $33::text[], $34::text[], $35::boolean[], $41::text[])
+      AS x(id, owner, service, decision, s, e, hold, expiry, replaces, response, released, plan)),
   alloc AS (
     INSERT INTO allocations (admission_id, host_id, cpus, memory_mb) SELECT * FROM unnest($36::text[], $37::text[], $38::float8[], $39::float8[])),
   rel AS (
@@ -714,6 +744,7 @@ export class PostgresLedger implements Ledger {
         w.allocations.map((a) => a[1].cpus),
         w.allocations.map((a) => a[1].memoryMb),
         w.released,
+        w.admissions.map((a) => (a.b.chargePlan ? JSON.stringify(a.b.chargePlan) : null)),
       );
     }
     let row: { c0: number | null; e0: number | null; keys: number | null; released: number | null };
@@ -1102,7 +1133,6 @@ export class PostgresLedger implements Ledger {
 
   async book(request: BookRequest): Promise<BookResult> {
     validate.book(request);
-    if (request.bookings.some((b) => b.chargePlan !== undefined)) throw CHARGES_NOT_HERE();
     const bookings = request.bookings.map((b, i) => ({
       input: b,
       hosts: sumByHost(b.hosts),
@@ -1500,10 +1530,10 @@ export class PostgresLedger implements Ledger {
     if (bookings.length > 0) {
       try {
         await t.q(
-          `INSERT INTO admissions (id, owner, service_id, decision, status, start_ms, end_ms, hold_expires_ms, expiry_seconds, created_ms, replaces, generation, response_json)
-           SELECT x.id, x.owner, x.service, x.decision, 'held', x.s, x.e, x.hold, x.expiry, $1, x.replaces, 1, x.response
-           FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[], $9::float8[], $10::text[], $11::text[])
-             AS x(id, owner, service, decision, s, e, hold, expiry, replaces, response)`,
+          `INSERT INTO admissions (id, owner, service_id, decision, status, start_ms, end_ms, hold_expires_ms, expiry_seconds, created_ms, replaces, generation, response_json, charge_plan_json)
+           SELECT x.id, x.owner, x.service, x.decision, 'held', x.s, x.e, x.hold, x.expiry, $1, x.replaces, 1, x.response, x.plan
+           FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[], $9::float8[], $10::text[], $11::text[], $12::text[])
+             AS x(id, owner, service, decision, s, e, hold, expiry, replaces, response, plan)`,
           [
             now,
             bookings.map((b) => b.input.id),
@@ -1516,6 +1546,7 @@ export class PostgresLedger implements Ledger {
             bookings.map((b) => b.input.expirySeconds ?? null),
             bookings.map((b) => replacesOf.get(b.input.id) ?? null),
             bookings.map((b) => b.responseJson),
+            bookings.map((b) => (b.input.chargePlan ? JSON.stringify(b.input.chargePlan) : null)),
           ],
         );
       } catch (e) {
@@ -1678,6 +1709,7 @@ export class PostgresLedger implements Ledger {
       const data = { serviceId: row.service_id, window: rec.window, hosts: hosts.map((h) => h.host_id) };
       t.event('admission.confirmed', row.owner, id, data);
       if (status === 'active') t.event('reservation.started', row.owner, id, data);
+      await this.settleCharges(t, id, 'confirm');
       t.audit(actor, 'admission.confirmed', id, admissionSummary(record), admissionSummary(rec));
       return rec;
     });
@@ -1685,7 +1717,7 @@ export class PostgresLedger implements Ledger {
 
   async reschedule(
     id: string,
-    change: { readonly window: TimeWindow; readonly hosts?: readonly HostAmount[]; readonly holdExpiresAt?: EpochMs },
+    change: { readonly window: TimeWindow; readonly hosts?: readonly HostAmount[]; readonly holdExpiresAt?: EpochMs; readonly chargePlan?: ChargePlan },
     actor: string,
     expectedGeneration?: number,
   ): Promise<AdmissionRecord> {
@@ -1710,6 +1742,7 @@ export class PostgresLedger implements Ledger {
            ending_sent = false, generation = generation + 1 WHERE id = $4 RETURNING *`,
         [window.start, window.end, holdExpiresAt ?? null, id],
       ))!;
+      if (change.chargePlan) await t.q('UPDATE admissions SET charge_plan_json = $1 WHERE id = $2', [JSON.stringify(change.chargePlan), id]);
       let allocs = oldHosts;
       if (newHosts) {
         await t.q('DELETE FROM allocations WHERE admission_id = $1', [id]);
@@ -1732,6 +1765,7 @@ export class PostgresLedger implements Ledger {
         hosts: after.hosts.map((h) => h.hostId),
         before: { window: record.window, hosts: record.hosts.map((h) => h.hostId) },
       });
+      await this.settleCharges(t, id, 'reschedule');
       t.audit(actor, 'admission.rescheduled', id, admissionSummary(record), admissionSummary(after));
       return after;
     });
@@ -1761,6 +1795,7 @@ export class PostgresLedger implements Ledger {
       t.bumpHosts(hosts.map((h) => h.host_id));
       const after = admissionRecord(updated, hosts, now);
       t.event('admission.released', row.owner, id, { serviceId: row.service_id, window: record.window, hosts: hosts.map((h) => h.host_id), reason: 'released', actor });
+      await this.settleCharges(t, id, 'release');
       t.audit(actor, 'admission.released', id, admissionSummary(record), admissionSummary(after));
       return { record: after, released: true };
     });
@@ -1896,6 +1931,7 @@ export class PostgresLedger implements Ledger {
          UNION ALL SELECT MIN(start_ms) FROM admissions WHERE status = 'confirmed'
          UNION ALL SELECT MIN(CASE WHEN NOT ending_sent AND end_ms > $1 THEN end_ms - $2 ELSE end_ms END)
                    FROM admissions WHERE status = 'active' AND end_ms IS NOT NULL
+         UNION ALL SELECT MIN(charge_next_ms) FROM admissions WHERE charge_next_ms IS NOT NULL
          UNION ALL SELECT MIN(start_ms) FROM capacity_windows WHERE NOT started
          UNION ALL SELECT MIN(end_ms) FROM capacity_windows WHERE NOT ended AND end_ms IS NOT NULL) AS due`,
       [now, this.endingLeadMs],
@@ -2016,6 +2052,11 @@ export class PostgresLedger implements Ledger {
       const withHosts = '*, (SELECT array_agg(h.host_id ORDER BY h.host_id) FROM capacity_window_hosts h WHERE h.window_id = capacity_windows.id) AS host_ids';
       await edge(await t.q(`UPDATE capacity_windows SET started = true WHERE NOT started AND start_ms <= $1 RETURNING ${withHosts}`, [now]), 'start');
       await edge(await t.q(`UPDATE capacity_windows SET ended = true WHERE NOT ended AND end_ms IS NOT NULL AND end_ms <= $1 RETURNING ${withHosts}`, [now]), 'end');
+      // Open windows are charged per started hour: each admission whose next hour has begun (one replica each).
+      for (const r of await t.q<{ id: string }>('SELECT id FROM admissions WHERE charge_next_ms IS NOT NULL AND charge_next_ms <= $1 ORDER BY charge_next_ms, id FOR UPDATE SKIP LOCKED', [now])) {
+        const e = await this.settleCharges(t, r.id, 'advance');
+        if (e) events.push(e);
+      }
       t.bumpHosts(touched);
       const crossing = await this.recordBand(t, now);
       if (crossing) events.push(crossing);
@@ -2523,18 +2564,98 @@ export class PostgresLedger implements Ledger {
     });
   }
 
-  // Charges are recorded by the SQLite ledger only for now (docs/charging.md): this store refuses charged bookings,
-  // so it holds no charge records and these reads are true.
-  async charges(): Promise<Page<ChargeRecord>> {
-    return { items: [], nextCursor: null };
+  // -------------------------------------------------------------------------------------------
+  // Charges (ledger/charges.ts): settled inside the transaction of the change that causes them.
+
+  /** Appends what the admission's state costs it beyond its records (its row locked: one settlement at a time). */
+  private async settleCharges(t: Tx, id: string, cause: 'confirm' | 'reschedule' | 'release' | 'advance'): Promise<LedgerEvent | undefined> {
+    const row = await this.admissionRow(t.c, id, true);
+    if (!row || row.charge_plan_json === null) return undefined;
+    const now = t.now;
+    const plan = JSON.parse(row.charge_plan_json) as ChargePlan;
+    const record = admissionRecord(row, [], now);
+    const net = new Map<string, number>();
+    for (const r of await t.q<{ resource: string; micros: number }>('SELECT resource, SUM(amount_micros)::bigint AS micros FROM charges WHERE owner = $1 AND ref = $2 GROUP BY resource', [row.owner, id])) {
+      net.set(r.resource, Number(r.micros) / MICROS);
+    }
+    const deltas = chargeDeltas(chargeTarget(plan, record, now), net);
+    await t.q('UPDATE admissions SET charge_next_ms = $1 WHERE id = $2', [nextChargeAt(plan, record, now), id]);
+    if (deltas.length === 0) return undefined;
+    const written: ChargeRecord[] = [];
+    for (const d of deltas) written.push(await this.appendCharge(t, row.owner, id, row.service_id, `${cause}:${row.generation}:${now}`, settlementKind(cause, d.amount), d.resource, d.amount, plan.currency));
+    return t.event('charge.recorded', row.owner, id, {
+      serviceId: row.service_id,
+      cause,
+      currency: plan.currency,
+      total: money(written.reduce((sum, r) => sum + r.amount, 0)),
+      records: written.map((r) => ({ id: r.id, kind: r.kind, resource: r.resource, amount: r.amount, key: r.key })),
+    });
   }
 
-  async chargeBalance(): Promise<ChargeBalance | undefined> {
-    return undefined;
+  /** One record and its balance, in the caller's transaction; a key already recorded appends nothing. */
+  private async appendCharge(t: Tx, owner: string, ref: string, serviceId: string | null, key: string, kind: ChargeKind, resource: string, amount: number, currency: string): Promise<ChargeRecord> {
+    const id = `chg-${randomUUID()}`;
+    const micros = Math.round(amount * MICROS);
+    const inserted = await t.one<{ seq: number }>(
+      `INSERT INTO charges (id, owner, ref, service_id, key, kind, resource, amount_micros, currency, at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+       ON CONFLICT (owner, ref, key, resource) DO NOTHING RETURNING seq`,
+      [id, owner, ref, serviceId, key, kind, resource, micros, currency, t.now],
+    );
+    if (inserted) {
+      await t.q(
+        `INSERT INTO charge_balances (owner, currency, amount_micros, records) VALUES ($1, $2, $3, 1)
+         ON CONFLICT (owner, currency) DO UPDATE SET amount_micros = charge_balances.amount_micros + excluded.amount_micros, records = charge_balances.records + 1`,
+        [owner, currency, micros],
+      );
+    }
+    return { seq: Number(inserted?.seq ?? 0), id, owner, admissionId: ref === '' ? null : ref, serviceId, key, kind, resource: resource === '' ? null : resource, amount, currency, at: t.now };
   }
 
-  async grantCredits(): Promise<ChargeBalance> {
-    throw CHARGES_NOT_HERE();
+  async charges(filter: ChargeFilter, page: { readonly limit?: number; readonly cursor?: string } = {}): Promise<Page<ChargeRecord>> {
+    const limit = page.limit ?? DEFAULT_PAGE;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) throw invalid('limit', `expected a whole number from 1 to ${MAX_PAGE}`);
+    const parts: string[] = [];
+    const params: unknown[] = [];
+    const add = (sql: string, value: unknown): void => {
+      params.push(value);
+      parts.push(sql.replace('?', `$${params.length}`));
+    };
+    if (filter.owner !== undefined) add('owner = ?', filter.owner);
+    if (filter.admissionId !== undefined) add('ref = ?', filter.admissionId);
+    if (filter.from !== undefined) add('at_ms >= ?', validate.instant(filter.from, 'filter.from'));
+    if (filter.to !== undefined) add('at_ms < ?', validate.instant(filter.to, 'filter.to'));
+    if (page.cursor !== undefined) {
+      const seq = Number(page.cursor);
+      if (!Number.isSafeInteger(seq) || seq < 0) throw invalid('cursor', 'expected a cursor from an earlier page');
+      add('seq > ?', seq);
+    }
+    params.push(limit + 1);
+    const rows = await this.read((c) => q<PgChargeRow>(c, `SELECT * FROM charges ${parts.length > 0 ? `WHERE ${parts.join(' AND ')}` : ''} ORDER BY seq LIMIT $${params.length}`, params));
+    const more = rows.length > limit;
+    if (more) rows.pop();
+    return { items: rows.map(pgChargeOfRow), nextCursor: more ? String(rows[rows.length - 1]!.seq) : null };
+  }
+
+  async chargeBalance(owner: string): Promise<ChargeBalance | undefined> {
+    const r = await this.read((c) => one<PgBalanceRow>(c, 'SELECT * FROM charge_balances WHERE owner = $1 ORDER BY currency LIMIT 1', [owner]));
+    return r ? pgBalanceOfRow(r) : undefined;
+  }
+
+  async grantCredits(owner: string, periodKey: string, credits: number, currency: string): Promise<ChargeBalance> {
+    validate.id(owner, 'owner');
+    if (!Number.isFinite(credits) || credits < 0) throw invalid('credits', 'expected a number ≥ 0');
+    return this.tx(async (t) => {
+      // One grant at a time per owner, across replicas: the expiry reads the balance the grant then changes.
+      await t.q('SELECT pg_advisory_xact_lock(hashtext($1))', [`eac-credits:${owner}`]);
+      const key = `grant:${periodKey}`;
+      if (!(await t.one("SELECT 1 FROM charges WHERE owner = $1 AND ref = '' AND key = $2", [owner, key]))) {
+        const b = await t.one<{ amount_micros: number }>('SELECT amount_micros FROM charge_balances WHERE owner = $1 AND currency = $2', [owner, currency]);
+        const balance = Number(b?.amount_micros ?? 0) / MICROS;
+        if (balance > 0) await this.appendCharge(t, owner, '', null, `expire:${periodKey}`, 'expire', '', -balance, currency);
+        await this.appendCharge(t, owner, '', null, key, 'grant', '', credits, currency);
+      }
+      return pgBalanceOfRow((await t.one<PgBalanceRow>('SELECT * FROM charge_balances WHERE owner = $1 AND currency = $2', [owner, currency]))!);
+    });
   }
 
   async ping(): Promise<void> {

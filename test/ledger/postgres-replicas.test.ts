@@ -89,6 +89,8 @@ describePostgres('PostgresLedger: replicas on one database', () => {
         'capacity_window_hosts',
         'capacity_windows',
         'changes',
+        'charge_balances',
+        'charges',
         'dead_letters',
         'decisions',
         'default_constraints',

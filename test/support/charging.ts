@@ -1,0 +1,12 @@
+/** A small charging catalogue (docs/charging.md): 0.04 EUR per vCPU-hour, 0.005 per memory GB-hour, for everyone. */
+export const SIMPLE_CATALOGUE = `currency: EUR
+resources:
+  vcpu-hours: { measure: vcpus, policy: continuous }
+  memory-gb-hours: { measure: memoryGb, policy: continuous }
+priceLists:
+  base:
+    prices: { vcpu-hours: 0.04, memory-gb-hours: 0.005 }
+agreements:
+  standard: { priceList: base }
+default: standard
+`;
