@@ -247,8 +247,8 @@ function withCapabilities(manifest: ParsedManifest, extra: ManifestCapabilities 
   if (unknown.length > 0) {
     throw new AdmissionError(
       'AC_ERR_INVALID_REQUEST',
-      `capabilities[${k}]: no component ${unknown.join(', ')} in service ${manifest.serviceId} (it has ${[...known].join(', ')})`,
-      unknown.map((id) => ({ field: `capabilities[${k}].${id}`, reason: 'not a component of the manifest' })),
+      `body.capabilities[${k}]: no component ${unknown.join(', ')} in service ${manifest.serviceId} (it has ${[...known].join(', ')})`,
+      unknown.map((id) => ({ field: `body.capabilities[${k}].${id}`, reason: 'not a component of the manifest' })),
     );
   }
   const components = manifest.components.map((c) => {

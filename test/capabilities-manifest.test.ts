@@ -126,7 +126,7 @@ describe('admissions with capabilities (HTTP)', () => {
 
     const unknown = await request(gw.app).post('/api/v1/admissions?dryRun=true').send({ manifests: [PLAIN], capabilities: [{ cache: { requires: ['gpu'] } }] });
     expect([unknown.status, unknown.body.error.code]).toEqual([400, 'AC_ERR_INVALID_REQUEST']);
-    expect(unknown.body.error.details[0].field).toBe('capabilities[0].cache');
+    expect(unknown.body.error.details[0].field).toBe('body.capabilities[0].cache');
 
     const bad = await request(gw.app).post('/api/v1/admissions?dryRun=true').send({ manifests: [PLAIN], capabilities: [{ db: { requires: ['nodejs@>=18 <<21'] } }] });
     expect([bad.status, bad.body.error.code, bad.body.error.details[0].field]).toEqual([400, 'AC_ERR_INVALID_REQUEST', 'body.capabilities[0].db.requires[0]']);

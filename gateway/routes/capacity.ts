@@ -30,6 +30,22 @@ export interface CapacityRouteDeps {
 }
 
 /** `{"nodejs": "20.11.1", "avx512": true, "gpu": null}`: a value or true sets, null removes (ledger/rows.ts checks names and values). */
+/** Requirements one host query may filter by (each is a pass over the fleet). */
+const MAX_SATISFIES = 32;
+
+/** The ledger names its argument (`capabilities.<name>`); over HTTP that is the body. */
+async function asBodyError<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (error) {
+    if (error instanceof AdmissionError && error.code === 'AC_ERR_INVALID_REQUEST') {
+      const details = error.details.map((d) => ({ field: d.field.replace(/^capabilities/, 'body'), reason: d.reason }));
+      throw new AdmissionError('AC_ERR_INVALID_REQUEST', `${details[0]?.field ?? 'body'}: ${details[0]?.reason ?? error.message}`, details);
+    }
+    throw error;
+  }
+}
+
 const capabilitiesBody = z.record(z.string().max(128), z.union([z.string().max(256), z.literal(true), z.null()], { error: 'expected a version or value (string), true, or null to remove' }));
 
 const rangeQuery = z.object({ from: z.string().optional(), to: z.string().optional(), hostId: z.string().optional() });
@@ -71,6 +87,9 @@ export function capacityRoutes(deps: CapacityRouteDeps): Router {
 
   router.get('/api/v1/hosts', requires('view'), async (req: Request, res: Response) => {
     const satisfiesTexts = ([] as unknown[]).concat(req.query['satisfies'] ?? []);
+    if (satisfiesTexts.length > MAX_SATISFIES) {
+      throw new AdmissionError('AC_ERR_LIMIT_EXCEEDED', `query.satisfies: at most ${MAX_SATISFIES} requirements`, [{ field: 'query.satisfies', reason: `${satisfiesTexts.length} given, at most ${MAX_SATISFIES}` }]);
+    }
     const requirements = satisfiesTexts.map((text, k) => {
       if (typeof text !== 'string') throw new AdmissionError('AC_ERR_INVALID_REQUEST', 'query.satisfies: expected text such as nodejs@>=18 <21, avx512 or !gpu', [{ field: `query.satisfies[${k}]`, reason: 'not a string' }]);
       try {
@@ -179,7 +198,7 @@ export function capacityRoutes(deps: CapacityRouteDeps): Router {
     requireContentType(req, 'application/json');
     const hostId = String(req.params.id);
     const body = parseInput(capabilitiesBody, req.body, 'body');
-    const override = await ledger.setHostCapabilities(hostId, body, principalOf(req).name);
+    const override = await asBodyError(ledger.setHostCapabilities(hostId, body, principalOf(req).name));
     deps.onChange?.();
     deps.logger.info('host capabilities set', { requestId: req.requestId, hostId, by: principalOf(req).name, names: Object.keys(body) });
     sendJson(res, 200, await capabilityAnswer(req, hostId, override));

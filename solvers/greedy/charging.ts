@@ -11,14 +11,14 @@ import type { AdmissionModel, ChargeRates, Service } from '../../model/types';
 import type { HostTable } from './host-pool';
 
 /** What the greedy (and a worker's MILP) needs of charging: the classes, and each host's class (model order). */
-export interface ChargePlan {
+export interface HostChargeClasses {
   readonly classes: readonly ChargeRates[];
   /** Charge class per model host (absent chargeClass = 0). */
   readonly hostClass: Int32Array;
 }
 
 /** The model's charge plan, or null when no charge bound is in the model (the greedy then runs exactly as before). */
-export function chargePlan(model: AdmissionModel): ChargePlan | null {
+export function hostChargeClasses(model: AdmissionModel): HostChargeClasses | null {
   if (!chargeBoundActive(model)) return null;
   const hostClass = new Int32Array(model.hosts.length);
   model.hosts.forEach((h, j) => (hostClass[j] = h.chargeClass ?? 0));
@@ -35,7 +35,7 @@ export interface ComponentCharges {
  * The per-VM charge range of each component of a service. `allowed[i]`: the hosts component i may use (null: every
  * host). Which classes a component can reach is found once per (mask, VM size): O(hosts) each.
  */
-export function componentCharges(plan: ChargePlan, service: Service, allowed: readonly (Uint8Array | null)[], table: HostTable, memo: Map<Uint8Array | null, Map<string, Uint8Array>>): ComponentCharges {
+export function componentCharges(plan: HostChargeClasses, service: Service, allowed: readonly (Uint8Array | null)[], table: HostTable, memo: Map<Uint8Array | null, Map<string, Uint8Array>>): ComponentCharges {
   const high: number[] = [];
   const low: number[] = [];
   service.components.forEach((c, i) => {

@@ -6,7 +6,7 @@
 import type { AdmissionModel, Allocation, ComponentAllocation, Service, SolveOptions, SolveResult, Solver, Weights } from '../../model/types';
 import { capabilityPlan, type CapabilityPlan } from '../../model/capabilities';
 import { Budget } from './budget';
-import { chargePlan, componentCharges, type ChargePlan } from './charging';
+import { hostChargeClasses, componentCharges, type HostChargeClasses } from './charging';
 import { serviceEligibility } from './eligibility';
 import { relaxedChargeService } from './evaluation';
 import { HostPool, hostTableOf, type HostTable } from './host-pool';
@@ -90,7 +90,7 @@ export interface GreedyInput {
   /** Which hosts each component may use (model/capabilities.ts); null or absent: every host. */
   readonly capabilities?: CapabilityPlan | null;
   /** Charge classes and each host's class, when the model has a charge bound (charging.ts); null or absent: none. */
-  readonly charging?: ChargePlan | null;
+  readonly charging?: HostChargeClasses | null;
 }
 
 class Search {
@@ -703,7 +703,7 @@ export interface GreedyExtras {
  */
 export function solveGreedy(model: AdmissionModel, options: SolveOptions = {}, extras: GreedyExtras = {}): SolveResult {
   options.signal?.throwIfAborted();
-  return solveGreedyInput({ services: model.services, weights: model.weights, hosts: hostTableOf(model.hosts), capabilities: capabilityPlan(model), charging: chargePlan(model) }, options, extras);
+  return solveGreedyInput({ services: model.services, weights: model.weights, hosts: hostTableOf(model.hosts), capabilities: capabilityPlan(model), charging: hostChargeClasses(model) }, options, extras);
 }
 
 /** solveGreedy on the parts of a model the greedy reads (what a worker receives). */

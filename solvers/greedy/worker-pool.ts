@@ -4,7 +4,7 @@
  * A worker that does not stop when asked, overruns its deadline or dies is terminated and replaced.
  */
 import { capabilityPlan } from '../../model/capabilities';
-import { chargePlan } from './charging';
+import { hostChargeClasses } from './charging';
 import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -303,7 +303,7 @@ class GreedyWorkerPool {
         weights: model.weights,
         hosts: { key: this.tableKey(table), freeCpus: table.freeCpus, freeMemoryMb: table.freeMemoryMb, reusable: table.reusable },
         capabilities: capabilityPlan(model),
-        charging: chargePlan(model),
+        charging: hostChargeClasses(model),
         deadline: job.deadline,
         prove: job.extras.prove === true,
         ...(job.extras.lpWithinSeconds !== undefined ? { lp: { deadline: job.queuedAt + 1000 * job.extras.lpWithinSeconds } } : {}),

@@ -3,7 +3,7 @@
  * Hosts travel as typed arrays over SharedArrayBuffers (not copied); services and weights are structured-cloned.
  */
 import type { CapabilityPlan } from '../../model/capabilities';
-import type { ChargePlan } from './charging';
+import type { HostChargeClasses } from './charging';
 import type { Service, SolveResult, Weights } from '../../model/types';
 import type { PreparedLp } from '../highs';
 
@@ -29,7 +29,7 @@ export interface GreedyJob {
    * The model's charge classes and each host's class (cloned), when it has a charge bound: the worker's hosts carry no
    * chargeClass, and both the greedy's conservative charges and auto's MILP (its charge rows, its host grouping) need them.
    */
-  readonly charging: ChargePlan | null;
+  readonly charging: HostChargeClasses | null;
   /** performance.timeOrigin + performance.now() after which every phase stops. */
   readonly deadline: number;
   readonly prove: boolean;
