@@ -6,24 +6,18 @@
 import { verify } from '../admission-controller/verifier';
 import { generateModel, withCapabilities } from '../bench/generator';
 import { hostSatisfies } from '../model/capabilities';
-import type { Host, Solver } from '../model/types';
-import { autoSolver } from '../solvers/auto';
-import { greedySolver, inProcessGreedySolver, shutdownGreedyWorkers } from '../solvers/greedy';
+import type { Host } from '../model/types';
+import { inProcessGreedySolver, shutdownGreedyWorkers } from '../solvers/greedy';
 import { shutdownHighsWorker, solveHighs } from '../solvers/highs';
 import { component, model, service } from './support/models';
+import { EVERY_SOLVER } from './support/solvers';
 
 afterAll(async () => {
   await shutdownGreedyWorkers();
   await shutdownHighsWorker();
 });
 
-const highs: Solver = { name: 'highs', solve: (m, o) => solveHighs(m, { timeLimitSeconds: 20, mipRelGap: 0, ...o }) };
-const SOLVERS: [string, Solver][] = [
-  ['greedy (in process)', inProcessGreedySolver],
-  ['greedy (worker pool)', greedySolver],
-  ['highs', highs],
-  ['auto', autoSolver],
-];
+const SOLVERS = EVERY_SOLVER;
 
 /** Six hosts with room for everything: only the capabilities decide where VMs go. */
 function fleet(): Host[] {

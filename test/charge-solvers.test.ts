@@ -9,23 +9,18 @@ import { generateModel } from '../bench/generator';
 import { checkModel } from '../model/validate';
 import type { AdmissionModel, ChargeRates, Host, Service, Solver } from '../model/types';
 import { autoSolver } from '../solvers/auto';
-import { greedySolver, inProcessGreedySolver, shutdownGreedyWorkers, solveGreedy } from '../solvers/greedy';
+import { shutdownGreedyWorkers, solveGreedy } from '../solvers/greedy';
 import { buildLpModel, reduceHosts, shutdownHighsWorker, solveHighs } from '../solvers/highs';
 import { component, model, service } from './support/models';
+import { EVERY_SOLVER, exactHighs } from './support/solvers';
 
 afterAll(async () => {
   await shutdownGreedyWorkers();
   await shutdownHighsWorker();
 });
 
-const highs: Solver = { name: 'highs', solve: (m, o) => solveHighs(m, { timeLimitSeconds: 20, mipRelGap: 0, ...o }) };
-/** Every registered solver: the greedy in this thread and in its worker pool, HiGHS, and auto (greedy, then HiGHS). */
-const SOLVERS: [string, Solver][] = [
-  ['greedy (in process)', inProcessGreedySolver],
-  ['greedy (worker pool)', greedySolver],
-  ['highs', highs],
-  ['auto', autoSolver],
-];
+const highs = exactHighs;
+const SOLVERS = EVERY_SOLVER;
 
 /** 1 per vCPU + 1 per VM: a VM of 2 vCPUs costs 3. */
 const FLAT: ChargeRates = { perVcpu: 1, perMemoryGb: 0, perVm: 1 };
