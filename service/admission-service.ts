@@ -906,9 +906,9 @@ export class AdmissionService {
     const bookings: BookingInput[] = [];
     const services = result.services.map((decision, a): ServiceAnswer => {
       const m = parsed[a]!;
-      const manifest = writeAllocationOffer(request.manifests[a]!, this.offerFor(model, a, decision, m), documents.get(m));
-      const hosts = hostConsumption(model, result, a);
       const priced = built.charging ? priceDecision(built.charging, model, a, decision, window) : undefined;
+      const manifest = writeAllocationOffer(request.manifests[a]!, this.offerFor(model, a, decision, m, priced?.charge), documents.get(m));
+      const hosts = hostConsumption(model, result, a);
       const base: ServiceAnswer = {
         ...withProvenance(decision, provenance[a]!),
         ...(provenance[a]!.unchecked.length > 0 ? { uncheckedBounds: provenance[a]!.unchecked } : {}),
@@ -1056,7 +1056,7 @@ export class AdmissionService {
     return { answer, federationCosts, replayed: false };
   }
 
-  private offerFor(model: AdmissionModel, a: number, decision: ServiceDecision, m: ParsedManifest): AllocationOfferInput {
+  private offerFor(model: AdmissionModel, a: number, decision: ServiceDecision, m: ParsedManifest, charge?: AnswerCharge): AllocationOfferInput {
     const service = model.services[a]!;
     const offered = decision.decision !== 'rejected';
     return {
@@ -1068,7 +1068,7 @@ export class AdmissionService {
             federatedVms: c.federatedVms,
           }))
         : [],
-      ...(offered && m.pricePlan ? { costXml: m.pricePlan.xml } : {}),
+      ...(offered && (m.pricePlan || charge) ? { costXml: `${m.pricePlan?.xml ?? ''}${charge ? chargeXml(charge) : ''}` } : {}),
       ...(offered ? { risk: service.risk } : {}),
     };
   }
@@ -1439,4 +1439,18 @@ function placementsOf(model: AdmissionModel, a: number, decision: ServiceDecisio
     const component = service.components.find((x) => x.id === c.id)!;
     return c.placements.map((p) => ({ componentId: c.id, hostId: p.hostId, vms: p.basicVms + p.elasticVms, vcpus: component.vcpus, ...(component.memoryMb !== undefined ? { memoryMb: component.memoryMb } : {}) }));
   });
+}
+
+const CHARGING_NS = 'urn:eac:charging';
+const xmlAttr = (v: string | number): string => String(v).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/"/g, '&quot;');
+
+/**
+ * The offer's charge inside opt-ip:Cost (xs:anyType, so the offer still validates against the OPTIMIS XSDs), in eac's
+ * charging namespace: total, currency, basis and agreement, and one Line per component, host group and resource.
+ */
+function chargeXml(charge: AnswerCharge): string {
+  const lines = charge.lines
+    .map((l) => `<c:Line component="${xmlAttr(l.componentId)}"${l.hostGroup !== null ? ` hostGroup="${xmlAttr(l.hostGroup)}"` : ''} resource="${xmlAttr(l.resource)}" unit="${xmlAttr(l.unit)}" quantity="${l.quantity}" amount="${l.amount}"/>`)
+    .join('');
+  return `<c:Charge xmlns:c="${CHARGING_NS}" currency="${xmlAttr(charge.currency)}" total="${charge.total}" basis="${charge.basis}" agreement="${xmlAttr(charge.agreement)}">${lines}</c:Charge>`;
 }

@@ -12,6 +12,7 @@ import path from 'node:path';
 import request from 'supertest';
 import { ChargingCatalogue } from '../service/charging';
 import { fleet, testGateway, type TestGateway } from './support/gateway';
+import { expectXsdValid } from './support/xsd';
 
 const MANIFEST = fs.readFileSync(path.join(__dirname, '..', 'examples', 'manifests', 'three-tier.xml'), 'utf8');
 const H = 3_600_000;
@@ -102,6 +103,10 @@ describe('charging through the API', () => {
     const s = res.body.services[0];
     expect(s.decision).toBe('accepted');
     expect(s.charge.total).toBe(32);
+    // The offer carries the charge too, beside the PricePlan, and still validates against the OPTIMIS XSDs.
+    expect(s.manifest).toContain('<c:Charge xmlns:c="urn:eac:charging" currency="EUR" total="32" basis="window" agreement="metered">');
+    expect(s.manifest).toMatch(/<c:Line component="web" resource="vcpu-hours" unit="vcpu-hours" quantity="12" amount="12"\/>/);
+    await expectXsdValid(s.manifest);
     const from = new Date(Date.now() - H).toISOString();
     const to = new Date(Date.now() + 24 * H).toISOString();
     let bill = await request(g.app).get(`/api/v1/bills?from=${from}&to=${to}`);
