@@ -27,6 +27,7 @@ import { CapacitySnapshots, type PendingBooking } from './snapshot';
 import { chargeClasses, chargePlan, breakdownOf, repricePlan, type ChargeBreakdown, type ChargeClasses, type PlacedVms } from '../charging/pricing';
 import { creditPeriod, ownerCharging, plannedAmount, type ChargingCatalogue, type OwnerCharging } from './charging';
 import type { ChargePlan } from '../model/charge-plan';
+import { vmCharge } from '../model/charge';
 import { money } from '../model/charge-plan';
 
 export interface AdmissionServiceOptions {
@@ -134,8 +135,12 @@ export interface AnswerCharge extends ChargeBreakdown {
   /** The manifest's PricePlan cap, when it could be compared (same currency). */
   readonly planCap: number | null;
   readonly planCapNote?: string;
-  /** With a credit plan: the balance now, what held offers already count against it, and what it would become. */
-  readonly credits?: { readonly period: string; readonly balance: number; readonly held: number; readonly available: number; readonly after: number };
+  /**
+   * With a credit plan: the balance now, what held offers already count against it, what is available, this service's
+   * share of it (`bound`: all of it unless the request has several services), and what it would become after the whole
+   * request (`after`).
+   */
+  readonly credits?: { readonly period: string; readonly balance: number; readonly held: number; readonly available: number; readonly bound: number; readonly after: number };
   readonly reasons: readonly { readonly code: 'BUDGET'; readonly message: string; readonly data: Record<string, unknown> }[];
 }
 
@@ -143,7 +148,14 @@ export interface AnswerCharge extends ChargeBreakdown {
 interface ModelChargingContext {
   readonly owner: OwnerCharging;
   readonly classes: ChargeClasses;
-  readonly perService: readonly { readonly bound: number | null; readonly sources: ('price-plan' | 'credits')[]; readonly planCap: number | null; readonly planCapNote?: string }[];
+  readonly perService: readonly {
+    readonly bound: number | null;
+    readonly sources: ('price-plan' | 'credits')[];
+    readonly planCap: number | null;
+    /** The credits this service may use: all that is left, or its share when the request has several services. */
+    readonly creditBound: number | null;
+    readonly planCapNote?: string;
+  }[];
   readonly credits?: { readonly period: string; readonly balance: number; readonly held: number; readonly available: number };
 }
 
@@ -812,7 +824,14 @@ export class AdmissionService {
         .reduce((sum, r) => sum + plannedAmount(r.chargePlan!), 0);
       credits = { period: period.key, balance: balance.amount, held: money(held), available: money(Math.max(0, balance.amount - held)) };
     }
-    const perService = parsed.map((m) => {
+    // Several services in one request share the owner's credits: each is bounded by a share in proportion to the most it
+    // could cost (all its VMs at the dearest class), so that whatever the solvers choose, the sum stays within them.
+    const dearest = (c: { vcpus: number; memoryMb?: number }): number => Math.max(...classes.charging.classes.map((r) => vmCharge(r, c)));
+    const most = parsed.map((m) => m.components.reduce((sum, c) => sum + c.maxVms * dearest(c), 0));
+    const mostTotal = most.reduce((x, y) => x + y, 0);
+    const creditShare = (k: number): number =>
+      !credits ? Infinity : parsed.length === 1 || mostTotal <= credits.available ? credits.available : money((credits.available * most[k]!) / mostTotal);
+    const perService = parsed.map((m, k) => {
       const sources: ('price-plan' | 'credits')[] = [];
       let bound: number | null = null;
       let planCap: number | null = null;
@@ -826,11 +845,13 @@ export class AdmissionService {
           sources.push('price-plan');
         } else planCapNote = `the PricePlan is in ${currency}, the catalogue in ${catalogue.currency}: its cap was not compared`;
       }
+      let creditBound: number | null = null;
       if (credits) {
-        bound = bound === null ? credits.available : Math.min(bound, credits.available);
+        creditBound = creditShare(k);
+        bound = bound === null ? creditBound : Math.min(bound, creditBound);
         sources.push('credits');
       }
-      return { bound, sources, planCap, ...(planCapNote ? { planCapNote } : {}) };
+      return { bound, sources, planCap, creditBound, ...(planCapNote ? { planCapNote } : {}) };
     });
     return { owner, classes, perService, ...(credits ? { credits } : {}) };
   }
@@ -904,9 +925,10 @@ export class AdmissionService {
     const records = !request.dryRun && !request.cleanTestbed;
     const holdExpiresAt = this.holdExpiry(window, request.expirySeconds);
     const bookings: BookingInput[] = [];
+    const pricedAll = built.charging ? withRequestBalance(result.services.map((decision, a) => priceDecision(built.charging!, model, a, decision, window))) : undefined;
     const services = result.services.map((decision, a): ServiceAnswer => {
       const m = parsed[a]!;
-      const priced = built.charging ? priceDecision(built.charging, model, a, decision, window) : undefined;
+      const priced = pricedAll?.[a];
       const manifest = writeAllocationOffer(request.manifests[a]!, this.offerFor(model, a, decision, m, priced?.charge), documents.get(m));
       const hosts = hostConsumption(model, result, a);
       const base: ServiceAnswer = {
@@ -1395,9 +1417,22 @@ function priceDecision(ctx: ModelChargingContext, model: AdmissionModel, a: numb
         message:
           `admitting all of ${service.id} would cost at least ${minimum} ${catalogue.currency}` +
           (breakdown.basis === 'per-hour' ? ' per hour' : '') +
-          `, more than ${bounds.sources.includes('credits') && credits && bounds.bound === credits.available ? `the credits left (${credits.available} ${catalogue.currency}: balance ${credits.balance}, held offers ${credits.held})` : `the PricePlan cap (${bounds.bound} ${catalogue.currency})`}` +
+          `, more than ${
+            credits && bounds.creditBound !== null && bounds.bound === bounds.creditBound
+              ? bounds.creditBound === credits.available
+                ? `the credits left (${credits.available} ${catalogue.currency}: balance ${credits.balance}, held offers ${credits.held})`
+                : `its share of the credits left (${bounds.creditBound} of ${credits.available} ${catalogue.currency}: balance ${credits.balance}, held offers ${credits.held}; shared by the request's services)`
+              : `the PricePlan cap (${bounds.bound} ${catalogue.currency})`
+          }` +
           `; the offer costs ${breakdown.total} ${catalogue.currency}`,
-        data: { minimumCost: minimum, cost: breakdown.total, bound: bounds.bound, boundSources: bounds.sources, currency: catalogue.currency, ...(credits ? { balance: credits.balance, held: credits.held, available: credits.available } : {}) },
+        data: {
+          minimumCost: minimum,
+          cost: breakdown.total,
+          bound: bounds.bound,
+          boundSources: bounds.sources,
+          currency: catalogue.currency,
+          ...(credits ? { balance: credits.balance, held: credits.held, available: credits.available, creditBound: bounds.creditBound } : {}),
+        },
       });
     }
   }
@@ -1408,10 +1443,16 @@ function priceDecision(ctx: ModelChargingContext, model: AdmissionModel, a: numb
     boundSources: bounds.sources,
     planCap: bounds.planCap,
     ...(bounds.planCapNote ? { planCapNote: bounds.planCapNote } : {}),
-    ...(ctx.credits ? { credits: { ...ctx.credits, after: money(ctx.credits.available - breakdown.total) } } : {}),
+    ...(ctx.credits ? { credits: { ...ctx.credits, bound: bounds.creditBound ?? ctx.credits.available, after: money(ctx.credits.available - breakdown.total) } } : {}),
     reasons,
   };
   return { plan, charge };
+}
+
+/** The balance after the whole request (all its services' offers), in each service's credits block. */
+function withRequestBalance(priced: { plan: ChargePlan; charge: AnswerCharge }[]): { plan: ChargePlan; charge: AnswerCharge }[] {
+  const total = money(priced.reduce((sum, p) => sum + p.charge.total, 0));
+  return priced.map((p) => (p.charge.credits ? { ...p, charge: { ...p.charge, credits: { ...p.charge.credits, after: money(p.charge.credits.available - total) } } } : p));
 }
 
 function withoutCost(c: Partial<TrecConstraints>): Partial<TrecConstraints> {

@@ -76,6 +76,20 @@ describe('charging through the API', () => {
     expect(s.charge.reasons[0].message).toContain('would cost at least 32 EUR, more than the credits left (20 EUR');
   });
 
+  it('two services in one request share the credits: each is bounded by its share, and together they stay within them', async () => {
+    const { g } = await gateway(20);
+    const w = hour();
+    const second = MANIFEST.replace(/opt:serviceId="([^"]+)"/, 'opt:serviceId="$1-second"');
+    const res = await request(g.app).post('/api/v1/admissions?dryRun=true').send({ manifests: [MANIFEST, second], start: w.start, end: w.end });
+    expect(res.status).toBe(200);
+    const [a, b] = res.body.services;
+    // Each could cost 32 at most: 20 EUR of credits split 10 / 10.
+    expect([a.charge.bound, b.charge.bound]).toEqual([10, 10]);
+    expect(a.charge.total + b.charge.total).toBeLessThanOrEqual(20);
+    expect(a.charge.credits).toMatchObject({ available: 20, bound: 10, after: 20 - a.charge.total - b.charge.total });
+    expect(a.charge.reasons[0].message).toContain('its share of the credits left (10 of 20 EUR');
+  });
+
   it.each([
     // A cap of 10 admits part of the service (web's basic 4 + db 4 = 8 fit, app's basic 8 does not with them).
     ['10.0', 'partial'],
