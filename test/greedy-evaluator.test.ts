@@ -10,6 +10,15 @@ function lcg(seed: number): () => number {
   return () => (s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
 }
 
+
+/** One step of a random walk over configurations: a component toggled now and then, its count moved by −2…+2. */
+function randomStep(rng: () => number, components: readonly { readonly maxVms: number }[], y: boolean[], x: number[]): number {
+  const i = Math.floor(rng() * components.length);
+  if (rng() < 0.15) y[i] = !y[i];
+  x[i] = y[i] ? Math.max(0, Math.min(components[i]!.maxVms, x[i]! + Math.floor(rng() * 5) - 2)) : 0;
+  return i;
+}
+
 describe('ServiceEvaluator', () => {
   it.each([
     ['small services (bit-identical sums)', (seed: number) => generateModel({ seed, services: 1, components: 1 + (seed % 6), hosts: 5, capacity: 'tight', rules: true, costBoundShare: seed % 3 === 0 ? 1 : 0, federationForbiddenShare: seed % 4 === 0 ? 1 : 0 }), true],
@@ -18,16 +27,12 @@ describe('ServiceEvaluator', () => {
     for (let seed = 1; seed <= 40; seed++) {
       const m = make(seed);
       const sd = prepareService(m, 0);
-      const n = sd.components.length;
       const rng = lcg(seed);
       const y = sd.components.map(() => rng() < 0.6);
       const x = sd.components.map((c, i) => (y[i] ? Math.floor(rng() * (c.maxVms + 1)) : 0));
       const ev = new ServiceEvaluator(sd, y, x);
       for (let step = 0; step < 400; step++) {
-        const i = Math.floor(rng() * n);
-        const c = sd.components[i]!;
-        if (rng() < 0.15) y[i] = !y[i];
-        x[i] = y[i] ? Math.max(0, Math.min(c.maxVms, x[i]! + Math.floor(rng() * 5) - 2)) : 0;
+        const i = randomStep(rng, sd.components, y, x);
         ev.set(i, y[i]!, x[i]!);
         const expected = evaluateConfig(sd, y, x);
         const got = ev.value();
@@ -59,14 +64,10 @@ describe('ServiceEvaluator', () => {
       const start = x.reduce((t, v, k) => t + v * high[k]!, 0);
       const bounded = { ...m, services: [{ ...s0, chargeBound: Math.max(1, Math.floor(start)) }] };
       const sd = prepareService(bounded, 0, null, { high, low: high });
-      const n = sd.components.length;
       const ev = new ServiceEvaluator(sd, y, x);
       const plain = prepareService(m, 0);
       for (let step = 0; step < 300; step++) {
-        const i = Math.floor(rng() * n);
-        const c = sd.components[i]!;
-        if (rng() < 0.15) y[i] = !y[i];
-        x[i] = y[i] ? Math.max(0, Math.min(c.maxVms, x[i]! + Math.floor(rng() * 5) - 2)) : 0;
+        const i = randomStep(rng, sd.components, y, x);
         ev.set(i, y[i]!, x[i]!);
         const expected = evaluateConfig(sd, y, x);
         const got = ev.value();
