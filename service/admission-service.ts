@@ -132,8 +132,10 @@ export interface AnswerCharge extends ChargeBreakdown {
   /** The bound the solvers kept the charge under, and where it came from; null: unbounded. */
   readonly bound: number | null;
   readonly boundSources: readonly ('price-plan' | 'credits')[];
-  /** The manifest's PricePlan cap, when it could be compared (same currency). */
+  /** The manifest's PricePlan cap and floor, when they could be compared (same currency). */
   readonly planCap: number | null;
+  readonly planFloor: number | null;
+  /** Why the PricePlan was not compared (another currency), or that the charge is below its floor (the catalogue's price applies). */
   readonly planCapNote?: string;
   /**
    * With a credit plan: the balance now, what held offers already count against it, what is available, this service's
@@ -152,6 +154,7 @@ interface ModelChargingContext {
     readonly bound: number | null;
     readonly sources: ('price-plan' | 'credits')[];
     readonly planCap: number | null;
+    readonly planFloor: number | null;
     /** The credits this service may use: all that is left, or its share when the request has several services. */
     readonly creditBound: number | null;
     readonly planCapNote?: string;
@@ -835,15 +838,18 @@ export class AdmissionService {
       const sources: ('price-plan' | 'credits')[] = [];
       let bound: number | null = null;
       let planCap: number | null = null;
+      let planFloor: number | null = null;
       let planCapNote: string | undefined;
-      const cap = m.pricePlan?.planCap;
-      if (cap !== undefined) {
-        const currency = m.pricePlan!.currency;
+      if (m.pricePlan) {
+        const { currency, planCap: cap, planFloor: floor } = m.pricePlan;
         if (currency === undefined || currency === catalogue.currency) {
-          planCap = cap;
-          bound = cap;
-          sources.push('price-plan');
-        } else planCapNote = `the PricePlan is in ${currency}, the catalogue in ${catalogue.currency}: its cap was not compared`;
+          if (floor > 0) planFloor = floor;
+          if (cap !== undefined) {
+            planCap = cap;
+            bound = cap;
+            sources.push('price-plan');
+          }
+        } else planCapNote = `the PricePlan is in ${currency}, the catalogue in ${catalogue.currency}: its cap and floor were not compared`;
       }
       let creditBound: number | null = null;
       if (credits) {
@@ -851,7 +857,7 @@ export class AdmissionService {
         bound = bound === null ? creditBound : Math.min(bound, creditBound);
         sources.push('credits');
       }
-      return { bound, sources, planCap, creditBound, ...(planCapNote ? { planCapNote } : {}) };
+      return { bound, sources, planCap, planFloor, creditBound, ...(planCapNote ? { planCapNote } : {}) };
     });
     return { owner, classes, perService, ...(credits ? { credits } : {}) };
   }
@@ -1442,7 +1448,12 @@ function priceDecision(ctx: ModelChargingContext, model: AdmissionModel, a: numb
     bound: bounds.bound,
     boundSources: bounds.sources,
     planCap: bounds.planCap,
-    ...(bounds.planCapNote ? { planCapNote: bounds.planCapNote } : {}),
+    planFloor: bounds.planFloor,
+    ...(bounds.planCapNote
+      ? { planCapNote: bounds.planCapNote }
+      : bounds.planFloor !== null && breakdown.total > 0 && breakdown.total < bounds.planFloor
+        ? { planCapNote: `the charge (${breakdown.total} ${catalogue.currency}) is below the PricePlan floor (${bounds.planFloor}): the catalogue's price applies` }
+        : {}),
     ...(ctx.credits ? { credits: { ...ctx.credits, bound: bounds.creditBound ?? ctx.credits.available, after: money(ctx.credits.available - breakdown.total) } } : {}),
     reasons,
   };

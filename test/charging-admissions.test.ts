@@ -65,7 +65,7 @@ describe('charging through the API', () => {
     expect(res.status).toBe(200);
     const s = res.body.services[0];
     expect(s.decision).toBe('partial');
-    expect(s.charge).toMatchObject({ currency: 'EUR', basis: 'window', bound: 20, boundSources: ['price-plan', 'credits'], planCap: 200, credits: { balance: 20, held: 0, available: 20 } });
+    expect(s.charge).toMatchObject({ currency: 'EUR', basis: 'window', bound: 20, boundSources: ['price-plan', 'credits'], planCap: 200, planFloor: 20, credits: { balance: 20, held: 0, available: 20 } });
     const vcpus = s.components.reduce((sum: number, c: { id: string; localVms: number }) => sum + c.localVms * ({ web: 2, app: 4, db: 4 } as Record<string, number>)[c.id]!, 0);
     expect(s.charge.total).toBe(vcpus); // 1 EUR per vCPU for one hour
     expect(s.charge.total).toBeGreaterThanOrEqual(16);
@@ -74,6 +74,17 @@ describe('charging through the API', () => {
     expect(s.charge.credits.after).toBe(20 - s.charge.total);
     expect(s.charge.reasons).toEqual([expect.objectContaining({ code: 'BUDGET', data: expect.objectContaining({ minimumCost: 32, balance: 20, available: 20, cost: s.charge.total }) })]);
     expect(s.charge.reasons[0].message).toContain('would cost at least 32 EUR, more than the credits left (20 EUR');
+  });
+
+  it('credits below the cheapest component’s basic VMs (web: 4 EUR) reject the service, naming balance and cost', async () => {
+    const { g } = await gateway(3);
+    const w = hour();
+    const res = await request(g.app).post(`/api/v1/admissions?dryRun=true&start=${w.start}&end=${w.end}`).set('Content-Type', 'application/xml').send(MANIFEST);
+    const s = res.body.services[0];
+    expect(s.decision).toBe('rejected');
+    expect(s.charge).toMatchObject({ total: 0, bound: 3, credits: { balance: 3, available: 3, after: 3 } });
+    expect(s.charge.reasons).toEqual([expect.objectContaining({ code: 'BUDGET', data: expect.objectContaining({ minimumCost: 32, balance: 3, cost: 0 }) })]);
+    expect(s.charge.reasons[0].message).toMatch(/would cost at least 32 EUR, more than the credits left \(3 EUR: balance 3, held offers 0\); the offer costs 0 EUR$/);
   });
 
   it('two services in one request share the credits: each is bounded by its share, and together they stay within them', async () => {
