@@ -180,7 +180,7 @@ export class Federator {
     if (!split.ok) return withFederationFailure(answer, report('split-not-allowed', split.reasons));
     if (route.blocked) return withFederationFailure(answer, report('not-forwarded', [route.blocked]));
     const plan = split.plan;
-    const subManifest = buildSubManifest(input.inputXml, plan);
+    const subManifest = buildSubManifest(input.inputXml, plan, input.parsed);
     const ctx: PeerCallContext = { hop: route.hop, origin: route.origin, federationId: route.federationId, requestId: input.requestId, dryRun: input.dryRun };
     // A peer is asked only if it advertises every capability a component sent there requires.
     const sent = new Set(plan.components.map((c) => c.componentId));

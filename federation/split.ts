@@ -4,9 +4,10 @@
  */
 import { AdmissionError } from '../model/errors';
 import type { ComponentDecision } from '../admission-controller/decisions';
-import { OPT_IP_NS, OPT_NS } from '../formats/optimis-manifest/namespaces';
+import { EAC_CAPABILITIES_NS, OPT_IP_NS, OPT_NS, OVF_NS } from '../formats/optimis-manifest/namespaces';
 import { parseManifest, type ParsedManifest } from '../formats/optimis-manifest/parse';
-import { attribute, childElements, firstChild, parseXml, textOf, type XmlDocument, type XmlElement } from '../xml/safe-xml';
+import { attribute, childElements, descendants, elementExtent, escapeAttribute, firstChild, parseXml, textOf, type XmlDocument, type XmlElement } from '../xml/safe-xml';
+import { requirementText } from '../model/capabilities';
 import type { FederationReason, SentComponent } from './types';
 import { applyEdits, removeElement, replaceText, type Edit } from '../xml/xml-edit';
 
@@ -100,10 +101,13 @@ export function planSplit(parsed: ParsedManifest, components: readonly Component
  * The sub-manifest for `plan`, from the service's input manifest (see the file header for what it contains). It is
  * parsed again before it is returned: a sub-manifest this service could not read itself is a bug, not a request.
  */
-export function buildSubManifest(xml: string, plan: SplitPlan): string {
+export function buildSubManifest(xml: string, plan: SplitPlan, merged?: ParsedManifest): string {
   const doc = parseXml(xml);
   const sent = new Map(plan.components.map((c) => [c.componentId, c]));
   const edits: Edit[] = [];
+  // Requirements given beside the manifest (the JSON body's capabilities) travel in it as eac elements, so a peer
+  // places those components on its qualifying hosts too.
+  const extra = merged ? capabilitiesBeyondXml(xml, merged) : new Map<string, string>();
   const visit = (el: XmlElement, depth: number): void => {
     for (const child of childElements(el)) {
       if (depth === 0 && child.ns === OPT_IP_NS && child.local === 'InfrastructureProviderExtensions') {
@@ -114,7 +118,15 @@ export function buildSubManifest(xml: string, plan: SplitPlan): string {
         const id = attribute(child, OPT_NS, 'componentId')?.trim() ?? '';
         const s = sent.get(id);
         if (!s) edits.push(removeElement(doc, child));
-        else edits.push(...boundEdits(doc, child, s));
+        else {
+          edits.push(...boundEdits(doc, child, s));
+          const add = extra.get(id);
+          const hardware = add ? descendants(child, OVF_NS, 'VirtualHardwareSection')[0] : undefined;
+          if (add && hardware) {
+            const ext = elementExtent(doc, hardware);
+            if (!ext.selfClosing) edits.push({ from: ext.endTagStart, to: ext.endTagStart, text: add });
+          }
+        }
         continue;
       }
       const scope = firstChild(child, OPT_NS, 'Scope');
@@ -138,6 +150,30 @@ export function buildSubManifest(xml: string, plan: SplitPlan): string {
     if (ids.length !== plan.components.length || plan.components.some((c) => !ids.includes(c.componentId))) throw new Error(`components ${ids.join(', ')}`);
   } catch (error) {
     throw new AdmissionError('AC_ERR_INTERNAL', `split: the sub-manifest of ${plan.serviceId} does not read back: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  return out;
+}
+
+/**
+ * Per component, the eac elements for what `merged` (the manifest with the JSON body's capabilities added) requires
+ * beyond what the XML itself says: requirements by their text form, same-value rules by capability.
+ */
+function capabilitiesBeyondXml(xml: string, merged: ParsedManifest): Map<string, string> {
+  const own = parseManifest(xml);
+  const out = new Map<string, string>();
+  const ownSame = new Set(own.sameValue.flatMap((r) => r.members.map((m) => `${r.capability}\u0000${m}`)));
+  for (const c of merged.components) {
+    const mine = new Set((own.components.find((x) => x.id === c.id)?.requires ?? []).map(requirementText));
+    let text = '';
+    for (const r of c.requires ?? []) {
+      if (mine.has(requirementText(r))) continue;
+      const ns = ` xmlns:eac="${EAC_CAPABILITIES_NS}"`;
+      text += r.kind === 'forbidden' ? `<eac:Forbids${ns} name="${escapeAttribute(r.name)}"/>` : `<eac:Requires${ns} name="${escapeAttribute(r.name)}"${r.range !== undefined ? ` range="${escapeAttribute(r.range)}"` : ''}/>`;
+    }
+    for (const rule of merged.sameValue) {
+      if (rule.members.includes(c.id) && !ownSame.has(`${rule.capability}\u0000${c.id}`)) text += `<eac:SameValue xmlns:eac="${EAC_CAPABILITIES_NS}" name="${escapeAttribute(rule.capability)}"/>`;
+    }
+    if (text) out.set(c.id, text);
   }
   return out;
 }

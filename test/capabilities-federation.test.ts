@@ -68,6 +68,26 @@ describe('federation with capabilities', () => {
     expect(appHosts.every((h) => h === 'b-1' || h === 'b-2')).toBe(true);
   });
 
+  it("carries the JSON body's requirements into the sub-manifest as eac elements, and the peer honours them", async () => {
+    const a = await origin({ nodejs: ['18.19.0', '20.11.1'] });
+    const before = (await peer.admissions()).length;
+    const bare = EXAMPLE.replace(/\s*<eac:Requires name="nodejs" range="&gt;=18 &lt;21"\/>/, '');
+    expect(bare).not.toContain('<eac:Requires');
+    const res = await request(a.app).post('/api/v1/admissions').send({ manifests: [bare], capabilities: [{ app: { requires: ['nodejs@>=18 <21', '!gpu'] } }] });
+    expect(res.status).toBe(201);
+    expect(res.body.services[0].federation.status).toBe('federated');
+    const booked = (await peer.admissions()).slice(before);
+    expect(booked).toHaveLength(1);
+    const sub = String((booked[0]!.response as { inputManifest: string }).inputManifest);
+    expect(sub).toContain('<eac:Requires xmlns:eac="urn:eac:capabilities" name="nodejs" range="&gt;=18 &lt;21"/>');
+    expect(sub).toContain('<eac:Forbids xmlns:eac="urn:eac:capabilities" name="gpu"/>');
+    const appHosts = ((booked[0]!.response as { components: { id: string; placements: { hostId: string; vms: number }[] }[] }).components.find((c) => c.id === 'app')!.placements ?? [])
+      .filter((p) => p.vms > 0)
+      .map((p) => p.hostId);
+    expect(appHosts.length).toBeGreaterThan(0);
+    expect(appHosts.every((h) => h === 'b-1' || h === 'b-2')).toBe(true);
+  });
+
   it('does not ask a peer that advertises no satisfying nodejs, and says why', async () => {
     const variants: (PeerConfig['capabilities'] | undefined)[] = [undefined, { nodejs: '16.20.2' }, { gpu: 'a100' }];
     for (const capabilities of variants) {
