@@ -7,6 +7,12 @@ const errorResponse = (description: string) => ({
   description,
   content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
 });
+/** GET /api/v1/bills and bills.csv. */
+const BILL_PARAMETERS = [
+  { name: 'owner', in: 'query', schema: { type: 'string' } },
+  { name: 'from', in: 'query', required: true, schema: { type: 'string', format: 'date-time' } },
+  { name: 'to', in: 'query', required: true, schema: { type: 'string', format: 'date-time' } },
+] as never[];
 const json = (schema: object, description = 'OK') => ({ description, content: { 'application/json': { schema } } });
 const generation = { type: 'integer', minimum: 0, description: 'optimistic concurrency: the generation the change is based on (or If-Match)' };
 const weights = {
@@ -210,11 +216,7 @@ export const openApiDocument = {
     '/api/v1/bills': {
       get: {
         summary: "With AC_CHARGING (docs/charging.md): the owner's charge records with at in [from, to), per admission and resource (charged minus refunded), credits and total; reproducible (records are append-only). A client sees its own bill only",
-        parameters: [
-          { name: 'owner', in: 'query', schema: { type: 'string' } },
-          { name: 'from', in: 'query', required: true, schema: { type: 'string', format: 'date-time' } },
-          { name: 'to', in: 'query', required: true, schema: { type: 'string', format: 'date-time' } },
-        ] as never[],
+        parameters: BILL_PARAMETERS,
         responses: {
           '200': json({ type: 'object', properties: { owner: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, currency: { type: ['string', 'null'] }, lines: { type: 'array', items: { type: 'object', properties: { admissionId: { type: 'string' }, serviceId: { type: ['string', 'null'] }, resource: { type: 'string' }, amount: { type: 'number' }, records: { type: 'integer' } } } }, credits: { type: 'number' }, total: { type: 'number' }, records: { type: 'integer' } } }),
           '403': errorResponse("another principal's bill (a client)"),
@@ -224,11 +226,7 @@ export const openApiDocument = {
     '/api/v1/bills.csv': {
       get: {
         summary: 'The same bill as CSV (owner, admissionId, serviceId, resource, amount, currency, records; then credits and total rows)',
-        parameters: [
-          { name: 'owner', in: 'query', schema: { type: 'string' } },
-          { name: 'from', in: 'query', required: true, schema: { type: 'string', format: 'date-time' } },
-          { name: 'to', in: 'query', required: true, schema: { type: 'string', format: 'date-time' } },
-        ] as never[],
+        parameters: BILL_PARAMETERS,
         responses: { '200': { description: 'the bill', content: { 'text/csv': { schema: { type: 'string' } } } }, '403': errorResponse("another principal's bill (a client)") },
       },
     },

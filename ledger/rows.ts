@@ -5,7 +5,8 @@
  */
 import { CAPABILITY_NAME, capabilityValueProblem } from '../model/capabilities';
 import type { HostCapabilityOverride } from './types';
-import type { ChargePlan } from '../model/charge-plan';
+import { MICROS, type ChargePlan } from '../model/charge-plan';
+import type { ChargeBalance, ChargeKind, ChargeRecord } from './charges';
 import { invalid } from './validate';
 import type { ServiceDecisionKind } from '../admission-controller/decisions';
 import type { AdmissionRecord, AdmissionStatus, CapacityWindowRecord, EventType, HostInventory, LedgerEvent, TimeWindow } from './types';
@@ -164,4 +165,47 @@ export function changedCapabilities(
     }
   }
   return { set, removed: [...removed].sort() };
+}
+
+/** A charge record's row, as both stores keep it (amounts in millionths; bigint columns may come back as strings). */
+export interface ChargeRecordRow {
+  seq: number | string;
+  id: string;
+  owner: string;
+  /** '' for an owner-level record (a credit grant or expiry). */
+  ref: string;
+  service_id: string | null;
+  key: string;
+  kind: ChargeKind;
+  /** '' for credits. */
+  resource: string;
+  amount_micros: number | string;
+  currency: string;
+  at_ms: number | string;
+}
+export interface ChargeBalanceRow {
+  owner: string;
+  currency: string;
+  amount_micros: number | string;
+  records: number | string;
+}
+
+export function chargeRecord(r: ChargeRecordRow): ChargeRecord {
+  return {
+    seq: Number(r.seq),
+    id: r.id,
+    owner: r.owner,
+    admissionId: r.ref === '' ? null : r.ref,
+    serviceId: r.service_id,
+    key: r.key,
+    kind: r.kind,
+    resource: r.resource === '' ? null : r.resource,
+    amount: Number(r.amount_micros) / MICROS,
+    currency: r.currency,
+    at: Number(r.at_ms),
+  };
+}
+
+export function chargeBalance(r: ChargeBalanceRow): ChargeBalance {
+  return { owner: r.owner, currency: r.currency, amount: Number(r.amount_micros) / MICROS, records: Number(r.records) };
 }

@@ -13,27 +13,14 @@ import request from 'supertest';
 import { ChargingCatalogue } from '../service/charging';
 import { fleet, testGateway, type TestGateway } from './support/gateway';
 import { expectXsdValid } from './support/xsd';
+import { flatCatalogue } from './support/charging';
 
 const MANIFEST = fs.readFileSync(path.join(__dirname, '..', 'examples', 'manifests', 'three-tier.xml'), 'utf8');
 const H = 3_600_000;
 
 function catalogueFile(dir: string, credits: number): string {
   const file = path.join(dir, 'charging.yaml');
-  fs.writeFileSync(
-    file,
-    `currency: EUR
-resources:
-  vcpu-hours: { measure: vcpus, policy: continuous }
-  memory-gb-hours: { measure: memoryGb, policy: continuous }
-priceLists:
-  flat: { prices: { vcpu-hours: 1, memory-gb-hours: 0 } }
-creditPlans:
-  small: { credits: ${credits}, period: month }
-agreements:
-  metered: { priceList: flat, creditPlan: small }
-default: metered
-`,
-  );
+  fs.writeFileSync(file, flatCatalogue(credits));
   return file;
 }
 

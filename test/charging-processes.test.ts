@@ -12,6 +12,7 @@ import Database from 'better-sqlite3';
 import { Pool } from 'pg';
 import { startServerProcess, type ServerProcess } from './support/server-process';
 import { describePostgres, PostgresCluster } from './support/postgres';
+import { flatCatalogue } from './support/charging';
 
 const SM = fs.readFileSync(path.join(__dirname, 'fixtures', 'manifests', 'decision', 'SM_1c2.xml'), 'utf8'); // 2 VMs × 1 vCPU
 const manifest = (id: string): string => SM.replace('opt:serviceId="ACTestsDecisionAccepted"', `opt:serviceId="${id}"`);
@@ -42,20 +43,7 @@ interface StoreView {
 
 function catalogueFile(): string {
   const catalogue = path.join(tmp, 'charging.yaml');
-  fs.writeFileSync(
-    catalogue,
-    `currency: EUR
-resources:
-  vcpu-hours: { measure: vcpus, policy: continuous }
-priceLists:
-  flat: { prices: { vcpu-hours: 1 } }
-creditPlans:
-  big: { credits: 1000000, period: month }
-agreements:
-  metered: { priceList: flat, creditPlan: big }
-default: metered
-`,
-  );
+  fs.writeFileSync(catalogue, flatCatalogue(1_000_000));
   return catalogue;
 }
 

@@ -97,6 +97,10 @@ import {
   type AllocationRow,
   type EventRow,
   type HostCapabilityRow,
+  chargeBalance,
+  chargeRecord,
+  type ChargeBalanceRow,
+  type ChargeRecordRow,
 } from '../rows';
 import { PG_TYPES, pgCode, redactUrl, retryable, unavailable, type PgError } from './connection';
 import { migrateClient, type PostgresMigrationStatus } from './migrations';
@@ -105,33 +109,6 @@ import type { ChargeBalance, ChargeRecord } from '../charges';
 import { MICROS, money, type ChargePlan } from '../../model/charge-plan';
 import { chargeDeltas, chargeTarget, nextChargeAt, settlementKind, type ChargeFilter, type ChargeKind } from '../charges';
 
-interface PgChargeRow {
-  seq: number;
-  id: string;
-  owner: string;
-  ref: string;
-  service_id: string | null;
-  key: string;
-  kind: ChargeKind;
-  resource: string;
-  amount_micros: number;
-  currency: string;
-  at_ms: number;
-}
-interface PgBalanceRow {
-  owner: string;
-  currency: string;
-  amount_micros: number;
-  records: number;
-}
-
-function pgChargeOfRow(r: PgChargeRow): ChargeRecord {
-  return { seq: Number(r.seq), id: r.id, owner: r.owner, admissionId: r.ref === '' ? null : r.ref, serviceId: r.service_id, key: r.key, kind: r.kind, resource: r.resource === '' ? null : r.resource, amount: Number(r.amount_micros) / MICROS, currency: r.currency, at: Number(r.at_ms) };
-}
-
-function pgBalanceOfRow(r: PgBalanceRow): ChargeBalance {
-  return { owner: r.owner, currency: r.currency, amount: Number(r.amount_micros) / MICROS, records: Number(r.records) };
-}
 
 export interface PostgresLedgerOptions extends LedgerOptions {
   /** postgres://user:password@host:port/database (anything pg's connection strings accept). */
@@ -2630,15 +2607,15 @@ export class PostgresLedger implements Ledger {
       add('seq > ?', seq);
     }
     params.push(limit + 1);
-    const rows = await this.read((c) => q<PgChargeRow>(c, `SELECT * FROM charges ${parts.length > 0 ? `WHERE ${parts.join(' AND ')}` : ''} ORDER BY seq LIMIT $${params.length}`, params));
+    const rows = await this.read((c) => q<ChargeRecordRow>(c, `SELECT * FROM charges ${parts.length > 0 ? `WHERE ${parts.join(' AND ')}` : ''} ORDER BY seq LIMIT $${params.length}`, params));
     const more = rows.length > limit;
     if (more) rows.pop();
-    return { items: rows.map(pgChargeOfRow), nextCursor: more ? String(rows[rows.length - 1]!.seq) : null };
+    return { items: rows.map(chargeRecord), nextCursor: more ? String(rows[rows.length - 1]!.seq) : null };
   }
 
   async chargeBalance(owner: string): Promise<ChargeBalance | undefined> {
-    const r = await this.read((c) => one<PgBalanceRow>(c, 'SELECT * FROM charge_balances WHERE owner = $1 ORDER BY currency LIMIT 1', [owner]));
-    return r ? pgBalanceOfRow(r) : undefined;
+    const r = await this.read((c) => one<ChargeBalanceRow>(c, 'SELECT * FROM charge_balances WHERE owner = $1 ORDER BY currency LIMIT 1', [owner]));
+    return r ? chargeBalance(r) : undefined;
   }
 
   async grantCredits(owner: string, periodKey: string, credits: number, currency: string): Promise<ChargeBalance> {
@@ -2654,7 +2631,7 @@ export class PostgresLedger implements Ledger {
         if (balance > 0) await this.appendCharge(t, owner, '', null, `expire:${periodKey}`, 'expire', '', -balance, currency);
         await this.appendCharge(t, owner, '', null, key, 'grant', '', credits, currency);
       }
-      return pgBalanceOfRow((await t.one<PgBalanceRow>('SELECT * FROM charge_balances WHERE owner = $1 AND currency = $2', [owner, currency]))!);
+      return chargeBalance((await t.one<ChargeBalanceRow>('SELECT * FROM charge_balances WHERE owner = $1 AND currency = $2', [owner, currency]))!);
     });
   }
 

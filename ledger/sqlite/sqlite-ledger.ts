@@ -79,6 +79,10 @@ import {
   type AllocationRow,
   type EventRow,
   type HostCapabilityRow,
+  chargeBalance,
+  chargeRecord,
+  type ChargeBalanceRow,
+  type ChargeRecordRow,
 } from '../rows';
 import { migrate, type MigrationStatus } from './migrations';
 import { MICROS, money, type ChargePlan } from '../../model/charge-plan';
@@ -1895,17 +1899,17 @@ export class SqliteLedger implements Ledger {
       params.cursor = seq;
     }
     return this.read(() => {
-      const rows = this.q(`SELECT * FROM charges ${parts.length > 0 ? `WHERE ${parts.join(' AND ')}` : ''} ORDER BY seq LIMIT @limit`).all(params) as ChargeRow[];
+      const rows = this.q(`SELECT * FROM charges ${parts.length > 0 ? `WHERE ${parts.join(' AND ')}` : ''} ORDER BY seq LIMIT @limit`).all(params) as ChargeRecordRow[];
       const more = rows.length > limit;
       if (more) rows.pop();
-      return { items: rows.map(chargeOfRow), nextCursor: more ? String(rows[rows.length - 1]!.seq) : null };
+      return { items: rows.map(chargeRecord), nextCursor: more ? String(rows[rows.length - 1]!.seq) : null };
     });
   }
 
   async chargeBalance(owner: string): Promise<ChargeBalance | undefined> {
     return this.read(() => {
-      const r = this.q('SELECT * FROM charge_balances WHERE owner = ? ORDER BY currency LIMIT 1').get(owner) as BalanceRow | undefined;
-      return r ? balanceOfRow(r) : undefined;
+      const r = this.q('SELECT * FROM charge_balances WHERE owner = ? ORDER BY currency LIMIT 1').get(owner) as ChargeBalanceRow | undefined;
+      return r ? chargeBalance(r) : undefined;
     });
   }
 
@@ -1921,7 +1925,7 @@ export class SqliteLedger implements Ledger {
         if (balance > 0) this.appendCharge(owner, '', null, `expire:${periodKey}`, 'expire', '', -balance, currency, now);
         this.appendCharge(owner, '', null, key, 'grant', '', credits, currency, now);
       }
-      return balanceOfRow(this.q('SELECT * FROM charge_balances WHERE owner = ? AND currency = ?').get(owner, currency) as BalanceRow);
+      return chargeBalance(this.q('SELECT * FROM charge_balances WHERE owner = ? AND currency = ?').get(owner, currency) as ChargeBalanceRow);
     });
   }
 
@@ -1946,34 +1950,6 @@ function quickWindow(w: TimeWindow): TimeWindow {
     return w;
   }
   return validate.window(w);
-}
-
-interface ChargeRow {
-  seq: number;
-  id: string;
-  owner: string;
-  ref: string;
-  service_id: string | null;
-  key: string;
-  kind: ChargeKind;
-  resource: string;
-  amount_micros: number;
-  currency: string;
-  at_ms: number;
-}
-interface BalanceRow {
-  owner: string;
-  currency: string;
-  amount_micros: number;
-  records: number;
-}
-
-function chargeOfRow(r: ChargeRow): ChargeRecord {
-  return { seq: r.seq, id: r.id, owner: r.owner, admissionId: r.ref === '' ? null : r.ref, serviceId: r.service_id, key: r.key, kind: r.kind, resource: r.resource === '' ? null : r.resource, amount: r.amount_micros / MICROS, currency: r.currency, at: r.at_ms };
-}
-
-function balanceOfRow(r: BalanceRow): ChargeBalance {
-  return { owner: r.owner, currency: r.currency, amount: r.amount_micros / MICROS, records: r.records };
 }
 
 function chargeJson(r: ChargeRecord): Record<string, unknown> {
