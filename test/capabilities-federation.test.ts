@@ -51,14 +51,14 @@ describe('federation with capabilities', () => {
 
   it('sends the app tier to a peer that advertises nodejs 20, with eac:Requires in the sub-manifest', async () => {
     const a = await origin({ nodejs: ['18.19.0', '20.11.1'] });
-    const before = (await peer.admissions()).length;
+    const before = new Set((await peer.admissions()).map((r) => r.id));
     const res = await request(a.app).post('/api/v1/admissions').set('Content-Type', 'application/xml').send(EXAMPLE);
     expect(res.status).toBe(201);
     expect(app(res.body).reasons.map((r) => r.code)).toContain('CAPABILITY_UNAVAILABLE');
     expect(res.body.services[0].federation.status).toBe('federated');
     expect(app(res.body).federatedVms).toBeGreaterThan(0);
     // The peer booked it on its nodejs-20 hosts only: the requirement travelled with the sub-manifest.
-    const booked = (await peer.admissions()).slice(before);
+    const booked = (await peer.admissions()).filter((r) => !before.has(r.id));
     expect(booked).toHaveLength(1);
     expect(String((booked[0]!.response as { inputManifest: string }).inputManifest)).toContain('<eac:Requires name="nodejs" range="&gt;=18 &lt;21"/>');
     const appHosts = ((booked[0]!.response as { components: { id: string; placements: { hostId: string; vms: number }[] }[] }).components.find((c) => c.id === 'app')!.placements ?? [])
@@ -70,13 +70,14 @@ describe('federation with capabilities', () => {
 
   it("carries the JSON body's requirements into the sub-manifest as eac elements, and the peer honours them", async () => {
     const a = await origin({ nodejs: ['18.19.0', '20.11.1'] });
-    const before = (await peer.admissions()).length;
+    // The peer's list is not in booking order: what this test booked is what was not there before.
+    const before = new Set((await peer.admissions()).map((r) => r.id));
     const bare = EXAMPLE.replace(/\s*<eac:Requires name="nodejs" range="&gt;=18 &lt;21"\/>/, '');
     expect(bare).not.toContain('<eac:Requires');
     const res = await request(a.app).post('/api/v1/admissions').send({ manifests: [bare], capabilities: [{ app: { requires: ['nodejs@>=18 <21', '!gpu'] } }] });
     expect(res.status).toBe(201);
     expect(res.body.services[0].federation.status).toBe('federated');
-    const booked = (await peer.admissions()).slice(before);
+    const booked = (await peer.admissions()).filter((r) => !before.has(r.id));
     expect(booked).toHaveLength(1);
     const sub = String((booked[0]!.response as { inputManifest: string }).inputManifest);
     expect(sub).toContain('<eac:Requires xmlns:eac="urn:eac:capabilities" name="nodejs" range="&gt;=18 &lt;21"/>');
