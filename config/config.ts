@@ -210,6 +210,20 @@ export interface LedgerSettings {
   };
 }
 
+/** Deploying confirmed admissions (docs/deployment.md). */
+export interface DeploySettings {
+  /** `none`: confirming books capacity only; `opennebula`: it also creates the VMs (host-info's endpoint and session). */
+  readonly target: 'none' | 'opennebula';
+  /** `component=template` entries (template id or name; component `*` for every other one). */
+  readonly templates: readonly string[];
+  /** Deadline of one OpenNebula call, ms. */
+  readonly timeoutMs: number;
+  /** How long a process's claim on a deployment holds without a step; another process resumes it after, ms. */
+  readonly leaseMs: number;
+  /** How often due deployments and ends are looked for, ms. */
+  readonly pollMs: number;
+}
+
 /** Caps on the work one request may ask for (413 AC_ERR_LIMIT_EXCEEDED naming the cap). */
 export interface LimitsConfig {
   readonly maxComponentsPerManifest: number;
@@ -236,6 +250,7 @@ export interface AppConfig {
   readonly reservationTtlSeconds: number;
   /** The ledger over time: events before an end, history kept, the earliest-fit search, webhooks. */
   readonly ledger: LedgerSettings;
+  readonly deploy: DeploySettings;
   readonly logLevel: LogLevel;
   /** Objective weights the policy starts from (the stored policy wins once it exists). */
   readonly defaultWeights: Weights;
@@ -431,6 +446,17 @@ const ledgerSchema = z.strictObject({
   freeCapacityThresholds: z.array(thresholdLeaf),
   webhooks: z.strictObject({ timeoutMs: positiveInt, maxAttempts: positiveInt, allowPrivateTargets: z.boolean({ error: 'expected true or false' }) }),
 });
+/** `web=7`, `db=ubuntu-22.04-db`, `*=5`: a component and its VM template (id or name). */
+const templateMappingLeaf = z
+  .string({ error: 'expected component=template' })
+  .regex(/^[^=\s,][^=,]{0,511}=[^=,\s][^=,]{0,255}$/, { error: 'expected component=template (a template id or name; component * for every other one)' });
+const deploySchema = z.strictObject({
+  target: enumLeaf(['none', 'opennebula']),
+  templates: z.array(templateMappingLeaf, { error: 'expected an array of component=template entries' }),
+  timeoutMs: positiveInt,
+  leaseMs: positiveInt,
+  pollMs: positiveInt,
+});
 const limitsSchema = z.strictObject({ maxComponentsPerManifest: positiveInt, maxVmsPerComponent: positiveInt });
 const shareLeaf = numberLeaf('a share within [0, 1]', (n) => n >= 0 && n <= 1);
 
@@ -492,6 +518,7 @@ const configSchema = z
     databaseUrl: postgresUrl.optional(),
     reservationTtlSeconds: positiveInt,
     ledger: ledgerSchema,
+    deploy: deploySchema,
     logLevel: logLevelSchema,
     defaultWeights: weightsSchema,
     defaultConstraints: constraintsSchema,
@@ -513,6 +540,15 @@ const configSchema = z
     if (h.source === 'opennebula' && h.openNebulaAuth === undefined) {
       ctx.addIssue({ code: 'custom', params: COMPLETE, path: ['hostInfo', 'source'], message: "'opennebula' needs credentials: set AC_OPENNEBULA_AUTH (or hostInfo.openNebulaAuth in the config file)", input: h.source });
     }
+    if (c.deploy.target === 'opennebula' && (h.openNebulaUrl === undefined || h.openNebulaAuth === undefined)) {
+      ctx.addIssue({ code: 'custom', params: COMPLETE, path: ['deploy', 'target'], message: "AC_DEPLOY=opennebula deploys through host-info's OpenNebula endpoint: set AC_OPENNEBULA_URL and AC_OPENNEBULA_AUTH", input: c.deploy.target });
+    }
+    const mapped = new Set<string>();
+    c.deploy.templates.forEach((entry, i) => {
+      const component = entry.slice(0, entry.indexOf('='));
+      if (mapped.has(component)) ctx.addIssue({ code: 'custom', params: COMPLETE, path: ['deploy', 'templates', i], message: `component '${component}' is mapped twice`, input: entry });
+      mapped.add(component);
+    });
     if (h.maxAgeMs < h.cacheMs) {
       ctx.addIssue({ code: 'custom', params: COMPLETE, path: ['hostInfo', 'maxAgeMs'], message: `expected at least hostInfo.cacheMs (${h.cacheMs} ms): a snapshot must be usable for as long as it is cached`, input: h.maxAgeMs });
     }
@@ -627,6 +663,11 @@ const ENV: readonly EnvSpec[] = [
   { name: 'AC_WEBHOOK_TIMEOUT_MS', path: ['ledger', 'webhooks', 'timeoutMs'], leaf: positiveInt, numeric: true, meaning: 'deadline of one webhook delivery attempt, ms' },
   { name: 'AC_WEBHOOK_MAX_ATTEMPTS', path: ['ledger', 'webhooks', 'maxAttempts'], leaf: positiveInt, numeric: true, meaning: 'attempts per event before it is dead-lettered' },
   { name: 'AC_WEBHOOK_ALLOW_PRIVATE', path: ['ledger', 'webhooks', 'allowPrivateTargets'], leaf: z.enum(['true', 'false'], { error: "expected 'true' or 'false'" }).transform((v) => v === 'true'), meaning: "clients' webhooks may target loopback / private addresses (operators always may)" },
+  { name: 'AC_DEPLOY', path: ['deploy', 'target'], leaf: deploySchema.shape.target, meaning: "none | opennebula: confirming an admission creates its VMs in OpenNebula on the offer's hosts (docs/deployment.md)" },
+  { name: 'AC_DEPLOY_TEMPLATES', path: ['deploy', 'templates'], leaf: z.array(templateMappingLeaf), list: true, meaning: 'comma-separated component=template (id or name; * = every other component); unmapped components use the template with EAC_COMPONENT="<component>"' },
+  { name: 'AC_DEPLOY_TIMEOUT_MS', path: ['deploy', 'timeoutMs'], leaf: positiveInt, numeric: true, meaning: 'deadline of one OpenNebula deployment call, ms' },
+  { name: 'AC_DEPLOY_LEASE_MS', path: ['deploy', 'leaseMs'], leaf: positiveInt, numeric: true, meaning: "how long a process's claim on a deployment holds without progress before another process resumes it, ms" },
+  { name: 'AC_DEPLOY_POLL_MS', path: ['deploy', 'pollMs'], leaf: positiveInt, numeric: true, meaning: 'how often due deployments and ended admissions are looked for, ms' },
   { name: 'AC_LOG_LEVEL', path: ['logLevel'], leaf: logLevelSchema, meaning: 'error | warn | info | http | verbose | debug | silly' },
   { name: 'AC_PEER_SECRET', path: ['peerSecret'], leaf: nonEmptyString, meaning: 'shared secret inbound peers must present (secret; unset = not checked)' },
   { name: 'AC_PROVIDER_ID', path: ['providerId'], leaf: providerIdLeaf, meaning: 'this provider\'s id among its federation peers (required when peers are configured)' },
@@ -685,6 +726,7 @@ export const DEFAULT_CONFIG: AppConfig = deepFreeze({
   dataDir: './data',
   reservationTtlSeconds: 900,
   ledger: { endingLeadSeconds: 600, retentionDays: 30, decisionRetentionDays: 30, earliestFitHorizonHours: 168, clock: 'system', chargingCatalogue: null, freeCapacityThresholds: [], webhooks: { timeoutMs: 5000, maxAttempts: 8, allowPrivateTargets: false } },
+  deploy: { target: 'none', templates: [], timeoutMs: 10_000, leaseMs: 60_000, pollMs: 2000 },
   logLevel: 'info',
   defaultWeights: { ...DEFAULT_WEIGHTS },
   defaultConstraints: { ...DEFAULT_CONSTRAINTS },

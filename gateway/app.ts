@@ -4,6 +4,7 @@
  * only: routes validate input (zod), call the AdmissionService or the ledger, and never contain admission logic.
  */
 import { withCapabilityOverrides } from '../service/host-capabilities';
+import type { DeploymentService } from '../service/deployments';
 import express, { type Request } from 'express';
 import type { Logger } from 'winston';
 import type { HostInfoProvider } from '../host-info/types';
@@ -53,6 +54,8 @@ export interface AppDeps {
   readonly manualClock?: ManualClock;
   /** AC_CHARGING: the catalogue's state for /ready and /health. */
   readonly chargingStatus?: () => CatalogueStatus;
+  /** AC_DEPLOY: confirms deploy VMs (service/deployments.ts). */
+  readonly deployments?: DeploymentService;
 }
 
 /** The OPTIMIS originals that change state on GET (defect D11): allowed only where the operator enabled them. */
@@ -85,7 +88,7 @@ export function createApp(deps: AppDeps): express.Express {
     deps.onChange?.();
     deps.hub.poke();
   };
-  app.use(admissionRoutes({ service, ledger, logger: deps.logger, metrics, bodyLimitBytes: limit, clock: deps.clock, onChange }));
+  app.use(admissionRoutes({ service, ledger, logger: deps.logger, metrics, bodyLimitBytes: limit, clock: deps.clock, onChange, ...(deps.deployments ? { deployments: deps.deployments } : {}) }));
   app.use(capacityRoutes({ ledger, hostInfo, logger: deps.logger, bodyLimitBytes: limit, clock: deps.clock, onChange, syncHosts: (hosts) => service.syncHosts(hosts) }));
   app.use(settingsRoutes({ ledger, logger: deps.logger, bodyLimitBytes: limit }));
   app.use(logRoutes({ ledger }));

@@ -152,6 +152,20 @@ export const openApiDocument = {
     '/api/v1/admissions/{id}/confirm': {
       post: { summary: 'Confirm a held offer: confirmed (future start) or active', parameters: [idParam('id', 'admission id')], responses: { '200': json({ $ref: '#/components/schemas/Admission' }), '404': errorResponse('unknown admission'), '409': errorResponse('not held any more (expired, released…): AC_ERR_CONFLICT') } },
     },
+    '/api/v1/admissions/{id}/deployment': {
+      get: {
+        summary: 'The deployment of a confirmed admission (AC_DEPLOY=opennebula): status, attempts, OpenNebula\'s error, progress counts and every VM slot with its host, state and OpenNebula VM id',
+        parameters: [idParam('id', 'admission id')],
+        responses: { '200': json({ $ref: '#/components/schemas/Deployment' }), '404': errorResponse('unknown admission, or none deployed') },
+      },
+    },
+    '/api/v1/admissions/{id}/deploy': {
+      post: {
+        summary: 'Retry a deploy_failed deployment (a new attempt; a VM already created for a slot is found by its EAC_SLOT tag, never duplicated)',
+        parameters: [idParam('id', 'admission id')],
+        responses: { '202': json({ $ref: '#/components/schemas/Deployment' }), '404': errorResponse('unknown admission, or none deployed'), '409': errorResponse('not deploy_failed, or AC_DEPLOY is none: AC_ERR_CONFLICT') },
+      },
+    },
     '/api/v1/capacity': {
       get: {
         summary: 'Capacity over [from, to): per host and in total — cpus, usedCpus, reservedCpus (peak), windowCpusDelta (min), freeCpus (min), and memory',
@@ -360,6 +374,38 @@ export const openApiDocument = {
           generation: { type: 'integer' },
           hosts: { type: 'array', items: { type: 'object', properties: { hostId: { type: 'string' }, cpus: { type: 'number' }, memoryMb: { type: 'number' } } } },
           response: { type: 'object', description: 'the answer this admission was made with (decision, summary, components, manifest)' },
+          deployment: { $ref: '#/components/schemas/Deployment' },
+        },
+      },
+      Deployment: {
+        type: 'object',
+        description: 'present once an admission was confirmed with AC_DEPLOY=opennebula (docs/deployment.md)',
+        properties: {
+          target: { type: 'string', enum: ['opennebula'] },
+          status: { type: 'string', enum: ['scheduled', 'deploying', 'deployed', 'deploy_failed', 'terminating', 'terminated'] },
+          attempts: { type: 'integer' },
+          error: { type: 'string', description: "OpenNebula's error of the last failed attempt (its message and error code)" },
+          notBefore: { type: 'string', format: 'date-time' },
+          updatedAt: { type: 'string', format: 'date-time' },
+          generation: { type: 'integer' },
+          progress: { type: 'object', properties: { vms: { type: 'integer' }, deployed: { type: 'integer' }, pending: { type: 'integer' }, lost: { type: 'integer' }, terminated: { type: 'integer' } } },
+          vms: {
+            type: 'array',
+            items: {
+              type: 'object',
+              properties: {
+                slot: { type: 'string' },
+                componentId: { type: 'string' },
+                hostId: { type: 'string' },
+                cpus: { type: 'number' },
+                memoryMb: { type: 'number' },
+                state: { type: 'string', enum: ['planned', 'creating', 'created', 'deployed', 'removed', 'terminated', 'lost'] },
+                vmId: { type: 'integer', description: 'the OpenNebula VM id' },
+                templateId: { type: 'integer' },
+                error: { type: 'string' },
+              },
+            },
+          },
         },
       },
       Event: {
@@ -367,7 +413,7 @@ export const openApiDocument = {
         properties: {
           seq: { type: 'integer' },
           id: { type: 'string' },
-          type: { type: 'string', enum: ['admission.held', 'admission.confirmed', 'admission.rescheduled', 'admission.released', 'admission.expired', 'reservation.started', 'reservation.ending', 'reservation.ended', 'capacity.changed', 'maintenance.conflict', 'host.capabilities.changed', 'charge.recorded'] },
+          type: { type: 'string', enum: ['admission.held', 'admission.confirmed', 'admission.rescheduled', 'admission.released', 'admission.expired', 'reservation.started', 'reservation.ending', 'reservation.ended', 'capacity.changed', 'maintenance.conflict', 'host.capabilities.changed', 'charge.recorded', 'deployment.started', 'deployment.succeeded', 'deployment.failed', 'deployment.terminated', 'deployment.vm_lost'] },
           at: { type: 'string', format: 'date-time' },
           owner: { type: ['string', 'null'] },
           subject: { type: 'string' },

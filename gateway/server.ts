@@ -5,8 +5,17 @@
 import cluster from 'node:cluster';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { describeConfig, isOpenMode, loadConfig, type AppConfig } from '../config/config';
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { createHostInfoProvider } from '../host-info';
+import { OpenNebulaCloud } from '../deploy/opennebula';
+import { DeploymentService } from '../service/deployments';
 import type { HostInfoConfig } from '../host-info/types';
+
+/** `web=7` entries (config, validated) as a mapping. */
+function templateMapping(entries: readonly string[]): Record<string, string> {
+  return Object.fromEntries(entries.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+}
 
 /** `NODEJS_VERSION=nodejs` entries (config, validated) as a mapping. */
 function capabilityAttributes(entries: readonly string[]): Record<string, string> {
@@ -113,7 +122,24 @@ export async function startServer(config: AppConfig, options: { silent?: boolean
     hub.poke();
     webhooks.poke();
   };
-  const hostInfo = createHostInfoProvider(hostInfoConfig(config));
+  const sourceHostInfo = createHostInfoProvider(hostInfoConfig(config));
+  // AC_DEPLOY=opennebula (docs/deployment.md): confirms create VMs through host-info's endpoint and session.
+  const deployments =
+    config.deploy.target === 'opennebula'
+      ? new DeploymentService({
+          ledger,
+          cloud: new OpenNebulaCloud({ url: config.hostInfo.openNebulaUrl!, auth: config.hostInfo.openNebulaAuth!, timeoutMs: config.deploy.timeoutMs }),
+          clock: now,
+          templates: templateMapping(config.deploy.templates),
+          holder: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
+          leaseMs: config.deploy.leaseMs,
+          pollMs: config.deploy.pollMs,
+          log: (level, message, meta) => logger.log(level, message, meta),
+          onChange: () => changed(),
+        })
+      : undefined;
+  // Over OpenNebula, eac's own VMs are in the hosts' used figures and in the ledger's bookings: counted once.
+  const hostInfo = deployments && sourceHostInfo.name === 'opennebula' ? deployments.excludingOwnVms(sourceHostInfo) : sourceHostInfo;
   const t = config.trec;
   const metrics = new Metrics();
   const intake = new AdmissionIntake(metrics.intakeObserver);
@@ -169,6 +195,7 @@ export async function startServer(config: AppConfig, options: { silent?: boolean
     configView: describeConfig(config),
     trecStatus: () => service.trecStatus(),
     ...(charging ? { chargingStatus: () => charging.status() } : {}),
+    ...(deployments ? { deployments } : {}),
     auth: { tokens: config.tokens, optimis: config.optimis, ...(config.peerSecret !== undefined ? { peerSecret: config.peerSecret } : {}) },
   });
   // Before the port is taken: an inventory that cannot be read is a start-up error, not the first admission's 500.
@@ -202,6 +229,7 @@ export async function startServer(config: AppConfig, options: { silent?: boolean
   await warming;
   lifecycle.start();
   webhooks.start();
+  deployments?.start();
   // Every request is bounded in time, including slow clients that never finish sending.
   server.requestTimeout = config.server.requestTimeoutMs + 5000;
   server.headersTimeout = Math.min(60_000, config.server.requestTimeoutMs + 5000);
@@ -217,9 +245,10 @@ export async function startServer(config: AppConfig, options: { silent?: boolean
   // The host snapshot is refreshed in the background too, so that /ready reports the source's real state (the providers
   // are passive: without admissions nobody would ask) and the first admission after a quiet spell does not wait for it.
   // The ledger's inventory follows it: hosts added, removed or resized emit capacity.changed.
+  // With deployments, each poll first compares the VM pool with the deployed VMs (lost ones free their capacity).
   const refresh = setInterval(() => {
-    hostInfo
-      .listHosts()
+    void (deployments ? deployments.reconcile() : Promise.resolve(0))
+      .then(() => hostInfo.listHosts())
       .then((hosts) => service.syncHosts(hosts))
       .catch(() => undefined); // failures are kept in the provider's status (/ready)
   }, Math.max(1000, config.hostInfo.cacheMs));
@@ -259,6 +288,7 @@ export async function startServer(config: AppConfig, options: { silent?: boolean
       hub.close();
       await lifecycle.stop();
       await webhooks.stop();
+      await deployments?.stop();
       await shutdownHighsWorker();
       await shutdownGreedyWorkers();
       service.close();

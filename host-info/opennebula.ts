@@ -5,6 +5,7 @@
 import { capabilityValueProblem } from '../model/capabilities';
 import { AdmissionError, isAdmissionError, type ErrorDetail } from '../model/errors';
 import { childElements, escapeText, firstChild, isXmlChars, parseXml, textOf, type XmlElement } from '../xml/safe-xml';
+import { describeRpcValue, methodCall, methodResponse, RpcShapeError, type RpcValue } from '../xml/xml-rpc';
 import { answerRoot, checkDurations, checkUrl, httpText, notXmlReason, SnapshotCache, type Snapshot } from './remote';
 import type { HostCapacity, HostInfoConfig, HostInfoProvider, HostInfoStatus, HostSnapshot, SnapshotInfo } from './types';
 
@@ -107,15 +108,10 @@ export class OpenNebulaProvider implements HostInfoProvider {
  * OpenNebula 3.x–6.x API that AC_ONE and the XML-RPC clients (OCA, pyone, goca) use.
  */
 export function hostPoolInfoCall(auth: string): string {
-  return (
-    '<?xml version="1.0"?>\n' +
-    `<methodCall><methodName>${HOSTPOOL_METHOD}</methodName><params>` +
-    `<param><value><string>${escapeText(auth)}</string></value></param>` +
-    '</params></methodCall>'
-  );
+  return methodCall(HOSTPOOL_METHOD, [auth]);
 }
 
-function checkAuth(auth: unknown): void {
+export function checkAuth(auth: unknown): void {
   // The messages never repeat the value: it is a password.
   const bad = (reason: string): never => {
     throw new AdmissionError('AC_ERR_CONFIG', `opennebula: auth ${reason}`, [{ field: 'opennebula.auth', reason }]);
@@ -127,7 +123,8 @@ function checkAuth(auth: unknown): void {
   if (!isXmlChars(s) || /[\r\n]/.test(s)) bad('contains characters that cannot be sent');
 }
 
-function scrubber(auth: string): (s: string) => string {
+/** Replaces the session string (and its password) wherever an upstream echoes it back. */
+export function scrubber(auth: string): (s: string) => string {
   const password = auth.slice(auth.indexOf(':') + 1);
   const secrets = [auth, escapeText(auth), ...(password.length >= 4 ? [password, escapeText(password)] : [])];
   return (s) => {
@@ -140,113 +137,55 @@ function scrubber(auth: string): (s: string) => string {
 // ---------------------------------------------------------------------------------------------
 // The XML-RPC answer
 
-type RpcValue = string | number | boolean | null | RpcValue[] | { [name: string]: RpcValue };
+/** OpenNebula refused a call: its message and API error code (`[false, message, code]`), or an XML-RPC fault. */
+export class OpenNebulaError extends AdmissionError {
+  /** OpenNebula's error code (0x0400 NO_EXISTS, 0x0800 ACTION…); undefined for XML-RPC faults and malformed answers. */
+  readonly oneCode: number | undefined;
+  constructor(message: string, details: readonly ErrorDetail[], oneCode?: number) {
+    super('AC_ERR_UPSTREAM', message, details);
+    this.oneCode = oneCode;
+  }
+}
+
+export const ONE_NO_EXISTS = 0x0400;
+
+/**
+ * Reads an OpenNebula methodResponse: `[success, body, code]`. Returns the body of a successful answer; throws an
+ * OpenNebulaError whose message starts with `where` and carries OpenNebula's own message and code otherwise.
+ */
+export function openNebulaResult(xml: string, method: string, where: string): RpcValue {
+  const fail = (reason: string, oneCode?: number): never => {
+    throw new OpenNebulaError(`${where}: ${reason}`, [{ field: where, reason }], oneCode);
+  };
+  const root = answerRoot(xml, where);
+  let result: RpcValue;
+  try {
+    const answer = methodResponse(root);
+    if ('fault' in answer) return fail(`XML-RPC fault${answer.fault.code !== undefined ? ` ${answer.fault.code}` : ''}: ${answer.fault.message}`);
+    result = answer.value;
+  } catch (error) {
+    if (error instanceof RpcShapeError) return fail(root.local === 'methodResponse' ? `the XML-RPC answer is malformed: ${error.message}` : error.message);
+    throw error;
+  }
+  if (!Array.isArray(result)) return fail(`${method} answered a ${describeRpcValue(result)}, not the [success, body, code] array`);
+  const [success, body, code] = result;
+  if (typeof success !== 'boolean') return fail(`${method} answered an array whose first element is a ${describeRpcValue(success)}, not a boolean`);
+  if (!success) {
+    const message = typeof body === 'string' && body.trim() !== '' ? body.trim() : 'no message';
+    const codeText = typeof code === 'number' ? ` (error code ${code}${ONE_ERROR_CODES[code] ? ` ${ONE_ERROR_CODES[code]}` : ''})` : '';
+    return fail(`${method} failed: ${message}${codeText}`, typeof code === 'number' ? code : undefined);
+  }
+  return body ?? null;
+}
 
 /**
  * Reads a `one.hostpool.info` methodResponse and its HOST_POOL. Throws AC_ERR_UPSTREAM whose message starts with `where`:
  * XML-RPC faults and `[false, message, code]` answers carry OpenNebula's own message.
  */
 export function parseHostPoolResponse(xml: string, where = 'OpenNebula answer', capabilityAttributes: Readonly<Record<string, string>> = {}): Snapshot {
-  const fail = (reason: string, details: readonly ErrorDetail[] = [{ field: where, reason }]): never => {
-    throw new AdmissionError('AC_ERR_UPSTREAM', `${where}: ${reason}`, details);
-  };
-  const root = answerRoot(xml, where);
-  if (root.local !== 'methodResponse') fail(`the answer is not an XML-RPC methodResponse (root element <${root.qname}>)`);
-
-  let values: RpcValue[];
-  try {
-    const fault = firstChild(root, '', 'fault');
-    if (fault) {
-      const v = rpcValue(required(fault, 'value', 'fault'));
-      const f = v !== null && typeof v === 'object' && !Array.isArray(v) ? v : {};
-      const code = f['faultCode'];
-      const message = typeof f['faultString'] === 'string' ? f['faultString'] : 'no faultString';
-      return fail(`XML-RPC fault${typeof code === 'number' ? ` ${code}` : ''}: ${message}`);
-    }
-    const params = required(root, 'params', 'methodResponse');
-    const param = required(params, 'param', 'params');
-    const result = rpcValue(required(param, 'value', 'param'));
-    if (!Array.isArray(result)) return fail(`${HOSTPOOL_METHOD} answered a ${describe(result)}, not the [success, body, code] array`);
-    values = result;
-  } catch (error) {
-    if (error instanceof RpcShapeError) return fail(`the XML-RPC answer is malformed: ${error.message}`);
-    throw error;
-  }
-
-  const [success, body, code] = values;
-  if (typeof success !== 'boolean') return fail(`${HOSTPOOL_METHOD} answered an array whose first element is a ${describe(success)}, not a boolean`);
-  if (!success) {
-    const message = typeof body === 'string' && body.trim() !== '' ? body.trim() : 'no message';
-    const codeText = typeof code === 'number' ? ` (error code ${code}${ONE_ERROR_CODES[code] ? ` ${ONE_ERROR_CODES[code]}` : ''})` : '';
-    return fail(`${HOSTPOOL_METHOD} failed: ${message}${codeText}`);
-  }
-  if (typeof body !== 'string') return fail(`${HOSTPOOL_METHOD} succeeded but its body is a ${describe(body)}, not a HOST_POOL string`);
+  const body = openNebulaResult(xml, HOSTPOOL_METHOD, where);
+  if (typeof body !== 'string') throw new AdmissionError('AC_ERR_UPSTREAM', `${where}: ${HOSTPOOL_METHOD} succeeded but its body is a ${describeRpcValue(body)}, not a HOST_POOL string`, [{ field: where, reason: 'not a HOST_POOL string' }]);
   return parseHostPool(body, where, capabilityAttributes);
-}
-
-class RpcShapeError extends Error {}
-
-function required(el: XmlElement, local: string, parent: string): XmlElement {
-  const child = firstChild(el, '', local);
-  if (!child) throw new RpcShapeError(`<${parent}> has no <${local}>`);
-  return child;
-}
-
-/** One XML-RPC <value>, per the XML-RPC specification (an untyped value is a string). */
-function rpcValue(value: XmlElement): RpcValue {
-  const typed = childElements(value);
-  if (typed.length === 0) return textOf(value);
-  if (typed.length > 1) throw new RpcShapeError('a <value> holds more than one element');
-  const t = typed[0]!;
-  const text = (): string => textOf(t).trim();
-  switch (t.local) {
-    case 'string':
-      return textOf(t);
-    case 'boolean':
-      if (text() === '1') return true;
-      if (text() === '0') return false;
-      throw new RpcShapeError(`<boolean>${text()}</boolean> is neither 0 nor 1`);
-    case 'int':
-    case 'i4':
-    case 'i8': {
-      if (!/^[+-]?\d+$/.test(text())) throw new RpcShapeError(`<${t.local}>${text()}</${t.local}> is not an integer`);
-      return Number(text());
-    }
-    case 'double': {
-      const n = Number(text());
-      if (text() === '' || !Number.isFinite(n)) throw new RpcShapeError(`<double>${text()}</double> is not a number`);
-      return n;
-    }
-    case 'nil':
-      return null;
-    case 'dateTime.iso8601':
-    case 'base64':
-      return text();
-    case 'array': {
-      const data = firstChild(t, '', 'data');
-      if (!data) throw new RpcShapeError('<array> has no <data>');
-      return childElements(data, '', 'value').map(rpcValue);
-    }
-    case 'struct': {
-      const out: { [name: string]: RpcValue } = {};
-      for (const member of childElements(t, '', 'member')) {
-        const name = firstChild(member, '', 'name');
-        const v = firstChild(member, '', 'value');
-        if (!name || !v) throw new RpcShapeError('a struct <member> lacks <name> or <value>');
-        out[textOf(name)] = rpcValue(v);
-      }
-      return out;
-    }
-    default:
-      throw new RpcShapeError(`unknown XML-RPC type <${t.local}>`);
-  }
-}
-
-function describe(v: RpcValue | undefined): string {
-  if (v === undefined) return 'missing value';
-  if (v === null) return 'nil';
-  if (Array.isArray(v)) return 'array';
-  return typeof v === 'object' ? 'struct' : typeof v;
 }
 
 // ---------------------------------------------------------------------------------------------

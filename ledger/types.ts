@@ -264,7 +264,12 @@ export type EventType =
   | 'capacity.changed'
   | 'maintenance.conflict'
   | 'host.capabilities.changed'
-  | 'charge.recorded';
+  | 'charge.recorded'
+  | 'deployment.started'
+  | 'deployment.succeeded'
+  | 'deployment.failed'
+  | 'deployment.terminated'
+  | 'deployment.vm_lost';
 
 export interface LedgerEvent {
   /** Strictly increasing in commit order; the cursor of polls and SSE (Last-Event-ID). */
@@ -324,6 +329,88 @@ export interface DeliveryClaim {
   readonly attempt: number;
   /** Opaque token to pass back to settleDelivery. */
   readonly token: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deployments (docs/deployment.md): the VMs created in the cloud for a confirmed admission, one slot per VM
+
+/**
+ * scheduled (due at notBefore) → deploying → deployed | deploy_failed (everything created was removed again);
+ * a closed admission's deployment goes terminating → terminated.
+ */
+export type DeploymentStatus = 'scheduled' | 'deploying' | 'deployed' | 'deploy_failed' | 'terminating' | 'terminated';
+export const DEPLOYMENT_STATUSES: readonly DeploymentStatus[] = ['scheduled', 'deploying', 'deployed', 'deploy_failed', 'terminating', 'terminated'];
+
+/**
+ * planned → creating (the intent is recorded before the cloud is asked, so that a retry looks for the VM first) →
+ * created (the cloud gave it an id) → deployed (on its host). removed: rolled back; terminated: at the admission's end;
+ * lost: the cloud lost or failed it, and its capacity left the admission's booking.
+ */
+export type DeploymentVmState = 'planned' | 'creating' | 'created' | 'deployed' | 'removed' | 'terminated' | 'lost';
+
+export interface DeploymentVm {
+  /** Unique within the admission: `<componentId>-<n>` (n from 1 over the component's placements, in host order). */
+  readonly slot: string;
+  readonly componentId: string;
+  readonly hostId: string;
+  /** What this VM takes of the admission's booking on its host. */
+  readonly cpus: number;
+  readonly memoryMb: number;
+  readonly state: DeploymentVmState;
+  /** The cloud's VM id, once it gave one. */
+  readonly vmId?: number;
+  /** The VM template it was created from. */
+  readonly templateId?: number;
+  /** Why it is lost, or why its last step failed. */
+  readonly error?: string;
+}
+
+export interface DeploymentInput {
+  /** `opennebula`. */
+  readonly target: string;
+  /** Every VM in state `planned`. */
+  readonly vms: readonly DeploymentVm[];
+}
+
+export interface DeploymentRecord {
+  readonly admissionId: string;
+  readonly owner: string;
+  readonly target: string;
+  readonly status: DeploymentStatus;
+  readonly vms: readonly DeploymentVm[];
+  /** Deployment attempts started so far. */
+  readonly attempts: number;
+  /** The cloud's error of the last failed attempt (deploy_failed) or termination. */
+  readonly error?: string;
+  /** A scheduled deployment is due at this instant (the admission's start). */
+  readonly notBefore: EpochMs;
+  /** The process working on it and until when its claim holds (another may take over after). */
+  readonly lease?: { readonly holder: string; readonly until: EpochMs };
+  readonly createdAt: EpochMs;
+  readonly updatedAt: EpochMs;
+  /** Increments on every change: updates are compare-and-set on it. */
+  readonly generation: number;
+}
+
+export interface DeploymentUpdate {
+  readonly status: DeploymentStatus;
+  readonly vms: readonly DeploymentVm[];
+  readonly attempts: number;
+  /** null clears it; absent keeps it. */
+  readonly error?: string | null;
+  /** null clears it; absent keeps it. */
+  readonly lease?: { readonly holder: string; readonly until: EpochMs } | null;
+  readonly notBefore?: EpochMs;
+}
+
+export interface DeploymentFilter {
+  readonly statuses?: readonly DeploymentStatus[];
+  /** Only those with notBefore ≤ dueBy. */
+  readonly dueBy?: EpochMs;
+  /** Only those whose admission no longer holds capacity (ended, released, expired): their VMs must go. */
+  readonly admissionClosed?: boolean;
+  /** Default 100, at most 1000. */
+  readonly limit?: number;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -473,7 +560,7 @@ export interface Ledger {
   get(id: string): Promise<AdmissionRecord | undefined>;
   list(filter: AdmissionFilter, page?: { readonly limit?: number; readonly cursor?: string }): Promise<Page<AdmissionRecord>>;
   /** held → confirmed (or active when its start has come). AC_ERR_CONFLICT when not held (expired, released…). */
-  confirm(id: string, actor: string, expectedGeneration?: number): Promise<AdmissionRecord>;
+  confirm(id: string, actor: string, expectedGeneration?: number, options?: { readonly deployment?: DeploymentInput }): Promise<AdmissionRecord>;
   /**
    * New window (and, when given, new hosts) for a held / confirmed / active admission, re-checked against everything
    * else (its own old booking does not count). AC_ERR_CAPACITY_CONFLICT when it does not fit.
@@ -561,6 +648,23 @@ export interface Ledger {
    * expire (a record) and the grant is recorded, in one transaction. Returns the balance after.
    */
   grantCredits(owner: string, periodKey: string, credits: number, currency: string): Promise<ChargeBalance>;
+
+  // Deployments (docs/deployment.md). confirm() with `deployment` records one in its own transaction (status scheduled,
+  // notBefore = the admission's start): a confirmed admission never lacks the record of what it must deploy.
+  deployment(admissionId: string): Promise<DeploymentRecord | undefined>;
+  /** Oldest notBefore first (then admission id). */
+  deployments(filter: DeploymentFilter): Promise<readonly DeploymentRecord[]>;
+  /**
+   * Compare-and-set on the record's generation (AC_ERR_CONFLICT when it moved, AC_ERR_NOT_FOUND when there is none),
+   * with its events (owner = the admission's owner, subject = the admission) in the same transaction.
+   */
+  updateDeployment(admissionId: string, expectedGeneration: number, update: DeploymentUpdate, events?: readonly { readonly type: EventType; readonly data: Readonly<Record<string, unknown>> }[]): Promise<DeploymentRecord>;
+  /**
+   * A VM the cloud lost or failed: the slot becomes `lost` (with the reason), and — while the admission holds capacity —
+   * the slot's cpus and memory leave the admission's booking on its host (generations bump), with a
+   * `deployment.vm_lost` event, in one transaction. A slot already lost changes nothing (`freed` null).
+   */
+  loseDeploymentVm(admissionId: string, slot: string, reason: string, actor: string): Promise<{ readonly record: DeploymentRecord; readonly freed: HostAmount | null }>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

@@ -62,7 +62,7 @@ const capacityWindowSchema = z.object({
   actor: idSchema,
 });
 
-const pattern = z.string().regex(/^([a-z]+(\.[a-z]+)*(\.\*)?|\*)$/, { error: 'expected an event type or a `prefix.*` pattern' });
+const pattern = z.string().regex(/^([a-z_]+(\.[a-z_]+)*(\.\*)?|\*)$/, { error: 'expected an event type or a `prefix.*` pattern' });
 const subscriptionSchema = z.object({
   id: idSchema,
   owner: idSchema,

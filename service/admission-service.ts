@@ -3,6 +3,7 @@
  * model → admit (solve, verify, decide) → offers written into the manifests → record (unless dry-run) → federation
  * of what was not admitted (when peers are configured). Transport-free: the HTTP routes call it; it never sees express.
  */
+import type { VmSizes } from '../deploy/plan';
 import { createHash, randomUUID } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { AdmissionResult, SolverChoice } from '../admission-controller/admit';
@@ -606,7 +607,7 @@ export class AdmissionService {
                 ...(request.expirySeconds !== undefined ? { expirySeconds: request.expirySeconds } : {}),
                 hosts: previous?.hosts ?? [],
                 response: {
-                  ...storedResponse(request, s, request.manifests[a]!, request.capabilities?.[a]),
+                  ...storedResponse(request, s, request.manifests[a]!, request.capabilities?.[a], (previous?.response as { vmSizes?: VmSizes } | null | undefined)?.vmSizes),
                   federation: { federationId: route.federationId, peerId: s.federation.peerId, protocol: s.federation.protocol, peerAdmissionId: s.federation.peerAdmissionId },
                 },
               },
@@ -962,7 +963,7 @@ export class AdmissionService {
         ...(request.expirySeconds !== undefined ? { expirySeconds: request.expirySeconds } : {}),
         hosts,
         seenGenerations: pick(built.generations, hosts.map((h) => h.hostId)),
-        response: storedResponse(request, answer, request.manifests[a]!, request.capabilities?.[a]),
+        response: storedResponse(request, answer, request.manifests[a]!, request.capabilities?.[a], vmSizesOf(model, a)),
         ...(priced ? { chargePlan: priced.plan } : {}),
       });
       return answer;
@@ -1178,17 +1179,24 @@ function holdersByHost(holders: readonly Holder[]): Map<string, DecisionHolder[]
 }
 
 /** What an admission record keeps of its answer (GET /admissions/{id}; the input manifest lets PATCH solve it again). */
-function storedResponse(request: AdmissionRequest, s: ServiceAnswer, inputManifest: string, inputCapabilities: ManifestCapabilities | null | undefined): Record<string, unknown> {
+function storedResponse(request: AdmissionRequest, s: ServiceAnswer, inputManifest: string, inputCapabilities: ManifestCapabilities | null | undefined, vmSizes: VmSizes | undefined): Record<string, unknown> {
   return {
     requestId: request.requestId,
     decision: s.decision,
     summary: s.summary,
     components: s.components,
+    // What deploying the admission creates per VM (deploy/plan.ts): the booking's own sizes.
+    ...(vmSizes ? { vmSizes } : {}),
     manifest: s.manifest,
     inputManifest,
     ...(inputCapabilities ? { inputCapabilities } : {}),
     ...(request.federation ? { federatedFor: { origin: request.federation.origin, federationId: request.federation.id } } : {}),
   };
+}
+
+/** Each component's VM size, as the booking counted it. */
+function vmSizesOf(model: AdmissionModel, a: number): VmSizes {
+  return Object.fromEntries(model.services[a]!.components.map((c) => [c.id, { vcpus: c.vcpus, ...(c.memoryMb !== undefined ? { memoryMb: c.memoryMb } : {}) }]));
 }
 
 /** The request as the idempotency key binds it: what was asked, not how it was transported. */

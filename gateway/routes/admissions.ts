@@ -8,7 +8,8 @@ import type { ManifestCapabilities } from '../../service/admission-service';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { Logger } from 'winston';
 import { z } from 'zod';
-import { ADMISSION_STATUSES, type AdmissionRecord, type AdmissionStatus, type Ledger } from '../../ledger/types';
+import { ADMISSION_STATUSES, type AdmissionRecord, type AdmissionStatus, type DeploymentRecord, type Ledger } from '../../ledger/types';
+import type { DeploymentService } from '../../service/deployments';
 import { AdmissionError } from '../../model/errors';
 import type { AdmissionService } from '../../service/admission-service';
 import { allows, changesAll, principalOf, requires, requiresAdmitOrFederate, seesAll, type Principal } from '../auth';
@@ -27,6 +28,8 @@ export interface AdmissionRouteDeps {
   readonly clock: () => number;
   /** After a confirm, reschedule or release: what is due next moved (scheduler), streams have news (hub). */
   readonly onChange?: () => void;
+  /** AC_DEPLOY: confirming deploys the admission's VMs, releasing terminates them. */
+  readonly deployments?: DeploymentService;
 }
 
 const SOLVERS = z.enum(['greedy', 'highs', 'auto'], { error: 'expected greedy, highs or auto' }).optional();
@@ -131,6 +134,22 @@ export function admissionJson(r: AdmissionRecord, withResponse = true): Record<s
     hosts: r.hosts,
     // The input manifest is kept to solve the admission again (PATCH); it is the client's own document.
     ...(withResponse && response ? { response: Object.fromEntries(Object.entries(response).filter(([k]) => k !== 'inputManifest' && k !== 'inputCapabilities')) } : {}),
+  };
+}
+
+/** A deployment as the API shows it: progress counts, then every VM (slot) with its OpenNebula id once it has one. */
+export function deploymentJson(d: DeploymentRecord): Record<string, unknown> {
+  const count = (state: string): number => d.vms.filter((v) => v.state === state).length;
+  return {
+    target: d.target,
+    status: d.status,
+    attempts: d.attempts,
+    ...(d.error !== undefined ? { error: d.error } : {}),
+    notBefore: iso(d.notBefore),
+    updatedAt: iso(d.updatedAt),
+    generation: d.generation,
+    progress: { vms: d.vms.length, deployed: count('deployed'), pending: count('planned') + count('creating') + count('created'), lost: count('lost'), terminated: count('terminated') + count('removed') },
+    vms: d.vms,
   };
 }
 
@@ -252,16 +271,41 @@ export function admissionRoutes(deps: AdmissionRouteDeps): Router {
     sendJson(res, 200, { admissions: page.items.map((r) => admissionJson(r, false)), nextCursor: page.nextCursor });
   });
 
+  /** The admission with its deployment, when it has one. */
+  const withDeployment = async (record: AdmissionRecord): Promise<Record<string, unknown>> => {
+    const d = await ledger.deployment(record.id);
+    return { ...admissionJson(record), ...(d ? { deployment: deploymentJson(d) } : {}) };
+  };
+
   router.get('/api/v1/admissions/:id', requiresOwnOrView, async (req: Request, res: Response) => {
-    sendJson(res, 200, admissionJson(await visible(req, seesAll)));
+    sendJson(res, 200, await withDeployment(await visible(req, seesAll)));
+  });
+
+  router.get('/api/v1/admissions/:id/deployment', requiresOwnOrView, async (req: Request, res: Response) => {
+    const record = await visible(req, seesAll);
+    const d = await ledger.deployment(record.id);
+    if (!d) throw new AdmissionError('AC_ERR_NOT_FOUND', `admission '${record.id}' has no deployment${deps.deployments ? ' (it was not confirmed with deployment on)' : ' (AC_DEPLOY is none)'}`, [{ field: 'id', reason: 'no deployment' }]);
+    sendJson(res, 200, { admissionId: record.id, ...deploymentJson(d) });
   });
 
   router.post('/api/v1/admissions/:id/confirm', requires('own'), async (req: Request, res: Response) => {
     const record = await visible(req, changesAll);
-    const confirmed = await ledger.confirm(record.id, principalOf(req).name, expectedGeneration(req));
+    const actor = principalOf(req).name;
+    const confirmed = deps.deployments ? await deps.deployments.confirm(record, actor, expectedGeneration(req)) : await ledger.confirm(record.id, actor, expectedGeneration(req));
     deps.onChange?.();
-    deps.logger.info('admission confirmed', { requestId: req.requestId, admissionId: record.id, owner: record.owner, by: principalOf(req).name, status: confirmed.status });
-    sendJson(res, 200, admissionJson(confirmed));
+    deps.logger.info('admission confirmed', { requestId: req.requestId, admissionId: record.id, owner: record.owner, by: actor, status: confirmed.status, ...(deps.deployments ? { deploy: deps.deployments.target } : {}) });
+    sendJson(res, 200, await withDeployment(confirmed));
+  });
+
+  // A failed deployment is tried again (a new attempt: VMs already there for a slot are found by their tag, not duplicated).
+  router.post('/api/v1/admissions/:id/deploy', requires('own'), async (req: Request, res: Response) => {
+    const record = await visible(req, changesAll);
+    if (!deps.deployments) throw new AdmissionError('AC_ERR_CONFLICT', 'deployment is off (AC_DEPLOY is none)', [{ field: 'AC_DEPLOY', reason: 'none' }]);
+    if (record.status !== 'confirmed' && record.status !== 'active') throw new AdmissionError('AC_ERR_CONFLICT', `admission '${record.id}' is ${record.status}: only a confirmed or active admission is deployed`, [{ field: 'status', reason: record.status }]);
+    const d = await deps.deployments.retry(record.id, principalOf(req).name);
+    deps.onChange?.();
+    deps.logger.info('deployment retried', { requestId: req.requestId, admissionId: record.id, by: principalOf(req).name, attempts: d.attempts });
+    sendJson(res, 202, { admissionId: record.id, ...deploymentJson(d) });
   });
 
   router.patch('/api/v1/admissions/:id', requires('own'), json, async (req: Request, res: Response) => {
@@ -286,6 +330,7 @@ export function admissionRoutes(deps: AdmissionRouteDeps): Router {
     const { record: after, released } = await ledger.release(record.id, principalOf(req).name);
     // A federated admission's peer part goes with it (only on the release that actually ended the admission).
     const federation = released ? await service.releaseFederatedPart(record, req.requestId) : undefined;
+    if (released) deps.deployments?.released(record.id);
     deps.onChange?.();
     deps.logger.info('admission released', { requestId: req.requestId, admissionId: record.id, owner: record.owner, by: principalOf(req).name, released });
     sendJson(res, 200, { id: record.id, released, status: after.status, closedAt: isoOrNull(after.closedAt), ...(federation ? { federation } : {}) });

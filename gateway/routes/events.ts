@@ -28,7 +28,7 @@ export interface EventRouteDeps {
 }
 
 export const EVENT_PREFIXES = ['admission', 'reservation', 'capacity', 'maintenance'] as const;
-const EVENT_PATTERN = /^(\*|(admission|reservation|capacity|maintenance|charge|host\.capabilities)\.(\*|[a-z_]+))$/;
+const EVENT_PATTERN = /^(\*|(admission|reservation|capacity|maintenance|charge|deployment|host\.capabilities)\.(\*|[a-z_]+))$/;
 const typesParam = z
   .string()
   .optional()

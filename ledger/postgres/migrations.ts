@@ -299,12 +299,35 @@ const CHARGES = `
   );
 `;
 
+// Deployments (docs/deployment.md), as in the SQLite store: one row per deployed admission (gone with it when closed
+// admissions are purged); the VMs (slots) are a JSON document always rewritten whole, compare-and-set on the
+// generation. Status and notBefore are columns: the deployer asks for what is due.
+const DEPLOYMENTS = `
+  CREATE TABLE deployments (
+    admission_id    text COLLATE "C" PRIMARY KEY REFERENCES admissions (id) ON DELETE CASCADE,
+    owner           text COLLATE "C" NOT NULL,
+    target          text NOT NULL,
+    status          text NOT NULL,
+    not_before_ms   bigint NOT NULL,
+    generation      bigint NOT NULL,
+    attempts        integer NOT NULL,
+    error           text,
+    lease_holder    text,
+    lease_until_ms  bigint,
+    vms_json        text NOT NULL,
+    created_ms      bigint NOT NULL,
+    updated_ms      bigint NOT NULL
+  );
+  CREATE INDEX deployments_due ON deployments (status, not_before_ms);
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'ledger: settings, hosts, admissions over time, allocations, capacity windows, change feed', sql: LEDGER_CORE },
   { version: 2, name: 'ledger: event outbox, subscriptions and delivery claims, idempotency keys, audit', sql: LEDGER_OUTBOX },
   { version: 3, name: 'ledger: decision log, audit by subject and time, held offers by service, free-capacity band', sql: LEDGER_LOGS },
   { version: 4, name: "ledger: operators' capability overrides per host", sql: HOST_CAPABILITIES },
   { version: 5, name: 'ledger: charge plans, append-only charge records, balances', sql: CHARGES },
+  { version: 6, name: 'ledger: deployments of confirmed admissions, VM by VM', sql: DEPLOYMENTS },
 ];
 
 /** The newest schema version this code knows. */

@@ -10,7 +10,7 @@
  *   capacity held its row lock until its commit was visible: once a writer holds the lock, its next statement sees
  *   every committed change of those hosts, and the check (the in-memory index brought up to date inside the
  *   transaction, after the lock) is exact. Lock order everywhere: advisory locks (inventory sync, purge) → host rows
- *   (sorted) → admission rows (sorted) → subscription rows → the `ledger_tail` row, last.
+ *   (sorted) → admission rows (sorted) → deployment rows → subscription rows → the `ledger_tail` row, last.
  * - Sequence numbers (events, change feed, audit) come from the one `ledger_tail` row, updated by the last statement
  *   of every writing transaction, together with the inserts of its buffered events, change rows and audit rows: its
  *   row lock is held until the commit is visible, so numbers are strictly increasing in commit order and gapless. A
@@ -40,7 +40,12 @@ import { AdmissionError } from '../../model/errors';
 import type { TrecConstraints, Weights } from '../../model/types';
 import { EPSILON, FleetIndex, capacityView, endOf, freeOver, hostView, type Adjustment } from '../capacity';
 import { CapacityConflictError, generationConflict, notFound, stateConflict } from '../errors';
+import { deploymentRecord, lostVm, updatedColumns, validateDeployment, type DeploymentRow } from '../deployments';
 import type {
+  DeploymentFilter,
+  DeploymentInput,
+  DeploymentRecord,
+  DeploymentUpdate,
   CapabilityOverrides,
   HostCapabilityOverride,
   AdmissionFilter,
@@ -1672,9 +1677,10 @@ export class PostgresLedger implements Ledger {
     }
   }
 
-  async confirm(id: string, actor: string, expectedGeneration?: number): Promise<AdmissionRecord> {
+  async confirm(id: string, actor: string, expectedGeneration?: number, options: { readonly deployment?: DeploymentInput } = {}): Promise<AdmissionRecord> {
     validate.id(actor, 'actor');
     validate.generation(expectedGeneration);
+    const deployment = options.deployment === undefined ? undefined : validateDeployment.input(options.deployment);
     return this.tx(async (t) => {
       const now = t.now;
       const { row, record, hosts } = await this.changeable(t, id, ['held'], 'confirmed', expectedGeneration);
@@ -1687,6 +1693,13 @@ export class PostgresLedger implements Ledger {
       t.event('admission.confirmed', row.owner, id, data);
       if (status === 'active') t.event('reservation.started', row.owner, id, data);
       await this.settleCharges(t, id, 'confirm');
+      if (deployment) {
+        await t.q(
+          `INSERT INTO deployments (admission_id, owner, target, status, not_before_ms, generation, attempts, error, lease_holder, lease_until_ms, vms_json, created_ms, updated_ms)
+           VALUES ($1, $2, $3, 'scheduled', $4, 1, 0, NULL, NULL, NULL, $5, $6, $6)`,
+          [id, row.owner, deployment.target, row.start_ms, JSON.stringify(deployment.vms), now],
+        );
+      }
       t.audit(actor, 'admission.confirmed', id, admissionSummary(record), admissionSummary(rec));
       return rec;
     });
@@ -2047,7 +2060,7 @@ export class PostgresLedger implements Ledger {
     const got = await t.one<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS ok', [PURGE_LOCK]);
     if (!got?.ok) return;
     const cutoff = now - this.retentionMs;
-    await t.q('DELETE FROM admissions WHERE closed_ms IS NOT NULL AND closed_ms < $1', [cutoff]);
+    await t.q("DELETE FROM admissions WHERE closed_ms IS NOT NULL AND closed_ms < $1 AND id NOT IN (SELECT admission_id FROM deployments WHERE status <> 'terminated')", [cutoff]);
     await t.q('DELETE FROM idempotency_keys WHERE created_ms < $1', [cutoff]);
     // Never an event a subscription has not passed yet (its cursor, or before the event it is delivering).
     await t.q('DELETE FROM events WHERE at_ms < $1 AND seq <= (SELECT COALESCE(MIN(COALESCE(pending_seq - 1, cursor)), 9007199254740991) FROM subscriptions)', [cutoff]);
@@ -2632,6 +2645,109 @@ export class PostgresLedger implements Ledger {
         await this.appendCharge(t, owner, '', null, key, 'grant', '', credits, currency);
       }
       return chargeBalance((await t.one<ChargeBalanceRow>('SELECT * FROM charge_balances WHERE owner = $1 AND currency = $2', [owner, currency]))!);
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Deployments (ledger/deployments.ts; the cloud calls are deploy/'s).
+
+  private async deploymentRow(c: Queryable, admissionId: string, forUpdate = false): Promise<DeploymentRow | undefined> {
+    return one<DeploymentRow>(c, `SELECT * FROM deployments WHERE admission_id = $1${forUpdate ? ' FOR UPDATE' : ''}`, [admissionId]);
+  }
+
+  async deployment(admissionId: string): Promise<DeploymentRecord | undefined> {
+    validate.id(admissionId, 'admissionId');
+    const row = await this.read((c) => this.deploymentRow(c, admissionId));
+    return row && frozen(deploymentRecord(row));
+  }
+
+  async deployments(filter: DeploymentFilter): Promise<readonly DeploymentRecord[]> {
+    const f = validateDeployment.filter(filter);
+    const p = new Params();
+    const parts: string[] = [];
+    if (f.statuses) {
+      if (f.statuses.length === 0) return [];
+      parts.push(`d.status = ANY(${p.add([...f.statuses])}::text[])`);
+    }
+    if (f.dueBy !== undefined) parts.push(`d.not_before_ms <= ${p.add(f.dueBy)}::bigint`);
+    // A deployment exists only once its admission was confirmed: a closed one has its status column closed too.
+    if (f.admissionClosed) parts.push("a.status IN ('ended', 'released', 'expired')");
+    const where = parts.length > 0 ? `WHERE ${parts.join(' AND ')}` : '';
+    const rows = await this.read((c) =>
+      q<DeploymentRow>(c, `SELECT d.* FROM deployments d JOIN admissions a ON a.id = d.admission_id ${where} ORDER BY d.not_before_ms, d.admission_id LIMIT ${p.add(f.limit)}`, p.values),
+    );
+    return rows.map((r) => frozen(deploymentRecord(r)));
+  }
+
+  async updateDeployment(
+    admissionId: string,
+    expectedGeneration: number,
+    update: DeploymentUpdate,
+    events: readonly { readonly type: EventType; readonly data: Readonly<Record<string, unknown>> }[] = [],
+  ): Promise<DeploymentRecord> {
+    validate.id(admissionId, 'admissionId');
+    const u = validateDeployment.update(update);
+    return this.tx(async (t) => {
+      const row = await this.deploymentRow(t.c, admissionId, true);
+      if (!row) throw notFound('deployment', admissionId);
+      const before = deploymentRecord(row);
+      if (before.generation !== expectedGeneration) throw generationConflict(`deployment of '${admissionId}'`, expectedGeneration, before.generation);
+      const c = updatedColumns(before, u);
+      const after = (await t.one<DeploymentRow>(
+        `UPDATE deployments SET status = $2, vms_json = $3, attempts = $4, error = $5, lease_holder = $6, lease_until_ms = $7, not_before_ms = $8, generation = generation + 1, updated_ms = $9
+         WHERE admission_id = $1 RETURNING *`,
+        [admissionId, c.status, c.vmsJson, c.attempts, c.error, c.leaseHolder, c.leaseUntil, c.notBefore, t.now],
+      ))!;
+      for (const e of events) t.event(e.type, before.owner, admissionId, { ...e.data });
+      return frozen(deploymentRecord(after));
+    });
+  }
+
+  async loseDeploymentVm(admissionId: string, slot: string, reason: string, actor: string): Promise<{ readonly record: DeploymentRecord; readonly freed: HostAmount | null }> {
+    validate.id(admissionId, 'admissionId');
+    validateDeployment.slot(slot);
+    validate.id(actor, 'actor');
+    return this.tx(async (t) => {
+      const now = t.now;
+      // Lock order: the slot's host row, then the admission's row, then the deployment's. The slot's host is read
+      // before the locks: when an update moved the slot meanwhile, its new host is locked too (rare).
+      let hostId: string | undefined;
+      let admission: AdmissionRow | undefined;
+      let row: DeploymentRow | undefined;
+      for (;;) {
+        const seen = await this.deploymentRow(t.c, admissionId);
+        if (!seen) throw notFound('deployment', admissionId);
+        hostId = deploymentRecord(seen).vms.find((v) => v.slot === slot)?.hostId;
+        await this.lockHosts(t, hostId === undefined ? [] : [hostId]);
+        admission = await this.admissionRow(t.c, admissionId, true);
+        row = await this.deploymentRow(t.c, admissionId, true);
+        if (!row) throw notFound('deployment', admissionId);
+        if (deploymentRecord(row).vms.find((v) => v.slot === slot)?.hostId === hostId) break;
+      }
+      const before = deploymentRecord(row);
+      const holding = admission !== undefined && isHolding(admissionRecord(admission, [], now).status);
+      const allocation = hostId === undefined ? undefined : (await this.allocations(t.c, admissionId)).find((a) => a.host_id === hostId);
+      const lost = lostVm(before, slot, reason, holding && allocation ? { hostId: allocation.host_id, cpus: allocation.cpus, memoryMb: allocation.memory_mb } : undefined);
+      if (!lost) throw notFound('deployment slot', `${admissionId}/${slot}`);
+      if (lost.unchanged) return { record: frozen(before), freed: null };
+      const freed = holding ? lost.freed : null;
+      if (freed && allocation) {
+        const cpus = allocation.cpus - freed.cpus;
+        const memoryMb = allocation.memory_mb - freed.memoryMb;
+        if (cpus <= EPSILON && memoryMb <= EPSILON) await t.q('DELETE FROM allocations WHERE admission_id = $1 AND host_id = $2', [admissionId, allocation.host_id]);
+        else await t.q('UPDATE allocations SET cpus = $3, memory_mb = $4 WHERE admission_id = $1 AND host_id = $2', [admissionId, allocation.host_id, Math.max(0, cpus), Math.max(0, memoryMb)]);
+        await t.q('UPDATE admissions SET generation = generation + 1 WHERE id = $1', [admissionId]);
+        t.change('admission', admissionId);
+        t.bumpHosts([allocation.host_id]);
+      }
+      const after = (await t.one<DeploymentRow>('UPDATE deployments SET vms_json = $2, generation = generation + 1, updated_ms = $3 WHERE admission_id = $1 RETURNING *', [
+        admissionId,
+        JSON.stringify(lost.vms),
+        now,
+      ]))!;
+      t.event('deployment.vm_lost', before.owner, admissionId, { slot, componentId: lost.vm.componentId, hostId: lost.vm.hostId, ...(lost.vm.vmId !== undefined ? { vmId: lost.vm.vmId } : {}), reason: lost.reason, freed });
+      t.audit(actor, 'deployment.vm_lost', admissionId, lost.vm, { ...lost.vm, state: 'lost', error: lost.reason });
+      return { record: frozen(deploymentRecord(after)), freed };
     });
   }
 

@@ -352,6 +352,27 @@ const CHARGES = sql(`
   );
 `);
 
+// One row per deployed admission; the VMs (slots) are a JSON document that is always rewritten whole, compare-and-set on
+// the generation. Status and notBefore are columns: the deployer asks for what is due.
+const DEPLOYMENTS = sql(`
+  CREATE TABLE deployments (
+    admission_id  TEXT PRIMARY KEY REFERENCES admissions (id) ON DELETE CASCADE,
+    owner         TEXT NOT NULL,
+    target        TEXT NOT NULL,
+    status        TEXT NOT NULL,
+    not_before_ms INTEGER NOT NULL,
+    generation    INTEGER NOT NULL,
+    attempts      INTEGER NOT NULL,
+    error         TEXT,
+    lease_holder  TEXT,
+    lease_until_ms INTEGER,
+    vms_json      TEXT NOT NULL,
+    created_ms    INTEGER NOT NULL,
+    updated_ms    INTEGER NOT NULL
+  );
+  CREATE INDEX deployments_due ON deployments (status, not_before_ms);
+`);
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'state-store v1: policy, constraints, admissions with a TTL', up: sql(STATE_STORE_V1) },
   { version: 2, name: 'ledger: hosts, admissions over time, allocations, capacity windows, change feed', up: LEDGER_CORE },
@@ -360,6 +381,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 5, name: "ledger: index of held offers by owner and service (a re-sent request replaces its own offer)", up: HELD_BY_SERVICE },
   { version: 6, name: "ledger: operators' capability overrides per host", up: HOST_CAPABILITIES },
   { version: 7, name: 'ledger: charge plans, append-only charge records, balances', up: CHARGES },
+  { version: 8, name: 'ledger: deployments of confirmed admissions, VM by VM', up: DEPLOYMENTS },
 ];
 
 /** The newest schema version this code knows. */

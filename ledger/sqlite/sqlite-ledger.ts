@@ -23,7 +23,12 @@ import { AdmissionError } from '../../model/errors';
 import type { TrecConstraints, Weights } from '../../model/types';
 import { EPSILON, FleetIndex, capacityView, endOf, freeOver, hostView, type Adjustment } from '../capacity';
 import { CapacityConflictError, generationConflict, notFound, stateConflict } from '../errors';
+import { deploymentRecord, lostVm, updatedColumns, validateDeployment, type DeploymentRow } from '../deployments';
 import type {
+  DeploymentFilter,
+  DeploymentInput,
+  DeploymentRecord,
+  DeploymentUpdate,
   CapabilityOverrides,
   HostCapabilityOverride,
   AdmissionFilter,
@@ -1011,9 +1016,10 @@ export class SqliteLedger implements Ledger {
     return { row, record, hosts };
   }
 
-  async confirm(id: string, actor: string, expectedGeneration?: number): Promise<AdmissionRecord> {
+  async confirm(id: string, actor: string, expectedGeneration?: number, options: { readonly deployment?: DeploymentInput } = {}): Promise<AdmissionRecord> {
     validate.id(actor, 'actor');
     validate.generation(expectedGeneration);
+    const deployment = options.deployment === undefined ? undefined : validateDeployment.input(options.deployment);
     return this.write(() => {
       const now = this.clock();
       const { row, record, hosts } = this.changeable(id, now, ['held'], 'confirmed', expectedGeneration);
@@ -1026,6 +1032,12 @@ export class SqliteLedger implements Ledger {
       this.event('admission.confirmed', row.owner, id, data, now);
       if (status === 'active') this.event('reservation.started', row.owner, id, data, now);
       this.settleCharges(id, 'confirm', now);
+      if (deployment) {
+        this.q(
+          `INSERT INTO deployments (admission_id, owner, target, status, not_before_ms, generation, attempts, error, lease_holder, lease_until_ms, vms_json, created_ms, updated_ms)
+           VALUES (?, ?, ?, 'scheduled', ?, 1, 0, NULL, NULL, NULL, ?, ?, ?)`,
+        ).run(id, row.owner, deployment.target, row.start_ms, JSON.stringify(deployment.vms), now, now);
+      }
       this.auditRow(actor, 'admission.confirmed', id, admissionSummary(record), admissionSummary(after), now);
       return after;
     });
@@ -1352,7 +1364,7 @@ export class SqliteLedger implements Ledger {
   /** Inside advance's write: history older than the retention. */
   private purge(now: number): void {
     const cutoff = now - this.retentionMs;
-    this.q('DELETE FROM admissions WHERE closed_ms IS NOT NULL AND closed_ms < ?').run(cutoff);
+    this.q("DELETE FROM admissions WHERE closed_ms IS NOT NULL AND closed_ms < ? AND id NOT IN (SELECT admission_id FROM deployments WHERE status <> 'terminated')").run(cutoff);
     this.q('DELETE FROM idempotency_keys WHERE created_ms < ?').run(cutoff);
     // Never an event a subscription has not passed yet (its cursor, or before the event it is delivering).
     this.q(`DELETE FROM events WHERE at_ms < ? AND seq <= (SELECT COALESCE(MIN(COALESCE(pending_seq - 1, cursor)), 9007199254740991) FROM subscriptions)`).run(cutoff);
@@ -1926,6 +1938,98 @@ export class SqliteLedger implements Ledger {
         this.appendCharge(owner, '', null, key, 'grant', '', credits, currency, now);
       }
       return chargeBalance(this.q('SELECT * FROM charge_balances WHERE owner = ? AND currency = ?').get(owner, currency) as ChargeBalanceRow);
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Deployments (ledger/deployments.ts; the cloud calls are deploy/'s).
+
+  private deploymentRow(admissionId: string): DeploymentRow | undefined {
+    return this.q('SELECT * FROM deployments WHERE admission_id = ?').get(admissionId) as DeploymentRow | undefined;
+  }
+
+  async deployment(admissionId: string): Promise<DeploymentRecord | undefined> {
+    validate.id(admissionId, 'admissionId');
+    const row = this.read(() => this.deploymentRow(admissionId));
+    return row && frozen(deploymentRecord(row));
+  }
+
+  async deployments(filter: DeploymentFilter): Promise<readonly DeploymentRecord[]> {
+    const f = validateDeployment.filter(filter);
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (f.statuses) {
+      if (f.statuses.length === 0) return [];
+      where.push(`d.status IN (${f.statuses.map(() => '?').join(', ')})`);
+      params.push(...f.statuses);
+    }
+    if (f.dueBy !== undefined) {
+      where.push('d.not_before_ms <= ?');
+      params.push(f.dueBy);
+    }
+    if (f.admissionClosed) where.push("a.status IN ('ended', 'released', 'expired')");
+    const rows = this.read(
+      () =>
+        this.db
+          .prepare(`SELECT d.* FROM deployments d JOIN admissions a ON a.id = d.admission_id ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY d.not_before_ms, d.admission_id LIMIT ?`)
+          .all(...params, f.limit) as DeploymentRow[],
+    );
+    return rows.map((r) => frozen(deploymentRecord(r)));
+  }
+
+  async updateDeployment(
+    admissionId: string,
+    expectedGeneration: number,
+    update: DeploymentUpdate,
+    events: readonly { readonly type: EventType; readonly data: Readonly<Record<string, unknown>> }[] = [],
+  ): Promise<DeploymentRecord> {
+    validate.id(admissionId, 'admissionId');
+    const u = validateDeployment.update(update);
+    return this.write(() => {
+      const row = this.deploymentRow(admissionId);
+      if (!row) throw notFound('deployment', admissionId);
+      const before = deploymentRecord(row);
+      if (before.generation !== expectedGeneration) throw generationConflict(`deployment of '${admissionId}'`, expectedGeneration, before.generation);
+      const now = this.clock();
+      const c = updatedColumns(before, u);
+      this.q(
+        `UPDATE deployments SET status = ?, vms_json = ?, attempts = ?, error = ?, lease_holder = ?, lease_until_ms = ?, not_before_ms = ?, generation = generation + 1, updated_ms = ?
+         WHERE admission_id = ?`,
+      ).run(c.status, c.vmsJson, c.attempts, c.error, c.leaseHolder, c.leaseUntil, c.notBefore, now, admissionId);
+      for (const e of events) this.event(e.type, before.owner, admissionId, { ...e.data }, now);
+      return frozen(deploymentRecord(this.deploymentRow(admissionId)!));
+    });
+  }
+
+  async loseDeploymentVm(admissionId: string, slot: string, reason: string, actor: string): Promise<{ readonly record: DeploymentRecord; readonly freed: HostAmount | null }> {
+    validate.id(admissionId, 'admissionId');
+    validateDeployment.slot(slot);
+    validate.id(actor, 'actor');
+    return this.write(() => {
+      const row = this.deploymentRow(admissionId);
+      if (!row) throw notFound('deployment', admissionId);
+      const before = deploymentRecord(row);
+      const now = this.clock();
+      const admission = this.admissionRow(admissionId);
+      const holding = admission !== undefined && isHolding(admissionRecord(admission, [], now).status);
+      const allocation = this.allocations(admissionId).find((a) => a.host_id === before.vms.find((v) => v.slot === slot)?.hostId);
+      const lost = lostVm(before, slot, reason, holding && allocation ? { hostId: allocation.host_id, cpus: allocation.cpus, memoryMb: allocation.memory_mb } : undefined);
+      if (!lost) throw notFound('deployment slot', `${admissionId}/${slot}`);
+      if (lost.unchanged) return { record: frozen(before), freed: null };
+      const freed = holding ? lost.freed : null;
+      if (freed && allocation) {
+        const cpus = allocation.cpus - freed.cpus;
+        const memoryMb = allocation.memory_mb - freed.memoryMb;
+        if (cpus <= EPSILON && memoryMb <= EPSILON) this.q('DELETE FROM allocations WHERE admission_id = ? AND host_id = ?').run(admissionId, allocation.host_id);
+        else this.q('UPDATE allocations SET cpus = ?, memory_mb = ? WHERE admission_id = ? AND host_id = ?').run(Math.max(0, cpus), Math.max(0, memoryMb), admissionId, allocation.host_id);
+        this.q('UPDATE admissions SET generation = generation + 1 WHERE id = ?').run(admissionId);
+        this.change('admission', admissionId, now);
+        this.bumpHosts([allocation.host_id], now);
+      }
+      this.q('UPDATE deployments SET vms_json = ?, generation = generation + 1, updated_ms = ? WHERE admission_id = ?').run(JSON.stringify(lost.vms), now, admissionId);
+      this.event('deployment.vm_lost', before.owner, admissionId, { slot, componentId: lost.vm.componentId, hostId: lost.vm.hostId, ...(lost.vm.vmId !== undefined ? { vmId: lost.vm.vmId } : {}), reason: lost.reason, freed }, now);
+      this.auditRow(actor, 'deployment.vm_lost', admissionId, lost.vm, { ...lost.vm, state: 'lost', error: lost.reason }, now);
+      return { record: frozen(deploymentRecord(this.deploymentRow(admissionId)!)), freed };
     });
   }
 

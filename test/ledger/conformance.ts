@@ -7,7 +7,7 @@
  */
 import { AdmissionError } from '../../model/errors';
 import { DEFAULT_CONSTRAINTS, DEFAULT_WEIGHTS } from '../../model/types';
-import type { AdmissionRecord, BookingInput, BookRequest, DecisionInput, HostInventory, Ledger, LedgerEvent, TimeWindow } from '../../ledger/types';
+import type { AdmissionRecord, BookingInput, BookRequest, DecisionInput, DeploymentInput, DeploymentVm, HostInventory, Ledger, LedgerEvent, TimeWindow } from '../../ledger/types';
 import { ManualClock } from './manual-clock';
 import { parseCatalogue } from '../../charging/catalogue';
 import { chargeClasses, chargePlan } from '../../charging/pricing';
@@ -1341,6 +1341,128 @@ export function ledgerConformance(name: string, open: () => Promise<OpenedLedger
             ['expire', -10],
             ['grant', 10],
           ]);
+      });
+    });
+
+    describe('deployments', () => {
+      const planned = (hostId: string, slot: string, cpus = 1, memoryMb = 512): DeploymentVm => ({ slot, componentId: slot.replace(/-\d+$/, ''), hostId, cpus, memoryMb, state: 'planned' });
+      const TWO_VMS: DeploymentInput = { target: 'opennebula', vms: [planned('h1', 'web-1'), planned('h1', 'web-2')] };
+
+      it('confirm records the deployment in its transaction, scheduled at the start; without the option there is none', async () => {
+        await book(booking('now', { hosts: [{ hostId: 'h1', cpus: 2, memoryMb: 1024 }] }), booking('later', { serviceId: 'l', window: win(30, 90) }), booking('plain', { serviceId: 'p' }));
+        await ledger.confirm('now', 'alice', undefined, { deployment: TWO_VMS });
+        await ledger.confirm('later', 'alice', undefined, { deployment: { target: 'opennebula', vms: [planned('h1', 'app-1')] } });
+        await ledger.confirm('plain', 'alice');
+        const d = await ledger.deployment('now');
+        expect(d).toMatchObject({ admissionId: 'now', owner: 'alice', target: 'opennebula', status: 'scheduled', attempts: 0, notBefore: at(0), generation: 1, createdAt: at(0) });
+        expect(d!.vms.map((v) => [v.slot, v.hostId, v.state])).toEqual([['web-1', 'h1', 'planned'], ['web-2', 'h1', 'planned']]);
+        expect(d!.lease).toBeUndefined();
+        expect(await ledger.deployment('plain')).toBeUndefined();
+        expect((await ledger.deployments({ statuses: ['scheduled'], dueBy: at(0) })).map((x) => x.admissionId)).toEqual(['now']);
+        expect((await ledger.deployments({ statuses: ['scheduled'] })).map((x) => x.admissionId)).toEqual(['now', 'later']);
+        expect(await ledger.deployments({ statuses: [] })).toEqual([]);
+        // A refused confirm records nothing.
+        await book(booking('gone', { serviceId: 'g' }));
+        await ledger.release('gone', 'alice');
+        expect(await codeOf(ledger.confirm('gone', 'alice', undefined, { deployment: TWO_VMS }))).toBe('AC_ERR_CONFLICT');
+        expect(await ledger.deployment('gone')).toBeUndefined();
+        // A bad plan is refused before anything is written.
+        await book(booking('bad', { serviceId: 'b' }));
+        expect(await codeOf(ledger.confirm('bad', 'alice', undefined, { deployment: { target: 'opennebula', vms: [planned('h1', 'x-1'), planned('h2', 'x-1')] } }))).toBe('AC_ERR_INVALID_REQUEST');
+        expect((await ledger.get('bad'))!.status).toBe('held');
+      });
+
+      it('updates are compare-and-set on the generation and write their events in the same transaction', async () => {
+        await book(booking('a'));
+        await ledger.confirm('a', 'alice', undefined, { deployment: TWO_VMS });
+        const seq = await ledger.lastEventSeq();
+        const d1 = await ledger.deployment('a');
+        const lease = { holder: 'proc-1', until: at(1) };
+        const d2 = await ledger.updateDeployment('a', d1!.generation, { status: 'deploying', vms: d1!.vms, attempts: 1, lease }, [{ type: 'deployment.started', data: { attempt: 1 } }]);
+        expect(d2).toMatchObject({ status: 'deploying', attempts: 1, lease, generation: 2 });
+        expect(await codeOf(ledger.updateDeployment('a', d1!.generation, { status: 'deployed', vms: d1!.vms, attempts: 1 }))).toBe('AC_ERR_CONFLICT');
+        expect(await codeOf(ledger.updateDeployment('nope', 1, { status: 'deployed', vms: [], attempts: 1 }))).toBe('AC_ERR_NOT_FOUND');
+        expect(await codeOf(ledger.updateDeployment('a', 2, { status: 'sideways' as never, vms: [], attempts: 1 }))).toBe('AC_ERR_INVALID_REQUEST');
+        const vms = d2.vms.map((v, i) => ({ ...v, state: 'deployed' as const, vmId: 40 + i, templateId: 7 }));
+        clock.set(at(2));
+        const d3 = await ledger.updateDeployment('a', 2, { status: 'deploy_failed', vms, attempts: 1, error: 'one.vm.deploy failed' });
+        // Absent keeps, null clears.
+        expect(d3).toMatchObject({ status: 'deploy_failed', error: 'one.vm.deploy failed', lease, updatedAt: at(2), generation: 3 });
+        expect(d3.vms.map((v) => v.vmId)).toEqual([40, 41]);
+        const d4 = await ledger.updateDeployment('a', 3, { status: 'scheduled', vms, attempts: 1, error: null, lease: null, notBefore: at(2) });
+        expect(d4.error).toBeUndefined();
+        expect(d4.lease).toBeUndefined();
+        expect(d4.notBefore).toBe(at(2));
+        const events = (await eventsAfter(seq)).filter((e) => e.type.startsWith('deployment.'));
+        expect(events.map((e) => [e.type, e.subject, e.owner, e.data])).toEqual([['deployment.started', 'a', 'alice', { attempt: 1 }]]);
+        expect((await ledger.deployments({ statuses: ['scheduled'], dueBy: at(2) })).map((x) => x.admissionId)).toEqual(['a']);
+      });
+
+      it('a lost VM leaves the booking on its host (generation bumps, capacity freed, one event); lost twice frees nothing more', async () => {
+        await book(booking('a', { hosts: [{ hostId: 'h1', cpus: 2, memoryMb: 1024 }] }));
+        await ledger.confirm('a', 'alice', undefined, { deployment: TWO_VMS });
+        const before = (await ledger.capacity(win(0, 60), { hostIds: ['h1'] })).hosts[0]!;
+        expect(before.freeCpus).toBe(6);
+        const seq = await ledger.lastEventSeq();
+        const { record, freed } = await ledger.loseDeploymentVm('a', 'web-2', 'VM 41 is in BOOT_FAILURE', 'host-info');
+        expect(freed).toEqual({ hostId: 'h1', cpus: 1, memoryMb: 512 });
+        expect(record.vms.find((v) => v.slot === 'web-2')).toMatchObject({ state: 'lost', error: 'VM 41 is in BOOT_FAILURE' });
+        expect(record.generation).toBe(2);
+        const after = (await ledger.capacity(win(0, 60), { hostIds: ['h1'] })).hosts[0]!;
+        expect(after.freeCpus).toBe(7);
+        expect(after.generation).toBeGreaterThan(before.generation);
+        const admission = await ledger.get('a');
+        expect(admission!.hosts).toEqual([{ hostId: 'h1', cpus: 1, memoryMb: 512 }]);
+        expect(admission!.status).toBe('active');
+        const events = (await eventsAfter(seq)).filter((e) => e.type === 'deployment.vm_lost');
+        expect(events.map((e) => [e.subject, e.owner, e.data['slot'], e.data['reason'], e.data['freed']])).toEqual([['a', 'alice', 'web-2', 'VM 41 is in BOOT_FAILURE', { hostId: 'h1', cpus: 1, memoryMb: 512 }]]);
+        expect((await ledger.loseDeploymentVm('a', 'web-2', 'again', 'host-info')).freed).toBeNull();
+        // The last VM on the host takes the allocation row with it.
+        expect((await ledger.loseDeploymentVm('a', 'web-1', 'VM 40 no longer exists', 'host-info')).freed).toEqual({ hostId: 'h1', cpus: 1, memoryMb: 512 });
+        expect((await ledger.get('a'))!.hosts).toEqual([]);
+        expect((await ledger.capacity(win(0, 60), { hostIds: ['h1'] })).hosts[0]!.freeCpus).toBe(8);
+        expect(await codeOf(ledger.loseDeploymentVm('a', 'web-9', 'x', 'host-info'))).toBe('AC_ERR_NOT_FOUND');
+        expect(await codeOf(ledger.loseDeploymentVm('b', 'web-1', 'x', 'host-info'))).toBe('AC_ERR_NOT_FOUND');
+      });
+
+      it('a VM lost after the admission closed frees nothing (nothing was held)', async () => {
+        await book(booking('a'));
+        await ledger.confirm('a', 'alice', undefined, { deployment: TWO_VMS });
+        await ledger.release('a', 'alice');
+        await book(booking('b', { serviceId: 'still' }));
+        await ledger.confirm('b', 'alice', undefined, { deployment: { target: 'opennebula', vms: [planned('h1', 'x-1')] } });
+        expect((await ledger.deployments({ admissionClosed: true })).map((x) => x.admissionId)).toEqual(['a']);
+        expect((await ledger.deployments({ statuses: ['scheduled'], admissionClosed: true })).map((x) => x.admissionId)).toEqual(['a']);
+        const r = await ledger.loseDeploymentVm('a', 'web-1', 'gone', 'host-info');
+        expect(r.freed).toBeNull();
+        expect(r.record.vms[0]!.state).toBe('lost');
+      });
+
+      it('retention keeps a closed admission whose VMs may still exist, and purges it once they are terminated', async () => {
+        await book(booking('a'));
+        await ledger.confirm('a', 'alice', undefined, { deployment: TWO_VMS });
+        await ledger.release('a', 'alice');
+        clock.set(at(0) + 25 * HOUR);
+        await ledger.advance(clock.now());
+        const d = await ledger.deployment('a');
+        expect(d).toBeDefined();
+        expect(await ledger.get('a')).toBeDefined();
+        await ledger.updateDeployment('a', d!.generation, { status: 'terminated', vms: d!.vms.map((v) => ({ ...v, state: 'terminated' as const })), attempts: 0 });
+        clock.advance(MIN);
+        await ledger.advance(clock.now());
+        expect(await ledger.get('a')).toBeUndefined();
+        expect(await ledger.deployment('a')).toBeUndefined();
+      });
+
+      it('survives a restart and is seen by a second connection', async () => {
+        await book(booking('a'));
+        await ledger.confirm('a', 'alice', undefined, { deployment: TWO_VMS });
+        const other = await second();
+        if (other) expect((await other.deployment('a'))!.status).toBe('scheduled');
+        if (env.reopen) {
+          ledger = await env.reopen();
+          expect((await ledger.deployment('a'))!.vms).toHaveLength(2);
+        }
       });
     });
   });

@@ -94,6 +94,7 @@ describePostgres('PostgresLedger: replicas on one database', () => {
         'dead_letters',
         'decisions',
         'default_constraints',
+        'deployments',
         'events',
         'host_capabilities',
         'hosts',

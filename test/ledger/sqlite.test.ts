@@ -101,6 +101,7 @@ describe('SqliteLedger: opening, durability, migrations', () => {
         'dead_letters',
         'decisions',
         'default_constraints',
+        'deployments',
         'events',
         'host_capabilities',
         'hosts',

@@ -18,6 +18,8 @@ import { AdmissionService } from '../../service/admission-service';
 import { ManualClock } from '../../service/clock';
 import { EventHub } from '../../service/event-hub';
 import { AdmissionIntake } from '../../service/intake';
+import { DeploymentService } from '../../service/deployments';
+import type { CloudClient } from '../../deploy/types';
 
 export const MANIFESTS = path.join(__dirname, '..', 'fixtures', 'manifests');
 export const readManifest = (rel: string): string => fs.readFileSync(path.join(MANIFESTS, rel), 'utf8');
@@ -33,6 +35,8 @@ export interface TestGateway {
   advance(): Promise<void>;
   /** Every admission recorded (all owners, all statuses), oldest first. */
   admissions(): Promise<AdmissionRecord[]>;
+  /** With `deploy`: the deployment service (its loop is not started: tests kick, reconcile and wait for it). */
+  readonly deployments?: DeploymentService;
   close(): Promise<void>;
 }
 
@@ -66,6 +70,8 @@ export interface TestGatewayOptions {
   logger?: Logger;
   /** LedgerOptions.freeCapacityThresholds (AC_CAPACITY_THRESHOLDS). */
   freeCapacityThresholds?: readonly number[];
+  /** AC_DEPLOY: confirms deploy into this cloud (host-info named opennebula is then read without eac's own VMs). */
+  deploy?: { readonly cloud: CloudClient; readonly templates?: Readonly<Record<string, string>>; readonly leaseMs?: number; readonly holder?: string };
 }
 
 export async function testGateway(options: TestGatewayOptions = {}): Promise<TestGateway> {
@@ -80,11 +86,24 @@ export async function testGateway(options: TestGatewayOptions = {}): Promise<Tes
     ...(options.freeCapacityThresholds ? { freeCapacityThresholds: options.freeCapacityThresholds } : {}),
   });
   const hosts = options.hosts ?? fleet(4);
-  const hostInfo: HostInfoProvider = options.hostInfo ?? { name: 'test', listHosts: async () => hosts.map((h) => ({ ...h })) };
+  const hub = new EventHub(ledger, 50);
+  const deployments = options.deploy
+    ? new DeploymentService({
+        ledger,
+        cloud: options.deploy.cloud,
+        clock: now,
+        templates: options.deploy.templates ?? {},
+        holder: options.deploy.holder ?? 'test-process',
+        leaseMs: options.deploy.leaseMs ?? 60_000,
+        pollMs: 60_000,
+        onChange: () => hub.poke(),
+      })
+    : undefined;
+  const sourceHostInfo: HostInfoProvider = options.hostInfo ?? { name: 'test', listHosts: async () => hosts.map((h) => ({ ...h })) };
+  const hostInfo = deployments && sourceHostInfo.name === 'opennebula' ? deployments.excludingOwnVms(sourceHostInfo) : sourceHostInfo;
   const metrics = new Metrics(false);
   const intake = new AdmissionIntake(metrics.intakeObserver);
   metrics.watchIntake(intake);
-  const hub = new EventHub(ledger, 50);
   const service = new AdmissionService(hostInfo, ledger, {
     intake,
     clock: now,
@@ -113,6 +132,7 @@ export async function testGateway(options: TestGatewayOptions = {}): Promise<Tes
     service,
     ledger,
     ...(options.charging ? { chargingStatus: () => options.charging!.status() } : {}),
+    ...(deployments ? { deployments } : {}),
     hub,
     clock: now,
     manualClock: clock,
@@ -149,7 +169,9 @@ export async function testGateway(options: TestGatewayOptions = {}): Promise<Tes
       } while (cursor);
       return out;
     },
+    ...(deployments ? { deployments } : {}),
     close: async () => {
+      await deployments?.stop();
       hub.close();
       service.close();
       await ledger.close();
