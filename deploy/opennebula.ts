@@ -97,9 +97,9 @@ export class OpenNebulaCloud implements CloudClient {
     const pool = await this.document('one.hostpool.info', [], 'HOST_POOL', signal);
     const out = new Map<string, number>();
     for (const h of childElements(pool, pool.ns, 'HOST')) {
-      const id = Number(text(h, 'ID'));
+      const id = integerOf(text(h, 'ID'));
       const name = text(h, 'NAME');
-      if (name && Number.isInteger(id)) out.set(name, id);
+      if (name && id !== undefined) out.set(name, id);
     }
     return out;
   }
@@ -108,8 +108,8 @@ export class OpenNebulaCloud implements CloudClient {
     // filter -2: every template the session may use; -1, -1: the whole range.
     const pool = await this.document('one.templatepool.info', [-2, -1, -1], 'VMTEMPLATE_POOL', signal);
     return childElements(pool, pool.ns, 'VMTEMPLATE').flatMap((t): VmTemplate[] => {
-      const id = Number(text(t, 'ID'));
-      if (!Number.isInteger(id)) return [];
+      const id = integerOf(text(t, 'ID'));
+      if (id === undefined) return [];
       const template = firstChild(t, t.ns, 'TEMPLATE');
       const component = template ? text(template, 'EAC_COMPONENT') : undefined;
       return [{ id, name: text(t, 'NAME') ?? '', ...(component ? { component } : {}) }];
@@ -145,10 +145,11 @@ export class OpenNebulaCloud implements CloudClient {
     // filter -2 (all), whole range, state -1 (any but DONE).
     const pool = await this.document('one.vmpool.info', [-2, -1, -1, -1], 'VM_POOL', signal);
     return childElements(pool, pool.ns, 'VM').flatMap((vm): CloudVm[] => {
-      const id = Number(text(vm, 'ID'));
-      const state = Number(text(vm, 'STATE'));
-      const lcm = Number(text(vm, 'LCM_STATE') ?? '0');
-      if (!Number.isInteger(id) || !Number.isInteger(state) || state === 6) return [];
+      const id = integerOf(text(vm, 'ID'));
+      const state = integerOf(text(vm, 'STATE'));
+      const lcm = integerOf(text(vm, 'LCM_STATE')) ?? 0;
+      // A VM whose id or state cannot be read is not one eac can reason about (nor adopt).
+      if (id === undefined || state === undefined || state === 6) return [];
       const tag = attributeOf(vm, 'EAC_SLOT');
       const history = childElements(firstChild(vm, vm.ns, 'HISTORY_RECORDS') ?? vm, vm.ns, 'HISTORY');
       const last = history[history.length - 1];
@@ -167,6 +168,11 @@ export class OpenNebulaCloud implements CloudClient {
       ];
     });
   }
+}
+
+/** A non-negative integer written in digits, as oned writes ids and states; anything else is undefined. */
+function integerOf(s: string | undefined): number | undefined {
+  return s !== undefined && /^\d{1,15}$/.test(s) ? Number(s) : undefined;
 }
 
 function text(el: XmlElement, local: string): string | undefined {

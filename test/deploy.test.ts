@@ -10,6 +10,9 @@ import type { CloudClient } from '../deploy/types';
 import { OpenNebulaProvider } from '../host-info';
 import type { LedgerEvent } from '../ledger/types';
 import { DeploymentService } from '../service/deployments';
+import { tokenHash } from '../gateway/auth';
+import type { TokenConfig } from '../config/config';
+import type { HostCapacity } from '../host-info/types';
 import { testGateway, type TestGateway } from './support/gateway';
 import { manyComponentManifest } from './support/manifests';
 import { ACTION, ALLOCATE, OpenNebulaStub, type StubHost, type StubTemplate } from './support/opennebula-stub';
@@ -34,9 +37,10 @@ let stub: OpenNebulaStub;
 let gw: TestGateway;
 let t0: number;
 
-async function open(over: { templates?: Record<string, string>; cloud?: CloudClient; leaseMs?: number } = {}): Promise<void> {
+async function open(over: { templates?: Record<string, string>; cloud?: CloudClient; leaseMs?: number; tokens?: TokenConfig[]; hosts?: HostCapacity[] } = {}): Promise<void> {
   gw = await testGateway({
-    hostInfo: new OpenNebulaProvider({ kind: 'opennebula', url: stub.url, auth: AUTH, timeoutMs: 2000, cacheTtlMs: 0 }),
+    ...(over.tokens ? { tokens: over.tokens } : {}),
+    hostInfo: over.hosts ? { name: 'inventory', listHosts: async () => over.hosts! } : new OpenNebulaProvider({ kind: 'opennebula', url: stub.url, auth: AUTH, timeoutMs: 2000, cacheTtlMs: 0 }),
     deploy: { cloud: over.cloud ?? cloud(), templates: over.templates ?? {}, ...(over.leaseMs !== undefined ? { leaseMs: over.leaseMs } : {}) },
   });
   t0 = Date.parse('2030-06-01T00:00:00.000Z');
@@ -133,7 +137,7 @@ describe('confirm deploys on the offer’s hosts', () => {
     ]);
   });
 
-  test('a component without a template, or a host OpenNebula does not know, fails before any VM is created', async () => {
+  test('a component without a template fails the attempt before any VM is created', async () => {
     await open({ templates: { c1: 'web-image' } });
     stub.templates.splice(1, 1); // db-image (EAC_COMPONENT c2) is gone
     const id = await admit(SHOP);
@@ -145,6 +149,48 @@ describe('confirm deploys on the offer’s hosts', () => {
     const failed = (await events()).find((e) => e.type === 'deployment.failed')!;
     expect(failed.data).toMatchObject({ attempt: 1, error: d.error, removed: [] });
     expect(failed.data['slot']).toBeUndefined();
+  });
+
+  test('a host OpenNebula does not know (host-info from another source) fails the attempt before any VM is created', async () => {
+    await open({ hosts: [{ id: 'one-1', cpus: 8, usedCpus: 0, memoryMb: 16384, usedMemoryMb: 0 }, { id: 'rack-9', cpus: 8, usedCpus: 8, memoryMb: 16384, usedMemoryMb: 16384 }] });
+    stub.hosts.splice(0, stub.hosts.length, { id: 3, name: 'one-1', cpus: 8, memoryMb: 16384 });
+    const id = await admit(SHOP);
+    await confirm(id);
+    expect((await admission(id)).deployment.status).toBe('deployed');
+    const big = manyComponentManifest({ serviceId: 'big', components: 1, vcpus: 8, memoryMb: 1024, initial: 1, upperBound: 1 });
+    // rack-9 is full in the inventory; free it there (not in OpenNebula) so that the offer lands on it.
+    await gw.close();
+    await open({ hosts: [{ id: 'one-1', cpus: 8, usedCpus: 8, memoryMb: 16384, usedMemoryMb: 16384 }, { id: 'rack-9', cpus: 8, usedCpus: 0, memoryMb: 16384, usedMemoryMb: 0 }] });
+    const id2 = await admit(big);
+    const before = stub.callsOf('one.template.instantiate').length;
+    await confirm(id2);
+    const d = (await admission(id2)).deployment;
+    expect(d.status).toBe('deploy_failed');
+    expect(d.error).toBe("host 'rack-9' of slot c1-1 is not an OpenNebula host (no HOST with that NAME)");
+    expect(stub.callsOf('one.template.instantiate')).toHaveLength(before);
+  });
+
+  test('roles: a reader sees a deployment but may not retry it, another client sees nothing, anonymous is refused', async () => {
+    const tokens: TokenConfig[] = [
+      { name: 'client-1', role: 'client', sha256: tokenHash('tok-c1') },
+      { name: 'client-2', role: 'client', sha256: tokenHash('tok-c2') },
+      { name: 'reader-1', role: 'reader', sha256: tokenHash('tok-r') },
+    ];
+    await open({ tokens });
+    stub.failOn('one.vm.deploy', { message: '[one.vm.deploy] Host capacity exceeded.', code: ACTION });
+    const as = (t: string) => ({ Authorization: `Bearer ${t}` });
+    const res = await request(gw.app).post('/api/v1/admissions').set({ ...as('tok-c1'), 'Content-Type': 'application/xml' }).send(SHOP);
+    const id = res.body.services[0].admissionId as string;
+    await request(gw.app).post(`/api/v1/admissions/${id}/confirm`).set(as('tok-c1'));
+    await gw.deployments!.idle();
+    expect((await request(gw.app).get(`/api/v1/admissions/${id}/deployment`).set(as('tok-r'))).body.status).toBe('deploy_failed');
+    expect((await request(gw.app).get(`/api/v1/admissions/${id}/deployment`).set(as('tok-c2'))).status).toBe(404);
+    expect((await request(gw.app).post(`/api/v1/admissions/${id}/deploy`)).status).toBe(401);
+    expect((await request(gw.app).post(`/api/v1/admissions/${id}/deploy`).set(as('tok-r'))).status).toBe(403);
+    expect((await request(gw.app).post(`/api/v1/admissions/${id}/deploy`).set(as('tok-c2'))).status).toBe(404);
+    expect((await request(gw.app).post(`/api/v1/admissions/${id}/deploy`).set(as('tok-c1'))).status).toBe(202);
+    await gw.deployments!.idle();
+    expect((await request(gw.app).get(`/api/v1/admissions/${id}`).set(as('tok-c1'))).body.deployment.status).toBe('deployed');
   });
 
   test('a future reservation is deployed at its start, not at confirm', async () => {
