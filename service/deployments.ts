@@ -4,22 +4,13 @@
  */
 import { deploymentPlan } from '../deploy/plan';
 import { Deployer, type DeployerOptions } from '../deploy/deployer';
-import type { CloudClient } from '../deploy/types';
-import type { AdmissionRecord, DeploymentRecord, Ledger } from '../ledger/types';
+import type { AdmissionRecord, DeploymentRecord } from '../ledger/types';
 import { AdmissionError } from '../model/errors';
 import type { HostInfoProvider, HostSnapshot } from '../host-info/types';
 
-export interface DeploymentServiceOptions {
-  readonly ledger: Ledger;
-  readonly cloud: CloudClient;
-  readonly clock: () => number;
-  readonly templates: Readonly<Record<string, string>>;
-  readonly holder: string;
-  readonly leaseMs: number;
+export interface DeploymentServiceOptions extends DeployerOptions {
   /** How often due work is looked for (other processes' confirms, lapsed leases, ends). */
   readonly pollMs: number;
-  readonly log?: DeployerOptions['log'];
-  readonly onChange?: () => void;
 }
 
 export class DeploymentService {
@@ -32,16 +23,7 @@ export class DeploymentService {
 
   constructor(private readonly o: DeploymentServiceOptions) {
     this.target = o.cloud.name;
-    this.deployer = new Deployer({
-      ledger: o.ledger,
-      cloud: o.cloud,
-      clock: o.clock,
-      templates: o.templates,
-      holder: o.holder,
-      leaseMs: o.leaseMs,
-      ...(o.log ? { log: o.log } : {}),
-      ...(o.onChange ? { onChange: o.onChange } : {}),
-    });
+    this.deployer = new Deployer(o);
   }
 
   /**
