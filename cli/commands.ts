@@ -1,7 +1,8 @@
 /**
- * The service commands of `eac` (against a running service: --url / EAC_URL, --token / EAC_TOKEN): admit, admissions,
- * hosts, capacity, policy, constraints, windows, events tail, decisions, audit. Human tables by default, --json for
- * scripts (the server's answer as is, or one JSON object per line for streams).
+ * The service commands of `eac` (against a running service: --url / EAC_URL, --token / EAC_TOKEN): admit, admissions
+ * (with their deployments: VMs in OpenNebula when AC_DEPLOY=opennebula), hosts, capacity, policy, constraints, windows,
+ * events tail, decisions, audit. Human tables by default, --json for scripts (the server's answer as is, or one JSON
+ * object per line for streams).
  */
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -146,6 +147,47 @@ function admissionText(a: Json): string {
   return text;
 }
 
+/**
+ * A deployment (GET …/deployment, or the `deployment` of an admission): status, attempts, the last error, progress,
+ * then one row per VM slot with its OpenNebula VM id once it has one (and a slot's own error below the table).
+ */
+function deploymentText(d: Json, admissionId?: string): string {
+  const p = (d.progress as Json | undefined) ?? {};
+  let text = fields([
+    ...(admissionId !== undefined ? ([['admission', admissionId]] as [string, Cell][]) : []),
+    ['deployment', d.status as string],
+    ['target', d.target as string],
+    ['attempts', d.attempts as number],
+    ...(d.error !== undefined ? ([['error', d.error as string]] as [string, Cell][]) : []),
+    ['progress', progressText(p)],
+    ['not before', when(d.notBefore)],
+    ['updated', when(d.updatedAt)],
+  ]);
+  const vms = (d.vms as Json[] | undefined) ?? [];
+  if (vms.length > 0) {
+    text += `\n${table(vms, [
+      { header: 'SLOT', value: (v) => v.slot as string },
+      { header: 'COMPONENT', value: (v) => v.componentId as string },
+      { header: 'HOST', value: (v) => v.hostId as string },
+      { header: 'STATE', value: (v) => v.state as string },
+      { header: 'VM ID', value: (v) => v.vmId as number | undefined, right: true },
+    ])}`;
+    const errors = vms.filter((v) => v.error !== undefined).map((v) => `  ${v.slot as string}: ${v.error as string}`);
+    if (errors.length > 0) text += `${errors.join('\n')}\n`;
+  }
+  return text;
+}
+
+const progressText = (p: Json): string =>
+  `${n(p.deployed) ?? 0} of ${n(p.vms) ?? 0} VMs deployed, ${n(p.pending) ?? 0} pending, ${n(p.lost) ?? 0} lost, ${n(p.removed) ?? 0} removed, ${n(p.terminated) ?? 0} terminated`;
+
+/** One line after confirm / deploy: where the deployment stands. */
+function deploymentLine(id: string, d: Json): string {
+  const p = (d.progress as Json | undefined) ?? {};
+  const due = typeof d.notBefore === 'string' && Date.parse(d.notBefore) > Date.now() ? `, not before ${when(d.notBefore)}` : '';
+  return `${id}: deployment ${d.status as string} (${n(p.vms) ?? 0} VMs on ${d.target as string}; attempts so far ${d.attempts as number}${due})\n`;
+}
+
 /** Follows nextCursor when `all`; else one page, and says on stderr how to get the next. */
 async function pages(client: EacClient, path: string, key: string, query: Json, all: boolean): Promise<{ items: Json[]; nextCursor: string | null }> {
   const items: Json[] = [];
@@ -281,7 +323,7 @@ export function addServiceCommands(program: Command): void {
       else out(admissionAnswerText(answer));
     });
 
-  const admissions = program.command('admissions').description('recorded admissions: list, show, confirm, release');
+  const admissions = program.command('admissions').description('recorded admissions: list, show, confirm, release; their deployments (AC_DEPLOY=opennebula): deployment, deploy');
   admissions
     .command('list')
     .description('admissions whose window overlaps [--from, --to), oldest first (a client sees its own)')
@@ -304,23 +346,44 @@ export function addServiceCommands(program: Command): void {
     });
   admissions
     .command('show')
-    .description('one admission: status, window, hold, hosts')
+    .description('one admission: status, window, hold, hosts, and its deployment when it has one (status, progress, VMs with their OpenNebula ids)')
     .argument('<id>')
     .action(async (id: string, _o: unknown, cmd: Command) => {
       const { client, json } = contextOf(cmd);
       const a = await client.request<Json>('GET', `/api/v1/admissions/${encodeURIComponent(id)}`);
       if (json) printJson(a);
-      else out(admissionText(a));
+      else out(a.deployment ? `${admissionText(a)}\n${deploymentText(a.deployment as Json)}` : admissionText(a));
     });
   admissions
     .command('confirm')
-    .description('keep a held offer (confirmed, or active when its start has come)')
+    .description('keep a held offer (confirmed, or active when its start has come); with AC_DEPLOY=opennebula its VMs are then deployed (from its start)')
     .argument('<id>')
     .action(async (id: string, _o: unknown, cmd: Command) => {
       const { client, json } = contextOf(cmd);
       const a = await client.request<Json>('POST', `/api/v1/admissions/${encodeURIComponent(id)}/confirm`);
-      if (json) printJson(a);
-      else out(`${a.id as string}: ${a.status as string} (${when(a.start)} → ${when(a.end, 'open')})\n`);
+      if (json) return printJson(a);
+      out(`${a.id as string}: ${a.status as string} (${when(a.start)} → ${when(a.end, 'open')})\n`);
+      if (a.deployment) out(deploymentLine(a.id as string, a.deployment as Json));
+    });
+  admissions
+    .command('deployment')
+    .description("an admission's deployment: status, attempts, the last error, progress, and its VMs (slot, component, host, state, OpenNebula VM id)")
+    .argument('<id>')
+    .action(async (id: string, _o: unknown, cmd: Command) => {
+      const { client, json } = contextOf(cmd);
+      const d = await client.request<Json>('GET', `/api/v1/admissions/${encodeURIComponent(id)}/deployment`);
+      if (json) printJson(d);
+      else out(deploymentText(d, d.admissionId as string));
+    });
+  admissions
+    .command('deploy')
+    .description('retry a failed deployment (deploy_failed): a new attempt; VMs already there for a slot are found again, not duplicated')
+    .argument('<id>')
+    .action(async (id: string, _o: unknown, cmd: Command) => {
+      const { client, json } = contextOf(cmd);
+      const d = await client.request<Json>('POST', `/api/v1/admissions/${encodeURIComponent(id)}/deploy`);
+      if (json) printJson(d);
+      else out(deploymentLine(d.admissionId as string, d));
     });
   admissions
     .command('release')

@@ -388,7 +388,7 @@ export const openApiDocument = {
           notBefore: { type: 'string', format: 'date-time' },
           updatedAt: { type: 'string', format: 'date-time' },
           generation: { type: 'integer' },
-          progress: { type: 'object', properties: { vms: { type: 'integer' }, deployed: { type: 'integer' }, pending: { type: 'integer' }, lost: { type: 'integer' }, terminated: { type: 'integer' } } },
+          progress: { type: 'object', properties: { vms: { type: 'integer' }, deployed: { type: 'integer' }, pending: { type: 'integer' }, lost: { type: 'integer' }, removed: { type: 'integer', description: 'rolled back after a failed attempt' }, terminated: { type: 'integer' } } },
           vms: {
             type: 'array',
             items: {

@@ -2,7 +2,9 @@
  * The service commands of the real `eac` binary (dist/bin/eac.js, built by the global setup) against the real service
  * process on 127.0.0.1 with tokens: admit a manifest, list, show, confirm, release, hosts with totals, --json that
  * parses, settings, windows, the decision and audit logs, events tail, and the exit codes (3 for 401 / 403 / 404, 4 for
- * an unreachable service, 2 for bad usage). The token is never printed.
+ * an unreachable service, 2 for bad usage); and a second service deploying into an OpenNebula stub (AC_DEPLOY=opennebula):
+ * the deployment and its VM ids in `admissions show` and `admissions deployment`, a failed one retried with
+ * `admissions deploy`. The token is never printed.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -10,6 +12,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { tokenHash } from '../gateway/auth';
+import { manyComponentManifest } from './support/manifests';
+import { ACTION, OpenNebulaStub } from './support/opennebula-stub';
 import { startServerProcess, type ServerProcess } from './support/server-process';
 
 const ROOT = path.join(__dirname, '..');
@@ -275,5 +279,167 @@ describe('exit codes and messages', () => {
     const help = eac(null, '--help');
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/Exit codes:\n\s+0\s+ok[\s\S]*3\s+refused by the server \(4xx\): 401[\s\S]*4\s+the server failed \(5xx\) or could not be reached/);
+  });
+});
+
+describe('eac admissions and deployments into OpenNebula (AC_DEPLOY=opennebula)', () => {
+  // OpenNebula host ids are not eac's: eac names hosts by their OpenNebula names.
+  const HOSTS = [
+    { id: 3, name: 'one-1', cpus: 4, memoryMb: 8192 },
+    { id: 7, name: 'one-2', cpus: 4, memoryMb: 8192 },
+  ];
+  const TEMPLATES = [{ id: 20, name: 'web', attributes: { CPU: '1', MEMORY: '512', EAC_COMPONENT: 'c1' } }];
+  let stub: OpenNebulaStub;
+  let one: ServerProcess;
+  let manifest = '';
+
+  beforeAll(async () => {
+    stub = await OpenNebulaStub.start(HOSTS, TEMPLATES);
+    manifest = path.join(tmp, 'shop.xml');
+    fs.writeFileSync(manifest, manyComponentManifest({ serviceId: 'shop', components: 1, vcpus: 1, memoryMb: 512, initial: 2, upperBound: 2 }));
+    one = await startServerProcess({
+      AC_CONFIG: path.join(tmp, 'config.json'),
+      AC_SOLVER: 'greedy',
+      AC_DATA_DIR: path.join(tmp, 'data-opennebula'),
+      AC_HOST_INFO: 'opennebula',
+      AC_OPENNEBULA_URL: stub.url,
+      AC_OPENNEBULA_AUTH: 'oneadmin:opennebula',
+      AC_DEPLOY: 'opennebula',
+      AC_DEPLOY_POLL_MS: '200',
+    });
+  });
+  afterAll(async () => {
+    await one?.stop();
+    await stub?.close();
+  });
+
+  /**
+   * The CLI against this service, without blocking: the OpenNebula stub answers from this very process, so a
+   * spawnSync here would stall the service's calls to it for as long as the CLI runs.
+   */
+  function eacOne(who: keyof typeof TOKENS, ...args: string[]): Promise<Run> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [CLI, ...args, '--url', one.url], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', EAC_TOKEN: TOKENS[who] }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      child.once('error', reject);
+      child.once('close', (code) => {
+        clearTimeout(timer);
+        const run = { code: code ?? -1, stdout, stderr };
+        runs.push(run);
+        resolve(run);
+      });
+    });
+  }
+
+  /** Polls `admissions deployment --json` until its status is `status` (the deployment runs after confirm). */
+  async function until(id: string, status: string): Promise<Record<string, any>> {
+    let last: Record<string, any> = {};
+    for (let k = 0; k < 100; k++) {
+      last = json(await eacOne('rita', 'admissions', 'deployment', id, '--json'));
+      if (last.status === status) return last;
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    throw new Error(`deployment of ${id} never reached ${status}: ${JSON.stringify(last)}`);
+  }
+
+  /** The VM table's rows: slot, component, host, state, VM id. */
+  const vmRows = (stdout: string): string[][] => {
+    const lines = stdout.split('\n');
+    const start = lines.findIndex((l) => /^SLOT\s+COMPONENT\s+HOST\s+STATE\s+VM ID$/.test(l));
+    expect(start).toBeGreaterThanOrEqual(0);
+    const rows: string[][] = [];
+    for (const l of lines.slice(start + 1)) {
+      if (!/^c\d+-\d+\s/.test(l)) break;
+      rows.push(l.trim().split(/\s+/));
+    }
+    return rows;
+  };
+
+  it('confirm says the deployment is on; show and deployment print its progress and every VM with its OpenNebula VM id', async () => {
+    const admitted = json(await eacOne('alice', 'admit', manifest, '--json'));
+    expect(admitted.services[0]).toMatchObject({ serviceId: 'shop', decision: 'accepted' });
+    const id = admitted.services[0].admissionId as string;
+
+    const confirm = await eacOne('alice', 'admissions', 'confirm', id);
+    expect(confirm.code).toBe(0);
+    expect(confirm.stdout).toMatch(new RegExp(`^${id}: active \\(`));
+    expect(confirm.stdout).toMatch(new RegExp(`^${id}: deployment (scheduled|deploying|deployed) \\(2 VMs on opennebula; attempts so far [01]\\)$`, 'm'));
+
+    const d = await until(id, 'deployed');
+    expect(d).toMatchObject({ admissionId: id, target: 'opennebula', attempts: 1, progress: { vms: 2, deployed: 2, pending: 0, lost: 0, removed: 0, terminated: 0 } });
+    // The VM ids eac shows are the ones OpenNebula runs, on the offer's hosts.
+    const live = stub.live();
+    expect(live.map((v) => v.id).sort()).toEqual(d.vms.map((v: { vmId: number }) => v.vmId).sort());
+    for (const vm of d.vms as { slot: string; vmId: number; hostId: string }[]) {
+      expect(HOSTS.find((h) => h.id === stub.vms.get(vm.vmId)!.hostId)!.name).toBe(vm.hostId);
+    }
+    const expected = (d.vms as { slot: string; componentId: string; hostId: string; vmId: number }[]).map((v) => [v.slot, v.componentId, v.hostId, 'deployed', String(v.vmId)]);
+    expect(expected.map((r) => r[0])).toEqual(['c1-1', 'c1-2']);
+
+    const show = await eacOne('alice', 'admissions', 'show', id);
+    expect([show.code, show.stderr]).toEqual([0, '']);
+    expect(show.stdout).toMatch(/^status:\s+active$/m);
+    expect(show.stdout).toMatch(/^HOST\s+CPUS\s+MEMORY MB$/m);
+    expect(show.stdout).toMatch(/^deployment:\s+deployed$/m);
+    expect(show.stdout).toMatch(/^target:\s+opennebula$/m);
+    expect(show.stdout).toMatch(/^attempts:\s+1$/m);
+    expect(show.stdout).toMatch(/^progress:\s+2 of 2 VMs deployed, 0 pending, 0 lost, 0 removed, 0 terminated$/m);
+    expect(show.stdout).not.toMatch(/^error:/m);
+    expect(vmRows(show.stdout)).toEqual(expected);
+    // --json stays the server's answer, deployment included.
+    const raw = json(await eacOne('rita', 'admissions', 'show', id, '--json'));
+    expect(raw.deployment.vms.map((v: { vmId: number }) => v.vmId)).toEqual(d.vms.map((v: { vmId: number }) => v.vmId));
+
+    const table = await eacOne('rita', 'admissions', 'deployment', id);
+    expect([table.code, table.stderr]).toEqual([0, '']);
+    expect(table.stdout).toMatch(new RegExp(`^admission:\\s+${id}$`, 'm'));
+    expect(table.stdout).toMatch(/^deployment:\s+deployed$/m);
+    expect(vmRows(table.stdout)).toEqual(expected);
+    // Nothing failed: there is nothing to retry (409 → 3).
+    const again = await eacOne('alice', 'admissions', 'deploy', id);
+    expect(again.code).toBe(3);
+    expect(again.stderr).toMatch(/refused \(409 AC_ERR_CONFLICT\)/);
+  });
+
+  it("a failed deployment shows OpenNebula's error; admissions deploy retries it", async () => {
+    stub.failOn('one.vm.deploy', { message: '[one.vm.deploy] Host capacity exceeded.', code: ACTION });
+    const id = json(await eacOne('alice', 'admit', manifest, '--json')).services[0].admissionId as string;
+    expect((await eacOne('alice', 'admissions', 'confirm', id)).code).toBe(0);
+    await until(id, 'deploy_failed');
+
+    const failed = await eacOne('alice', 'admissions', 'deployment', id);
+    expect(failed.code).toBe(0);
+    expect(failed.stdout).toMatch(/^deployment:\s+deploy_failed$/m);
+    expect(failed.stdout).toMatch(/^error:\s+.*Host capacity exceeded\./m);
+    expect(failed.stdout).toMatch(/^progress:\s+0 of 2 VMs deployed, /m);
+    // Rolled back: none of its VMs is left running.
+    expect(vmRows(failed.stdout).map((r) => r[3])).not.toContain('deployed');
+    expect(stub.live()).toHaveLength(2);
+
+    const retry = await eacOne('alice', 'admissions', 'deploy', id);
+    expect([retry.code, retry.stderr]).toEqual([0, '']);
+    expect(retry.stdout).toMatch(new RegExp(`^${id}: deployment (scheduled|deploying|deployed) \\(2 VMs on opennebula; attempts so far [12]\\)\n$`));
+    const d = await until(id, 'deployed');
+    expect(d.attempts).toBe(2);
+    expect(d.error).toBeUndefined();
+    const show = await eacOne('rita', 'admissions', 'show', id);
+    expect(vmRows(show.stdout)).toEqual((d.vms as { slot: string; componentId: string; hostId: string; vmId: number }[]).map((v) => [v.slot, v.componentId, v.hostId, 'deployed', String(v.vmId)]));
+    expect(stub.live()).toHaveLength(4);
+  });
+
+  it('without deployment (AC_DEPLOY none): admissions deployment is a 404 and deploy a 409, both exit 3', () => {
+    const held = json(eac('alice', 'admit', SM, '--json')).services[0].admissionId as string;
+    const none = eac('alice', 'admissions', 'deployment', held);
+    expect(none.code).toBe(3);
+    expect(none.stderr).toMatch(/refused \(404 AC_ERR_NOT_FOUND\): admission '.*' has no deployment/);
+    const off = eac('alice', 'admissions', 'deploy', held);
+    expect(off.code).toBe(3);
+    expect(off.stderr).toMatch(/refused \(409 AC_ERR_CONFLICT\): deployment is off/);
+    // show of an admission without a deployment prints no deployment block.
+    expect(eac('alice', 'admissions', 'show', held).stdout).not.toMatch(/^deployment:/m);
   });
 });

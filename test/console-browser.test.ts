@@ -21,6 +21,8 @@ import { tokenHash } from '../gateway/auth';
 import { openLedger } from '../ledger';
 import { DEFAULT_CONSTRAINTS, DEFAULT_WEIGHTS } from '../model/types';
 import { readManifest, testGateway } from './support/gateway';
+import { manyComponentManifest } from './support/manifests';
+import { ACTION, OpenNebulaStub } from './support/opennebula-stub';
 import { startServerProcess, type ServerProcess } from './support/server-process';
 
 const ARTIFACTS = path.join(__dirname, '..', 'test-artifacts', 'console');
@@ -501,6 +503,89 @@ suite('the operator console in Chromium', () => {
       await shot(p, '10-admissions-paged');
     } finally {
       await p.close();
+    }
+  });
+
+  it("shows an admission's deployment into OpenNebula with its VM ids, and retries a failed one (open mode)", async () => {
+    const stub = await OpenNebulaStub.start(
+      [
+        { id: 3, name: 'one-1', cpus: 4, memoryMb: 8192 },
+        { id: 7, name: 'one-2', cpus: 4, memoryMb: 8192 },
+      ],
+      [{ id: 20, name: 'web', attributes: { CPU: '1', MEMORY: '512', EAC_COMPONENT: 'c1' } }],
+    );
+    let one: ServerProcess | undefined;
+    const p = await newPage();
+    try {
+      one = await startServerProcess({ AC_SOLVER: 'greedy', AC_HOST_INFO: 'opennebula', AC_OPENNEBULA_URL: stub.url, AC_OPENNEBULA_AUTH: 'oneadmin:opennebula', AC_DEPLOY: 'opennebula', AC_DEPLOY_POLL_MS: '200' });
+      const base = one.url;
+      const shop = manyComponentManifest({ serviceId: 'shop', components: 1, vcpus: 1, memoryMb: 512, initial: 2, upperBound: 2 });
+      const admitConfirm = async (xml: string): Promise<string> => {
+        const answer = await api(base, 'POST', '/api/v1/admissions', { xml });
+        expect(answer.status).toBe(201);
+        const id = answer.body.services[0].admissionId as string;
+        const confirmed = await api(base, 'POST', `/api/v1/admissions/${id}/confirm`);
+        expect(confirmed.status).toBe(200);
+        expect(confirmed.body.deployment).toMatchObject({ target: 'opennebula', progress: { vms: 2 } });
+        return id;
+      };
+      /** The deployment runs after confirm: polls until it reaches `status`. */
+      const until = async (id: string, status: string): Promise<{ status: string; attempts: number; error?: string; vms: { slot: string; componentId: string; hostId: string; state: string; vmId?: number }[] }> => {
+        let last: any;
+        for (let k = 0; k < 100; k++) {
+          last = (await api(base, 'GET', `/api/v1/admissions/${id}/deployment`)).body;
+          if (last?.status === status) return last;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        throw new Error(`deployment of ${id} never reached ${status}: ${JSON.stringify(last)}`);
+      };
+      const vmTable = (): Promise<string[][]> => p.$$eval('#adm-detail [data-section=deployment] table tbody tr', (rows) => rows.map((r) => Array.from((r as HTMLTableRowElement).cells).slice(0, 5).map((c) => c.textContent ?? '')));
+      const rowsOf = (vms: { slot: string; componentId: string; hostId: string; state: string; vmId?: number }[]): string[][] => vms.map((v) => [v.slot, v.componentId, v.hostId, v.state, v.vmId === undefined ? '–' : String(v.vmId)]);
+
+      const good = await admitConfirm(shop);
+      const deployed = await until(good, 'deployed');
+      expect(deployed.vms.map((v) => v.vmId).sort()).toEqual(stub.live().map((v) => v.id).sort());
+      stub.failOn('one.vm.deploy', { message: '[one.vm.deploy] Host capacity exceeded.', code: ACTION });
+      const bad = await admitConfirm(manyComponentManifest({ serviceId: 'shop-b', components: 1, vcpus: 1, memoryMb: 512, initial: 2, upperBound: 2 }));
+      const failed = await until(bad, 'deploy_failed');
+
+      await p.goto(`${base}/console#admissions`, { waitUntil: 'domcontentloaded' });
+      await p.waitForSelector(`#adm-table tbody tr[data-id="${good}"]`);
+      await p.click(`#adm-table tbody tr[data-id="${good}"]`);
+      const section = '#adm-detail [data-section=deployment]';
+      await waitText(p, `${section} [data-field=deployment-status]`, (t) => t === 'deployed', 'the deployed admission’s deployment');
+      expect(await text(p, `${section} h3`)).toBe('Deployment');
+      expect(await text(p, `${section} [data-field=deployment-attempts]`)).toBe('1');
+      expect(await text(p, `${section} [data-field=deployment-progress]`)).toBe('2 of 2 VMs deployed, 0 pending, 0 lost, 0 removed, 0 terminated');
+      expect(await p.$(`${section} [data-field=deployment-error]`)).toBeNull();
+      expect(await p.$$eval(`${section} table thead th`, (th) => th.map((x) => x.textContent))).toEqual(['Slot', 'Component', 'Host', 'State', 'OpenNebula VM id', 'Error']);
+      expect(await vmTable()).toEqual(rowsOf(deployed.vms));
+      expect(await p.$('#adm-deploy')).toBeNull(); // nothing to retry
+      await shot(p, '11-deployment-deployed');
+
+      await p.click(`#adm-table tbody tr[data-id="${bad}"]`);
+      await waitText(p, `${section} [data-field=deployment-status]`, (t) => t === 'deploy_failed', 'the failed deployment');
+      expect(await text(p, `${section} [data-field=deployment-error]`)).toBe(failed.error);
+      expect(failed.error).toContain('Host capacity exceeded.');
+      expect(await vmTable()).toEqual(rowsOf(failed.vms));
+      await p.waitForSelector(`${section} #adm-deploy`);
+      expect(await text(p, '#adm-deploy')).toBe('Retry deployment');
+      await shot(p, '12-deployment-failed');
+      await p.click('#adm-deploy');
+      // The retry, then the deployment's events: the details follow by themselves.
+      await waitText(p, `${section} [data-field=deployment-status]`, (t) => t === 'deployed', 'the retried deployment', 15_000);
+      const retried = await until(bad, 'deployed');
+      expect(retried.attempts).toBe(2);
+      await waitText(p, `${section} [data-field=deployment-attempts]`, (t) => t === '2', 'the second attempt');
+      expect(await vmTable()).toEqual(rowsOf(retried.vms));
+      expect(retried.vms.every((v) => v.vmId !== undefined && stub.vms.get(v.vmId)?.state === 3)).toBe(true);
+      expect(await p.$('#adm-deploy')).toBeNull();
+      await shot(p, '13-deployment-retried');
+    } finally {
+      await p.close();
+      await one?.stop();
+      if (one) fs.rmSync(one.dataDir, { recursive: true, force: true });
+      await stub.close();
     }
   });
 

@@ -226,6 +226,7 @@ describe('all or nothing', () => {
       ['terminate-hard', 101],
     ]);
     expect(d.vms.map((v: { state: string }) => v.state)).toEqual(['removed', 'removed', 'planned', 'planned']);
+    expect(d.progress).toEqual({ vms: 4, deployed: 0, pending: 2, lost: 0, removed: 2, terminated: 0 });
     const failed = (await events()).find((e) => e.type === 'deployment.failed')!;
     expect(failed.data).toMatchObject({ attempt: 1, slot: 'c1-2', removed: [100, 101] });
     // The admission keeps its capacity: a retry may still place it.

@@ -91,6 +91,32 @@
     closedAt?: string;
     hosts: { hostId: string; cpus: number; memoryMb: number }[];
     response?: { summary?: string; components?: ComponentJson[] };
+    /** When it was confirmed with deployment on (AC_DEPLOY=opennebula). */
+    deployment?: DeploymentJson;
+  }
+  interface DeploymentVmJson {
+    slot: string;
+    componentId: string;
+    hostId: string;
+    cpus: number;
+    memoryMb: number;
+    state: string;
+    /** The OpenNebula VM id, once the VM exists. */
+    vmId?: number;
+    templateId?: number;
+    error?: string;
+  }
+  interface DeploymentJson {
+    target: string;
+    status: string;
+    attempts: number;
+    /** OpenNebula's error of the last failed attempt. */
+    error?: string;
+    notBefore: string;
+    updatedAt: string;
+    generation: number;
+    progress: { vms: number; deployed: number; pending: number; lost: number; removed?: number; terminated: number };
+    vms: DeploymentVmJson[];
   }
   interface WindowJson {
     id: string;
@@ -572,12 +598,56 @@
       }
       actions.append(h('span', { class: 'result' }));
       if (actions.querySelector('button')) box.append(actions);
+      if (a.deployment) box.append(deploymentBlock(a.id, a.deployment));
       if (a.response?.summary) box.append(h('p', {}, a.response.summary));
       for (const c of a.response?.components ?? []) box.append(componentBlock(c));
     } catch (error) {
       clear(box);
       box.append(h('p', { class: 'error' }, error instanceof ApiError ? error.describe() : String(error)));
     }
+  }
+
+  /** At most this many VM rows (a deployment may have thousands); the rest are counted. */
+  const MAX_VM_ROWS = 500;
+
+  /** Where the admission's VMs stand in the cloud: status, attempts, the last error, progress, one row per VM slot. */
+  function deploymentBlock(admissionId: string, d: DeploymentJson): HTMLElement {
+    const p = d.progress;
+    const dot = d.status === 'deployed' && p.lost === 0 ? 'ok-dot' : d.status === 'deploy_failed' || p.lost > 0 ? 'bad-dot' : d.status === 'terminated' ? '' : 'warn-dot';
+    const block = h('div', { class: 'deployment', data: { section: 'deployment' } },
+      h('h3', {}, 'Deployment'),
+      h('p', { class: dot, data: { field: 'deployment-status' } }, d.status),
+      dl([
+        ['target', d.target, 'deployment-target'],
+        ['attempts', num(d.attempts), 'deployment-attempts'],
+        ...(d.error !== undefined ? [['last error', d.error, 'deployment-error'] as const] : []),
+        ['progress', `${num(p.deployed)} of ${num(p.vms)} VMs deployed, ${num(p.pending)} pending, ${num(p.lost)} lost, ${num(p.removed ?? 0)} removed, ${num(p.terminated)} terminated`, 'deployment-progress'],
+        ['not before', when(d.notBefore), 'deployment-notBefore'],
+        ['updated', when(d.updatedAt), 'deployment-updatedAt'],
+      ]),
+    );
+    if (d.status === 'deploy_failed') {
+      const actions = h('div', { class: 'toolbar' });
+      actions.append(actionButton('adm-deploy', 'Retry deployment', () => api('POST', `/api/v1/admissions/${encodeURIComponent(admissionId)}/deploy`)), h('span', { class: 'result' }));
+      block.append(actions);
+    }
+    if (d.vms.length > 0) {
+      const head = h('tr', {}, h('th', {}, 'Slot'), h('th', {}, 'Component'), h('th', {}, 'Host'), h('th', {}, 'State'), h('th', {}, 'OpenNebula VM id'), h('th', {}, 'Error'));
+      const body = h('tbody');
+      for (const v of d.vms.slice(0, MAX_VM_ROWS)) {
+        body.append(h('tr', { class: `vm-${v.state}`, data: { slot: v.slot } },
+          h('td', { class: 'code' }, v.slot),
+          h('td', {}, v.componentId),
+          h('td', {}, v.hostId),
+          h('td', { data: { field: 'state' } }, v.state),
+          h('td', { class: 'num', data: { field: 'vmId' } }, v.vmId === undefined ? '–' : String(v.vmId)),
+          h('td', { class: 'error-text' }, v.error ?? ''),
+        ));
+      }
+      if (d.vms.length > MAX_VM_ROWS) body.append(h('tr', {}, h('td', {}, `… and ${num(d.vms.length - MAX_VM_ROWS)} more VMs`)));
+      block.append(h('table', { class: 'grid vms' }, h('thead', {}, head), body));
+    }
+    return block;
   }
 
   /** A button that changes state through the API; the answer (or the refusal) is written next to it. */

@@ -228,6 +228,7 @@ describe('SqliteLedger: opening, durability, migrations', () => {
       [5, false],
       [6, false],
       [7, false],
+      [8, false],
     ]);
   });
 
