@@ -868,7 +868,11 @@ export class AdmissionService {
    * is solved again over the new window (its own old booking does not count) and re-placed if it can be admitted exactly
    * as before — otherwise AC_ERR_CAPACITY_CONFLICT with the reasons of that solve, and the admission keeps its window.
    */
-  async reschedule(record: AdmissionRecord, window: TimeWindow, actor: string, expectedGeneration?: number): Promise<AdmissionRecord> {
+  /**
+   * `keepHosts`: its VMs run on its hosts (a live deployment), so it moves in time only where those hosts have room; it
+   * is never re-placed.
+   */
+  async reschedule(record: AdmissionRecord, window: TimeWindow, actor: string, expectedGeneration?: number, options: { readonly keepHosts?: boolean } = {}): Promise<AdmissionRecord> {
     const holdExpiresAt = record.status === 'held' && record.expirySeconds !== undefined ? this.holdExpiry(window, record.expirySeconds) : undefined;
     const catalogue = this.options.charging?.current();
     // A charged admission is priced again over its new window (same placements, same agreement and price list), and
@@ -879,6 +883,13 @@ export class AdmissionService {
       return await this.ledger.reschedule(record.id, change, actor, expectedGeneration);
     } catch (error) {
       if (!(isAdmissionError(error) && error.code === 'AC_ERR_CAPACITY_CONFLICT')) throw error;
+      if (options.keepHosts) {
+        throw new AdmissionError(
+          'AC_ERR_CAPACITY_CONFLICT',
+          `admission '${record.id}' is deployed: its VMs run on its hosts, which lack room in [${new Date(window.start).toISOString()}, ${window.end === null ? '∞' : new Date(window.end).toISOString()}), so it is not re-placed; it keeps its window`,
+          error.details,
+        );
+      }
       const input = (record.response as { inputManifest?: unknown } | null)?.inputManifest;
       if (typeof input !== 'string') throw error;
       // The JSON body's requirements were kept beside the manifest: a re-solve honours them too.

@@ -307,7 +307,7 @@ suite('the operator console in Chromium', () => {
     expect(await text(page, '#adm-detail [data-field=hosts]')).toContain(`${placedHost} (${placedCpus} CPUs`);
     expect(await text(page, '#adm-detail')).toContain('accepted locally');
     // Confirming the offer from the console: it starts now, so it is active at once.
-    await page.click('#adm-confirm');
+    await page.$eval('#adm-confirm', (b) => (b as HTMLButtonElement).click());
     await waitText(page, `${row} td:nth-child(4)`, (t) => t === 'active', 'the confirmed admission’s status');
     expect((await api(server.url, 'GET', `/api/v1/admissions/${admissionId}`, { token: TOKENS.operator })).body.status).toBe('active');
     await waitText(page, '#adm-detail [data-field=confirmedAt]', (t) => /^\d{4}-/.test(t), 'the confirmation time');
@@ -436,7 +436,9 @@ suite('the operator console in Chromium', () => {
     await page.click(`#adm-table tbody tr[data-id="${ownId}"]`);
     await page.waitForSelector('#adm-release');
     page.once('dialog', (d) => void d.accept());
-    await page.click('#adm-release');
+    // Clicked inside the page in one step: the details pane re-renders when events arrive, and a button found first and
+    // clicked after may be the one it just replaced.
+    await page.$eval('#adm-release', (b) => (b as HTMLButtonElement).click());
     await waitText(page, `#adm-table tbody tr[data-id="${ownId}"] td:nth-child(4)`, (t) => t === 'released', 'the released admission');
     expect((await api(server.url, 'GET', `/api/v1/admissions/${ownId}`, { token: TOKENS.operator })).body.status).toBe('released');
     await go(page, 'hosts');
@@ -571,7 +573,7 @@ suite('the operator console in Chromium', () => {
       await p.waitForSelector(`${section} #adm-deploy`);
       expect(await text(p, '#adm-deploy')).toBe('Retry deployment');
       await shot(p, '12-deployment-failed');
-      await p.click('#adm-deploy');
+      await p.$eval('#adm-deploy', (b) => (b as HTMLButtonElement).click());
       // The retry, then the deployment's events: the details follow by themselves.
       await waitText(p, `${section} [data-field=deployment-status]`, (t) => t === 'deployed', 'the retried deployment', 15_000);
       const retried = await until(bad, 'deployed');

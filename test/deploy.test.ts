@@ -320,6 +320,27 @@ describe('all or nothing', () => {
   });
 });
 
+describe('moving a deployed admission in time', () => {
+  test('it moves only where its own hosts have room: never re-placed away from its VMs', async () => {
+    await open();
+    const id = await admit(SHOP);
+    await confirm(id);
+    const hosts = ((await admission(id)).hosts as { hostId: string }[]).map((h) => h.hostId);
+    // Shortened in place: fine, same hosts.
+    const shorter = await request(gw.app).patch(`/api/v1/admissions/${id}`).set('Content-Type', 'application/json').send({ end: at(t0 + 6 * 3_600_000) });
+    expect(shorter.status).toBe(200);
+    expect((shorter.body.hosts as { hostId: string }[]).map((h) => h.hostId)).toEqual(hosts);
+    // Maintenance takes one of its hosts later on: moving there would need other hosts, which a deployed one never gets.
+    const w = await request(gw.app).post('/api/v1/capacity/windows').set('Content-Type', 'application/json').send({ hosts: [hosts[0]], start: at(t0 + 2 * 3_600_000), end: at(t0 + 5 * 3_600_000), cpusDelta: -4, reason: 'disk swap' });
+    expect(w.status).toBe(201);
+    const moved = await request(gw.app).patch(`/api/v1/admissions/${id}`).set('Content-Type', 'application/json').send({ start: at(t0 + 3 * 3_600_000), end: at(t0 + 4 * 3_600_000) });
+    expect(moved.status).toBe(409);
+    expect(moved.body.error.code).toBe('AC_ERR_CAPACITY_CONFLICT');
+    expect(moved.body.error.message).toContain(`admission '${id}' is deployed: its VMs run on its hosts`);
+    expect((await admission(id)).hosts.map((h: { hostId: string }) => h.hostId)).toEqual(hosts);
+  });
+});
+
 describe('the end of an admission', () => {
   test('release terminates every VM; an end in the window does too', async () => {
     await open();

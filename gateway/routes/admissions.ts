@@ -319,7 +319,10 @@ export function admissionRoutes(deps: AdmissionRouteDeps): Router {
     if (window.end !== null && window.end <= window.start) {
       throw new AdmissionError('AC_ERR_INVALID_REQUEST', `body.end (${iso(window.end)}) must be after the start (${iso(window.start)})`, [{ field: 'body.end', reason: 'not after the start' }]);
     }
-    const updated = await service.reschedule(record, window, principalOf(req).name, expectedGeneration(req, body));
+    // A deployed admission's VMs stay where they run: it may move in time, not to other hosts.
+    const deployment = await ledger.deployment(record.id);
+    const keepHosts = deployment !== undefined && deployment.status !== 'terminated';
+    const updated = await service.reschedule(record, window, principalOf(req).name, expectedGeneration(req, body), { keepHosts });
     deps.onChange?.();
     deps.logger.info('admission rescheduled', { requestId: req.requestId, admissionId: record.id, from: windowJson(record.window), to: windowJson(updated.window), by: principalOf(req).name });
     sendJson(res, 200, admissionJson(updated));
