@@ -162,8 +162,10 @@ describePostgres('the service on PostgreSQL, several replicas', () => {
     expect(answers.map((a) => a.status).filter((s) => s !== 200 && s !== 201)).toEqual([]);
     const accepted = answers.filter((a) => a.body.services[0].decision === 'accepted');
     expect(accepted).toHaveLength(fit);
-    // Accepted through every replica, not one of them taking all.
-    expect(new Set(answers.map((a, i) => (a.body.services[0].decision === 'accepted' ? i % 3 : -1)).filter((r) => r >= 0)).size).toBeGreaterThan(1);
+    // Which replica wins the race is the scheduler's choice, not the design's (when only 8 fit, one
+    // replica may rightly take all 8), so it is not asserted; every replica answering a decision and
+    // every replica's view agreeing with the database (below) are.
+    for (const r of [0, 1, 2]) expect(answers.filter((_, i) => i % 3 === r).every((a) => ['accepted', 'rejected'].includes(a.body.services[0].decision))).toBe(true);
     // Each replica's view, and the database itself, agree: no host over its CPUs or MB.
     for (const s of servers) {
       const hosts = (await call(s.url, 'GET', '/api/v1/hosts')).body;
