@@ -425,6 +425,13 @@ function tooNew(file: string, version: number): AdmissionError {
  * without schema_migrations reads as version 1 applied.
  */
 export function readApplied(db: Database.Database, file: string): AppliedMigration[] {
+  // One read transaction, so that the checks below see one snapshot: read statement by statement, a process that
+  // opens the file while another commits the first migration saw "no schema_migrations table, user_version 0" from
+  // before that commit and "tables present" from after it, and called the file not a ledger database.
+  return db.transaction(() => readAppliedInSnapshot(db, file))();
+}
+
+function readAppliedInSnapshot(db: Database.Database, file: string): AppliedMigration[] {
   if (hasTable(db, 'schema_migrations')) {
     return (db.prepare('SELECT version, name, applied_at AS appliedAt FROM schema_migrations ORDER BY version').all() as AppliedMigration[]).map((r) => ({ ...r }));
   }

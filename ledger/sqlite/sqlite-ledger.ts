@@ -334,7 +334,7 @@ export class SqliteLedger implements Ledger {
     }
     this.txn = this.db.transaction((fn: () => unknown) => fn());
     try {
-      this.busy(() => this.db.pragma('journal_mode = WAL'));
+      this.busy(() => this.retryWhileBusy(() => this.db.pragma('journal_mode = WAL')));
       this.db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
       this.db.pragma('foreign_keys = ON');
       const sync = this.db.pragma('synchronous', { simple: true }) as number;
@@ -399,23 +399,31 @@ export class SqliteLedger implements Ledger {
    * and the retry sleeps 50 µs doubling to 2 ms, with jitter.
    */
   private beginImmediate(): void {
-    const deadline = Date.now() + this.busyTimeoutMs;
-    let wait = 0.05;
     this.q('PRAGMA busy_timeout = 0').run();
     try {
-      for (;;) {
-        try {
-          this.q('BEGIN IMMEDIATE').run();
-          return;
-        } catch (e) {
-          const code = (e as { code?: unknown }).code;
-          if (!(typeof code === 'string' && code.startsWith('SQLITE_BUSY')) || Date.now() >= deadline) throw e;
-        }
-        Atomics.wait(SLEEPER, 0, 0, wait * (0.5 + Math.random()));
-        wait = Math.min(wait * 2, 2);
-      }
+      this.retryWhileBusy(() => this.q('BEGIN IMMEDIATE').run());
     } finally {
       this.q(`PRAGMA busy_timeout = ${this.busyTimeoutMs}`).run();
+    }
+  }
+
+  /**
+   * Runs fn again while it fails with SQLITE_BUSY*, until the busy timeout. Needed where SQLite answers BUSY without
+   * calling its busy handler: besides BEGIN with the handler off, a lock upgrade that would deadlock (two processes
+   * switching a fresh file to WAL at once each hold a shared lock and want the exclusive one; one is told BUSY at once).
+   */
+  private retryWhileBusy<T>(fn: () => T): T {
+    const deadline = Date.now() + this.busyTimeoutMs;
+    let wait = 0.05;
+    for (;;) {
+      try {
+        return fn();
+      } catch (e) {
+        const code = (e as { code?: unknown }).code;
+        if (!(typeof code === 'string' && code.startsWith('SQLITE_BUSY')) || Date.now() >= deadline) throw e;
+      }
+      Atomics.wait(SLEEPER, 0, 0, wait * (0.5 + Math.random()));
+      wait = Math.min(wait * 2, 2);
     }
   }
 
