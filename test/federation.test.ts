@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { readAllocationOffer } from '../formats/optimis-manifest/offer';
 import { startServerProcess, type ServerProcess } from './support/server-process';
+import { closedPort } from './support/stubs';
 import { expectXsdValid } from './support/xsd';
 
 const FIXTURES = path.join(__dirname, 'fixtures', 'federation');
@@ -81,7 +82,7 @@ beforeAll(async () => {
   // Upstreams that are not services: a TREC endpoint that never answers (to make a real peer slow), garbage, a closed port.
   const blackHole = await stub(() => undefined);
   const garbage = await stub((_req, res) => res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"services":[{"serviceId":"shop","decision":"accepted"'));
-  const closedPort = await freePort();
+  const downPort = await closedPort();
   const [laPort, lbPort] = [await freePort(), await freePort()];
   const la = `http://127.0.0.1:${laPort}`;
   const lb = `http://127.0.0.1:${lbPort}`;
@@ -103,7 +104,7 @@ beforeAll(async () => {
         providerId: 'A3',
         peers: [
           { id: 'B-wrong-secret', url: b, secret: 'not-the-secret', timeoutMs: 2000, priority: 1 },
-          { id: 'DOWN', url: `http://127.0.0.1:${closedPort}`, secret: 'x', timeoutMs: 2000, priority: 2 },
+          { id: 'DOWN', url: `http://127.0.0.1:${downPort}`, secret: 'x', timeoutMs: 2000, priority: 2 },
           { id: 'SLOW', url: procs.SLOW!.url, secret: 'slow-secret', timeoutMs: 1000, priority: 3 },
           { id: 'GARBAGE', url: garbage, secret: 'x', timeoutMs: 2000, priority: 4 },
           { id: 'B-optimis', url: b, secret: 'b-secret', timeoutMs: 3000, priority: 5, protocol: 'optimis' },

@@ -22,6 +22,7 @@ import {
   type HostCapacity,
 } from '../host-info';
 import { makeDefaultInventory, renderInventory } from '../host-info/make-default-inventory';
+import { closedPort } from './support/stubs';
 
 const FIXTURES = path.join(__dirname, 'fixtures', 'hosts');
 const fixture = (name: string): string => fs.readFileSync(path.join(FIXTURES, name), 'utf8');
@@ -286,11 +287,7 @@ describe('PhysicalHosts provider', () => {
     });
     base = await listen(app);
 
-    // A port nobody listens on: bind one, then close it.
-    const probe = await listen(express());
-    const s = servers.pop()!;
-    await new Promise<void>((resolve) => s.close(() => resolve()));
-    downUrl = `${probe}/PhysicalHostsInfo/getXML/co/8080`;
+    downUrl = `http://127.0.0.1:${await closedPort()}/PhysicalHostsInfo/getXML/co/8080`;
   });
 
   const provider = (url: string, extra: { timeoutMs?: number; cacheTtlMs?: number; maxStaleMs?: number } = {}, clock?: () => number) =>

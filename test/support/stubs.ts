@@ -5,7 +5,8 @@
  * taken down (a closed port) and brought back on the same port. close() ends timers, sockets and listeners.
  */
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import express, { type Request, type Response } from 'express';
 
 export type StubHandler = (req: Request, res: Response, stub: StubServer) => void;
@@ -108,12 +109,30 @@ export async function startStub(handler: StubHandler): Promise<StubServer> {
   return new StubServer(handler).up();
 }
 
-/** A port on 127.0.0.1 that nothing listens on (bound, then released). */
+/**
+ * A port on 127.0.0.1 that nothing listens on, for a peer or source that is down. An ephemeral port bound and released
+ * is not enough: the next listen(0) anywhere on the machine (a service started later in the same test) may be given
+ * it, and "down" then answers. So the port is below the kernel's ephemeral range (never handed out by listen(0), and
+ * nothing in the tests binds a fixed port), checked free by binding it once.
+ */
 export async function closedPort(): Promise<number> {
-  const stub = await startStub((_req, res) => res.end());
-  const port = stub.port;
-  await stub.close();
-  return port;
+  let low = 32768;
+  try {
+    low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || low;
+  } catch {
+    // not Linux: the IANA dynamic range starts at 49152; 32768 is below both
+  }
+  const floor = 20000;
+  for (let tries = 0; tries < 50; tries++) {
+    const port = floor + Math.floor(Math.random() * Math.max(1, Math.min(low, 32768) - floor));
+    const free = await new Promise<boolean>((resolve) => {
+      const server = createServer();
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+  throw new Error('no free port below the ephemeral range');
 }
 
 // ---------------------------------------------------------------------------------------------
