@@ -179,7 +179,7 @@ function deploymentText(d: Json, admissionId?: string): string {
 }
 
 const progressText = (p: Json): string =>
-  `${n(p.deployed) ?? 0} of ${n(p.vms) ?? 0} VMs deployed, ${n(p.pending) ?? 0} pending, ${n(p.lost) ?? 0} lost, ${n(p.removed) ?? 0} removed, ${n(p.terminated) ?? 0} terminated`;
+  `${n(p.deployed) ?? 0} of ${n(p.vms) ?? 0} VMs deployed, ${n(p.pending) ?? 0} pending, ${n(p.lost) ?? 0} lost, ${n(p.removed) ?? 0} removed, ${n(p.terminated) ?? 0} terminated${(n(p.terminating) ?? 0) > 0 ? `, ${n(p.terminating)} shutting down` : ''}`;
 
 /** One line after confirm / deploy: where the deployment stands. */
 function deploymentLine(id: string, d: Json): string {

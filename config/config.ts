@@ -222,6 +222,8 @@ export interface DeploySettings {
   readonly leaseMs: number;
   /** How often due deployments and ends are looked for, ms. */
   readonly pollMs: number;
+  /** How long a VM asked to shut down (`terminate`) has to be gone before it is terminated hard, ms. */
+  readonly terminateGraceMs: number;
 }
 
 /** Caps on the work one request may ask for (413 AC_ERR_LIMIT_EXCEEDED naming the cap). */
@@ -456,6 +458,7 @@ const deploySchema = z.strictObject({
   timeoutMs: positiveInt,
   leaseMs: positiveInt,
   pollMs: positiveInt,
+  terminateGraceMs: positiveInt,
 });
 const limitsSchema = z.strictObject({ maxComponentsPerManifest: positiveInt, maxVmsPerComponent: positiveInt });
 const shareLeaf = numberLeaf('a share within [0, 1]', (n) => n >= 0 && n <= 1);
@@ -668,6 +671,7 @@ const ENV: readonly EnvSpec[] = [
   { name: 'AC_DEPLOY_TIMEOUT_MS', path: ['deploy', 'timeoutMs'], leaf: positiveInt, numeric: true, meaning: 'deadline of one OpenNebula deployment call, ms' },
   { name: 'AC_DEPLOY_LEASE_MS', path: ['deploy', 'leaseMs'], leaf: positiveInt, numeric: true, meaning: "how long a process's claim on a deployment holds without progress before another process resumes it, ms" },
   { name: 'AC_DEPLOY_POLL_MS', path: ['deploy', 'pollMs'], leaf: positiveInt, numeric: true, meaning: 'how often due deployments and ended admissions are looked for, ms' },
+  { name: 'AC_DEPLOY_TERMINATE_GRACE_MS', path: ['deploy', 'terminateGraceMs'], leaf: positiveInt, numeric: true, meaning: "how long an ended admission's VM has to shut down after `terminate` before eac terminates it hard, ms" },
   { name: 'AC_LOG_LEVEL', path: ['logLevel'], leaf: logLevelSchema, meaning: 'error | warn | info | http | verbose | debug | silly' },
   { name: 'AC_PEER_SECRET', path: ['peerSecret'], leaf: nonEmptyString, meaning: 'shared secret inbound peers must present (secret; unset = not checked)' },
   { name: 'AC_PROVIDER_ID', path: ['providerId'], leaf: providerIdLeaf, meaning: 'this provider\'s id among its federation peers (required when peers are configured)' },
@@ -726,7 +730,7 @@ export const DEFAULT_CONFIG: AppConfig = deepFreeze({
   dataDir: './data',
   reservationTtlSeconds: 900,
   ledger: { endingLeadSeconds: 600, retentionDays: 30, decisionRetentionDays: 30, earliestFitHorizonHours: 168, clock: 'system', chargingCatalogue: null, freeCapacityThresholds: [], webhooks: { timeoutMs: 5000, maxAttempts: 8, allowPrivateTargets: false } },
-  deploy: { target: 'none', templates: [], timeoutMs: 10_000, leaseMs: 60_000, pollMs: 2000 },
+  deploy: { target: 'none', templates: [], timeoutMs: 10_000, leaseMs: 60_000, pollMs: 2000, terminateGraceMs: 300_000 },
   logLevel: 'info',
   defaultWeights: { ...DEFAULT_WEIGHTS },
   defaultConstraints: { ...DEFAULT_CONSTRAINTS },

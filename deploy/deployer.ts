@@ -19,6 +19,9 @@ import type { CloudClient, CloudVm, VmTemplate } from './types';
  *   its generation; a step that finds the generation moved stops (another process took over after the lease lapsed).
  * - A lost VM (gone from the VM pool, or in a *_FAILURE state) frees its capacity in the ledger; it is not recreated
  *   (an operator decides), and is terminated with the rest at the admission's end.
+ * - An admission's end shuts its VMs down as an operator would: `terminate` (the guest is asked to shut down), and
+ *   `terminate-hard` for a VM still there after the grace, or in a state where OpenNebula refuses a graceful shutdown (a
+ *   failed one). A rollback removes VMs hard at once: they never served anyone, and the failure is reported promptly.
  */
 
 export interface DeployerOptions {
@@ -31,6 +34,8 @@ export interface DeployerOptions {
   readonly holder: string;
   /** How long a claim holds without a step. */
   readonly leaseMs: number;
+  /** How long a VM asked to shut down has to be gone before it is terminated hard (AC_DEPLOY_TERMINATE_GRACE_MS). */
+  readonly terminateGraceMs: number;
   readonly log?: (level: 'info' | 'warn' | 'error', message: string, meta: Record<string, unknown>) => void;
   /** Called after each recorded change (streams, scheduler). */
   readonly onChange?: () => void;
@@ -226,7 +231,7 @@ export class Deployer {
       }
       if (vmId === undefined || vm.state === 'removed' || vm.state === 'terminated') continue;
       try {
-        await this.o.cloud.terminate(vmId);
+        if ((await this.o.cloud.terminate(vmId, 'hard')) === 'wrong-state') throw new Error(`OpenNebula refuses terminate-hard in the VM's state`);
         removed.push(vmId);
         record = await this.save(record, { vms: this.withVm(record, vm.slot, { state: 'removed', vmId }) });
       } catch (error) {
@@ -240,43 +245,87 @@ export class Deployer {
 
   /** eac's VMs of this admission in the cloud, by tag (empty when the pool cannot be read: recorded ids still serve). */
   private async taggedVms(d: DeploymentRecord): Promise<ReadonlyMap<string, CloudVm>> {
+    return (await this.poolOf(d)) ?? new Map();
+  }
+
+  /** eac's VMs of this admission in the cloud, by tag; undefined when the pool cannot be read. */
+  private async poolOf(d: DeploymentRecord): Promise<ReadonlyMap<string, CloudVm> | undefined> {
     try {
       const prefix = `${d.admissionId}/`;
       return new Map((await this.o.cloud.vms()).filter((v) => v.slotTag?.startsWith(prefix)).map((v) => [v.slotTag!, v]));
     } catch {
-      return new Map();
+      return undefined;
     }
   }
 
   // -------------------------------------------------------------------------------------------
   // Ending
 
+  /**
+   * Ends the admission's VMs: each is asked to shut down (`terminate`), then looked for in the pool: gone → terminated;
+   * still there past the grace → terminated hard. Stays `terminating` (looked at again at each tick) while a VM is
+   * shutting down or a call failed; `terminated`, with one event, once every VM is gone.
+   */
   private async terminate(start: DeploymentRecord): Promise<void> {
     // notBefore = now: a termination interrupted by a crash is due at once for whoever resumes it.
     let d = await this.save(start, { status: 'terminating', notBefore: Math.min(start.notBefore, this.o.clock()) });
-    const byTag = await this.taggedVms(d);
-    const terminated: number[] = [];
     const errors: string[] = [];
-    for (const vm of d.vms) {
-      const vmId = vm.vmId ?? byTag.get(tagOf(d.admissionId, vm.slot))?.id;
-      if (vmId === undefined || vm.state === 'removed' || vm.state === 'terminated') {
-        if (vm.state === 'creating' || vm.state === 'planned') d = await this.save(d, { vms: this.withVm(d, vm.slot, { state: 'terminated' }) });
-        continue;
+    let waiting = 0;
+    // Two passes at most: the first asks; a VM that was not running (on hold, powered off) is gone at once, which the
+    // second pass sees, so that only VMs really shutting down keep the deployment terminating.
+    for (let pass = 0; pass < 2; pass++) {
+      const pool = await this.poolOf(d);
+      const now = this.o.clock();
+      let asked = 0;
+      errors.length = 0;
+      waiting = 0;
+      for (const vm of d.vms) {
+        const tag = tagOf(d.admissionId, vm.slot);
+        const vmId = vm.vmId ?? pool?.get(tag)?.id;
+        if (vmId === undefined || vm.state === 'removed' || vm.state === 'terminated') {
+          if (vm.state === 'creating' || vm.state === 'planned') d = await this.save(d, { vms: this.withVm(d, vm.slot, { state: 'terminated' }) });
+          continue;
+        }
+        try {
+          if (vm.state === 'terminating') {
+            const live = pool?.get(tag);
+            if (pool && !live) {
+              d = await this.save(d, { vms: this.withVm(d, vm.slot, { state: 'terminated', error: undefined }) });
+            } else if (pool && now - (vm.terminateRequestedAt ?? now) >= this.o.terminateGraceMs) {
+              if ((await this.o.cloud.terminate(vmId, 'hard')) === 'wrong-state') throw new Error(`OpenNebula refuses terminate-hard in state ${live!.state}`);
+              d = await this.save(d, { vms: this.withVm(d, vm.slot, { state: 'terminated', error: undefined }) });
+              this.o.log?.('warn', 'a VM did not shut down within the grace and was terminated hard', { admissionId: d.admissionId, slot: vm.slot, vmId, graceMs: this.o.terminateGraceMs });
+            } else {
+              waiting += 1; // shutting down (or the pool could not be read): looked at again
+            }
+            continue;
+          }
+          let outcome = await this.o.cloud.terminate(vmId, 'graceful');
+          if (outcome === 'wrong-state') {
+            // Not running, not stoppable gracefully (a *_FAILURE state): nothing to shut down.
+            outcome = await this.o.cloud.terminate(vmId, 'hard');
+            if (outcome === 'wrong-state') throw new Error('OpenNebula refuses both terminate and terminate-hard in the VM\'s state');
+            d = await this.save(d, { vms: this.withVm(d, vm.slot, { state: 'terminated', vmId }) });
+          } else if (outcome === 'absent') {
+            d = await this.save(d, { vms: this.withVm(d, vm.slot, { state: 'terminated', vmId }) });
+          } else {
+            d = await this.save(d, { vms: this.withVm(d, vm.slot, { state: 'terminating', vmId, terminateRequestedAt: now }) });
+            asked += 1;
+            waiting += 1;
+          }
+        } catch (error) {
+          errors.push(`VM ${vmId} (slot ${vm.slot}): ${error instanceof Error ? error.message : String(error)}`);
+        }
       }
-      try {
-        const outcome = await this.o.cloud.terminate(vmId);
-        if (outcome === 'terminated') terminated.push(vmId);
-        d = await this.save(d, { vms: this.withVm(d, vm.slot, { state: 'terminated', vmId }) });
-      } catch (error) {
-        errors.push(`VM ${vmId} (slot ${vm.slot}): ${error instanceof Error ? error.message : String(error)}`);
-      }
+      if (asked === 0) break;
     }
-    if (errors.length > 0) {
-      // Tried again at the next tick (the status stays terminating).
-      await this.save(d, { error: errors.join('; '), lease: null });
-      this.o.log?.('warn', 'could not terminate every VM of a closed admission', { admissionId: d.admissionId, errors });
+    if (errors.length > 0 || waiting > 0) {
+      // Looked at again at the next tick (the status stays terminating).
+      await this.save(d, { error: errors.length > 0 ? errors.join('; ') : null, lease: null });
+      if (errors.length > 0) this.o.log?.('warn', 'could not terminate every VM of a closed admission', { admissionId: d.admissionId, errors });
       return;
     }
+    const terminated = d.vms.filter((v) => v.state === 'terminated' && v.vmId !== undefined).map((v) => v.vmId!);
     await this.save(d, { status: 'terminated', error: null, lease: null }, [{ type: 'deployment.terminated', data: { vms: terminated } }]);
     this.o.log?.('info', 'deployment terminated', { admissionId: d.admissionId, vms: terminated.length });
   }

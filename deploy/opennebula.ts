@@ -1,10 +1,11 @@
 /**
  * The CloudClient of OpenNebula's XML-RPC API (3.x–6.x signatures, as OCA, pyone and goca call them): template
- * instantiate on hold, vm.deploy with the host id (enforce on), vm.action terminate-hard, vmpool / templatepool / hostpool.
+ * instantiate on hold, vm.deploy with the host id (enforce on), vm.action terminate / terminate-hard, vmpool / templatepool /
+ * hostpool.
  * The endpoint and session are host-info's (AC_OPENNEBULA_URL / AC_OPENNEBULA_AUTH); the session never reaches a message.
  */
 import { AdmissionError, isAdmissionError } from '../model/errors';
-import { checkAuth, ONE_NO_EXISTS, OpenNebulaError, openNebulaResult, scrubber } from '../host-info/opennebula';
+import { checkAuth, ONE_ACTION, ONE_NO_EXISTS, OpenNebulaError, openNebulaResult, scrubber } from '../host-info/opennebula';
 import { checkUrl, httpText } from '../host-info/remote';
 import { childElements, firstChild, parseXml, textOf, type XmlElement } from '../xml/safe-xml';
 import { methodCall, type RpcParam, type RpcValue } from '../xml/xml-rpc';
@@ -31,7 +32,7 @@ const LCM_FAILURES: Readonly<Record<number, string>> = {
   41: 'EPILOG_STOP_FAILURE', 42: 'EPILOG_UNDEPLOY_FAILURE', 44: 'PROLOG_MIGRATE_POWEROFF_FAILURE', 46: 'PROLOG_MIGRATE_SUSPEND_FAILURE',
   47: 'BOOT_UNDEPLOY_FAILURE', 48: 'BOOT_STOPPED_FAILURE', 49: 'PROLOG_RESUME_FAILURE', 50: 'PROLOG_UNDEPLOY_FAILURE', 61: 'PROLOG_MIGRATE_UNKNOWN_FAILURE',
 };
-const LCM_NAMES: Readonly<Record<number, string>> = { 0: 'LCM_INIT', 1: 'PROLOG', 2: 'BOOT', 3: 'RUNNING', 4: 'MIGRATE', 16: 'UNKNOWN', ...LCM_FAILURES };
+const LCM_NAMES: Readonly<Record<number, string>> = { 0: 'LCM_INIT', 1: 'PROLOG', 2: 'BOOT', 3: 'RUNNING', 4: 'MIGRATE', 11: 'EPILOG', 12: 'SHUTDOWN', 16: 'UNKNOWN', ...LCM_FAILURES };
 
 export class OpenNebulaCloud implements CloudClient {
   readonly name = 'opennebula';
@@ -131,12 +132,15 @@ export class OpenNebulaCloud implements CloudClient {
     await this.call('one.vm.deploy', [vmId, hostId, true, -1], signal);
   }
 
-  async terminate(vmId: number, signal?: AbortSignal): Promise<'terminated' | 'absent'> {
+  async terminate(vmId: number, how: 'graceful' | 'hard', signal?: AbortSignal): Promise<'accepted' | 'absent' | 'wrong-state'> {
     try {
-      await this.call('one.vm.action', ['terminate-hard', vmId], signal);
-      return 'terminated';
+      // `terminate`: ACPI shutdown, then the VM is DONE (at once when it is not running: HOLD, PENDING, POWEROFF…);
+      // `terminate-hard`: destroyed without asking the guest.
+      await this.call('one.vm.action', [how === 'hard' ? 'terminate-hard' : 'terminate', vmId], signal);
+      return 'accepted';
     } catch (error) {
       if (error instanceof OpenNebulaError && error.oneCode === ONE_NO_EXISTS) return 'absent';
+      if (error instanceof OpenNebulaError && error.oneCode === ONE_ACTION) return 'wrong-state';
       throw error;
     }
   }

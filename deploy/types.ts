@@ -46,8 +46,13 @@ export interface CloudClient {
   create(spec: VmSpec, signal?: AbortSignal): Promise<number>;
   /** Places a VM created on hold on the host, the cloud enforcing the host's capacity. */
   deploy(vmId: number, hostId: number, signal?: AbortSignal): Promise<void>;
-  /** Terminates the VM (hard: rollbacks and ends do not wait for guests); `absent` when the cloud does not know it. */
-  terminate(vmId: number, signal?: AbortSignal): Promise<'terminated' | 'absent'>;
+  /**
+   * Asks the cloud to terminate the VM: `graceful` shuts the guest down first (it may take a while, or be ignored by the
+   * guest: the VM is then still listed by vms()); `hard` destroys it at once. `accepted`: the cloud took the action;
+   * `absent`: it does not know the VM (already gone); `wrong-state`: it refuses this action in the VM's state (a failed VM
+   * cannot be shut down gracefully). Other failures throw.
+   */
+  terminate(vmId: number, how: 'graceful' | 'hard', signal?: AbortSignal): Promise<'accepted' | 'absent' | 'wrong-state'>;
   /** Every VM the cloud has that is not done (eac's among them, with their slot tags). */
   vms(signal?: AbortSignal): Promise<readonly CloudVm[]>;
 }

@@ -2,6 +2,7 @@
  * The OpenAPI 3.1 description served at GET /openapi.json. Kept beside the routes it describes; a test
  * checks that every route of app.ts appears here.
  */
+import { DEPLOYMENT_VM_STATES } from '../ledger/types';
 
 const errorResponse = (description: string) => ({
   description,
@@ -388,7 +389,7 @@ export const openApiDocument = {
           notBefore: { type: 'string', format: 'date-time' },
           updatedAt: { type: 'string', format: 'date-time' },
           generation: { type: 'integer' },
-          progress: { type: 'object', properties: { vms: { type: 'integer' }, deployed: { type: 'integer' }, pending: { type: 'integer' }, lost: { type: 'integer' }, removed: { type: 'integer', description: 'rolled back after a failed attempt' }, terminated: { type: 'integer' } } },
+          progress: { type: 'object', properties: { vms: { type: 'integer' }, deployed: { type: 'integer' }, pending: { type: 'integer' }, lost: { type: 'integer' }, removed: { type: 'integer', description: 'rolled back after a failed attempt' }, terminating: { type: 'integer', description: 'asked to shut down, not gone yet' }, terminated: { type: 'integer' } } },
           vms: {
             type: 'array',
             items: {
@@ -399,10 +400,11 @@ export const openApiDocument = {
                 hostId: { type: 'string' },
                 cpus: { type: 'number' },
                 memoryMb: { type: 'number' },
-                state: { type: 'string', enum: ['planned', 'creating', 'created', 'deployed', 'removed', 'terminated', 'lost'] },
+                state: { type: 'string', enum: [...DEPLOYMENT_VM_STATES] },
                 vmId: { type: 'integer', description: 'the OpenNebula VM id' },
                 templateId: { type: 'integer' },
                 error: { type: 'string' },
+                terminateRequestedAt: { type: 'integer', description: 'terminating: when OpenNebula was asked to shut the VM down (epoch ms); terminated hard after AC_DEPLOY_TERMINATE_GRACE_MS' },
               },
             },
           },

@@ -134,6 +134,7 @@ export async function startServer(config: AppConfig, options: { silent?: boolean
           holder: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
           leaseMs: config.deploy.leaseMs,
           pollMs: config.deploy.pollMs,
+          terminateGraceMs: config.deploy.terminateGraceMs,
           log: (level, message, meta) => logger.log(level, message, meta),
           onChange: () => changed(),
         })

@@ -148,6 +148,8 @@ export class OpenNebulaError extends AdmissionError {
 }
 
 export const ONE_NO_EXISTS = 0x0400;
+/** oned refuses the action in the resource's state ("This action is not available for state …"). */
+export const ONE_ACTION = 0x0800;
 
 /**
  * Reads an OpenNebula methodResponse: `[success, body, code]`. Returns the body of a successful answer; throws an

@@ -5,9 +5,8 @@
 import { z } from 'zod';
 import { check, idSchema, invalid } from './validate';
 import type { DeploymentFilter, DeploymentInput, DeploymentRecord, DeploymentUpdate, DeploymentVm, HostAmount } from './types';
-import { DEPLOYMENT_STATUSES } from './types';
+import { DEPLOYMENT_STATUSES, DEPLOYMENT_VM_STATES } from './types';
 
-const VM_STATES = ['planned', 'creating', 'created', 'deployed', 'removed', 'terminated', 'lost'] as const;
 const amount = z.number().refine((n) => Number.isFinite(n) && n >= 0, { error: 'expected a finite number ≥ 0' });
 const vmId = z.number().int().min(0);
 const vmSchema = z.strictObject({
@@ -16,10 +15,11 @@ const vmSchema = z.strictObject({
   hostId: idSchema,
   cpus: amount,
   memoryMb: amount,
-  state: z.enum(VM_STATES),
+  state: z.enum(DEPLOYMENT_VM_STATES as [string, ...string[]]),
   vmId: vmId.optional(),
   templateId: vmId.optional(),
   error: z.string().max(4000).optional(),
+  terminateRequestedAt: z.number().refine(Number.isSafeInteger, { error: 'expected whole epoch milliseconds' }).optional(),
 });
 const vmsSchema = z.array(vmSchema).max(100_000).refine((vms) => new Set(vms.map((v) => v.slot)).size === vms.length, { error: 'a slot is listed twice' });
 const statusSchema = z.enum(DEPLOYMENT_STATUSES as [string, ...string[]]);

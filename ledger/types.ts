@@ -343,10 +343,12 @@ export const DEPLOYMENT_STATUSES: readonly DeploymentStatus[] = ['scheduled', 'd
 
 /**
  * planned → creating (the intent is recorded before the cloud is asked, so that a retry looks for the VM first) →
- * created (the cloud gave it an id) → deployed (on its host). removed: rolled back; terminated: at the admission's end;
- * lost: the cloud lost or failed it, and its capacity left the admission's booking.
+ * created (the cloud gave it an id) → deployed (on its host). removed: rolled back; terminating: asked to shut down at
+ * the admission's end, not gone yet; terminated: gone at the admission's end; lost: the cloud lost or failed it, and its
+ * capacity left the admission's booking.
  */
-export type DeploymentVmState = 'planned' | 'creating' | 'created' | 'deployed' | 'removed' | 'terminated' | 'lost';
+export type DeploymentVmState = 'planned' | 'creating' | 'created' | 'deployed' | 'removed' | 'terminating' | 'terminated' | 'lost';
+export const DEPLOYMENT_VM_STATES: readonly DeploymentVmState[] = ['planned', 'creating', 'created', 'deployed', 'removed', 'terminating', 'terminated', 'lost'];
 
 export interface DeploymentVm {
   /** Unique within the admission: `<componentId>-<n>` (n from 1 over the component's placements, in host order). */
@@ -363,6 +365,8 @@ export interface DeploymentVm {
   readonly templateId?: number;
   /** Why it is lost, or why its last step failed. */
   readonly error?: string;
+  /** When the cloud was asked to shut it down gracefully (state terminating): past the grace, it is terminated hard. */
+  readonly terminateRequestedAt?: EpochMs;
 }
 
 export interface DeploymentInput {

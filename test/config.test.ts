@@ -209,14 +209,14 @@ describe('precedence: defaults → file → environment', () => {
         'AC_RESERVATION_TTL_SECONDS', 'AC_LOG_LEVEL', 'AC_PEER_SECRET', 'AC_PROVIDER_ID', 'AC_FEDERATION_MAX_HOPS',
         'AC_TREC_BREAKER_THRESHOLD', 'AC_TREC_BREAKER_OPEN_MS', 'AC_RESERVATION_ENDING_LEAD_SECONDS', 'AC_HISTORY_RETENTION_DAYS', 'AC_DECISION_LOG_RETENTION_DAYS',
         'AC_EARLIEST_FIT_HORIZON_HOURS', 'AC_CLOCK', 'AC_DATABASE_URL', 'AC_GREEDY_WORKERS', 'AC_WEBHOOK_TIMEOUT_MS', 'AC_WEBHOOK_MAX_ATTEMPTS', 'AC_WEBHOOK_ALLOW_PRIVATE', 'AC_HOST_INFO_MAX_AGE_MS', 'AC_HOST_INFO_MAX_SHRINK', 'AC_HOST_INFO_SHRINK_CONFIRM_MS', 'AC_MAX_COMPONENTS', 'AC_MAX_VMS_PER_COMPONENT', 'AC_OPTIMIS_TRUSTED_SOURCES', 'AC_TREC_UNKNOWN', 'AC_CAPACITY_THRESHOLDS', 'AC_OPENNEBULA_CAPABILITIES', 'AC_CHARGING',
-        'AC_DEPLOY', 'AC_DEPLOY_TEMPLATES', 'AC_DEPLOY_TIMEOUT_MS', 'AC_DEPLOY_LEASE_MS', 'AC_DEPLOY_POLL_MS',
+        'AC_DEPLOY', 'AC_DEPLOY_TEMPLATES', 'AC_DEPLOY_TIMEOUT_MS', 'AC_DEPLOY_LEASE_MS', 'AC_DEPLOY_POLL_MS', 'AC_DEPLOY_TERMINATE_GRACE_MS',
       ].sort(),
     );
   });
 
   test('AC_DEPLOY=opennebula: deploys through host-info\'s endpoint and session; templates as component=template', () => {
     const c = loadConfig({ AC_DEPLOY: 'opennebula', AC_HOST_INFO: 'opennebula', AC_OPENNEBULA_URL: 'http://127.0.0.1:2633/RPC2', AC_OPENNEBULA_AUTH: 'oneadmin:pw', AC_DEPLOY_TEMPLATES: 'web=7,db=ubuntu-db,*=5', AC_DEPLOY_LEASE_MS: '1500' });
-    expect(c.deploy).toEqual({ target: 'opennebula', templates: ['web=7', 'db=ubuntu-db', '*=5'], timeoutMs: 10_000, leaseMs: 1500, pollMs: 2000 });
+    expect(c.deploy).toEqual({ target: 'opennebula', templates: ['web=7', 'db=ubuntu-db', '*=5'], timeoutMs: 10_000, leaseMs: 1500, pollMs: 2000, terminateGraceMs: 300_000 });
     expect(loadConfig({}).deploy.target).toBe('none');
     expect(() => loadConfig({ AC_DEPLOY: 'opennebula' })).toThrow(/AC_DEPLOY=opennebula deploys through host-info's OpenNebula endpoint: set AC_OPENNEBULA_URL and AC_OPENNEBULA_AUTH/);
     expect(() => loadConfig({ AC_DEPLOY: 'kubernetes' })).toThrow(/AC_DEPLOY/);

@@ -57,7 +57,8 @@ describe('the OpenNebula client never crashes on what it reads', () => {
     (c) => c.hostIds(),
     (c) => c.create({ templateId: 1, name: 'x', cpus: 1, tags: { EAC_SLOT: 'a/b' } }),
     (c) => c.deploy(1, 2),
-    (c) => c.terminate(1),
+    (c) => c.terminate(1, 'graceful'),
+    (c) => c.terminate(1, 'hard'),
   ];
 
   test.each(calls.map((f, i) => [i, f] as const))('call %i', async (_i, call) => {

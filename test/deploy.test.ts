@@ -226,7 +226,7 @@ describe('all or nothing', () => {
       ['terminate-hard', 101],
     ]);
     expect(d.vms.map((v: { state: string }) => v.state)).toEqual(['removed', 'removed', 'planned', 'planned']);
-    expect(d.progress).toEqual({ vms: 4, deployed: 0, pending: 2, lost: 0, removed: 2, terminated: 0 });
+    expect(d.progress).toEqual({ vms: 4, deployed: 0, pending: 2, lost: 0, removed: 2, terminating: 0, terminated: 0 });
     const failed = (await events()).find((e) => e.type === 'deployment.failed')!;
     expect(failed.data).toMatchObject({ attempt: 1, slot: 'c1-2', removed: [100, 101] });
     // The admission keeps its capacity: a retry may still place it.
@@ -297,7 +297,7 @@ describe('all or nothing', () => {
     expect(mid.vms[1]!.vmId).toBeUndefined();
 
     // Another process (its own holder) takes over once the lease has lapsed.
-    const other = new DeploymentService({ ledger: gw.ledger, cloud: cloud(), clock: () => gw.clock.now(), templates: {}, holder: 'second-process', leaseMs: 5000, pollMs: 60_000 });
+    const other = new DeploymentService({ ledger: gw.ledger, cloud: cloud(), clock: () => gw.clock.now(), templates: {}, holder: 'second-process', leaseMs: 5000, terminateGraceMs: 300_000, pollMs: 60_000 });
     other.kick();
     await other.idle();
     expect((await gw.ledger.deployment(id))!.status).toBe('deploying'); // the lease still holds
@@ -352,7 +352,7 @@ describe('the end of an admission', () => {
     const d = (await admission(id)).deployment;
     expect(d).toMatchObject({ status: 'terminated', progress: { terminated: 4, deployed: 0 } });
     expect(stub.live()).toEqual([]);
-    expect(stub.callsOf('one.vm.action').map((c) => c.params[1])).toEqual(['terminate-hard', 'terminate-hard', 'terminate-hard', 'terminate-hard']);
+    expect(stub.callsOf('one.vm.action').map((c) => c.params[1])).toEqual(['terminate', 'terminate', 'terminate', 'terminate']);
     const ended = (await events()).find((e) => e.type === 'deployment.terminated')!;
     expect((ended.data['vms'] as number[]).sort()).toEqual(d.vms.map((v: { vmId: number }) => v.vmId).sort());
 
@@ -365,6 +365,59 @@ describe('the end of an admission', () => {
     await gw.deployments!.idle();
     expect((await admission(id2)).deployment.status).toBe('terminated');
     expect(stub.live()).toEqual([]);
+  });
+
+  test('the end asks each guest to shut down; one that ignores it is terminated hard after the grace, a failed one at once', async () => {
+    await open({ leaseMs: 60_000 });
+    const id = await admit(SHOP);
+    await confirm(id);
+    const vms = (await admission(id)).deployment.vms as { slot: string; vmId: number }[];
+    const [stubborn, failed] = [vms[0]!.vmId, vms[1]!.vmId];
+    stub.vms.get(stubborn)!.ignoresAcpi = true;
+    stub.failVm(failed); // ACTIVE/BOOT_FAILURE: oned refuses a graceful terminate
+    await request(gw.app).delete(`/api/v1/admissions/${id}`);
+    await gw.deployments!.idle();
+    let d = (await admission(id)).deployment;
+    // Two are gone, the failed one went hard, the stubborn guest is still shutting down.
+    expect(d).toMatchObject({ status: 'terminating', progress: { vms: 4, terminating: 1, terminated: 3 } });
+    expect(d.vms.find((v: { vmId: number }) => v.vmId === stubborn)).toMatchObject({ state: 'terminating', terminateRequestedAt: t0 });
+    expect(stub.live().map((v) => [v.id, v.state, v.lcmState])).toEqual([[stubborn, 3, 12]]);
+    const actions = (): [unknown, unknown][] => stub.callsOf('one.vm.action').map((c) => [c.params[1], c.params[2]]);
+    expect(actions().filter(([, vm]) => vm === failed)).toEqual([['terminate', failed], ['terminate-hard', failed]]);
+    expect(actions().filter(([, vm]) => vm === stubborn)).toEqual([['terminate', stubborn]]);
+    expect((await events()).some((e) => e.type === 'deployment.terminated')).toBe(false);
+    // Within the grace, later ticks only look.
+    gw.clock.set(t0 + 300_000 - 1);
+    gw.deployments!.kick();
+    await gw.deployments!.idle();
+    expect(actions().filter(([, vm]) => vm === stubborn)).toEqual([['terminate', stubborn]]);
+    // Past it: terminate-hard, and the deployment is terminated with every VM id.
+    gw.clock.set(t0 + 300_000);
+    gw.deployments!.kick();
+    await gw.deployments!.idle();
+    expect(actions().filter(([, vm]) => vm === stubborn)).toEqual([['terminate', stubborn], ['terminate-hard', stubborn]]);
+    expect(stub.live()).toEqual([]);
+    d = (await admission(id)).deployment;
+    expect(d).toMatchObject({ status: 'terminated', progress: { terminating: 0, terminated: 4 } });
+    const ended = (await events()).filter((e) => e.type === 'deployment.terminated');
+    expect(ended).toHaveLength(1);
+    expect((ended[0]!.data['vms'] as number[]).sort()).toEqual(vms.map((v) => v.vmId).sort());
+  });
+
+  test('a guest that shuts down while eac waits is terminated without terminate-hard', async () => {
+    await open();
+    const id = await admit(SHOP);
+    await confirm(id);
+    const vmId = (await admission(id)).deployment.vms[0].vmId as number;
+    stub.vms.get(vmId)!.ignoresAcpi = true;
+    await request(gw.app).delete(`/api/v1/admissions/${id}`);
+    await gw.deployments!.idle();
+    expect((await admission(id)).deployment.status).toBe('terminating');
+    stub.vms.get(vmId)!.state = 6; // the guest finally powered off: oned moves it to DONE
+    gw.deployments!.kick();
+    await gw.deployments!.idle();
+    expect((await admission(id)).deployment).toMatchObject({ status: 'terminated', progress: { terminated: 4 } });
+    expect(stub.callsOf('one.vm.action').map((c) => c.params[1])).not.toContain('terminate-hard');
   });
 
   test('a VM OpenNebula already deleted counts as terminated (NO_EXISTS)', async () => {

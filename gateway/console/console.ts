@@ -115,7 +115,7 @@
     notBefore: string;
     updatedAt: string;
     generation: number;
-    progress: { vms: number; deployed: number; pending: number; lost: number; removed?: number; terminated: number };
+    progress: { vms: number; deployed: number; pending: number; lost: number; removed?: number; terminating?: number; terminated: number };
     vms: DeploymentVmJson[];
   }
   interface WindowJson {
@@ -621,7 +621,7 @@
         ['target', d.target, 'deployment-target'],
         ['attempts', num(d.attempts), 'deployment-attempts'],
         ...(d.error !== undefined ? [['last error', d.error, 'deployment-error'] as const] : []),
-        ['progress', `${num(p.deployed)} of ${num(p.vms)} VMs deployed, ${num(p.pending)} pending, ${num(p.lost)} lost, ${num(p.removed ?? 0)} removed, ${num(p.terminated)} terminated`, 'deployment-progress'],
+        ['progress', `${num(p.deployed)} of ${num(p.vms)} VMs deployed, ${num(p.pending)} pending, ${num(p.lost)} lost, ${num(p.removed ?? 0)} removed, ${num(p.terminated)} terminated${(p.terminating ?? 0) > 0 ? `, ${num(p.terminating ?? 0)} shutting down` : ''}`, 'deployment-progress'],
         ['not before', when(d.notBefore), 'deployment-notBefore'],
         ['updated', when(d.updatedAt), 'deployment-updatedAt'],
       ]),

@@ -148,7 +148,7 @@ export function deploymentJson(d: DeploymentRecord): Record<string, unknown> {
     notBefore: iso(d.notBefore),
     updatedAt: iso(d.updatedAt),
     generation: d.generation,
-    progress: { vms: d.vms.length, deployed: count('deployed'), pending: count('planned') + count('creating') + count('created'), lost: count('lost'), removed: count('removed'), terminated: count('terminated') },
+    progress: { vms: d.vms.length, deployed: count('deployed'), pending: count('planned') + count('creating') + count('created'), lost: count('lost'), removed: count('removed'), terminating: count('terminating'), terminated: count('terminated') },
     vms: d.vms,
   };
 }

@@ -1393,6 +1393,13 @@ export function ledgerConformance(name: string, open: () => Promise<OpenedLedger
         expect(d4.error).toBeUndefined();
         expect(d4.lease).toBeUndefined();
         expect(d4.notBefore).toBe(at(2));
+        // A VM asked to shut down keeps when it was asked (the grace runs from it), across reads.
+        const shutting = vms.map((v, i) => (i === 0 ? { ...v, state: 'terminating' as const, terminateRequestedAt: at(2) } : v));
+        await ledger.updateDeployment('a', 4, { status: 'terminating', vms: shutting, attempts: 1 });
+        const d5 = await ledger.deployment('a');
+        expect(d5!.vms[0]).toEqual({ ...vms[0], state: 'terminating', terminateRequestedAt: at(2) });
+        expect(await codeOf(ledger.updateDeployment('a', 5, { status: 'terminating', vms: [{ ...vms[0]!, terminateRequestedAt: 1.5 }], attempts: 1 }))).toBe('AC_ERR_INVALID_REQUEST');
+        await ledger.updateDeployment('a', 5, { status: 'scheduled', vms, attempts: 1, notBefore: at(2) });
         const events = (await eventsAfter(seq)).filter((e) => e.type.startsWith('deployment.'));
         expect(events.map((e) => [e.type, e.subject, e.owner, e.data])).toEqual([['deployment.started', 'a', 'alice', { attempt: 1 }]]);
         expect((await ledger.deployments({ statuses: ['scheduled'], dueBy: at(2) })).map((x) => x.admissionId)).toEqual(['a']);

@@ -71,7 +71,7 @@ export interface TestGatewayOptions {
   /** LedgerOptions.freeCapacityThresholds (AC_CAPACITY_THRESHOLDS). */
   freeCapacityThresholds?: readonly number[];
   /** AC_DEPLOY: confirms deploy into this cloud (host-info named opennebula is then read without eac's own VMs). */
-  deploy?: { readonly cloud: CloudClient; readonly templates?: Readonly<Record<string, string>>; readonly leaseMs?: number; readonly holder?: string };
+  deploy?: { readonly cloud: CloudClient; readonly templates?: Readonly<Record<string, string>>; readonly leaseMs?: number; readonly terminateGraceMs?: number; readonly holder?: string };
 }
 
 export async function testGateway(options: TestGatewayOptions = {}): Promise<TestGateway> {
@@ -95,6 +95,7 @@ export async function testGateway(options: TestGatewayOptions = {}): Promise<Tes
         templates: options.deploy.templates ?? {},
         holder: options.deploy.holder ?? 'test-process',
         leaseMs: options.deploy.leaseMs ?? 60_000,
+        terminateGraceMs: options.deploy.terminateGraceMs ?? 300_000,
         pollMs: 60_000,
         onChange: () => hub.poke(),
       })

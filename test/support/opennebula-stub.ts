@@ -40,6 +40,8 @@ export interface StubVm {
   /** 3 RUNNING, 36 BOOT_FAILURE… (while ACTIVE). */
   lcmState: number;
   hostId?: number;
+  /** The guest ignores the ACPI shutdown: a graceful `terminate` leaves it ACTIVE/SHUTDOWN (oned gives up later). */
+  ignoresAcpi?: boolean;
   readonly template: Record<string, string>;
   readonly userTemplate: Record<string, string>;
 }
@@ -210,6 +212,15 @@ export class OpenNebulaStub {
         const vm = this.vms.get(vmId);
         if (!vm || vm.state === 6) return err(`Error getting virtual machine [${vmId}].`, NO_EXISTS);
         if (action !== 'terminate' && action !== 'terminate-hard') return err(`Virtual machine action "${action}" is not supported`, ACTION);
+        // As oned (5.0+): a VM that is not ACTIVE is deleted by either action; an ACTIVE one is shut down gracefully
+        // only while RUNNING or UNKNOWN (the guest gets ACPI; one that ignores it stays in SHUTDOWN), hard in any state.
+        if (vm.state === 3 && action === 'terminate') {
+          if (vm.lcmState !== 3 && vm.lcmState !== 16) return err(`This action is not available for state ${vm.lcmState === 12 ? 'SHUTDOWN' : vm.lcmState === 36 ? 'BOOT_FAILURE' : `LCM_STATE ${vm.lcmState}`}`, ACTION);
+          if (vm.ignoresAcpi) {
+            vm.lcmState = 12;
+            return [true, vmId, 0];
+          }
+        }
         vm.state = 6;
         return [true, vmId, 0];
       }
