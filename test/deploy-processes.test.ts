@@ -2,10 +2,12 @@
  * Deployment with the real service (node dist/gateway/server.js, AC_DEPLOY=opennebula, host-info over OpenNebula)
  * against the stateful OpenNebula stub, over real HTTP: a kill -9 between two VM creations, then a restart on the same
  * data: the deployment completes with exactly one VM per slot, whether or not the interrupted create reached OpenNebula.
- * Then release terminates, and a VM failing in OpenNebula is noticed by the next host-info poll.
+ * Then release terminates, and a VM failing in OpenNebula is noticed by the next host-info poll. On PostgreSQL, two
+ * replicas: the one deploying is killed between two creations, and the other resumes once its lease lapses.
  */
 import { manyComponentManifest } from './support/manifests';
 import { OpenNebulaStub, type StubTemplate } from './support/opennebula-stub';
+import { describePostgres, PostgresCluster } from './support/postgres';
 import { startServerProcess, type ServerProcess } from './support/server-process';
 
 jest.setTimeout(60_000);
@@ -37,7 +39,7 @@ afterEach(async () => {
   await stub.close();
 });
 
-async function start(dataDir?: string): Promise<ServerProcess> {
+async function start(dataDir?: string, env: Record<string, string> = {}): Promise<ServerProcess> {
   const p = await startServerProcess({
     AC_HOST_INFO: 'opennebula',
     AC_OPENNEBULA_URL: stub.url,
@@ -48,6 +50,7 @@ async function start(dataDir?: string): Promise<ServerProcess> {
     AC_DEPLOY_POLL_MS: '200',
     AC_DEPLOY_TIMEOUT_MS: '60000',
     ...(dataDir ? { AC_DATA_DIR: dataDir } : {}),
+    ...env,
   });
   running.push(p);
   return p;
@@ -134,4 +137,50 @@ test('a VM failing in OpenNebula is noticed on the next host-info poll: an event
   const admission = (await call(p, 'GET', `/api/v1/admissions/${id}`)).body;
   expect(admission.hosts.reduce((s: number, h: { cpus: number }) => s + h.cpus, 0)).toBe(6);
   expect(admission.deployment.progress).toMatchObject({ deployed: 3, lost: 1 });
+});
+
+describePostgres('deployment on PostgreSQL, two replicas', () => {
+  let cluster: PostgresCluster;
+  beforeAll(async () => {
+    cluster = await PostgresCluster.start();
+  }, 60_000);
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  test('kill -9 of the replica deploying, between two VM creations: the other one resumes after the lease, one VM per slot', async () => {
+    stub.hangOn('one.template.instantiate', true, 1); // the second create reaches OpenNebula; its answer never comes
+    const url = await cluster.createDatabase();
+    const replicas = [await start(undefined, { AC_DATABASE_URL: url }), await start(undefined, { AC_DATABASE_URL: url })];
+    const admitted = await call(replicas[0]!, 'POST', '/api/v1/admissions', SHOP);
+    expect(admitted.status).toBe(201);
+    const id = admitted.body.services[0].admissionId as string;
+    expect((await call(replicas[0]!, 'POST', `/api/v1/admissions/${id}/confirm`)).status).toBe(200);
+    await until('the second create', async () => (stub.callsOf('one.template.instantiate').length >= 2 ? true : undefined));
+    // Whichever replica claimed the deployment (the lease names its process) is the one stuck in the create: kill it.
+    const [row] = await cluster.query<{ lease_holder: string }>('SELECT lease_holder FROM deployments WHERE admission_id = $1', [id], new URL(url).pathname.slice(1));
+    const victim = replicas.find((p) => row!.lease_holder.includes(`:${p.child.pid}:`))!;
+    const survivor = replicas.find((p) => p !== victim)!;
+    expect(victim).toBeDefined();
+    await killed(victim);
+    expect(stub.vms.size).toBe(2);
+
+    const d = await until('deployed by the survivor', async () => {
+      const r = await call(survivor, 'GET', `/api/v1/admissions/${id}/deployment`);
+      return r.body.status === 'deployed' ? r.body : undefined;
+    });
+    expect(d.attempts).toBe(1);
+    // The VM the dead replica created was adopted by its tag: four VMs for four slots, none twice.
+    expect(stub.vms.size).toBe(4);
+    expect(stub.live()).toHaveLength(4);
+    expect(new Set(stub.live().map((v) => v.userTemplate['EAC_SLOT'])).size).toBe(4);
+    expect(stub.callsOf('one.template.instantiate')).toHaveLength(4);
+    for (const vm of d.vms) expect(stub.hosts.find((h) => h.id === stub.vms.get(vm.vmId)!.hostId)!.name).toBe(vm.hostId);
+    const [after] = await cluster.query<{ lease_holder: string | null }>('SELECT lease_holder FROM deployments WHERE admission_id = $1', [id], new URL(url).pathname.slice(1));
+    expect(after!.lease_holder).toBeNull();
+
+    expect((await call(survivor, 'DELETE', `/api/v1/admissions/${id}`)).body.released).toBe(true);
+    await until('terminated', async () => ((await call(survivor, 'GET', `/api/v1/admissions/${id}/deployment`)).body.status === 'terminated' ? true : undefined));
+    expect(stub.live()).toEqual([]);
+  });
 });
